@@ -1,0 +1,4 @@
+"""The Xero integration: settings page, connection, outbox of sync records, signals, tasks, admin.
+
+Only accounting/xero/ talks to Xero.
+"""

@@ -1,0 +1,133 @@
+"""Forms of the Accounting System Settings page."""
+
+from dataclasses import dataclass
+
+from django import forms
+
+from payments.models import PaymentGatewaySettings
+
+from .models import AccountingSettings
+
+CURRENCIES = [(code, code) for code in ("AUD", "NZD", "USD", "GBP", "EUR", "CAD", "SGD", "FJD")]
+
+
+@dataclass(frozen=True)
+class ChartAccount:
+    """One account of the connected Xero organisation's chart, as the form needs it."""
+
+    code: str
+    name: str
+    type: str
+    status: str
+    tax_type: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} – {self.name}"
+
+
+class AccountingSettingsForm(forms.ModelForm):
+    """Accounting system, payment type, revenue code and (once connected) the bank account.
+
+    `chart` is the connected organisation's chart of accounts; when given, the revenue code must be
+    an active revenue account in it and the bank account one of its active bank accounts.
+    """
+
+    class Meta:
+        model = AccountingSettings
+        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code"]
+        widgets = {
+            "payment_type": forms.RadioSelect,
+            "revenue_code": forms.TextInput(attrs={"placeholder": "e.g. 200", "autocomplete": "off", "maxlength": 10}),
+        }
+
+    def __init__(self, *args, chart: list[ChartAccount] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.chart = chart
+        self.fields["revenue_code"].max_length = None  # our own message below is clearer than Django's
+        self.fields["revenue_code"].validators = []
+        if chart is None:
+            del self.fields["bank_account_code"]
+        else:
+            banks = [a for a in chart if a.type == "BANK" and a.status == "ACTIVE"]
+            self.fields["bank_account_code"] = forms.ChoiceField(
+                label="Bank account",
+                choices=[("", "Choose the account payments are deposited to")] + [(a.code, a.label) for a in banks],
+                required=False,
+                help_text="Payments and receipts are sent to Xero as deposits to this account.",
+            )
+
+    def clean_revenue_code(self) -> str:
+        code = (self.cleaned_data.get("revenue_code") or "").strip()
+        if not code:
+            return code
+        if len(code) > 10:
+            raise forms.ValidationError(f"A Xero account code has at most 10 characters; '{code}' has {len(code)}.")
+        if not code.isalnum() or not code.isascii():
+            raise forms.ValidationError("Use only letters and digits, e.g. 200.")
+        return code
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("accounting_system") != AccountingSettings.System.XERO:
+            return cleaned
+        code = cleaned.get("revenue_code")
+        if "revenue_code" not in self.errors and not code:
+            self.add_error("revenue_code", "Enter the Xero account code your sales go to, e.g. 200.")
+        elif code and self.chart is not None:
+            self._check_revenue_code(code)
+        return cleaned
+
+    def _check_revenue_code(self, code: str) -> None:
+        revenue = [a for a in self.chart if a.type in ("REVENUE", "SALES", "OTHERINCOME") and a.status == "ACTIVE"]
+        valid = ", ".join(a.code for a in revenue) or "none"
+        match = next((a for a in self.chart if a.code.lower() == code.lower()), None)
+        if match is None:
+            self.add_error("revenue_code", f"Xero has no account with code {code}. Revenue codes you can use: {valid}.")
+        elif match.status != "ACTIVE":
+            self.add_error("revenue_code", f"Account {match.label} is archived in Xero. Use one of: {valid}.")
+        elif match not in revenue:
+            self.add_error("revenue_code", f"Account {match.label} is not a revenue account. Use one of: {valid}.")
+        else:
+            self.cleaned_data["revenue_code"] = match.code
+            self.instance.revenue_tax_type = match.tax_type
+
+
+class PaymentGatewayForm(forms.ModelForm):
+    """The payment gateway. The password is write-only: left blank, the stored one is kept."""
+
+    accepted_cards = forms.MultipleChoiceField(
+        label="Accepted cards",
+        choices=PaymentGatewaySettings.Card.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one card type your customers may pay with."},
+    )
+    currency = forms.ChoiceField(label="Currency", choices=CURRENCIES)
+    gateway_password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    class Meta:
+        model = PaymentGatewaySettings
+        fields = ["provider", "accepted_cards", "currency", "gateway_user", "gateway_password"]
+        labels = {"provider": "Provider", "gateway_user": "User"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.pk and self.instance.has_password
+        self.fields["gateway_password"].help_text = (
+            "A password is stored. Leave blank to keep it." if stored else "The password the gateway issued."
+        )
+        self.fields["gateway_user"].widget.attrs["autocomplete"] = "off"
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("gateway_password"):
+            cleaned["gateway_password"] = self.instance.gateway_password if self.instance.pk else None
+        if cleaned.get("gateway_user") and not cleaned.get("gateway_password"):
+            self.add_error("gateway_password", "Enter the gateway password for this user.")
+        return cleaned

@@ -1,0 +1,234 @@
+"""Arena's billing records. Amounts are Decimal with a currency code; services.py is the only writer."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q, Sum
+from encrypted_fields.fields import EncryptedCharField
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. AUD.")
+
+
+class Whitelabel(models.Model):
+    """A reseller that bills its own customers through Arena."""
+
+    name = models.CharField(max_length=200, help_text="Shown to customers, e.g. 'Acme Telecom'.")
+    slug = models.SlugField(unique=True, help_text="Used in URLs, e.g. 'acme'.")
+    default_currency = models.CharField(
+        max_length=3, default="AUD", validators=[currency_code_validator], help_text="ISO code, e.g. AUD."
+    )
+    next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
+    next_receipt_number = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """Links a user to a whitelabel with a role."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Whitelabel admin"
+        SUPPORT = "support", "Support staff"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "whitelabel"], name="one_membership_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.whitelabel} ({self.get_role_display()})"
+
+
+class Customer(models.Model):
+    """A whitelabel's customer: the one who receives invoices and pays."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="customers")
+    account_number = models.CharField(max_length=50, help_text="Unique within the whitelabel, e.g. 'C-1001'.")
+    name = models.CharField(max_length=255, help_text="Person or company name, e.g. 'Jane Citizen'.")
+    email = models.EmailField(blank=True, help_text="Where invoices and reminders go.")
+    phone = models.CharField(max_length=50, blank=True)
+    address = models.TextField(blank=True, help_text="Postal address, one line per row.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "account_number"], name="unique_account_number_per_whitelabel")
+        ]
+        ordering = ["account_number"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_number})"
+
+
+class Invoice(models.Model):
+    """An invoice issued to a customer. Totals are fixed when it is issued."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ISSUED = "issued", "Issued"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="invoices")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=50, help_text="Unique within the whitelabel, e.g. 'INV-000042'.")
+    issue_date = models.DateField()
+    due_date = models.DateField()
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    subtotal = models.DecimalField(**MONEY, default=Decimal("0"))
+    tax_total = models.DecimalField(**MONEY, default=Decimal("0"))
+    total = models.DecimalField(**MONEY, default=Decimal("0"))
+    amount_paid = models.DecimalField(**MONEY, default=Decimal("0"), help_text="Payments and credit applied.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "number"], name="unique_invoice_number_per_whitelabel"),
+            models.CheckConstraint(condition=Q(amount_paid__lte=models.F("total")), name="invoice_not_overpaid"),
+        ]
+        ordering = ["issue_date", "id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.total - self.amount_paid
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=500, help_text="e.g. 'Mobile plan, November'.")
+    quantity = models.DecimalField(max_digits=12, decimal_places=4, validators=[MinValueValidator(Decimal("0"))])
+    unit_amount = models.DecimalField(**MONEY, help_text="Price of one unit, excluding tax.")
+    tax_rate = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Percent, e.g. 10.00 for 10% GST."
+    )
+    line_amount = models.DecimalField(**MONEY, help_text="Quantity × unit amount, excluding tax.")
+    tax_amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class Payment(models.Model):
+    """Money received from a customer. What is not allocated to invoices is the customer's credit."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", "Payment"
+        TOP_UP = "top_up", "Credit top-up"
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+        DIRECT_DEBIT = "direct_debit", "Direct debit"
+        CASH = "cash", "Cash"
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="payments")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
+    amount = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.01"))])
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    received_at = models.DateTimeField()
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.CARD)
+    gateway_reference = models.CharField(max_length=100, blank=True, help_text="The gateway's transaction id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")]
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} {self.currency} from {self.customer}"
+
+    @property
+    def unallocated(self) -> Decimal:
+        allocated = self.allocations.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        return self.amount - allocated
+
+
+class Allocation(models.Model):
+    """Part of a payment applied to an invoice: when the money came in, or later from credit."""
+
+    class Source(models.TextChoices):
+        PAYMENT = "payment", "Applied when received"
+        CREDIT = "credit", "Applied later from credit"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount = models.DecimalField(**MONEY)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    allocated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive")]
+        ordering = ["allocated_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of payment {self.payment_id} to {self.invoice}"
+
+
+class Receipt(models.Model):
+    """The receipt Arena issues for every payment or credit top-up."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="receipts")
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="receipt")
+    number = models.CharField(max_length=50, help_text="Unique within the whitelabel, e.g. 'RCT-000007'.")
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "number"], name="unique_receipt_number_per_whitelabel")
+        ]
+        ordering = ["issued_at", "id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PaymentGatewaySettings(models.Model):
+    """How a whitelabel takes card payments. The password is encrypted at rest and never shown."""
+
+    class Provider(models.TextChoices):
+        WINDCAVE = "windcave", "Windcave (formerly DPS)"
+        DPS = "dps", "DPS PaymentExpress (legacy)"
+        STRIPE = "stripe", "Stripe"
+
+    class Card(models.TextChoices):
+        VISA = "visa", "Visa"
+        MASTERCARD = "mastercard", "Mastercard"
+        AMEX = "amex", "American Express"
+        DINERS = "diners", "Diners Club"
+        JCB = "jcb", "JCB"
+
+    whitelabel = models.OneToOneField(Whitelabel, on_delete=models.CASCADE, related_name="gateway_settings")
+    provider = models.CharField(max_length=20, choices=Provider.choices, default=Provider.WINDCAVE)
+    accepted_cards = models.JSONField(default=list, help_text="Card schemes offered at checkout, e.g. ['visa'].")
+    currency = models.CharField(max_length=3, default="AUD", validators=[currency_code_validator])
+    gateway_user = models.CharField(max_length=100, blank=True, help_text="The user name the gateway issued.")
+    gateway_password = EncryptedCharField(max_length=200, blank=True, null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "payment gateway settings"
+        verbose_name_plural = "payment gateway settings"
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} for {self.whitelabel}"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.gateway_password)

@@ -1,0 +1,287 @@
+"""The one way code and tests create billing events. Each service runs in one transaction and
+rejects bad input with BillingError, changing nothing."""
+
+import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Allocation, Customer, Invoice, InvoiceLine, Payment, Receipt, Whitelabel
+from .selectors import customer_credit, customer_open_invoices
+
+CENT = Decimal("0.01")
+DEFAULT_PAYMENT_TERMS_DAYS = 14
+
+
+class BillingError(ValueError):
+    """A billing request that can't be carried out; the message is shown to users as it is."""
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_amount: Decimal
+    tax_rate: Decimal = Decimal("0")
+
+
+def _money(value, what: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise BillingError(f"{what} must be a number, not {value!r}.") from None
+    if not amount.is_finite():
+        raise BillingError(f"{what} must be a number, not {value!r}.")
+    if amount != amount.quantize(CENT):
+        raise BillingError(f"{what} can't have more than two decimal places ({value}).")
+    return amount
+
+
+def _positive_money(value, what: str) -> Decimal:
+    amount = _money(value, what)
+    if amount <= 0:
+        raise BillingError(f"{what} must be more than zero (got {amount}).")
+    return amount
+
+
+def _line(raw: LineInput | Mapping) -> LineInput:
+    if isinstance(raw, Mapping):
+        try:
+            raw = LineInput(**raw)
+        except TypeError as exc:
+            raise BillingError(f"An invoice line has unexpected fields: {exc}.") from None
+    description = (raw.description or "").strip()
+    if not description:
+        raise BillingError("Every invoice line needs a description.")
+    try:
+        quantity = Decimal(str(raw.quantity))
+        tax_rate = Decimal(str(raw.tax_rate))
+    except (InvalidOperation, TypeError, ValueError):
+        raise BillingError(f"Line '{description}': quantity and tax rate must be numbers.") from None
+    if not quantity.is_finite() or quantity <= 0:
+        raise BillingError(f"Line '{description}': quantity must be more than zero.")
+    if not tax_rate.is_finite() or not Decimal("0") <= tax_rate <= Decimal("100"):
+        raise BillingError(f"Line '{description}': tax rate must be a percentage from 0 to 100.")
+    unit_amount = _money(raw.unit_amount, f"Line '{description}': unit amount")
+    if unit_amount < 0:
+        raise BillingError(f"Line '{description}': unit amount can't be negative.")
+    return LineInput(description, quantity, unit_amount, tax_rate)
+
+
+def _take_number(whitelabel: Whitelabel, field: str, prefix: str) -> str:
+    locked = Whitelabel.objects.select_for_update().get(pk=whitelabel.pk)
+    number = getattr(locked, field)
+    setattr(locked, field, number + 1)
+    locked.save(update_fields=[field])
+    return f"{prefix}-{number:06d}"
+
+
+def _allocate(payment: Payment, invoice: Invoice, amount: Decimal, source: str, at: datetime.datetime) -> Allocation:
+    invoice.amount_paid += amount
+    if invoice.amount_paid == invoice.total:
+        invoice.status = Invoice.Status.PAID
+    invoice.save(update_fields=["amount_paid", "status", "updated_at"])
+    return Allocation.objects.create(payment=payment, invoice=invoice, amount=amount, source=source, allocated_at=at)
+
+
+@transaction.atomic
+def issue_invoice(
+    customer: Customer,
+    lines: Iterable[LineInput | Mapping],
+    *,
+    issue_date: datetime.date | None = None,
+    due_date: datetime.date | None = None,
+    number: str | None = None,
+    currency: str | None = None,
+    apply_credit: bool = True,
+) -> Invoice:
+    """Issue an invoice to `customer`; with `apply_credit` the customer's credit pays it first."""
+    checked = [_line(raw) for raw in lines]
+    if not checked:
+        raise BillingError("An invoice needs at least one line.")
+    issue_date = issue_date or timezone.localdate()
+    due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_PAYMENT_TERMS_DAYS)
+    if due_date < issue_date:
+        raise BillingError(f"The due date ({due_date}) can't be before the issue date ({issue_date}).")
+    whitelabel = customer.whitelabel
+    if number is not None:
+        number = number.strip()
+        if not number:
+            raise BillingError("An invoice number can't be blank.")
+        if Invoice.objects.filter(whitelabel=whitelabel, number=number).exists():
+            raise BillingError(f"Invoice number {number} is already used in {whitelabel}.")
+    else:
+        number = _take_number(whitelabel, "next_invoice_number", "INV")
+
+    line_rows = []
+    for line in checked:
+        line_amount = (line.quantity * line.unit_amount).quantize(CENT, ROUND_HALF_UP)
+        tax_amount = (line_amount * line.tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
+        line_rows.append((line, line_amount, tax_amount))
+    subtotal = sum((amount for _, amount, _ in line_rows), Decimal("0"))
+    tax_total = sum((tax for _, _, tax in line_rows), Decimal("0"))
+    if subtotal + tax_total <= 0:
+        raise BillingError("An invoice's total must be more than zero.")
+
+    invoice = Invoice.objects.create(
+        whitelabel=whitelabel,
+        customer=customer,
+        number=number,
+        issue_date=issue_date,
+        due_date=due_date,
+        currency=currency or whitelabel.default_currency,
+        status=Invoice.Status.DRAFT,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        total=subtotal + tax_total,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            description=line.description,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            tax_rate=line.tax_rate,
+            line_amount=line_amount,
+            tax_amount=tax_amount,
+        )
+        for line, line_amount, tax_amount in line_rows
+    )
+    # Saved again as issued, with its lines in place, so listeners see a complete invoice.
+    invoice.status = Invoice.Status.ISSUED
+    invoice.save(update_fields=["status", "updated_at"])
+    if apply_credit:
+        apply_credit_to_invoice(invoice)
+        invoice.refresh_from_db()
+    return invoice
+
+
+@transaction.atomic
+def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation]:
+    """Pay what is due on `invoice` from the customer's credit, oldest money first."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status != Invoice.Status.ISSUED:
+        raise BillingError(f"Credit can only be applied to an issued invoice; {invoice} is {invoice.get_status_display().lower()}.")
+    allocations = []
+    now = timezone.now()
+    for payment in Payment.objects.select_for_update().filter(customer=invoice.customer, currency=invoice.currency):
+        if invoice.amount_due == 0:
+            break
+        available = payment.unallocated
+        if available > 0:
+            amount = min(available, invoice.amount_due)
+            allocations.append(_allocate(payment, invoice, amount, Allocation.Source.CREDIT, now))
+    return allocations
+
+
+def _new_payment(customer, amount, *, kind, received_at, method, reference, currency) -> Payment:
+    amount = _positive_money(amount, "The amount")
+    if method not in Payment.Method.values:
+        raise BillingError(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
+    payment = Payment.objects.create(
+        whitelabel=customer.whitelabel,
+        customer=customer,
+        kind=kind,
+        amount=amount,
+        currency=currency or customer.whitelabel.default_currency,
+        received_at=received_at or timezone.now(),
+        method=method,
+        gateway_reference=reference,
+    )
+    return payment
+
+
+def _issue_receipt(payment: Payment) -> Receipt:
+    number = _take_number(payment.whitelabel, "next_receipt_number", "RCT")
+    return Receipt.objects.create(whitelabel=payment.whitelabel, payment=payment, number=number, issued_at=payment.received_at)
+
+
+@transaction.atomic
+def record_payment(
+    customer: Customer,
+    amount,
+    *,
+    invoice: Invoice | None = None,
+    received_at: datetime.datetime | None = None,
+    method: str = Payment.Method.CARD,
+    reference: str = "",
+) -> Payment:
+    """Record money received: pay `invoice` (or the oldest open invoices); the rest becomes credit.
+
+    Always issues a receipt.
+    """
+    if invoice is not None:
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.customer_id != customer.pk:
+            raise BillingError(f"Invoice {invoice} belongs to another customer, not {customer}.")
+        if invoice.status == Invoice.Status.VOID:
+            raise BillingError(f"Invoice {invoice} is void and can't be paid.")
+        if invoice.status == Invoice.Status.DRAFT:
+            raise BillingError(f"Invoice {invoice} is a draft and can't be paid until it is issued.")
+        if invoice.status == Invoice.Status.PAID:
+            raise BillingError(f"Invoice {invoice} is already paid; record the money as credit instead.")
+        targets = [invoice]
+        currency = invoice.currency
+    else:
+        currency = customer.whitelabel.default_currency
+        targets = list(customer_open_invoices(customer).filter(currency=currency).select_for_update())
+    payment = _new_payment(
+        customer, amount, kind=Payment.Kind.PAYMENT, received_at=received_at, method=method,
+        reference=reference, currency=currency,
+    )
+    remaining = payment.amount
+    for target in targets:
+        if remaining == 0:
+            break
+        applied = min(remaining, target.amount_due)
+        if applied > 0:
+            _allocate(payment, target, applied, Allocation.Source.PAYMENT, payment.received_at)
+            remaining -= applied
+    _issue_receipt(payment)
+    return payment
+
+
+@transaction.atomic
+def add_credit(
+    customer: Customer,
+    amount,
+    *,
+    received_at: datetime.datetime | None = None,
+    method: str = Payment.Method.CARD,
+    reference: str = "",
+) -> Payment:
+    """A pre-paid top-up: the money becomes the customer's credit, with a receipt."""
+    payment = _new_payment(
+        customer, amount, kind=Payment.Kind.TOP_UP, received_at=received_at, method=method,
+        reference=reference, currency=None,
+    )
+    _issue_receipt(payment)
+    return payment
+
+
+@transaction.atomic
+def void_invoice(invoice: Invoice) -> Invoice:
+    """Void an invoice that nothing has been paid on (as Xero requires)."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.VOID:
+        raise BillingError(f"Invoice {invoice} is already void.")
+    if invoice.allocations.exists():
+        raise BillingError(f"Invoice {invoice} has payments or credit applied; it can't be voided.")
+    invoice.status = Invoice.Status.VOID
+    invoice.save(update_fields=["status", "updated_at"])
+    return invoice
+
+
+__all__ = [
+    "BillingError",
+    "LineInput",
+    "add_credit",
+    "apply_credit_to_invoice",
+    "customer_credit",
+    "issue_invoice",
+    "record_payment",
+    "void_invoice",
+]
