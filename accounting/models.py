@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+from encrypted_fields.fields import EncryptedTextField
+
 from payments.models import Whitelabel
 
 xero_account_code_validator = RegexValidator(
@@ -64,3 +66,65 @@ class AccountingSettings(models.Model):
     @property
     def uses_xero(self) -> bool:
         return self.accounting_system == self.System.XERO
+
+
+class XeroConnection(models.Model):
+    """A whitelabel's link to one Xero organisation. Tokens are encrypted at rest and never shown."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    whitelabel = models.OneToOneField(Whitelabel, on_delete=models.CASCADE, related_name="xero_connection")
+    tenant_id = models.CharField(max_length=64, help_text="Xero's organisation (tenant) id.")
+    tenant_name = models.CharField(max_length=255, help_text="e.g. 'Organisation 2'.")
+    connection_id = models.CharField(max_length=64, help_text="Xero's id of the connection (for DELETE /connections).")
+    auth_event_id = models.CharField(max_length=64, blank=True)
+    scopes = models.TextField(blank=True, help_text="Scopes Xero granted, space-separated.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.TextField(blank=True, help_text="Why the connection needs attention, in words.")
+    access_token = EncryptedTextField(blank=True, null=True)
+    refresh_token = EncryptedTextField(blank=True, null=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    connected_at = models.DateTimeField()
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id"],
+                condition=~models.Q(status="disconnected"),
+                name="one_whitelabel_per_xero_organisation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.whitelabel} → {self.tenant_name} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class XeroAuthorisation(models.Model):
+    """A consent that authorised several organisations and waits for the admin to pick one.
+
+    Holds the new tokens (encrypted) so the previous connection stays intact until the choice is made.
+    """
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    tenants = models.JSONField(help_text="The organisations of this consent: id, tenant id and name.")
+    auth_event_id = models.CharField(max_length=64, blank=True)
+    scopes = models.TextField(blank=True)
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField()
+    access_token_expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Pending Xero consent for {self.whitelabel}"

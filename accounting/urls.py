@@ -9,4 +9,8 @@ SETTINGS = "account/<slug:whitelabel>/settings/components/accounting-system/"
 urlpatterns = [
     path("account/settings/components/accounting-system/", views.settings_home, name="settings_home"),
     path(SETTINGS, views.accounting_settings, name="settings"),
+    path(SETTINGS + "xero/connect/", views.xero_connect, name="xero_connect"),
+    path(SETTINGS + "xero/disconnect/", views.xero_disconnect, name="xero_disconnect"),
+    path(SETTINGS + "xero/organisation/<int:pending>/", views.xero_organisation, name="xero_organisation"),
+    path("accounting/xero/callback/", views.xero_callback, name="xero_callback"),
 ]

@@ -113,6 +113,22 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TIMEZONE = TIME_ZONE
 
+# Xero: the app's credentials and endpoints. `make run` points the endpoints at the Xero sandbox.
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="arena-sandbox-client")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="arena-sandbox-secret")
+XERO_REDIRECT_URI = env.str("XERO_REDIRECT_URI", default="http://127.0.0.1:8000/accounting/xero/callback/")
+XERO_SCOPES = env.str(
+    "XERO_SCOPES",
+    default="offline_access accounting.invoices accounting.payments accounting.banktransactions "
+    "accounting.contacts accounting.settings.read openid profile email",
+).split()
+XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.com/identity/connect/authorize")
+XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
+XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
+XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Refresh the access token this many seconds before it expires.
+XERO_TOKEN_REFRESH_MARGIN = env.int("XERO_TOKEN_REFRESH_MARGIN", default=120)
+
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

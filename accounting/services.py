@@ -1,0 +1,305 @@
+"""Connecting a whitelabel to Xero and keeping its tokens valid.
+
+`connection_credentials` is the one place that hands out a valid access token; `connection_refresh`
+refreshes under a row lock so concurrent workers never spend the same single-use refresh token twice,
+and stores the rotated refresh token before the new access token is used.
+"""
+
+import datetime
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from payments.models import Membership, Whitelabel
+from payments.selectors import user_role
+
+from .forms import ChartAccount
+from .models import AccountingSettings, XeroAuthorisation, XeroConnection
+from .xero import client, oauth
+from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SESSION_KEY = "xero_oauth"
+STATE_TTL_SECONDS = 15 * 60
+PENDING_TTL = datetime.timedelta(minutes=15)
+CHART_CACHE_SECONDS = 300
+
+
+class ConnectError(Exception):
+    """Connecting failed; the message is shown to the admin and nothing was changed."""
+
+    def __init__(self, message: str, whitelabel: Whitelabel | None = None):
+        self.whitelabel = whitelabel
+        super().__init__(message)
+
+
+class NotConnected(XeroError):
+    """The whitelabel has no active Xero connection. Shown to users."""
+
+
+@dataclass(frozen=True)
+class ConnectOutcome:
+    whitelabel: Whitelabel
+    connection: XeroConnection | None = None
+    pending: XeroAuthorisation | None = None
+
+
+# The consent ----------------------------------------------------------------------------------------
+
+def xero_authorisation_start(*, session, whitelabel: Whitelabel) -> str:
+    """The URL of Xero's consent page for `whitelabel`; the state and PKCE verifier go into `session`."""
+    state = secrets.token_urlsafe(32)
+    verifier, challenge = oauth.new_pkce_pair()
+    pending = {s: v for s, v in session.get(SESSION_KEY, {}).items() if v["at"] > time.time() - STATE_TTL_SECONDS}
+    pending[state] = {"whitelabel": whitelabel.pk, "verifier": verifier, "at": time.time()}
+    session[SESSION_KEY] = pending
+    return oauth.authorization_url(state, challenge)
+
+
+def _take_state(session, state: str) -> dict | None:
+    pending = dict(session.get(SESSION_KEY, {}))
+    entry = pending.pop(state, None) if state else None
+    session[SESSION_KEY] = pending
+    if entry is None or entry["at"] < time.time() - STATE_TTL_SECONDS:
+        return None
+    return entry
+
+
+def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
+    """Handle Xero's redirect back. Raises ConnectError with a message for every failure."""
+    entry = _take_state(session, params.get("state", ""))
+    if entry is None:
+        raise ConnectError(
+            "The Xero connection could not be completed: Arena did not recognise the request "
+            "(it was already used, has expired, or was not started here). Please try again."
+        )
+    whitelabel = Whitelabel.objects.get(pk=entry["whitelabel"])
+    if user_role(user, whitelabel) != Membership.Role.ADMIN:
+        raise ConnectError("Only whitelabel admins can connect Xero.")
+    error = params.get("error")
+    if error == "access_denied":
+        raise ConnectError("You cancelled the connection to Xero. Nothing was changed.", whitelabel)
+    if error:
+        raise ConnectError(f"Xero did not connect: {XeroOAuthError(error, params.get('error_description', ''))}", whitelabel)
+    code = params.get("code")
+    if not code:
+        raise ConnectError("Xero sent Arena back without an authorisation code. Please try again.", whitelabel)
+    try:
+        tokens = oauth.exchange_code(code, entry["verifier"])
+        tenants = client.connections_list(tokens.access_token, auth_event_id=tokens.auth_event_id)
+    except XeroError as exc:
+        logger.warning("Xero connect for whitelabel %s failed: %s", whitelabel.pk, type(exc).__name__)
+        raise ConnectError(f"The connection to Xero failed: {exc} Nothing was changed.", whitelabel) from None
+    tenants = [t for t in tenants if t["tenant_type"] == "ORGANISATION"]
+    if not tenants:
+        raise ConnectError("Xero did not give access to any organisation. Please try again and pick one.", whitelabel)
+    if len(tenants) == 1:
+        return ConnectOutcome(whitelabel, connection=connection_create(whitelabel=whitelabel, user=user, tokens=tokens, tenant=tenants[0]))
+    pending = XeroAuthorisation.objects.create(
+        whitelabel=whitelabel, user=user, tenants=tenants, auth_event_id=tokens.auth_event_id or "",
+        scopes=" ".join(tokens.scopes), access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+        access_token_expires_at=_aware(tokens.expires_at),
+    )
+    return ConnectOutcome(whitelabel, pending=pending)
+
+
+def xero_authorisation_choose(*, pending: XeroAuthorisation, user, tenant_id: str) -> XeroConnection:
+    """Finish a consent that authorised several organisations with the one the admin picked."""
+    if pending.created_at < timezone.now() - PENDING_TTL:
+        pending.delete()
+        raise ConnectError("That Xero authorisation has expired. Please connect again.", pending.whitelabel)
+    tenant = next((t for t in pending.tenants if t["tenant_id"] == tenant_id), None)
+    if tenant is None:
+        raise ConnectError("Pick one of the organisations listed.", pending.whitelabel)
+    tokens = oauth.TokenSet(pending.access_token, pending.refresh_token, pending.access_token_expires_at.timestamp(),
+                            tuple(pending.scopes.split()))
+    connection = connection_create(whitelabel=pending.whitelabel, user=user, tokens=tokens, tenant=tenant)
+    for other in pending.tenants:
+        if other["tenant_id"] != tenant_id:
+            _forget_connection_at_xero(tokens.access_token, other["id"])
+    pending.delete()
+    return connection
+
+
+def _forget_connection_at_xero(access_token: str, connection_id: str) -> None:
+    try:
+        client.connection_delete(access_token, connection_id)
+    except XeroError as exc:
+        logger.info("Could not remove unused Xero connection %s: %s", connection_id, type(exc).__name__)
+
+
+def _aware(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+
+
+def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, tenant: dict) -> XeroConnection:
+    """Store the connection to `tenant`, replacing the whitelabel's previous one."""
+    taken = (XeroConnection.objects.filter(tenant_id=tenant["tenant_id"])
+             .exclude(status=XeroConnection.Status.DISCONNECTED).exclude(whitelabel=whitelabel).first())
+    if taken is not None:
+        raise ConnectError(
+            f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel. "
+            "Disconnect it there first, or pick another organisation.",
+            whitelabel,
+        )
+    fields = {
+        "tenant_id": tenant["tenant_id"],
+        "tenant_name": tenant["tenant_name"],
+        "connection_id": tenant["id"],
+        "auth_event_id": tenant.get("auth_event_id") or tokens.auth_event_id or "",
+        "scopes": " ".join(tokens.scopes),
+        "status": XeroConnection.Status.ACTIVE,
+        "status_reason": "",
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "access_token_expires_at": _aware(tokens.expires_at),
+        "refreshed_at": timezone.now(),
+        "connected_by": user,
+        "connected_at": timezone.now(),
+        "disconnected_at": None,
+    }
+    try:
+        with transaction.atomic():
+            connection, _ = XeroConnection.objects.update_or_create(whitelabel=whitelabel, defaults=fields)
+    except IntegrityError:
+        raise ConnectError(f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel.",
+                           whitelabel) from None
+    cache.delete(_chart_key(connection))
+    logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
+    return connection
+
+
+# Tokens ---------------------------------------------------------------------------------------------
+
+def _needs_refresh(connection: XeroConnection) -> bool:
+    margin = datetime.timedelta(seconds=settings.XERO_TOKEN_REFRESH_MARGIN)
+    return connection.access_token_expires_at is None or connection.access_token_expires_at <= timezone.now() + margin
+
+
+def _active(connection: XeroConnection | None) -> XeroConnection:
+    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+        raise NotConnected("This whitelabel is not connected to Xero.")
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+        raise XeroConnectionRevoked(connection.status_reason or "The Xero connection needs to be reconnected.")
+    return connection
+
+
+def connection_credentials(connection: XeroConnection) -> client.Credentials:
+    """A valid access token for `connection`'s organisation, refreshing it first if it is about to expire."""
+    connection = _active(XeroConnection.objects.filter(pk=connection.pk).first())
+    if _needs_refresh(connection):
+        return connection_refresh(connection=connection)
+    return client.Credentials(connection.access_token, connection.tenant_id)
+
+
+def connection_refresh(*, connection: XeroConnection, rejected_token: str | None = None) -> client.Credentials:
+    """Refresh under the connection's row lock. A worker that waited for the lock uses the token the
+    other one obtained. `rejected_token`: Xero answered 401 to it, so refresh even if it looks valid."""
+    revoked_reason = None
+    with transaction.atomic():
+        locked = _active(XeroConnection.objects.select_for_update().filter(pk=connection.pk).first())
+        already_renewed = rejected_token is not None and locked.access_token != rejected_token
+        if already_renewed or (rejected_token is None and not _needs_refresh(locked)):
+            return client.Credentials(locked.access_token, locked.tenant_id)
+        try:
+            tokens = oauth.refresh(locked.refresh_token)
+        except XeroConnectionRevoked as exc:
+            revoked_reason = str(exc)
+        else:
+            locked.access_token = tokens.access_token
+            locked.refresh_token = tokens.refresh_token
+            locked.access_token_expires_at = _aware(tokens.expires_at)
+            locked.scopes = " ".join(tokens.scopes) or locked.scopes
+            locked.refreshed_at = timezone.now()
+            locked.save(update_fields=["access_token", "refresh_token", "access_token_expires_at", "scopes",
+                                       "refreshed_at", "updated_at"])
+            return client.Credentials(locked.access_token, locked.tenant_id)
+    connection_mark_needs_reconnect(connection=connection, reason=revoked_reason)
+    raise XeroConnectionRevoked(revoked_reason)
+
+
+def connection_mark_needs_reconnect(*, connection: XeroConnection, reason: str) -> None:
+    """Pause the connection's sync until an admin reconnects; nothing queued is dropped."""
+    XeroConnection.objects.filter(pk=connection.pk, status=XeroConnection.Status.ACTIVE).update(
+        status=XeroConnection.Status.NEEDS_RECONNECT,
+        status_reason=f"{reason} An admin needs to reconnect Xero on the settings page.",
+        updated_at=timezone.now(),
+    )
+    logger.warning("Xero connection %s needs reconnect", connection.pk)
+
+
+def xero_call(connection: XeroConnection, call: Callable[[client.Credentials], T]) -> T:
+    """Run `call` with valid credentials: on 401 refresh once and retry; on 403 pause the connection."""
+    creds = connection_credentials(connection)
+    try:
+        try:
+            return call(creds)
+        except XeroAuthExpired:
+            return call(connection_refresh(connection=connection, rejected_token=creds.access_token))
+    except XeroConnectionRevoked as exc:
+        connection_mark_needs_reconnect(connection=connection, reason=str(exc))
+        raise
+
+
+# After connecting ---------------------------------------------------------------------------------
+
+def _chart_key(connection: XeroConnection) -> str:
+    return f"xero-chart:{connection.pk}:{connection.tenant_id}"
+
+
+def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> list[ChartAccount]:
+    """The organisation's accounts (cached for a few minutes)."""
+    key = _chart_key(connection)
+    chart = None if fresh else cache.get(key)
+    if chart is None:
+        rows = xero_call(connection, client.accounts_list)
+        chart = [ChartAccount(code=r.get("Code") or "", name=r.get("Name") or "", type=r.get("Type") or "",
+                              status=r.get("Status") or "", tax_type=r.get("TaxType") or "") for r in rows if r.get("Code")]
+        cache.set(key, chart, CHART_CACHE_SECONDS)
+    return chart
+
+
+def connection_disconnect(*, connection: XeroConnection) -> None:
+    """Remove the connection at Xero (if it can be reached) and forget the tokens; sync history stays."""
+    if connection.status == XeroConnection.Status.ACTIVE:
+        try:
+            xero_call(connection, lambda creds: client.connection_delete(creds.access_token, connection.connection_id))
+        except (XeroConnectionRevoked, NotConnected):
+            pass
+        except XeroUnavailable as exc:
+            logger.warning("Disconnect: Xero unreachable (%s); forgetting the tokens anyway", exc)
+        except XeroError as exc:
+            logger.info("Disconnect: Xero answered %s; forgetting the tokens anyway", type(exc).__name__)
+    XeroConnection.objects.filter(pk=connection.pk).update(
+        status=XeroConnection.Status.DISCONNECTED, access_token=None, refresh_token=None,
+        access_token_expires_at=None, disconnected_at=timezone.now(), status_reason="", updated_at=timezone.now(),
+    )
+    cache.delete(_chart_key(connection))
+
+
+def whitelabel_connection(whitelabel: Whitelabel) -> XeroConnection | None:
+    return XeroConnection.objects.filter(whitelabel=whitelabel).select_related("connected_by").first()
+
+
+def revenue_code_warning(connection: XeroConnection, accounting: AccountingSettings) -> str | None:
+    """A message if the saved revenue code isn't an active revenue account of the connected organisation."""
+    from .forms import AccountingSettingsForm
+
+    form = AccountingSettingsForm(
+        data={"accounting_system": accounting.accounting_system, "payment_type": accounting.payment_type,
+              "revenue_code": accounting.revenue_code, "bank_account_code": accounting.bank_account_code},
+        instance=AccountingSettings(whitelabel=accounting.whitelabel), chart=chart_of_accounts(connection),
+    )
+    if form.is_valid() or "revenue_code" not in form.errors:
+        return None
+    return " ".join(form.errors["revenue_code"])
