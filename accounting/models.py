@@ -128,3 +128,51 @@ class XeroAuthorisation(models.Model):
 
     def __str__(self) -> str:
         return f"Pending Xero consent for {self.whitelabel}"
+
+
+class SyncRecord(models.Model):
+    """The outbox: one row per Arena record that must reach Xero, written in the same transaction as
+    the billing change. It keeps the Xero id, the last payload sent and Xero's answer beside ours."""
+
+    class Kind(models.TextChoices):
+        CONTACT = "contact", "Contact (customer)"
+        INVOICE = "invoice", "Invoice"
+        INVOICE_VOID = "invoice_void", "Invoice void"
+        PAYMENT = "payment", "Payment on an invoice"
+        OVERPAYMENT = "overpayment", "Overpayment (credit)"
+        CREDIT_ALLOCATION = "credit_allocation", "Credit applied to an invoice"
+        RECEIPT = "receipt", "Receipt (pre-paid)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="sync_records")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    object_id = models.PositiveBigIntegerField(help_text="Primary key of the Arena record (customer, invoice, ...).")
+    label = models.CharField(max_length=100, help_text="What a person calls it, e.g. 'INV-000042'.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField(blank=True, help_text="Why it failed, waits or was skipped (Xero's own words when it refused).")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the record until then.")
+    outcome_unknown = models.BooleanField(
+        default=False, help_text="A call was made whose answer never arrived: look Xero up before sending again."
+    )
+    xero_id = models.CharField(max_length=64, blank=True, help_text="The id Xero gave it, e.g. the InvoiceID.")
+    payload = models.JSONField(null=True, blank=True, help_text="The last payload sent to Xero.")
+    response = models.JSONField(null=True, blank=True, help_text="Xero's answer for this record.")
+    xero_tenant_id = models.CharField(max_length=64, blank=True, help_text="The organisation it was sent to.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="one_sync_record_per_object")]
+        indexes = [models.Index(fields=["whitelabel", "status", "next_attempt_at"], name="sync_due")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label}: {self.get_status_display()}"

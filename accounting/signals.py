@@ -1,5 +1,51 @@
-"""Receivers for billing changes. Filled in by the sync engine."""
+"""Receivers for billing changes: each writes an outbox row in the same transaction and asks for a sync
+after commit. They never call Xero."""
+
+from django.db.models.signals import post_save
+
+from payments.models import Allocation, Customer, Invoice, Receipt
+
+from .models import SyncRecord
+from .sync.outbox import record_enqueue
+
+Kind = SyncRecord.Kind
+
+
+def customer_saved(sender, instance: Customer, created: bool, **kwargs) -> None:
+    record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.CONTACT, object_id=instance.pk,
+                   label=instance.account_number, resend=not created)
+
+
+def invoice_saved(sender, instance: Invoice, **kwargs) -> None:
+    if instance.status == Invoice.Status.ISSUED:
+        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE, object_id=instance.pk, label=instance.number)
+    elif instance.status == Invoice.Status.VOID:
+        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE_VOID, object_id=instance.pk,
+                       label=instance.number)
+
+
+def allocation_saved(sender, instance: Allocation, created: bool, **kwargs) -> None:
+    if not created:
+        return
+    kind = Kind.PAYMENT if instance.source == Allocation.Source.PAYMENT else Kind.CREDIT_ALLOCATION
+    record_enqueue(whitelabel_id=instance.invoice.whitelabel_id, kind=kind, object_id=instance.pk,
+                   label=f"{instance.amount} to {instance.invoice.number}")
+
+
+def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
+    """The receipt is the last step of recording money: what it did not pay is now known."""
+    if not created:
+        return
+    payment = instance.payment
+    record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.RECEIPT, object_id=instance.pk, label=instance.number)
+    paid_at_receipt = sum(a.amount for a in payment.allocations.all() if a.source == Allocation.Source.PAYMENT)
+    if payment.amount > paid_at_receipt:
+        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.OVERPAYMENT, object_id=payment.pk,
+                       label=instance.number)
 
 
 def connect_receivers() -> None:
-    return None
+    post_save.connect(customer_saved, sender=Customer, dispatch_uid="accounting.customer_saved")
+    post_save.connect(invoice_saved, sender=Invoice, dispatch_uid="accounting.invoice_saved")
+    post_save.connect(allocation_saved, sender=Allocation, dispatch_uid="accounting.allocation_saved")
+    post_save.connect(receipt_saved, sender=Receipt, dispatch_uid="accounting.receipt_saved")

@@ -129,6 +129,19 @@ XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
 # Refresh the access token this many seconds before it expires.
 XERO_TOKEN_REFRESH_MARGIN = env.int("XERO_TOKEN_REFRESH_MARGIN", default=120)
 
+# The sync engine (see README, "How sync works").
+XERO_SYNC_BATCH_SIZE = env.int("XERO_SYNC_BATCH_SIZE", default=50)
+XERO_SYNC_MAX_ROUNDS = env.int("XERO_SYNC_MAX_ROUNDS", default=20)
+XERO_SYNC_MAX_ATTEMPTS = env.int("XERO_SYNC_MAX_ATTEMPTS", default=10)
+XERO_SYNC_RETRY_BASE_SECONDS = env.float("XERO_SYNC_RETRY_BASE_SECONDS", default=5.0)
+XERO_SYNC_RETRY_MAX_SECONDS = env.float("XERO_SYNC_RETRY_MAX_SECONDS", default=3600.0)
+XERO_SYNC_VALIDATION_RETRY_SECONDS = env.float("XERO_SYNC_VALIDATION_RETRY_SECONDS", default=3600.0)
+XERO_SYNC_RESCHEDULE_WITHIN_SECONDS = env.float("XERO_SYNC_RESCHEDULE_WITHIN_SECONDS", default=900.0)
+XERO_SYNC_SWEEP_SECONDS = env.float("XERO_SYNC_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
+}
+
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

@@ -1,0 +1,105 @@
+"""What each Arena record becomes in Xero, in Xero's wire shape (the payload stored on the record)."""
+
+from decimal import Decimal
+
+from payments.models import Allocation, Customer, Invoice, Payment, Receipt
+
+from ..xero.client import xero_date
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def contact(customer: Customer, *, xero_id: str = "") -> dict:
+    data = {"ContactNumber": customer.account_number, "Name": customer.name, "EmailAddress": customer.email}
+    if xero_id:
+        data["ContactID"] = xero_id
+    if customer.phone:
+        data["Phones"] = [{"PhoneType": "DEFAULT", "PhoneNumber": customer.phone}]
+    if customer.address:
+        lines = customer.address.splitlines()
+        data["Addresses"] = [{"AddressType": "POBOX", **{f"AddressLine{i + 1}": line for i, line in enumerate(lines[:4])}}]
+    return data
+
+
+def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_type: str) -> dict:
+    return {
+        "Type": "ACCREC",
+        "Contact": {"ContactID": contact_id},
+        "InvoiceNumber": invoice.number,
+        "Date": xero_date(invoice.issue_date),
+        "DueDate": xero_date(invoice.due_date),
+        "CurrencyCode": invoice.currency,
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {
+                "Description": line.description,
+                "Quantity": str(line.quantity.normalize()),
+                "UnitAmount": money(line.unit_amount),
+                "AccountCode": account_code,
+                "TaxType": tax_type,
+                "TaxAmount": money(line.tax_amount),
+            }
+            for line in invoice.lines.all()
+        ],
+    }
+
+
+def invoice_void(invoice_id: str) -> dict:
+    return {"InvoiceID": invoice_id, "Status": "VOIDED"}
+
+
+def payment_reference(allocation: Allocation) -> str:
+    return f"{allocation.payment.receipt.number} {allocation.invoice.number}"
+
+
+def payment(allocation: Allocation, *, invoice_id: str, bank_code: str) -> dict:
+    return {
+        "Invoice": {"InvoiceID": invoice_id},
+        "Account": {"Code": bank_code},
+        "Date": xero_date(allocation.payment.received_at),
+        "Amount": money(allocation.amount),
+        "Reference": payment_reference(allocation),
+    }
+
+
+def overpayment_amount(payment: Payment) -> Decimal:
+    """What the money left as credit when it came in."""
+    paid = sum((a.amount for a in payment.allocations.all() if a.source == Allocation.Source.PAYMENT), Decimal("0"))
+    return payment.amount - paid
+
+
+def overpayment(payment: Payment, *, contact_id: str, bank_code: str) -> dict:
+    return {
+        "Type": "RECEIVE-OVERPAYMENT",
+        "Contact": {"ContactID": contact_id},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(payment.received_at),
+        "Reference": payment.receipt.number,
+        "CurrencyCode": payment.currency,
+        "LineAmountTypes": "NoTax",
+        "LineItems": [{"Description": f"Credit from receipt {payment.receipt.number}", "Quantity": "1",
+                       "UnitAmount": money(overpayment_amount(payment))}],
+    }
+
+
+def credit_allocation(allocation: Allocation, *, invoice_id: str) -> dict:
+    return {"Invoice": {"InvoiceID": invoice_id}, "Amount": money(allocation.amount),
+            "Date": xero_date(allocation.allocated_at)}
+
+
+def receipt(receipt: Receipt, *, contact_id: str, bank_code: str, account_code: str, tax_type: str) -> dict:
+    payment = receipt.payment
+    return {
+        "Type": "RECEIVE",
+        "Contact": {"ContactID": contact_id},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(payment.received_at),
+        "Reference": receipt.number,
+        "CurrencyCode": payment.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [{"Description": f"Receipt {receipt.number} ({payment.get_method_display()})", "Quantity": "1",
+                       "UnitAmount": money(payment.amount), "AccountCode": account_code, "TaxType": tax_type}],
+    }
