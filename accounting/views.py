@@ -15,7 +15,8 @@ from payments.selectors import user_role, user_whitelabels
 
 from . import services
 from .forms import AccountingSettingsForm, PaymentGatewayForm
-from .models import AccountingSettings, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
+from .sync import outbox
 from .xero.errors import XeroError
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
                 saved.updated_by = request.user
                 saved.save()
                 gateway_form.save()
+                # What Xero refused may be fixed by these settings (e.g. the revenue code): try again now.
+                outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
             if saved.uses_xero and (connection is None or not connection.is_active):
                 messages.info(request, "Settings saved. Now allow Arena to access your Xero organisation.")
                 return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))

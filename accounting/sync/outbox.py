@@ -142,17 +142,19 @@ def record_skip(record: SyncRecord, *, reason: str) -> None:
     _save(record, status=Status.SKIPPED, reason=reason, next_attempt_at=None, outcome_unknown=False)
 
 
-def records_resync(*, whitelabel: Whitelabel, statuses: tuple[str, ...] = (Status.SKIPPED, Status.FAILED),
-                   kinds: tuple[str, ...] | None = None) -> int:
-    """Send again what was skipped or failed (after connecting, or after fixing the cause)."""
-    query = SyncRecord.objects.filter(whitelabel=whitelabel, status__in=statuses)
-    if kinds:
-        query = query.filter(kind__in=kinds)
-    count = 0
-    for record in query:
-        if skip_reason(whitelabel.pk) is None:
-            _save(record, status=Status.PENDING, reason="", attempts=0, next_attempt_at=timezone.now())
-            count += 1
+def records_rearm(*, whitelabel_id: int, ids) -> int:
+    """Make the given records pending and due now, if the whitelabel is connected; send after commit."""
+    if skip_reason(whitelabel_id) is not None:
+        return 0
+    count = SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids).exclude(status=Status.SENT).update(
+        status=Status.PENDING, reason="", attempts=0, next_attempt_at=timezone.now(), claimed_until=None,
+        updated_at=timezone.now())
     if count:
-        transaction.on_commit(lambda: request_sync(whitelabel.pk))
+        transaction.on_commit(lambda: request_sync(whitelabel_id))
     return count
+
+
+def records_resync(*, whitelabel: Whitelabel, statuses: tuple[str, ...] = (Status.SKIPPED, Status.FAILED)) -> int:
+    """Send again what was skipped or failed (after connecting, or after fixing the cause)."""
+    ids = SyncRecord.objects.filter(whitelabel=whitelabel, status__in=statuses).values("id")
+    return records_rearm(whitelabel_id=whitelabel.pk, ids=ids)
