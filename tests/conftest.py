@@ -6,6 +6,8 @@ from payments.models import Membership
 
 from .factories import MembershipFactory, UserFactory, WhitelabelFactory
 
+pytest_plugins = ["tests.worker"]  # SANDBOX-PLUGIN
+
 
 @pytest.fixture
 def whitelabel(db):
@@ -21,3 +23,17 @@ def admin_user(whitelabel):
 def admin_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def xero(xero_sandbox, settings):
+    """The Xero sandbox (state reset), with Django's Xero settings pointing at it."""
+    settings.XERO_AUTHORIZE_URL = f"{xero_sandbox.url}/identity/connect/authorize"
+    settings.XERO_TOKEN_URL = f"{xero_sandbox.url}/connect/token"
+    settings.XERO_REVOCATION_URL = f"{xero_sandbox.url}/connect/revocation"
+    settings.XERO_API_URL = xero_sandbox.url
+    settings.XERO_REDIRECT_URI = "http://testserver/accounting/xero/callback/"
+    settings.XERO_CLIENT_ID = "arena-sandbox-client"
+    settings.XERO_CLIENT_SECRET = "arena-sandbox-secret"
+    xero_sandbox.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
+    return xero_sandbox

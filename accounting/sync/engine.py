@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Min
+from django.db.models import F, Min
 from django.utils import timezone
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt
@@ -78,8 +78,8 @@ def _send(run: Run, records: list[SyncRecord], bodies: dict[int, dict], operatio
     try:
         elements = run.call(lambda creds: call(creds, ordered, idempotency_key=key))
     except Paused:
-        for record in records:
-            SyncRecord.objects.filter(pk=record.pk).update(outcome_unknown=False, attempts=record.attempts - 1)
+        # Refused before anything was done (429, revoked): not an attempt, and nothing to look up.
+        SyncRecord.objects.filter(pk__in=[r.pk for r in records]).update(outcome_unknown=False, attempts=F("attempts") - 1)
         raise
     except (XeroUnavailable, XeroAuthExpired) as exc:
         for record in records:
@@ -261,11 +261,9 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         if payloads.overpayment_amount(payment) <= 0:
             outbox.record_skip(record, reason="Nothing was left over as credit.")
             continue
-        waiting = [a.invoice_id for a in payment.allocations.all()
-                   if a.source == Allocation.Source.PAYMENT and not _sent(Kind.PAYMENT, a.pk)]
         contact_id = _contact_id(run, payment.customer)
-        if waiting or not contact_id:
-            _wait(record, "Waiting for this payment's invoice payments and contact to reach Xero first.")
+        if not contact_id:
+            _wait(record, f"Waiting for contact {payment.customer.account_number} to reach Xero.")
             continue
         bodies[record.pk] = payloads.overpayment(payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code)
         ready.append(record)
@@ -276,10 +274,6 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
 
 def _overpayments_find(creds, references):
     return [t for t in client.bank_transactions_find(creds, references) if t.get("Type") == "RECEIVE-OVERPAYMENT"]
-
-
-def _sent(kind: str, object_id: int) -> bool:
-    return SyncRecord.objects.filter(kind=kind, object_id=object_id, status=Status.SENT).exists()
 
 
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:

@@ -105,17 +105,18 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(base, min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
-def _save(record: SyncRecord, **fields) -> None:
+def _save(record: SyncRecord, *, keep_claim: bool = False, **fields) -> None:
     for name, value in fields.items():
         setattr(record, name, value)
-    record.claimed_until = None
+    if not keep_claim:
+        record.claimed_until = None
     record.save(update_fields=[*fields, "claimed_until", "updated_at"])
 
 
 def record_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) -> None:
     """Just before the call: from now until an answer, the outcome is unknown."""
     for record in records:
-        _save(record, payload=payloads[record.pk], outcome_unknown=True, attempts=record.attempts + 1)
+        _save(record, keep_claim=True, payload=payloads[record.pk], outcome_unknown=True, attempts=record.attempts + 1)
 
 
 def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> None:

@@ -1,0 +1,123 @@
+"""The outbox rows that billing changes write, in the same transaction."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.utils import timezone
+
+from accounting.models import AccountingSettings, SyncRecord, XeroConnection
+from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from tests.factories import AccountingSettingsFactory, CustomerFactory
+
+pytestmark = pytest.mark.django_db
+Kind, Status = SyncRecord.Kind, SyncRecord.Status
+PLAN = LineInput("Plan", Decimal("1"), Decimal("100.00"), Decimal("10"))
+
+
+def connect_row(whitelabel, status=XeroConnection.Status.ACTIVE):
+    return XeroConnection.objects.create(whitelabel=whitelabel, tenant_id=f"tenant-{whitelabel.pk}", tenant_name="Org",
+                                         connection_id="c", status=status, connected_at=timezone.now())
+
+
+def kinds(whitelabel, status=None):
+    records = SyncRecord.objects.filter(whitelabel=whitelabel)
+    if status:
+        records = records.filter(status=status)
+    return sorted(records.values_list("kind", flat=True))
+
+
+def test_no_accounting_system_records_are_skipped_with_reason(whitelabel):
+    customer = CustomerFactory(whitelabel=whitelabel)
+    issue_invoice(customer, [PLAN])
+    assert kinds(whitelabel, Status.SKIPPED) == [Kind.CONTACT, Kind.INVOICE]
+    assert SyncRecord.objects.filter(reason__icontains="No accounting system").count() == 2
+
+
+def test_xero_chosen_but_not_connected_is_skipped(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+    assert set(SyncRecord.objects.values_list("status", flat=True)) == {Status.SKIPPED}
+    assert "not connected to Xero" in SyncRecord.objects.first().reason
+
+
+def test_postpaid_connected_writes_pending_invoice_payment_overpayment_and_credit(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel, payment_type="postpaid")
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    record_payment(customer, "150.00", invoice=invoice)
+    issue_invoice(customer, [LineInput("Extra", Decimal("1"), Decimal("20.00"))])
+    void_invoice(issue_invoice(customer, [LineInput("Oops", Decimal("1"), Decimal("500.00"))], apply_credit=False))
+    assert kinds(whitelabel, Status.PENDING) == sorted(
+        [Kind.CONTACT, Kind.INVOICE, Kind.INVOICE, Kind.INVOICE, Kind.PAYMENT, Kind.OVERPAYMENT,
+         Kind.CREDIT_ALLOCATION, Kind.INVOICE_VOID])
+    assert not SyncRecord.objects.filter(kind=Kind.RECEIPT).exists(), "post-paid sends no receipts"
+
+
+def test_exact_payment_writes_no_overpayment(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    record_payment(customer, "110.00", invoice=issue_invoice(customer, [PLAN]))
+    assert not SyncRecord.objects.filter(kind=Kind.OVERPAYMENT).exists()
+
+
+def test_prepaid_writes_a_receipt_per_payment_and_top_up_and_no_invoices(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel, payment_type=AccountingSettings.PaymentType.PREPAID)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    add_credit(customer, "50")
+    issue_invoice(customer, [PLAN])
+    add_credit(customer, "5")
+    assert kinds(whitelabel) == [Kind.CONTACT, Kind.RECEIPT, Kind.RECEIPT]
+
+
+def test_needs_reconnect_keeps_records_pending(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel, XeroConnection.Status.NEEDS_RECONNECT)
+    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+    assert kinds(whitelabel, Status.PENDING) == [Kind.CONTACT, Kind.INVOICE]
+
+
+def test_rolled_back_billing_change_leaves_no_outbox_row(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        issue_invoice(customer, [PLAN])
+        raise RuntimeError("the billing transaction failed")
+    assert not SyncRecord.objects.filter(kind=Kind.INVOICE).exists()
+
+
+def test_customer_change_sends_the_contact_again(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    SyncRecord.objects.filter(kind=Kind.CONTACT).update(status=Status.SENT, xero_id="contact-1", next_attempt_at=None)
+    customer.email = "new@example.com"
+    customer.save()
+    record = SyncRecord.objects.get(kind=Kind.CONTACT)
+    assert record.status == Status.PENDING and record.xero_id == "contact-1"
+
+
+def test_resync_command_requeues_skipped_records_once_connected(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+    out = io.StringIO()
+    call_command("resync_xero", whitelabel.slug, stdout=out)
+    assert "not re-queued" in out.getvalue()
+    assert kinds(whitelabel, Status.SKIPPED) == [Kind.CONTACT, Kind.INVOICE]
+    connect_row(whitelabel)
+    call_command("resync_xero", whitelabel.slug, stdout=out)
+    assert "2 record(s) queued" in out.getvalue()
+    assert kinds(whitelabel, Status.PENDING) == [Kind.CONTACT, Kind.INVOICE]
+
+
+def test_resync_command_needs_a_known_whitelabel():
+    with pytest.raises(CommandError, match="No whitelabel"):
+        call_command("resync_xero", "nope")
+    with pytest.raises(CommandError, match="Name one"):
+        call_command("resync_xero")
