@@ -129,6 +129,8 @@ XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.c
 XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
 XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
 XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Seconds to wait for Xero's answer before treating the call as unclear (it is looked up before a resend).
+XERO_HTTP_TIMEOUT = env.float("XERO_HTTP_TIMEOUT", default=30.0)
 # Refresh the access token this many seconds before it expires.
 XERO_TOKEN_REFRESH_MARGIN = env.int("XERO_TOKEN_REFRESH_MARGIN", default=120)
 

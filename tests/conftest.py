@@ -6,7 +6,7 @@ from payments.models import Membership
 
 from .factories import MembershipFactory, UserFactory, WhitelabelFactory
 
-pytest_plugins = ["tests.worker"]  # SANDBOX-PLUGIN
+pytest_plugins = ["xero_sandbox.pytest_plugin", "tests.worker"]
 
 
 @pytest.fixture
@@ -35,5 +35,6 @@ def xero(xero_sandbox, settings):
     settings.XERO_REDIRECT_URI = "http://testserver/accounting/xero/callback/"
     settings.XERO_CLIENT_ID = "arena-sandbox-client"
     settings.XERO_CLIENT_SECRET = "arena-sandbox-secret"
+    settings.XERO_HTTP_TIMEOUT = 2.0
     xero_sandbox.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
     return xero_sandbox

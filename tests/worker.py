@@ -51,6 +51,7 @@ def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_pat
         "XERO_API_URL": url,
         "XERO_CLIENT_ID": "arena-sandbox-client",
         "XERO_CLIENT_SECRET": "arena-sandbox-secret",
+        "XERO_HTTP_TIMEOUT": "2",
         "XERO_SYNC_RETRY_BASE_SECONDS": "0.2",
         "XERO_SYNC_RETRY_MAX_SECONDS": "1",
         "XERO_SYNC_MAX_ATTEMPTS": "6",

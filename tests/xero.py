@@ -1,9 +1,8 @@
 """Test helpers that drive the Arena <-> Xero sandbox flows over real HTTP."""
 
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import requests
 from django.urls import reverse
 
 ORG1, ORG2 = "Organisation 1", "Organisation 2"
@@ -22,18 +21,53 @@ def wait_until(predicate, *, timeout: float = 30.0, message: str = "condition"):
 
 
 def tenant_ids(sandbox, *names: str) -> list[str]:
-    organisations = sandbox.state()["organisations"]
-    by_name = {o["Name"] if "Name" in o else o["name"]: o for o in organisations}
-    return [by_name[name].get("tenant_id") or by_name[name].get("TenantId") or by_name[name]["OrganisationID"] for name in names]
+    by_name = {org["name"]: org["tenant_id"] for org in sandbox.state()["organisations"]}
+    return [by_name[name] for name in names]
 
 
 def consent(sandbox, authorize_url: str, *, organisations=(ORG1,), allow: bool = True) -> str:
     """Answer Xero's consent page as the admin would; returns where Xero redirects the browser."""
-    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-    form = {**query, "action": "allow" if allow else "cancel", "tenant_id": tenant_ids(sandbox, *organisations)}
-    response = requests.post(f"{sandbox.url}/identity/connect/authorize", data=form, allow_redirects=False, timeout=10)
-    assert response.status_code == 302, response.text[:500]
-    return response.headers["Location"]
+    return sandbox.consent(authorize_url, tenant_ids=tenant_ids(sandbox, *organisations),
+                           action="allow" if allow else "cancel")
+
+
+class Book:
+    """One organisation's records in the sandbox, in Xero's wire shape."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def invoices(self) -> list[dict]:
+        return self.data["invoices"]
+
+    def contacts(self, contact_number: str | None = None) -> list[dict]:
+        contacts = self.data["contacts"]
+        if contact_number is not None:
+            contacts = [c for c in contacts if c.get("ContactNumber") == contact_number]
+        return contacts
+
+    def payments(self) -> list[dict]:
+        return self.data["payments"]
+
+    def overpayments(self) -> list[dict]:
+        return self.data["overpayments"]
+
+    def bank_transactions(self) -> list[dict]:
+        return self.data["bank_transactions"]
+
+    def account(self, code: str) -> dict:
+        return next(a for a in self.data["accounts"] if a.get("Code") == code)
+
+
+def book(sandbox, whitelabel=None, *, tenant_name: str | None = None) -> Book:
+    """The books of the organisation `whitelabel` is connected to (or the one named)."""
+    from accounting.models import XeroConnection
+
+    organisations = sandbox.state()["organisations"]
+    if tenant_name:
+        return Book(next(org for org in organisations if org["name"] == tenant_name))
+    tenant_id = XeroConnection.objects.get(whitelabel=whitelabel).tenant_id.lower()
+    return Book(next(org for org in organisations if org["tenant_id"].lower() == tenant_id))
 
 
 def callback_path(location: str) -> str:

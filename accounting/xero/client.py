@@ -26,7 +26,6 @@ from xero_python.identity import IdentityApi
 from . import errors
 
 logger = logging.getLogger(__name__)
-TIMEOUT = (5.0, 30.0)
 BATCH_RESULT_OK = ("OK", "WARNING")
 
 
@@ -69,8 +68,12 @@ def xero_date(value: datetime.date | datetime.datetime) -> str:
 
 def _api_client(access_token: str) -> ApiClient:
     token = {"access_token": access_token, "token_type": "Bearer", "scope": [], "expires_in": None}
+    # Configuration() hands out copies of the first instance ever made, ignoring its arguments: set
+    # the token holder on the copy.
+    configuration = Configuration()
+    configuration.oauth2_token = OAuth2Token(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET)
     client = ApiClient(
-        Configuration(oauth2_token=OAuth2Token(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET)),
+        configuration,
         pool_threads=1,
         oauth2_token_getter=lambda: token,
         oauth2_token_saver=lambda new: None,
@@ -139,7 +142,7 @@ def _elements(answer: Answer) -> list[Element]:
 
 
 def _opts() -> dict:
-    return {"_return_http_data_only": False, "_request_timeout": TIMEOUT}
+    return {"_return_http_data_only": False, "_request_timeout": (5.0, settings.XERO_HTTP_TIMEOUT)}
 
 
 # Identity ---------------------------------------------------------------------------------------

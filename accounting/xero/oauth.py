@@ -3,9 +3,11 @@ and revocation. Tokens are returned to the caller and never logged."""
 
 import base64
 import hashlib
+import os
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -15,7 +17,6 @@ from requests_oauthlib import OAuth2Session
 
 from .errors import XeroConnectionRevoked, XeroOAuthError, XeroUnavailable
 
-TIMEOUT = (5, 20)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,19 @@ def new_pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "sandbox"}
+
+
+def _allow_plain_http_to_the_sandbox() -> None:
+    """oauthlib insists on https; the Xero sandbox on this machine (or the compose network) speaks http."""
+    hosts = {urlsplit(url).hostname for url in (settings.XERO_AUTHORIZE_URL, settings.XERO_TOKEN_URL)
+             if url.startswith("http://")}
+    if hosts and hosts <= LOOPBACK:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+
 def _session(**kwargs) -> OAuth2Session:
+    _allow_plain_http_to_the_sandbox()
     return OAuth2Session(settings.XERO_CLIENT_ID, redirect_uri=settings.XERO_REDIRECT_URI, **kwargs)
 
 
@@ -94,7 +107,7 @@ def exchange_code(code: str, code_verifier: str) -> TokenSet:
             code_verifier=code_verifier,
             include_client_id=False,
             auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=TIMEOUT,
+            timeout=(5, settings.XERO_HTTP_TIMEOUT),
         )
     )
 
@@ -108,7 +121,7 @@ def refresh(refresh_token: str) -> TokenSet:
             settings.XERO_TOKEN_URL,
             refresh_token=refresh_token,
             auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=TIMEOUT,
+            timeout=(5, settings.XERO_HTTP_TIMEOUT),
         )
     )
 
@@ -120,7 +133,7 @@ def revoke(refresh_token: str) -> None:
             settings.XERO_REVOCATION_URL,
             data={"token": refresh_token},
             auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=TIMEOUT,
+            timeout=(5, settings.XERO_HTTP_TIMEOUT),
         )
     except requests.RequestException:
         raise XeroUnavailable("Could not reach Xero's revocation service.") from None

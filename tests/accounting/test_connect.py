@@ -1,0 +1,271 @@
+"""The Xero connect flow, end to end against the sandbox over HTTP."""
+
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.db import connection as db_connection
+from django.test import Client
+from django.utils import timezone
+
+from accounting import services
+from accounting.models import XeroAuthorisation, XeroConnection
+from accounting.xero.errors import XeroConnectionRevoked
+from payments.models import Membership
+from tests.factories import MembershipFactory, WhitelabelFactory
+from tests.xero import ORG1, ORG2, callback_path, connect, consent, save_settings, settings_url, tenant_ids
+
+pytestmark = pytest.mark.django_db
+
+
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"]) if response.context else ""
+
+
+def test_save_connect_allow_ends_connected_with_organisation_name(admin_client, whitelabel, xero):
+    response = connect(admin_client, whitelabel, xero, organisations=(ORG2,))
+    assert response.redirect_chain[-1][0] == settings_url(whitelabel)
+    html = response.content.decode()
+    assert f"Connected to Xero organisation {ORG2}." in html
+    assert ORG2 in html and "Disconnect" in html
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    assert conn.status == XeroConnection.Status.ACTIVE
+    assert conn.tenant_id == tenant_ids(xero, ORG2)[0]
+    assert conn.connected_by.username == "acme-admin"
+    assert "accounting.invoices" in conn.scopes.split()
+
+
+def test_authorise_url_carries_state_pkce_and_granular_scopes(admin_client, whitelabel, xero, settings):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(settings.XERO_AUTHORIZE_URL)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
+    assert len(query["state"][0]) >= 32
+    assert query["redirect_uri"] == [settings.XERO_REDIRECT_URI]
+    assert set(query["scope"][0].split()) >= {"offline_access", "accounting.invoices", "accounting.payments",
+                                             "accounting.banktransactions", "accounting.contacts",
+                                             "accounting.settings.read"}
+
+
+def test_tokens_are_encrypted_at_rest(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT access_token, refresh_token FROM accounting_xeroconnection")
+        raw_access, raw_refresh = cursor.fetchone()
+    assert conn.access_token.count(".") == 2, "the access token is a JWT"
+    assert conn.access_token not in raw_access and conn.refresh_token not in raw_refresh
+
+
+def test_connections_are_filtered_by_this_consents_auth_event(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero, organisations=(ORG1,))
+    other = WhitelabelFactory()
+    other_admin = MembershipFactory(whitelabel=other, role=Membership.Role.ADMIN).user
+    other_client = Client()
+    other_client.force_login(other_admin)
+    # The same Xero user consents again for ORG2: only ORG2 belongs to this consent.
+    response = connect(other_client, other, xero, organisations=(ORG2,))
+    assert f"Connected to Xero organisation {ORG2}." in response.content.decode()
+    assert XeroConnection.objects.get(whitelabel=other).tenant_name == ORG2
+    requests_log = xero.requests_log()
+    assert any(r["path"].lower() == "/connections" and "authEventId" in (r.get("query") or "") for r in requests_log)
+
+
+def test_cancel_on_consent_page_shows_message_and_changes_nothing(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location, allow=False)
+    assert "error=access_denied" in back
+    response = admin_client.get(callback_path(back), follow=True)
+    assert "You cancelled the connection to Xero" in response.content.decode()
+    assert not XeroConnection.objects.exists()
+
+
+def test_two_organisations_authorised_admin_picks_one(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location, organisations=(ORG1, ORG2))
+    response = admin_client.get(callback_path(back))
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"])
+    assert ORG1 in page.content.decode() and ORG2 in page.content.decode()
+    assert not XeroConnection.objects.exists(), "nothing connected until the admin picks"
+    done = admin_client.post(response["Location"], {"tenant_id": tenant_ids(xero, ORG2)[0], "action": "choose"}, follow=True)
+    assert f"Connected to Xero organisation {ORG2}." in done.content.decode()
+    assert XeroConnection.objects.get(whitelabel=whitelabel).tenant_name == ORG2
+    assert not XeroAuthorisation.objects.exists()
+    assert {c["tenantName"] for c in xero.state()["connections"]} == {ORG2}, "the unused connection was removed"
+
+
+@pytest.mark.parametrize("state", ["", "forged-state-value"])
+def test_forged_or_missing_state_is_refused(admin_client, whitelabel, xero, state):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location)
+    query = parse_qs(urlsplit(back).query)
+    response = admin_client.get("/accounting/xero/callback/", {"code": query["code"][0], "state": state}, follow=True)
+    assert "did not recognise the request" in response.content.decode()
+    assert not XeroConnection.objects.exists()
+
+
+def test_replayed_state_is_refused(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location)
+    admin_client.get(callback_path(back))
+    assert XeroConnection.objects.count() == 1
+    response = admin_client.get(callback_path(back), follow=True)
+    assert "did not recognise the request" in response.content.decode()
+
+
+def test_state_from_another_users_session_is_refused(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location)
+    intruder = Client()
+    intruder.force_login(MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN).user)
+    response = intruder.get(callback_path(back), follow=True)
+    assert "did not recognise the request" in response.content.decode()
+    assert not XeroConnection.objects.exists()
+
+
+def test_pkce_mismatch_fails_with_message(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    session = admin_client.session
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    pending = session[services.SESSION_KEY]
+    pending[state]["verifier"] = "x" * 64
+    session[services.SESSION_KEY] = pending
+    session.save()
+    response = admin_client.get(callback_path(consent(xero, location)), follow=True)
+    assert "The connection to Xero failed" in response.content.decode()
+    assert not XeroConnection.objects.exists()
+
+
+@pytest.mark.parametrize("mode, status", [("status", 400), ("status", 500), ("timeout", None)])
+def test_token_endpoint_failures_end_on_settings_page_with_message(admin_client, whitelabel, xero, mode, status):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    back = consent(xero, location)
+    fault = {"method": "POST", "path": "/connect/token", "mode": mode, "count": 1}
+    if status:
+        fault["status"] = status
+    else:
+        fault["delay"] = 5
+    xero.add_fault(**fault)
+    response = admin_client.get(callback_path(back), follow=True)
+    assert response.redirect_chain[-1][0] == settings_url(whitelabel)
+    assert "The connection to Xero failed" in response.content.decode()
+    assert not XeroConnection.objects.exists()
+
+
+def test_organisation_already_linked_to_another_whitelabel_is_refused(admin_client, whitelabel, xero):
+    other = WhitelabelFactory()
+    other_client = Client()
+    other_client.force_login(MembershipFactory(whitelabel=other, role=Membership.Role.ADMIN).user)
+    connect(other_client, other, xero, organisations=(ORG1,))
+    response = connect(admin_client, whitelabel, xero, organisations=(ORG1,))
+    assert "already connected to another Arena whitelabel" in response.content.decode()
+    assert not XeroConnection.objects.filter(whitelabel=whitelabel).exists()
+    assert XeroConnection.objects.get(whitelabel=other).status == XeroConnection.Status.ACTIVE
+
+
+def test_failed_reconnect_keeps_the_previous_connection(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero, organisations=(ORG1,))
+    before = XeroConnection.objects.get(whitelabel=whitelabel)
+    location = admin_client.post(settings_url(whitelabel) + "xero/connect/")["Location"]
+    admin_client.get(callback_path(consent(xero, location, allow=False)))
+    after = XeroConnection.objects.get(whitelabel=whitelabel)
+    assert (after.status, after.tenant_id, after.refresh_token) == (before.status, before.tenant_id, before.refresh_token)
+
+
+def test_expired_token_is_refreshed_and_rotated_refresh_token_persisted(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    old_refresh = conn.refresh_token
+    XeroConnection.objects.filter(pk=conn.pk).update(access_token_expires_at=timezone.now())
+    creds = services.connection_credentials(conn)
+    conn.refresh_from_db()
+    assert creds.access_token == conn.access_token
+    assert conn.refresh_token != old_refresh
+    assert conn.access_token_expires_at > timezone.now()
+    assert services.chart_of_accounts(conn, fresh=True), "the new token works"
+
+
+def test_401_from_xero_refreshes_once_and_retries(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    xero.advance_clock(31 * 60)  # Xero's clock: the access token expired, ours doesn't know yet
+    assert services.chart_of_accounts(conn, fresh=True)
+    refreshes = [r for r in xero.requests_log() if r["path"] == "/connect/token"]
+    assert len(refreshes) == 2, "one code exchange, one refresh"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_make_one_refresh_call(client, xero):
+    whitelabel = WhitelabelFactory(slug="acme")
+    admin = MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN).user
+    client.force_login(admin)
+    connect(client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    XeroConnection.objects.filter(pk=conn.pk).update(access_token_expires_at=timezone.now())
+    xero.clear_requests_log()
+    barrier, results = threading.Barrier(2), []
+
+    def worker():
+        barrier.wait()
+        try:
+            results.append(services.connection_credentials(conn).access_token)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 and results[0] == results[1]
+    assert len([r for r in xero.requests_log() if r["path"] == "/connect/token"]) == 1
+    conn.refresh_from_db()
+    assert conn.access_token == results[0]
+
+
+def test_revoked_refresh_token_marks_needs_reconnect_and_shows_banner(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    xero.revoke_connection(conn.connection_id)
+    XeroConnection.objects.filter(pk=conn.pk).update(access_token_expires_at=timezone.now())
+    with pytest.raises(XeroConnectionRevoked):
+        services.connection_credentials(conn)
+    conn.refresh_from_db()
+    assert conn.status == XeroConnection.Status.NEEDS_RECONNECT
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert "Xero needs to be reconnected" in page and "Reconnect" in page
+    response = admin_client.post(settings_url(whitelabel) + "xero/connect/")
+    assert response["Location"].startswith(xero.url)
+
+
+def test_disconnect_removes_connection_at_xero_and_keeps_arena_data(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    response = admin_client.post(settings_url(whitelabel) + "xero/disconnect/", follow=True)
+    assert f"Disconnected from Xero organisation {ORG1}" in response.content.decode()
+    conn.refresh_from_db()
+    assert conn.status == XeroConnection.Status.DISCONNECTED
+    assert conn.access_token is None and conn.refresh_token is None
+    assert any(r["method"] == "DELETE" and conn.connection_id in r["path"] for r in xero.requests_log())
+    assert "Connect to Xero" in admin_client.get(settings_url(whitelabel)).content.decode()
+
+
+def test_connected_page_offers_bank_accounts_and_checks_revenue_code(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero)
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert "090 – Business Bank Account" in page
+    response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "400",
+                                                           "accounting-bank_account_code": "090"})
+    assert response.status_code == 400
+    assert "not a revenue account" in response.content.decode() and "200" in response.content.decode()
+    response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "210",
+                                                          "accounting-bank_account_code": "090"})
+    assert "archived" in response.content.decode()
+    response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "999"})
+    assert "Xero has no account with code 999" in response.content.decode()
+    ok = save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "090"})
+    assert ok.status_code == 302
+    whitelabel.accounting_settings.refresh_from_db()
+    assert whitelabel.accounting_settings.bank_account_code == "090"
+    assert whitelabel.accounting_settings.revenue_tax_type == "OUTPUT"

@@ -1,0 +1,259 @@
+"""The sync engine end to end: a real Celery worker, the real database and broker, the sandbox over HTTP."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection as db_connection
+from django.test import Client
+
+from accounting.models import AccountingSettings, SyncRecord, XeroConnection
+from accounting.sync import engine
+from accounting.tasks import sweep_outbox
+from payments.models import Customer, Invoice, Membership
+from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from tests.factories import CustomerFactory, MembershipFactory, WhitelabelFactory
+from tests.xero import ORG1, ORG2, book, connect, save_settings, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+PLAN = LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), Decimal("10"))  # 110.00 with GST
+EXTRA = LineInput("Extra data", Decimal("2"), Decimal("10.00"), Decimal("10"))  # 22.00 with GST
+Status = SyncRecord.Status
+
+
+def connected(xero, *, slug="acme", organisation=ORG1, payment_type="postpaid"):
+    whitelabel = WhitelabelFactory(slug=slug, name=slug.title())
+    client = Client()
+    client.force_login(MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN).user)
+    connect(client, whitelabel, xero, organisations=(organisation,), **{"accounting-payment_type": payment_type})
+    response = save_settings(client, whitelabel, **{"accounting-payment_type": payment_type,
+                                                    "accounting-bank_account_code": "090"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert XeroConnection.objects.get(whitelabel=whitelabel).is_active
+    return whitelabel
+
+
+def all_sent(*objects_and_kinds, timeout=60):
+    def check():
+        records = [SyncRecord.objects.filter(kind=kind, object_id=obj.pk).first() for obj, kind in objects_and_kinds]
+        failed = [r for r in records if r and r.status == Status.FAILED and r.next_attempt_at is None]
+        assert not failed, f"gave up: {[(r.label, r.reason) for r in failed]}"
+        return all(r and r.status == Status.SENT for r in records)
+
+    wait_until(check, timeout=timeout, message=f"{[(o, k) for o, k in objects_and_kinds]} to be sent")
+
+
+def outbox_settled(whitelabel, timeout=60):
+    wait_until(lambda: not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.PENDING).exists()
+               and not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.FAILED,
+                                                 next_attempt_at__isnull=False).exists(),
+               timeout=timeout, message="the outbox to settle")
+
+
+def assert_xero_matches_arena(xero, whitelabel):
+    """Every Arena invoice is in Xero once, with the same totals and what is still owed."""
+    org = book(xero, whitelabel)
+    by_number = {}
+    for invoice in org.invoices():
+        assert invoice["InvoiceNumber"] not in by_number, f"duplicate invoice {invoice['invoice_number']} in Xero"
+        by_number[invoice["InvoiceNumber"]] = invoice
+    for invoice in Invoice.objects.filter(whitelabel=whitelabel).exclude(status=Invoice.Status.VOID):
+        theirs = by_number[invoice.number]
+        assert Decimal(str(theirs["Total"])) == invoice.total
+        assert Decimal(str(theirs["AmountDue"])) == invoice.amount_due, invoice.number
+        assert theirs["Status"] == ("PAID" if invoice.amount_due == 0 else "AUTHORISED")
+        assert theirs["DueDateString"].startswith(invoice.due_date.isoformat())
+    numbers = [c["ContactNumber"] for c in org.contacts() if c.get("ContactNumber")]
+    assert sorted(numbers) == sorted(set(numbers)), "one Xero contact per customer"
+    assert set(numbers) >= set(Customer.objects.filter(whitelabel=whitelabel, invoices__isnull=False)
+                               .values_list("account_number", flat=True))
+
+
+def test_postpaid_invoice_payment_overpayment_and_credit_reach_xero(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel, email="jane@example.com")
+    first = issue_invoice(customer, [PLAN])
+    all_sent((first, SyncRecord.Kind.INVOICE))
+    org = book(xero, whitelabel)
+    (xero_invoice,) = org.invoices()
+    assert (xero_invoice["Status"], Decimal(str(xero_invoice["AmountDue"]))) == ("AUTHORISED", Decimal("110.00"))
+    (contact,) = org.contacts(contact_number=customer.account_number)
+    assert contact["EmailAddress"] == "jane@example.com" and xero_invoice["Contact"]["ContactID"] == contact["ContactID"]
+    assert [li["AccountCode"] for li in xero_invoice["LineItems"]] == ["200"]
+
+    payment = record_payment(customer, Decimal("150.00"), invoice=first)
+    allocation = payment.allocations.get()
+    all_sent((allocation, SyncRecord.Kind.PAYMENT), (payment, SyncRecord.Kind.OVERPAYMENT))
+    org = book(xero, whitelabel)
+    (xero_payment,) = org.payments()
+    assert Decimal(str(xero_payment["Amount"])) == Decimal("110.00")
+    (overpayment,) = org.overpayments()
+    assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("40.00")
+    assert overpayment["Contact"]["ContactID"] == contact["ContactID"]
+
+    second = issue_invoice(customer, [EXTRA])
+    assert second.status == Invoice.Status.PAID, "Arena applied the credit"
+    credit = second.allocations.get()
+    all_sent((second, SyncRecord.Kind.INVOICE), (credit, SyncRecord.Kind.CREDIT_ALLOCATION))
+    org = book(xero, whitelabel)
+    (overpayment,) = org.overpayments()
+    assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("18.00")
+    assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_prepaid_top_ups_become_receipts_in_xero(xero, sync_worker):
+    whitelabel = connected(xero, payment_type="prepaid")
+    customer = CustomerFactory(whitelabel=whitelabel)
+    top_up = add_credit(customer, "50.00", reference="GW-1")
+    payment = record_payment(customer, "30.00", reference="GW-2")
+    all_sent((top_up.receipt, SyncRecord.Kind.RECEIPT), (payment.receipt, SyncRecord.Kind.RECEIPT))
+    org = book(xero, whitelabel)
+    transactions = {t["Reference"]: t for t in org.bank_transactions()}
+    assert set(transactions) == {top_up.receipt.number, payment.receipt.number}
+    for receipt, amount in ((top_up.receipt, "50.00"), (payment.receipt, "30.00")):
+        bank_transaction = transactions[receipt.number]
+        assert bank_transaction["Type"] == "RECEIVE"
+        assert Decimal(str(bank_transaction["Total"])) == Decimal(amount)
+        assert [li["AccountCode"] for li in bank_transaction["LineItems"]] == ["200"]
+        assert bank_transaction["BankAccount"]["AccountID"] == org.account("090")["AccountID"]
+    assert not org.invoices(), "pre-paid sends no invoices"
+    assert not SyncRecord.objects.filter(whitelabel=whitelabel, kind=SyncRecord.Kind.OVERPAYMENT).exists()
+
+
+def test_response_lost_after_xero_saved_the_invoice_creates_no_duplicate(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Invoices", mode="drop_response", count=1)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert [i["InvoiceNumber"] for i in book(xero, whitelabel).invoices()] == [invoice.number]
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    assert record.attempts == 1 and record.xero_id, "found by number in Xero, not sent again"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_rate_limits_and_server_errors_are_retried_until_sent(xero, sync_worker, status):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    fault = {"method": "PUT", "path": "/api.xro/2.0/Invoices", "mode": "status", "status": status, "count": 3}
+    if status == 429:
+        fault.update(retry_after=1)
+    xero.add_fault(**fault)
+    invoices = [issue_invoice(customer, [PLAN]) for _ in range(3)]
+    all_sent(*[(i, SyncRecord.Kind.INVOICE) for i in invoices])
+    assert sorted(i["InvoiceNumber"] for i in book(xero, whitelabel).invoices()) == sorted(i.number for i in invoices)
+    statuses = [r["status"] for r in xero.requests_log() if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
+    assert statuses.count(status) == 3 and statuses[-1] == 200
+
+
+def test_token_expired_mid_run_is_refreshed(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    all_sent((customer, SyncRecord.Kind.CONTACT))
+    xero.advance_clock(31 * 60)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert any(r["path"] == "/connect/token" and r["status"] == 200 for r in xero.requests_log()[-10:])
+
+
+def test_validation_error_is_shown_then_sent_after_the_cause_is_fixed(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    AccountingSettings.objects.filter(whitelabel=whitelabel).update(revenue_code="210", revenue_tax_type="OUTPUT")
+    invoice = issue_invoice(customer, [PLAN])
+    record = wait_until(lambda: SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk,
+                                                          status=Status.FAILED).first(), message="the refusal")
+    assert "210" in record.reason and record.reason.startswith("Xero refused it:")
+    assert not book(xero, whitelabel).invoices()
+    client = Client()
+    client.force_login(Membership.objects.get(whitelabel=whitelabel).user)
+    assert save_settings(client, whitelabel, **{"accounting-bank_account_code": "090"}).status_code == 302
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_broker_down_at_save_time_the_sweeper_sends_it_later(xero, sync_worker):
+    from arena_xero.celery import app
+
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    outbox_settled(whitelabel)
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:9/0"  # nothing listens there: publishing fails
+    app._pool = None
+    try:
+        invoice = issue_invoice(customer, [PLAN])
+    finally:
+        app.conf.broker_url = original
+        app._pool = None
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    assert record.status == Status.PENDING, "the billing change and its outbox row were saved"
+    assert engine.whitelabels_due() == [whitelabel.pk]
+    sweep_outbox.delay()
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+
+
+def test_concurrent_workers_on_the_same_records_send_each_once(xero, sync_worker):
+    whitelabel = connected(xero)
+    customers = [CustomerFactory(whitelabel=whitelabel) for _ in range(3)]
+    XeroConnection.objects.filter(whitelabel=whitelabel).update(status=XeroConnection.Status.NEEDS_RECONNECT)
+    invoices = [issue_invoice(customers[n % 3], [PLAN]) for n in range(12)]
+    XeroConnection.objects.filter(whitelabel=whitelabel).update(status=XeroConnection.Status.ACTIVE)
+    barrier = threading.Barrier(3)
+
+    def run():
+        barrier.wait()
+        try:
+            engine.sync_whitelabel(whitelabel.pk)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    sweep_outbox.delay()  # and the real worker joins in
+    for thread in threads:
+        thread.join(60)
+    all_sent(*[(i, SyncRecord.Kind.INVOICE) for i in invoices])
+    assert_xero_matches_arena(xero, whitelabel)
+    assert len(book(xero, whitelabel).contacts()) >= 3
+
+
+def test_disconnected_whitelabel_sends_nothing_and_loses_nothing(xero, sync_worker):
+    whitelabel = connected(xero)
+    client = Client()
+    client.force_login(Membership.objects.get(whitelabel=whitelabel).user)
+    client.post(f"/account/{whitelabel.slug}/settings/components/accounting-system/xero/disconnect/")
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    assert record.status == Status.SKIPPED and "not connected" in record.reason
+    assert engine.sync_whitelabel(whitelabel.pk) is None
+    assert not book(xero, whitelabel, tenant_name=ORG1).invoices()
+    connect(client, whitelabel, xero, organisations=(ORG1,), **{"accounting-bank_account_code": "090"})
+    call_command("resync_xero", whitelabel.slug, stdout=open("/dev/null", "w"))
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+
+
+def test_two_whitelabels_sync_to_their_own_organisations(xero, sync_worker):
+    first = connected(xero, slug="first", organisation=ORG1)
+    second = connected(xero, slug="second", organisation=ORG2)
+    one = issue_invoice(CustomerFactory(whitelabel=first), [PLAN])
+    two = issue_invoice(CustomerFactory(whitelabel=second), [EXTRA])
+    all_sent((one, SyncRecord.Kind.INVOICE), (two, SyncRecord.Kind.INVOICE))
+    assert [i["InvoiceNumber"] for i in book(xero, first).invoices()] == [one.number]
+    assert [i["InvoiceNumber"] for i in book(xero, second).invoices()] == [two.number]
+    (line,) = book(xero, second).invoices()[0]["LineItems"]
+    assert line["TaxType"] == "OUTPUT2", "the tax type comes from Organisation 2's revenue account"
+
+
+def test_voided_invoice_is_voided_in_xero(xero, sync_worker):
+    whitelabel = connected(xero)
+    invoice = issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    void_invoice(invoice)
+    all_sent((invoice, SyncRecord.Kind.INVOICE_VOID))
+    (xero_invoice,) = book(xero, whitelabel).invoices()
+    assert xero_invoice["Status"] == "VOIDED"
