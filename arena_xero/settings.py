@@ -87,7 +87,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "accounting:settings"
+LOGIN_REDIRECT_URL = "accounting:settings_home"
 LOGOUT_REDIRECT_URL = "login"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -101,6 +101,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "store_processed": False,
+        "control_folder": str(_queue_dir / "control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -79,7 +79,8 @@ def settings_url(whitelabel) -> str:
     return reverse("accounting:settings", kwargs={"whitelabel": whitelabel.slug})
 
 
-def save_settings(client, whitelabel, **overrides):
+def settings_form_data(**overrides) -> dict:
+    """The settings page's form as a browser posts it; a None value leaves the field out."""
     data = {
         "action": "save",
         "accounting-accounting_system": "xero",
@@ -90,9 +91,13 @@ def save_settings(client, whitelabel, **overrides):
         "gateway-currency": "AUD",
         "gateway-gateway_user": "",
         "gateway-gateway_password": "",
+        **overrides,
     }
-    data.update(overrides)
-    return client.post(settings_url(whitelabel), data)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def save_settings(client, whitelabel, **overrides):
+    return client.post(settings_url(whitelabel), settings_form_data(**overrides))
 
 
 def connect(client, whitelabel, sandbox, *, organisations=(ORG1,), **settings_overrides):

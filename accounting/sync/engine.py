@@ -50,8 +50,12 @@ class Run:
     contact_ids: dict[int, str] = field(default_factory=dict)
 
     def call(self, fn: Callable[[client.Credentials], object]):
+        return self.guarded(lambda: services.xero_call(self.connection, fn))
+
+    def guarded(self, thunk: Callable[[], object]):
+        """Run Xero work; a rate limit or a lost connection pauses the whole run."""
         try:
-            return services.xero_call(self.connection, fn)
+            return thunk()
         except XeroRateLimited as exc:
             raise Paused(str(exc), exc.retry_after) from None
         except (XeroConnectionRevoked, services.NotConnected) as exc:
@@ -167,24 +171,28 @@ def _drop_if_gone(record: SyncRecord, objects: dict) -> bool:
     return True
 
 
+def _require(record: SyncRecord, value: str, missing: str) -> bool:
+    """A setting the record needs; without it the record fails visibly until the page is saved."""
+    if not value:
+        outbox.record_mark_failed(record, reason=missing, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
+    return bool(value)
+
+
 def _revenue(run: Run, record: SyncRecord) -> bool:
-    if not run.accounting.revenue_code:
-        outbox.record_mark_failed(record, reason="No revenue code is set on the Accounting System Settings page.",
-                                  retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
+    if not _require(record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."):
         return False
     if not run.tax_type:
-        chart = run.call(lambda creds: services.chart_of_accounts(run.connection))
+        run.tax_type = run.accounting.revenue_tax_type
+    if not run.tax_type:
+        chart = run.guarded(lambda: services.chart_of_accounts(run.connection))
         account = next((a for a in chart if a.code == run.accounting.revenue_code), None)
-        run.tax_type = run.accounting.revenue_tax_type or (account.tax_type if account else "")
+        run.tax_type = account.tax_type if account else ""
     return True
 
 
 def _bank(run: Run, record: SyncRecord) -> bool:
-    if not run.accounting.bank_account_code:
-        outbox.record_mark_failed(record, reason="Choose the Xero bank account on the Accounting System Settings page.",
-                                  retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
-        return False
-    return True
+    return _require(record, run.accounting.bank_account_code,
+                    "Choose the Xero bank account on the Accounting System Settings page.")
 
 
 # Invoices -----------------------------------------------------------------------------------------

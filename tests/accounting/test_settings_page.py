@@ -6,6 +6,7 @@ from django.urls import reverse
 from accounting.models import AccountingSettings
 from payments.models import Membership, PaymentGatewaySettings
 from tests.factories import GatewaySettingsFactory, MembershipFactory, UserFactory, WhitelabelFactory
+from tests.xero import settings_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -15,19 +16,8 @@ def url(whitelabel):
 
 
 def form_data(**overrides):
-    data = {
-        "action": "save",
-        "accounting-accounting_system": "xero",
-        "accounting-payment_type": "postpaid",
-        "accounting-revenue_code": "200",
-        "gateway-provider": "windcave",
-        "gateway-accepted_cards": ["visa", "amex"],
-        "gateway-currency": "AUD",
-        "gateway-gateway_user": "merchant-9",
-        "gateway-gateway_password": "p@ss-word",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
+    return settings_form_data(**{"gateway-accepted_cards": ["visa", "amex"], "gateway-gateway_user": "merchant-9",
+                                 "gateway-gateway_password": "p@ss-word", **overrides})
 
 
 def test_page_shows_both_sections_with_breadcrumbs(admin_client, whitelabel):
@@ -153,3 +143,9 @@ def test_settings_home_redirects_admin_to_their_whitelabel(admin_client, whitela
 def test_user_without_membership_is_refused_at_settings_home(client):
     client.force_login(UserFactory())
     assert client.get(reverse("accounting:settings_home")).status_code == 403
+
+
+def test_logging_in_lands_on_the_admins_settings_page(client, admin_user, whitelabel):
+    response = client.post(reverse("login"), {"username": "acme-admin", "password": "pw-for-tests"}, follow=True)
+    assert response.redirect_chain[-1][0] == url(whitelabel)
+    assert "Accounting System Settings" in response.content.decode()
