@@ -162,4 +162,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
+    "loggers": {name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
 }

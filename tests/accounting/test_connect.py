@@ -269,3 +269,19 @@ def test_connected_page_offers_bank_accounts_and_checks_revenue_code(admin_clien
     whitelabel.accounting_settings.refresh_from_db()
     assert whitelabel.accounting_settings.bank_account_code == "090"
     assert whitelabel.accounting_settings.revenue_tax_type == "OUTPUT"
+
+
+def test_tokens_never_reach_the_logs(admin_client, whitelabel, xero, caplog, settings):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger().setLevel(logging.DEBUG)
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    first = (conn.access_token, conn.refresh_token)
+    services.connection_refresh(connection=conn, rejected_token=conn.access_token)
+    conn.refresh_from_db()
+    text = caplog.text
+    for token in (*first, conn.access_token, conn.refresh_token):
+        assert token not in text
+    assert "connected to Xero organisation" in text
