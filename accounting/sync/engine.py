@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -275,13 +276,23 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
             continue
         bodies[record.pk] = payloads.overpayment(payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code)
         ready.append(record)
-    keys = {r.pk: payments[r.object_id].receipt.number for r in ready}
-    ready = _look_up_unclear(run, ready, keys, _overpayments_find, "Reference", "OverpaymentID")
+    ready = [r for r in ready if not (r.outcome_unknown and _overpayment_exists(run, r, bodies[r.pk]))]
     _send(run, ready, bodies, "overpayments", client.bank_transactions_create, "OverpaymentID")
 
 
-def _overpayments_find(creds, references):
-    return [t for t in client.bank_transactions_find(creds, references) if t.get("Type") == "RECEIVE-OVERPAYMENT"]
+def _overpayment_exists(run: Run, record: SyncRecord, body: dict) -> bool:
+    """Xero keeps no Reference on overpayments: match the contact's unclaimed one of the same amount and date."""
+    contact_id = body["Contact"]["ContactID"]
+    amount, date = body["LineItems"][0]["UnitAmount"], client.parse_xero_date(body["Date"])
+    claimed = set(SyncRecord.objects.filter(whitelabel_id=record.whitelabel_id, kind=Kind.OVERPAYMENT, status=Status.SENT)
+                  .values_list("xero_id", flat=True))
+    for overpayment in run.call(lambda creds: client.overpayments_find(creds, contact_id)):
+        same = (payloads.money(_decimal(overpayment.get("Total"))) == amount
+                and client.parse_xero_date(overpayment.get("Date")) == date)
+        if same and overpayment.get("OverpaymentID") not in claimed and overpayment.get("Status") != "VOIDED":
+            _found(run, record, overpayment, "OverpaymentID")
+            return True
+    return False
 
 
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
@@ -315,9 +326,7 @@ def _allocation_exists(run: Run, overpayment_id: str, invoice_id: str, allocatio
     return False
 
 
-def _decimal(value):
-    from decimal import Decimal
-
+def _decimal(value) -> Decimal:
     return Decimal(str(value or 0))
 
 

@@ -66,6 +66,16 @@ def xero_date(value: datetime.date | datetime.datetime) -> str:
     return f"/Date({int(midnight.timestamp() * 1000)}+0000)/"
 
 
+def parse_xero_date(value: str | None) -> datetime.date | None:
+    """The date of a "/Date(ms[+zone])/" or ISO value, as Xero or xero-python write it."""
+    if not value:
+        return None
+    if value.startswith("/Date("):
+        millis = int(value[6:].split(")")[0].split("+")[0].split("-")[0])
+        return datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.UTC).date()
+    return datetime.date.fromisoformat(value[:10])
+
+
 def _api_client(access_token: str) -> ApiClient:
     token = {"access_token": access_token, "token_type": "Bearer", "scope": [], "expires_in": None}
     # Configuration() hands out copies of the first instance ever made, ignoring its arguments: set
@@ -246,6 +256,14 @@ def bank_transactions_find(creds: Credentials, references: list[str]) -> list[di
     data, headers = _call("bank_transactions_find", lambda: _accounting(creds.access_token).get_bank_transactions(
         creds.tenant_id, where=where, **_opts()))
     return _answer(data, headers, "bank_transactions").items
+
+
+def overpayments_find(creds: Credentials, contact_id: str) -> list[dict]:
+    """A contact's overpayments (Xero keeps no Reference on them, so they are matched by contact)."""
+    where = f'Contact.ContactID==Guid("{_quote(contact_id)}")'
+    data, headers = _call("overpayments_find", lambda: _accounting(creds.access_token).get_overpayments(
+        creds.tenant_id, where=where, **_opts()))
+    return _answer(data, headers, "overpayments").items
 
 
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:

@@ -52,6 +52,11 @@ def outbox_settled(whitelabel, timeout=60):
                timeout=timeout, message="the outbox to settle")
 
 
+def dropped(xero, path_end: str) -> bool:
+    """The sandbox saved a call to `path_end` and then dropped the connection before answering."""
+    return any(r.get("fault") == "drop_response" and r["path"].endswith(path_end) for r in xero.requests_log())
+
+
 def assert_xero_matches_arena(xero, whitelabel):
     """Every Arena invoice is in Xero once, with the same totals and what is still owed."""
     org = book(xero, whitelabel)
@@ -128,6 +133,7 @@ def test_response_lost_after_xero_saved_the_invoice_creates_no_duplicate(xero, s
     xero.add_fault(method="PUT", path="/api.xro/2.0/Invoices", mode="drop_response", count=1)
     invoice = issue_invoice(customer, [PLAN])
     all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert dropped(xero, "/Invoices")
     assert [i["InvoiceNumber"] for i in book(xero, whitelabel).invoices()] == [invoice.number]
     record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
     assert record.attempts == 1 and record.xero_id, "found by number in Xero, not sent again"
@@ -257,3 +263,33 @@ def test_voided_invoice_is_voided_in_xero(xero, sync_worker):
     all_sent((invoice, SyncRecord.Kind.INVOICE_VOID))
     (xero_invoice,) = book(xero, whitelabel).invoices()
     assert xero_invoice["Status"] == "VOIDED"
+
+
+def test_overpayment_whose_answer_was_lost_is_not_created_twice(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    xero.add_fault(method="PUT", path="/api.xro/2.0/BankTransactions", mode="drop_response", count=1)
+    payment = record_payment(customer, Decimal("150.00"), invoice=invoice)
+    all_sent((payment, SyncRecord.Kind.OVERPAYMENT))
+    assert dropped(xero, "/BankTransactions")
+    (overpayment,) = book(xero, whitelabel).overpayments()
+    assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("40.00")
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.OVERPAYMENT, object_id=payment.pk)
+    assert record.xero_id == overpayment["OverpaymentID"] and record.attempts == 1
+
+
+def test_credit_allocation_whose_answer_was_lost_is_not_applied_twice(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    payment = add_credit(customer, "100.00")
+    all_sent((payment, SyncRecord.Kind.OVERPAYMENT))
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Overpayments/*", mode="drop_response", count=1)
+    invoice = issue_invoice(customer, [EXTRA])
+    allocation = invoice.allocations.get()
+    all_sent((invoice, SyncRecord.Kind.INVOICE), (allocation, SyncRecord.Kind.CREDIT_ALLOCATION))
+    assert dropped(xero, "/Allocations")
+    (overpayment,) = book(xero, whitelabel).overpayments()
+    assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("78.00")
+    assert_xero_matches_arena(xero, whitelabel)
