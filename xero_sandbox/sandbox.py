@@ -1,0 +1,141 @@
+"""The sandbox's state and machinery in one object: books per organisation, identity, clock,
+rate limiter, faults, idempotency memory, request log and conformance violations.
+
+Every read or write of the books and identity happens under ``lock`` (one RLock), so requests are
+serialised where it matters while slow faults and in-flight counting run outside it. With a
+``state_file`` the books, identity, signing key and clock offset survive restarts.
+"""
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from . import codec
+from .clock import Clock
+from .config import SandboxConfig
+from .faults import FaultRegistry
+from .models import Identity, OrgBook
+from .ratelimit import RateLimiter
+from .seed import seed_books
+
+logger = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+REQUEST_LOG_LIMIT = 5000
+
+
+@dataclass
+class StoredResponse:
+    """An idempotent request's first answer, replayed for the same key and body."""
+
+    fingerprint: str
+    status: int
+    body: bytes
+    stored_at: float
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig):
+        self.startup_config = config.copy()
+        self.config = config
+        self.lock = threading.RLock()
+        self.clock = Clock(config.time_scale)
+        self.signing_key = config.signing_key or secrets.token_urlsafe(48)
+        self.books: dict[str, OrgBook] = seed_books()
+        self.identity = Identity()
+        self.idempotency: dict[tuple, StoredResponse] = {}
+        self.limiter = RateLimiter(self.clock, config)
+        self.faults = FaultRegistry()
+        self._log_lock = threading.Lock()
+        self.request_log: deque = deque(maxlen=REQUEST_LOG_LIMIT)
+        self.violations: list[dict] = []
+        self._next_log_id = 1
+        self.load()
+
+    def reset(self, *, config: bool = False) -> None:
+        """Back to the seeded organisations; with ``config`` also back to the startup settings."""
+        self.faults.clear()
+        with self.lock:
+            if config:
+                self.config = self.startup_config.copy()
+                self.limiter.configure(self.config)
+            self.books = seed_books()
+            self.identity = Identity()
+            self.idempotency.clear()
+            self.clock.reset(self.config.time_scale)
+            self.limiter.reset()
+            self.clear_requests()
+            self.clear_violations()
+            self.save()
+
+    def configure(self, changes: dict) -> None:
+        with self.lock:
+            updated = self.config.copy()
+            updated.update(changes)
+            self.config = updated
+            self.limiter.configure(updated)
+            if "time_scale" in changes:
+                self.clock.set_time_scale(updated.time_scale)
+
+    def book(self, tenant_id: str) -> OrgBook | None:
+        return self.books.get((tenant_id or "").lower())
+
+    def log_request(self, entry: dict) -> None:
+        with self._log_lock:
+            entry["id"] = self._next_log_id
+            self._next_log_id += 1
+            self.request_log.append(entry)
+
+    def requests(self) -> list[dict]:
+        with self._log_lock:
+            return list(self.request_log)
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self.request_log.clear()
+
+    def add_violations(self, found: list[dict]) -> None:
+        with self._log_lock:
+            self.violations.extend(found)
+
+    def clear_violations(self) -> None:
+        with self._log_lock:
+            self.violations.clear()
+
+    def save(self) -> None:
+        if not self.config.state_file:
+            return
+        with self.lock:
+            data = {
+                "version": STATE_VERSION,
+                "signing_key": self.signing_key,
+                "clock_offset": self.clock.offset,
+                "books": codec.dump(self.books),
+                "identity": codec.dump(self.identity),
+            }
+        directory = os.path.dirname(os.path.abspath(self.config.state_file))
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=directory, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(handle.name, self.config.state_file)
+
+    def load(self) -> None:
+        path = self.config.state_file
+        if not path or not os.path.exists(path):
+            return
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"unsupported state version {data.get('version')!r}")
+            self.books = codec.load(dict[str, OrgBook], data["books"])
+            self.identity = codec.load(Identity, data["identity"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("Ignoring unreadable sandbox state file %s: %s", path, error)
+            return
+        self.signing_key = self.config.signing_key or data["signing_key"]
+        self.clock.advance(data.get("clock_offset", 0.0))

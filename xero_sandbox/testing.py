@@ -1,0 +1,230 @@
+"""Run the sandbox inside a test process and drive it: ``SandboxServer`` plus consent helpers.
+
+    with SandboxServer() as server:
+        token = server.connect()                      # full OAuth flow over HTTP, first organisation
+        server.add_fault(method="PUT", path="/api.xro/2.0/Invoices", status=503)
+"""
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from .app import create_app
+from .config import DEFAULT_REDIRECT_URIS, SandboxConfig
+from .seed import ORG1_TENANT_ID, ORG2_TENANT_ID
+
+DEFAULT_SCOPES = (
+    "openid profile email offline_access accounting.invoices accounting.payments "
+    "accounting.banktransactions accounting.contacts accounting.settings.read"
+)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Werkzeug's handler without the per-request access log."""
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+    def log(self, type, message, *args):
+        if type == "error":
+            super().log(type, message, *args)
+
+
+class SandboxServer:
+    """The sandbox on a free local port, served by a background thread."""
+
+    tenant_ids = {"Organisation 1": ORG1_TENANT_ID, "Organisation 2": ORG2_TENANT_ID}
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+        self.config = config or SandboxConfig()
+        self.app = create_app(self.config)
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler if quiet else None)
+        self._server.daemon_threads = True
+        self.url = f"http://{host}:{self._server.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="xero-sandbox", daemon=True)
+        self.http = requests.Session()
+
+    @property
+    def sandbox(self):
+        """The in-process Sandbox object (for white-box inspection; prefer the control API)."""
+        return self.app.extensions["xero_sandbox"]
+
+    @property
+    def client_id(self) -> str:
+        return self.config.clients[0].client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.clients[0].client_secret
+
+    @property
+    def redirect_uri(self) -> str:
+        uris = self.config.clients[0].redirect_uris
+        return uris[0] if uris else DEFAULT_REDIRECT_URIS[0]
+
+    def start(self) -> "SandboxServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.sandbox.faults.clear()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        self.http.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # Control API ------------------------------------------------------------------------------
+
+    def _control(self, method: str, path: str, json=None):
+        response = self.http.request(method, f"{self.url}/_sandbox{path}", json=json, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self, config: bool = True) -> None:
+        """State, faults, request log, violations and clock back to the start (config too by default)."""
+        self._control("POST", "/reset", {"config": config})
+
+    def state(self) -> dict:
+        return self._control("GET", "/state")
+
+    def org_state(self, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """One organisation's part of ``state()``: contacts, invoices, payments... in Xero's JSON."""
+        return next(o for o in self.state()["organisations"] if o["tenant_id"] == tenant_id)
+
+    def requests_log(self) -> list[dict]:
+        return self._control("GET", "/requests")
+
+    def clear_requests_log(self) -> None:
+        self._control("DELETE", "/requests")
+
+    def add_fault(self, *, path: str, method: str | None = None, mode: str = "status", **options) -> dict:
+        """Make the next ``count`` (default 1) calls matching ``method`` and ``path`` fail.
+
+        ``path`` is exact unless it ends with ``*`` (prefix). Options: status, count (None = every
+        call), delay, retry_after, problem, body, headers.
+        """
+        spec = {"path": path, "method": method, "mode": mode, **options}
+        return self._control("POST", "/faults", spec)[0]
+
+    def clear_faults(self) -> None:
+        self._control("DELETE", "/faults")
+
+    def advance_clock(self, seconds: float) -> dict:
+        return self._control("POST", "/clock", {"advance_seconds": seconds})
+
+    def configure(self, **settings) -> dict:
+        """Change settings (access_token_ttl, minute_limit, time_scale, redirect_uris...); returns them all."""
+        return self._control("POST", "/config", settings)
+
+    def get_config(self) -> dict:
+        return self._control("GET", "/config")
+
+    def revoke_connection(self, connection_id: str | None = None, *, tenant_id: str | None = None) -> list[str]:
+        """Remove a connection "from Xero's side" (by id, or every connection to a tenant)."""
+        if connection_id:
+            return self._control("POST", f"/connections/{connection_id}/revoke")["revoked"]
+        return self._control("POST", "/connections/revoke", {"tenant_id": tenant_id})["revoked"]
+
+    def violations(self) -> list[dict]:
+        return self._control("GET", "/violations")["violations"]
+
+    def clear_violations(self) -> None:
+        self._control("DELETE", "/violations")
+
+    def wait_for(self, predicate, timeout: float = 5.0, interval: float = 0.01):
+        """Poll ``predicate()`` until it returns something truthy (no fixed sleeps in tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not met within %.1fs" % timeout)
+            time.sleep(interval)
+
+    # OAuth helpers ----------------------------------------------------------------------------
+
+    def authorize_url(self, *, scope: str = DEFAULT_SCOPES, state: str = "state-123", redirect_uri: str | None = None,
+                      code_challenge: str | None = None, client_id: str | None = None, **extra) -> str:
+        params = {
+            "response_type": "code", "client_id": client_id or self.client_id,
+            "redirect_uri": redirect_uri or self.redirect_uri, "scope": scope, "state": state, **extra,
+        }
+        if code_challenge:
+            params.update(code_challenge=code_challenge, code_challenge_method="S256")
+        return f"{self.url}/identity/connect/authorize?{urlencode(params)}"
+
+    def consent(self, authorize_url: str, tenant_ids=None, action: str = "allow") -> str:
+        """Open the consent page like a browser and click Allow (with ``tenant_ids``) or Cancel.
+
+        Returns the redirect Location (the app's callback URL with ``code`` or ``error``).
+        ``tenant_ids=None`` keeps the page's default choice (the first organisation).
+        """
+        return consent(authorize_url, tenant_ids=tenant_ids, action=action, session=self.http)
+
+    def connect(self, tenant_ids=None, scope: str = DEFAULT_SCOPES) -> dict:
+        """Authorise, consent and exchange the code (with PKCE); returns the token response
+        plus ``expires_at`` (real epoch seconds), as xero-python expects it stored."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        location = self.consent(self.authorize_url(scope=scope, code_challenge=challenge), tenant_ids=tenant_ids)
+        query = parse_qs(urlsplit(location).query)
+        if "code" not in query:
+            raise RuntimeError(f"consent did not return a code: {location}")
+        response = self.http.post(f"{self.url}/connect/token", data={
+            "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": self.redirect_uri,
+            "code_verifier": verifier,
+        }, auth=(self.client_id, self.client_secret), timeout=10)
+        response.raise_for_status()
+        token = response.json()
+        token["expires_at"] = time.time() + token["expires_in"]
+        return token
+
+
+class _ConsentForm(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.action = None
+        self.hidden: list[tuple[str, str]] = []
+        self.checked: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self.action = attributes.get("action")
+        if tag == "input" and attributes.get("type") == "hidden":
+            self.hidden.append((attributes["name"], attributes.get("value", "")))
+        if tag == "input" and attributes.get("type") == "checkbox" and "checked" in attributes:
+            self.checked.append(attributes["value"])
+
+
+def consent(authorize_url: str, tenant_ids=None, action: str = "allow", session=None) -> str:
+    """GET the consent page, then POST its form as a person clicking a button would."""
+    http = session or requests.Session()
+    page = http.get(authorize_url, allow_redirects=False, timeout=10)
+    if page.status_code in (301, 302, 303):
+        return page.headers["Location"]
+    if page.status_code != 200:
+        raise RuntimeError(f"authorise page failed ({page.status_code}): {page.text[:300]}")
+    form = _ConsentForm()
+    form.feed(page.text)
+    chosen = form.checked if tenant_ids is None else list(tenant_ids)
+    fields = form.hidden + [("tenant_id", t) for t in chosen] + [("action", action)]
+    parts = urlsplit(authorize_url)
+    target = f"{parts.scheme}://{parts.netloc}{form.action}"
+    response = http.post(target, data=fields, allow_redirects=False, timeout=10)
+    if response.status_code != 302:
+        raise RuntimeError(f"consent was not accepted ({response.status_code}): {response.text[:300]}")
+    return response.headers["Location"]
