@@ -23,6 +23,7 @@ from payments.selectors import user_role
 
 from .forms import ChartAccount
 from .models import AccountingSettings, XeroAuthorisation, XeroConnection
+from .sync import outbox
 from .xero import client, oauth
 from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -131,6 +132,12 @@ def xero_authorisation_choose(*, pending: XeroAuthorisation, user, tenant_id: st
     return connection
 
 
+def pending_authorisations_purge() -> int:
+    """Forget consents nobody finished choosing an organisation for (their tokens go with them)."""
+    deleted, _ = XeroAuthorisation.objects.filter(created_at__lt=timezone.now() - PENDING_TTL).delete()
+    return deleted
+
+
 def _forget_connection_at_xero(access_token: str, connection_id: str) -> None:
     try:
         client.connection_delete(access_token, connection_id)
@@ -176,6 +183,8 @@ def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, t
                            whitelabel) from None
     cache.delete(_chart_key(connection))
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
+    # What waited while the connection needed attention goes now (skipped records still need a resync).
+    transaction.on_commit(lambda: outbox.request_sync(whitelabel.pk))
     return connection
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
+from . import services
 from .sync import engine, outbox
 from .xero.errors import XeroError
 
@@ -30,8 +31,10 @@ def sync_whitelabel(whitelabel_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_outbox() -> int:
-    """Periodic (Celery beat): enqueue every whitelabel with due rows, e.g. saved while the broker was down."""
+    """Periodic (Celery beat): enqueue every whitelabel with due rows (e.g. saved while the broker was
+    down), and forget unfinished consents."""
     due = engine.whitelabels_due()
     for whitelabel_id in due:
         outbox.request_sync(whitelabel_id)
+    services.pending_authorisations_purge()
     return len(due)

@@ -285,3 +285,16 @@ def test_tokens_never_reach_the_logs(admin_client, whitelabel, xero, caplog, set
     for token in (*first, conn.access_token, conn.refresh_token):
         assert token not in text
     assert "connected to Xero organisation" in text
+
+
+def test_unfinished_organisation_choice_is_forgotten_with_its_tokens(admin_client, whitelabel, xero):
+    location = save_settings(admin_client, whitelabel)["Location"]
+    admin_client.get(callback_path(consent(xero, location, organisations=(ORG1, ORG2))))
+    pending = XeroAuthorisation.objects.get()
+    assert services.pending_authorisations_purge() == 0, "still fresh"
+    XeroAuthorisation.objects.filter(pk=pending.pk).update(created_at=timezone.now() - services.PENDING_TTL * 2)
+    assert services.pending_authorisations_purge() == 1
+    assert not XeroAuthorisation.objects.exists()
+    response = admin_client.post(settings_url(whitelabel) + f"xero/organisation/{pending.pk}/",
+                                 {"tenant_id": tenant_ids(xero, ORG1)[0]})
+    assert response.status_code == 404

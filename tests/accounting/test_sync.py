@@ -293,3 +293,22 @@ def test_credit_allocation_whose_answer_was_lost_is_not_applied_twice(xero, sync
     (overpayment,) = book(xero, whitelabel).overpayments()
     assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("78.00")
     assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_connection_revoked_in_xero_pauses_sync_and_reconnecting_sends_what_waited(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    all_sent((customer, SyncRecord.Kind.CONTACT))
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    xero.revoke_connection(conn.connection_id)
+    invoice = issue_invoice(customer, [PLAN])
+    wait_until(lambda: XeroConnection.objects.get(pk=conn.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
+               message="the connection to need reconnecting")
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    assert record.status == Status.PENDING and "paused" in record.reason.lower()
+    assert not book(xero, whitelabel).invoices()
+    client = Client()
+    client.force_login(Membership.objects.get(whitelabel=whitelabel).user)
+    connect(client, whitelabel, xero, organisations=(ORG1,), **{"accounting-bank_account_code": "090"})
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert_xero_matches_arena(xero, whitelabel)
