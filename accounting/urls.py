@@ -11,6 +11,7 @@ urlpatterns = [
     path(SETTINGS, views.accounting_settings, name="settings"),
     path(SETTINGS + "xero/connect/", views.xero_connect, name="xero_connect"),
     path(SETTINGS + "xero/disconnect/", views.xero_disconnect, name="xero_disconnect"),
+    path(SETTINGS + "xero/resync/", views.xero_resync, name="xero_resync"),
     path(SETTINGS + "xero/organisation/<int:pending>/", views.xero_organisation, name="xero_organisation"),
     path("accounting/xero/callback/", views.xero_callback, name="xero_callback"),
 ]

@@ -16,6 +16,7 @@ from payments.selectors import user_role, user_whitelabels
 from . import services
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
+from .selectors import sync_summary
 from .sync import outbox
 from .xero.errors import XeroError
 
@@ -93,7 +94,7 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
         request,
         "accounting/settings.html",
         {"whitelabel": whitelabel, "accounting_form": accounting_form, "gateway_form": gateway_form,
-         "connection": connection, "accounting": accounting},
+         "connection": connection, "accounting": accounting, "sync": sync_summary(whitelabel)},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -173,4 +174,19 @@ def xero_disconnect(request: HttpRequest, whitelabel: str) -> HttpResponse:
         services.connection_disconnect(connection=connection)
         messages.success(request, f"Disconnected from Xero organisation {connection.tenant_name}. "
                                   "Arena's records and sync history are kept.")
+    return _settings_redirect(whitelabel)
+
+
+@login_required
+@require_POST
+def xero_resync(request: HttpRequest, whitelabel: str) -> HttpResponse:
+    """Send what was skipped (e.g. billed before connecting) or failed, when the admin asks."""
+    whitelabel = admin_whitelabel(request, whitelabel)
+    reason = outbox.skip_reason(whitelabel.pk)
+    if reason:
+        messages.error(request, f"Nothing was sent: {reason}")
+        return _settings_redirect(whitelabel)
+    with transaction.atomic():
+        count = outbox.records_resync(whitelabel=whitelabel)
+    messages.success(request, f"{count} record(s) will be sent to Xero.")
     return _settings_redirect(whitelabel)

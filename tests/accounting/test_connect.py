@@ -298,3 +298,28 @@ def test_unfinished_organisation_choice_is_forgotten_with_its_tokens(admin_clien
     response = admin_client.post(settings_url(whitelabel) + f"xero/organisation/{pending.pk}/",
                                  {"tenant_id": tenant_ids(xero, ORG1)[0]})
     assert response.status_code == 404
+
+
+def test_admin_sees_sync_state_and_can_send_what_was_billed_before_connecting(admin_client, whitelabel, xero):
+    from decimal import Decimal
+
+    from accounting.models import SyncRecord
+    from payments.services import LineInput, issue_invoice
+    from tests.factories import CustomerFactory
+
+    invoice = issue_invoice(CustomerFactory(whitelabel=whitelabel), [LineInput("Plan", Decimal("1"), Decimal("10.00"))])
+    connect(admin_client, whitelabel, xero)
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert "Send 2 unsent records to Xero" in page
+    response = admin_client.post(settings_url(whitelabel) + "xero/resync/", follow=True)
+    assert "2 record(s) will be sent to Xero." in response.content.decode()
+    assert SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk).status == SyncRecord.Status.PENDING
+    SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE).update(
+        status=SyncRecord.Status.FAILED, reason="Xero refused it: Account code '999' is not a valid code")
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert "Failed <strong>1</strong>" in page and "is not a valid code" in page
+
+
+def test_resync_without_a_connection_sends_nothing(admin_client, whitelabel):
+    response = admin_client.post(settings_url(whitelabel) + "xero/resync/", follow=True)
+    assert "Nothing was sent" in response.content.decode()
