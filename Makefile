@@ -6,7 +6,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test install install-dev clean
+.PHONY: run test lint install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ run: install
 	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
 
 ## Run the whole test suite (SQLite and a file broker by default; DATABASE_URL/REDIS_URL switch).
-test: install-dev
+test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+## Lint (ruff, settings in ruff.toml).
+lint: install-dev
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) var

@@ -9,7 +9,14 @@ from .sync import outbox
 
 @admin.register(AccountingSettings)
 class AccountingSettingsAdmin(admin.ModelAdmin):
-    list_display = ["whitelabel", "accounting_system", "payment_type", "revenue_code", "bank_account_code", "updated_at"]
+    list_display = [
+        "whitelabel",
+        "accounting_system",
+        "payment_type",
+        "revenue_code",
+        "bank_account_code",
+        "updated_at",
+    ]
     list_filter = ["accounting_system", "payment_type"]
     raw_id_fields = ["whitelabel", "updated_by"]
 
@@ -20,9 +27,21 @@ class XeroConnectionAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["whitelabel__name", "tenant_name", "tenant_id"]
     exclude = ["access_token", "refresh_token"]
-    readonly_fields = ["whitelabel", "tenant_id", "tenant_name", "connection_id", "auth_event_id", "scopes", "status",
-                       "status_reason", "access_token_expires_at", "refreshed_at", "connected_by", "connected_at",
-                       "disconnected_at"]
+    readonly_fields = [
+        "whitelabel",
+        "tenant_id",
+        "tenant_name",
+        "connection_id",
+        "auth_event_id",
+        "scopes",
+        "status",
+        "status_reason",
+        "access_token_expires_at",
+        "refreshed_at",
+        "connected_by",
+        "connected_at",
+        "disconnected_at",
+    ]
 
     def has_add_permission(self, request):
         return False

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-
 from encrypted_fields.fields import EncryptedTextField
 
 from payments.models import Whitelabel
@@ -154,7 +153,9 @@ class SyncRecord(models.Model):
     object_id = models.PositiveBigIntegerField(help_text="Primary key of the Arena record (customer, invoice, ...).")
     label = models.CharField(max_length=100, help_text="What a person calls it, e.g. 'INV-000042'.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    reason = models.TextField(blank=True, help_text="Why it failed, waits or was skipped (Xero's own words when it refused).")
+    reason = models.TextField(
+        blank=True, help_text="Why it failed, waits or was skipped (Xero's own words when it refused)."
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the record until then.")

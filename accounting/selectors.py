@@ -23,6 +23,9 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
     """How many of the whitelabel's records are in each state, and the latest failures with their reasons."""
     rows = SyncRecord.objects.filter(whitelabel=whitelabel).values("status").annotate(n=Count("id"))
     counts = {row["status"]: row["n"] for row in rows}
-    latest = list(SyncRecord.objects.filter(whitelabel=whitelabel, status=SyncRecord.Status.FAILED)
-                  .order_by("-updated_at")[:failures])
+    latest = list(
+        SyncRecord.objects.filter(whitelabel=whitelabel, status=SyncRecord.Status.FAILED).order_by("-updated_at")[
+            :failures
+        ]
+    )
     return SyncSummary(counts, latest)

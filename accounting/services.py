@@ -57,6 +57,7 @@ class ConnectOutcome:
 
 # The consent ----------------------------------------------------------------------------------------
 
+
 def xero_authorisation_start(*, session, whitelabel: Whitelabel) -> str:
     """The URL of Xero's consent page for `whitelabel`; the state and PKCE verifier go into `session`."""
     state = secrets.token_urlsafe(32)
@@ -91,7 +92,9 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
     if error == "access_denied":
         raise ConnectError("You cancelled the connection to Xero. Nothing was changed.", whitelabel)
     if error:
-        raise ConnectError(f"Xero did not connect: {XeroOAuthError(error, params.get('error_description', ''))}", whitelabel)
+        raise ConnectError(
+            f"Xero did not connect: {XeroOAuthError(error, params.get('error_description', ''))}", whitelabel
+        )
     code = params.get("code")
     if not code:
         raise ConnectError("Xero sent Arena back without an authorisation code. Please try again.", whitelabel)
@@ -105,10 +108,17 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
     if not tenants:
         raise ConnectError("Xero did not give access to any organisation. Please try again and pick one.", whitelabel)
     if len(tenants) == 1:
-        return ConnectOutcome(whitelabel, connection=connection_create(whitelabel=whitelabel, user=user, tokens=tokens, tenant=tenants[0]))
+        return ConnectOutcome(
+            whitelabel, connection=connection_create(whitelabel=whitelabel, user=user, tokens=tokens, tenant=tenants[0])
+        )
     pending = XeroAuthorisation.objects.create(
-        whitelabel=whitelabel, user=user, tenants=tenants, auth_event_id=tokens.auth_event_id or "",
-        scopes=" ".join(tokens.scopes), access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+        whitelabel=whitelabel,
+        user=user,
+        tenants=tenants,
+        auth_event_id=tokens.auth_event_id or "",
+        scopes=" ".join(tokens.scopes),
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
         access_token_expires_at=_aware(tokens.expires_at),
     )
     return ConnectOutcome(whitelabel, pending=pending)
@@ -122,8 +132,12 @@ def xero_authorisation_choose(*, pending: XeroAuthorisation, user, tenant_id: st
     tenant = next((t for t in pending.tenants if t["tenant_id"] == tenant_id), None)
     if tenant is None:
         raise ConnectError("Pick one of the organisations listed.", pending.whitelabel)
-    tokens = oauth.TokenSet(pending.access_token, pending.refresh_token, pending.access_token_expires_at.timestamp(),
-                            tuple(pending.scopes.split()))
+    tokens = oauth.TokenSet(
+        pending.access_token,
+        pending.refresh_token,
+        pending.access_token_expires_at.timestamp(),
+        tuple(pending.scopes.split()),
+    )
     connection = connection_create(whitelabel=pending.whitelabel, user=user, tokens=tokens, tenant=tenant)
     for other in pending.tenants:
         if other["tenant_id"] != tenant_id:
@@ -151,8 +165,12 @@ def _aware(timestamp: float) -> datetime.datetime:
 
 def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, tenant: dict) -> XeroConnection:
     """Store the connection to `tenant`, replacing the whitelabel's previous one."""
-    taken = (XeroConnection.objects.filter(tenant_id=tenant["tenant_id"])
-             .exclude(status=XeroConnection.Status.DISCONNECTED).exclude(whitelabel=whitelabel).first())
+    taken = (
+        XeroConnection.objects.filter(tenant_id=tenant["tenant_id"])
+        .exclude(status=XeroConnection.Status.DISCONNECTED)
+        .exclude(whitelabel=whitelabel)
+        .first()
+    )
     if taken is not None:
         raise ConnectError(
             f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel. "
@@ -179,8 +197,10 @@ def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, t
         with transaction.atomic():
             connection, _ = XeroConnection.objects.update_or_create(whitelabel=whitelabel, defaults=fields)
     except IntegrityError:
-        raise ConnectError(f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel.",
-                           whitelabel) from None
+        raise ConnectError(
+            f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel.",
+            whitelabel,
+        ) from None
     cache.delete(_chart_key(connection))
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
@@ -189,6 +209,7 @@ def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, t
 
 
 # Tokens ---------------------------------------------------------------------------------------------
+
 
 def _needs_refresh(connection: XeroConnection) -> bool:
     margin = datetime.timedelta(seconds=settings.XERO_TOKEN_REFRESH_MARGIN)
@@ -230,8 +251,16 @@ def connection_refresh(*, connection: XeroConnection, rejected_token: str | None
             locked.access_token_expires_at = _aware(tokens.expires_at)
             locked.scopes = " ".join(tokens.scopes) or locked.scopes
             locked.refreshed_at = timezone.now()
-            locked.save(update_fields=["access_token", "refresh_token", "access_token_expires_at", "scopes",
-                                       "refreshed_at", "updated_at"])
+            locked.save(
+                update_fields=[
+                    "access_token",
+                    "refresh_token",
+                    "access_token_expires_at",
+                    "scopes",
+                    "refreshed_at",
+                    "updated_at",
+                ]
+            )
             return client.Credentials(locked.access_token, locked.tenant_id)
     connection_mark_needs_reconnect(connection=connection, reason=revoked_reason)
     raise XeroConnectionRevoked(revoked_reason)
@@ -262,6 +291,7 @@ def xero_call(connection: XeroConnection, call: Callable[[client.Credentials], T
 
 # After connecting ---------------------------------------------------------------------------------
 
+
 def _chart_key(connection: XeroConnection) -> str:
     return f"xero-chart:{connection.pk}:{connection.tenant_id}"
 
@@ -272,8 +302,17 @@ def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> lis
     chart = None if fresh else cache.get(key)
     if chart is None:
         rows = xero_call(connection, client.accounts_list)
-        chart = [ChartAccount(code=r.get("Code") or "", name=r.get("Name") or "", type=r.get("Type") or "",
-                              status=r.get("Status") or "", tax_type=r.get("TaxType") or "") for r in rows if r.get("Code")]
+        chart = [
+            ChartAccount(
+                code=r.get("Code") or "",
+                name=r.get("Name") or "",
+                type=r.get("Type") or "",
+                status=r.get("Status") or "",
+                tax_type=r.get("TaxType") or "",
+            )
+            for r in rows
+            if r.get("Code")
+        ]
         cache.set(key, chart, CHART_CACHE_SECONDS)
     return chart
 
@@ -290,8 +329,13 @@ def connection_disconnect(*, connection: XeroConnection) -> None:
         except XeroError as exc:
             logger.info("Disconnect: Xero answered %s; forgetting the tokens anyway", type(exc).__name__)
     XeroConnection.objects.filter(pk=connection.pk).update(
-        status=XeroConnection.Status.DISCONNECTED, access_token=None, refresh_token=None,
-        access_token_expires_at=None, disconnected_at=timezone.now(), status_reason="", updated_at=timezone.now(),
+        status=XeroConnection.Status.DISCONNECTED,
+        access_token=None,
+        refresh_token=None,
+        access_token_expires_at=None,
+        disconnected_at=timezone.now(),
+        status_reason="",
+        updated_at=timezone.now(),
     )
     cache.delete(_chart_key(connection))
 
@@ -305,9 +349,14 @@ def revenue_code_warning(connection: XeroConnection, accounting: AccountingSetti
     from .forms import AccountingSettingsForm
 
     form = AccountingSettingsForm(
-        data={"accounting_system": accounting.accounting_system, "payment_type": accounting.payment_type,
-              "revenue_code": accounting.revenue_code, "bank_account_code": accounting.bank_account_code},
-        instance=AccountingSettings(whitelabel=accounting.whitelabel), chart=chart_of_accounts(connection),
+        data={
+            "accounting_system": accounting.accounting_system,
+            "payment_type": accounting.payment_type,
+            "revenue_code": accounting.revenue_code,
+            "bank_account_code": accounting.bank_account_code,
+        },
+        instance=AccountingSettings(whitelabel=accounting.whitelabel),
+        chart=chart_of_accounts(connection),
     )
     if form.is_valid() or "revenue_code" not in form.errors:
         return None

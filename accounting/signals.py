@@ -12,24 +12,36 @@ Kind = SyncRecord.Kind
 
 
 def customer_saved(sender, instance: Customer, created: bool, **kwargs) -> None:
-    record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.CONTACT, object_id=instance.pk,
-                   label=instance.account_number, resend=not created)
+    record_enqueue(
+        whitelabel_id=instance.whitelabel_id,
+        kind=Kind.CONTACT,
+        object_id=instance.pk,
+        label=instance.account_number,
+        resend=not created,
+    )
 
 
 def invoice_saved(sender, instance: Invoice, **kwargs) -> None:
     if instance.status == Invoice.Status.ISSUED:
-        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE, object_id=instance.pk, label=instance.number)
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE, object_id=instance.pk, label=instance.number
+        )
     elif instance.status == Invoice.Status.VOID:
-        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE_VOID, object_id=instance.pk,
-                       label=instance.number)
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE_VOID, object_id=instance.pk, label=instance.number
+        )
 
 
 def allocation_saved(sender, instance: Allocation, created: bool, **kwargs) -> None:
     if not created:
         return
     kind = Kind.PAYMENT if instance.source == Allocation.Source.PAYMENT else Kind.CREDIT_ALLOCATION
-    record_enqueue(whitelabel_id=instance.invoice.whitelabel_id, kind=kind, object_id=instance.pk,
-                   label=f"{instance.amount} to {instance.invoice.number}")
+    record_enqueue(
+        whitelabel_id=instance.invoice.whitelabel_id,
+        kind=kind,
+        object_id=instance.pk,
+        label=f"{instance.amount} to {instance.invoice.number}",
+    )
 
 
 def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
@@ -37,11 +49,14 @@ def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
     if not created:
         return
     payment = instance.payment
-    record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.RECEIPT, object_id=instance.pk, label=instance.number)
+    record_enqueue(
+        whitelabel_id=instance.whitelabel_id, kind=Kind.RECEIPT, object_id=instance.pk, label=instance.number
+    )
     paid_at_receipt = sum(a.amount for a in payment.allocations.all() if a.source == Allocation.Source.PAYMENT)
     if payment.amount > paid_at_receipt:
-        record_enqueue(whitelabel_id=instance.whitelabel_id, kind=Kind.OVERPAYMENT, object_id=payment.pk,
-                       label=instance.number)
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id, kind=Kind.OVERPAYMENT, object_id=payment.pk, label=instance.number
+        )
 
 
 def connect_receivers() -> None:

@@ -93,8 +93,14 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     return render(
         request,
         "accounting/settings.html",
-        {"whitelabel": whitelabel, "accounting_form": accounting_form, "gateway_form": gateway_form,
-         "connection": connection, "accounting": accounting, "sync": sync_summary(whitelabel)},
+        {
+            "whitelabel": whitelabel,
+            "accounting_form": accounting_form,
+            "gateway_form": gateway_form,
+            "connection": connection,
+            "accounting": accounting,
+            "sync": sync_summary(whitelabel),
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -149,8 +155,9 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             messages.info(request, "You cancelled the connection to Xero. Nothing was changed.")
             return _settings_redirect(whitelabel)
         try:
-            connection = services.xero_authorisation_choose(pending=pending, user=request.user,
-                                                            tenant_id=request.POST.get("tenant_id", ""))
+            connection = services.xero_authorisation_choose(
+                pending=pending, user=request.user, tenant_id=request.POST.get("tenant_id", "")
+            )
         except services.ConnectError as exc:
             if not XeroAuthorisation.objects.filter(pk=pending.pk).exists():
                 messages.error(request, str(exc))
@@ -159,8 +166,12 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
         else:
             _connected_message(request, connection)
             return _settings_redirect(whitelabel)
-    return render(request, "accounting/choose_organisation.html",
-                  {"whitelabel": whitelabel, "pending": pending, "error": error}, status=400 if error else 200)
+    return render(
+        request,
+        "accounting/choose_organisation.html",
+        {"whitelabel": whitelabel, "pending": pending, "error": error},
+        status=400 if error else 200,
+    )
 
 
 @login_required
@@ -172,8 +183,10 @@ def xero_disconnect(request: HttpRequest, whitelabel: str) -> HttpResponse:
         messages.info(request, "This whitelabel is not connected to Xero.")
     else:
         services.connection_disconnect(connection=connection)
-        messages.success(request, f"Disconnected from Xero organisation {connection.tenant_name}. "
-                                  "Arena's records and sync history are kept.")
+        messages.success(
+            request,
+            f"Disconnected from Xero organisation {connection.tenant_name}. Arena's records and sync history are kept.",
+        )
     return _settings_redirect(whitelabel)
 
 

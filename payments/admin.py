@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from .models import Allocation, Customer, Invoice, InvoiceLine, Membership, Payment, PaymentGatewaySettings, Receipt, Whitelabel
+from .models import (
+    Allocation,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Membership,
+    Payment,
+    PaymentGatewaySettings,
+    Receipt,
+    Whitelabel,
+)
 
 
 @admin.register(Whitelabel)

@@ -60,7 +60,9 @@ class Customer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["whitelabel", "account_number"], name="unique_account_number_per_whitelabel")
+            models.UniqueConstraint(
+                fields=["whitelabel", "account_number"], name="unique_account_number_per_whitelabel"
+            )
         ]
         ordering = ["account_number"]
 

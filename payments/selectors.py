@@ -19,7 +19,9 @@ def customer_credit(customer: Customer, *, currency: str | None = None) -> Decim
 
 def customer_open_invoices(customer: Customer) -> QuerySet[Invoice]:
     """Issued invoices with money still due, oldest first."""
-    return Invoice.objects.filter(customer=customer, status=Invoice.Status.ISSUED).order_by("due_date", "issue_date", "id")
+    return Invoice.objects.filter(customer=customer, status=Invoice.Status.ISSUED).order_by(
+        "due_date", "issue_date", "id"
+    )
 
 
 def user_whitelabels(user, *, role: str | None = None) -> QuerySet[Whitelabel]:

@@ -164,7 +164,9 @@ def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation]:
     """Pay what is due on `invoice` from the customer's credit, oldest money first."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != Invoice.Status.ISSUED:
-        raise BillingError(f"Credit can only be applied to an issued invoice; {invoice} is {invoice.get_status_display().lower()}.")
+        raise BillingError(
+            f"Credit can only be applied to an issued invoice; {invoice} is {invoice.get_status_display().lower()}."
+        )
     allocations = []
     now = timezone.now()
     for payment in Payment.objects.select_for_update().filter(customer=invoice.customer, currency=invoice.currency):
@@ -196,7 +198,9 @@ def _new_payment(customer, amount, *, kind, received_at, method, reference, curr
 
 def _issue_receipt(payment: Payment) -> Receipt:
     number = _take_number(payment.whitelabel, "next_receipt_number", "RCT")
-    return Receipt.objects.create(whitelabel=payment.whitelabel, payment=payment, number=number, issued_at=payment.received_at)
+    return Receipt.objects.create(
+        whitelabel=payment.whitelabel, payment=payment, number=number, issued_at=payment.received_at
+    )
 
 
 @transaction.atomic
@@ -229,8 +233,13 @@ def record_payment(
         currency = customer.whitelabel.default_currency
         targets = list(customer_open_invoices(customer).filter(currency=currency).select_for_update())
     payment = _new_payment(
-        customer, amount, kind=Payment.Kind.PAYMENT, received_at=received_at, method=method,
-        reference=reference, currency=currency,
+        customer,
+        amount,
+        kind=Payment.Kind.PAYMENT,
+        received_at=received_at,
+        method=method,
+        reference=reference,
+        currency=currency,
     )
     remaining = payment.amount
     for target in targets:
@@ -255,8 +264,13 @@ def add_credit(
 ) -> Payment:
     """A pre-paid top-up: the money becomes the customer's credit, with a receipt."""
     payment = _new_payment(
-        customer, amount, kind=Payment.Kind.TOP_UP, received_at=received_at, method=method,
-        reference=reference, currency=None,
+        customer,
+        amount,
+        kind=Payment.Kind.TOP_UP,
+        received_at=received_at,
+        method=method,
+        reference=reference,
+        currency=None,
     )
     _issue_receipt(payment)
     return payment

@@ -16,7 +16,9 @@ def whitelabel(db):
 
 @pytest.fixture
 def admin_user(whitelabel):
-    return MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN, user=UserFactory(username="acme-admin")).user
+    return MembershipFactory(
+        whitelabel=whitelabel, role=Membership.Role.ADMIN, user=UserFactory(username="acme-admin")
+    ).user
 
 
 @pytest.fixture

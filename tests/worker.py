@@ -61,13 +61,33 @@ def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_pat
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "arena_xero", "worker", "--pool=threads", "--concurrency=2",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "arena_xero",
+                "worker",
+                "--pool=threads",
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"test-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
-        wait_until(lambda: process.poll() is not None or " ready." in log.read_text(), timeout=60,
-                   message="the Celery worker to start")
+        wait_until(
+            lambda: process.poll() is not None or " ready." in log.read_text(),
+            timeout=60,
+            message="the Celery worker to start",
+        )
         assert process.poll() is None, f"Celery worker died:\n{log.read_text()[-3000:]}"
         process.log_path = log
         yield process

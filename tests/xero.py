@@ -27,8 +27,9 @@ def tenant_ids(sandbox, *names: str) -> list[str]:
 
 def consent(sandbox, authorize_url: str, *, organisations=(ORG1,), allow: bool = True) -> str:
     """Answer Xero's consent page as the admin would; returns where Xero redirects the browser."""
-    return sandbox.consent(authorize_url, tenant_ids=tenant_ids(sandbox, *organisations),
-                           action="allow" if allow else "cancel")
+    return sandbox.consent(
+        authorize_url, tenant_ids=tenant_ids(sandbox, *organisations), action="allow" if allow else "cancel"
+    )
 
 
 class Book:

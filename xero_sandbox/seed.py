@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from .models import Account, OrgBook, Organisation, TaxRate
+from .models import Account, Organisation, OrgBook, TaxRate
 
 NAMESPACE = uuid.UUID("6f1c2b0a-3d4e-4f5a-8b6c-7d8e9f0a1b2c")
 

@@ -12,8 +12,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -25,8 +25,14 @@ from payments.models import Allocation, Customer, Invoice, Payment, Receipt
 from .. import services
 from ..models import AccountingSettings, SyncRecord, XeroConnection
 from ..xero import client
-from ..xero.errors import (XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroRateLimited, XeroUnavailable,
-                           XeroValidationError)
+from ..xero.errors import (
+    XeroAuthExpired,
+    XeroConnectionRevoked,
+    XeroError,
+    XeroRateLimited,
+    XeroUnavailable,
+    XeroValidationError,
+)
 from . import outbox, payloads
 
 logger = logging.getLogger(__name__)
@@ -72,8 +78,14 @@ def _jsonable(data):
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
-def _send(run: Run, records: list[SyncRecord], bodies: dict[int, dict], operation: str,
-          call: Callable[..., list[client.Element]], id_field: str) -> None:
+def _send(
+    run: Run,
+    records: list[SyncRecord],
+    bodies: dict[int, dict],
+    operation: str,
+    call: Callable[..., list[client.Element]],
+    id_field: str,
+) -> None:
     """Send one batch; each element's answer lands on its own record."""
     if not records:
         return
@@ -84,7 +96,9 @@ def _send(run: Run, records: list[SyncRecord], bodies: dict[int, dict], operatio
         elements = run.call(lambda creds: call(creds, ordered, idempotency_key=key))
     except Paused:
         # Refused before anything was done (429, revoked): not an attempt, and nothing to look up.
-        SyncRecord.objects.filter(pk__in=[r.pk for r in records]).update(outcome_unknown=False, attempts=F("attempts") - 1)
+        SyncRecord.objects.filter(pk__in=[r.pk for r in records]).update(
+            outcome_unknown=False, attempts=F("attempts") - 1
+        )
         raise
     except (XeroUnavailable, XeroAuthExpired) as exc:
         for record in records:
@@ -96,26 +110,37 @@ def _send(run: Run, records: list[SyncRecord], bodies: dict[int, dict], operatio
         return
     if len(elements) != len(records):
         for record in records:
-            outbox.record_mark_failed(record, reason="Xero's answer did not list every record; it will be checked.",
-                                      unclear=True)
+            outbox.record_mark_failed(
+                record, reason="Xero's answer did not list every record; it will be checked.", unclear=True
+            )
         return
-    for record, element in zip(records, elements):
+    for record, element in zip(records, elements, strict=True):
         if element.ok:
-            outbox.record_mark_sent(record, xero_id=str(element.data.get(id_field) or ""), response=_jsonable(element.data),
-                                    tenant_id=run.connection.tenant_id)
+            outbox.record_mark_sent(
+                record,
+                xero_id=str(element.data.get(id_field) or ""),
+                response=_jsonable(element.data),
+                tenant_id=run.connection.tenant_id,
+            )
         else:
-            outbox.record_mark_failed(record, reason="Xero refused it: " + "; ".join(element.errors),
-                                      response=_jsonable(element.data), retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
+            outbox.record_mark_failed(
+                record,
+                reason="Xero refused it: " + "; ".join(element.errors),
+                response=_jsonable(element.data),
+                retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS,
+            )
 
 
 def _found(run: Run, record: SyncRecord, data: dict, id_field: str) -> None:
     logger.info("Found %s %s already in Xero; not sending it again", record.kind, record.label)
-    outbox.record_mark_sent(record, xero_id=str(data.get(id_field) or ""), response=_jsonable(data),
-                            tenant_id=run.connection.tenant_id)
+    outbox.record_mark_sent(
+        record, xero_id=str(data.get(id_field) or ""), response=_jsonable(data), tenant_id=run.connection.tenant_id
+    )
 
 
-def _look_up_unclear(run: Run, records: list[SyncRecord], keys: dict[int, str], find, key_field: str,
-                     id_field: str) -> list[SyncRecord]:
+def _look_up_unclear(
+    run: Run, records: list[SyncRecord], keys: dict[int, str], find, key_field: str, id_field: str
+) -> list[SyncRecord]:
     """Rows whose last call got no answer: mark those Xero already has as sent; return the rest."""
     unclear = [r for r in records if r.outcome_unknown]
     if not unclear:
@@ -133,7 +158,12 @@ def _look_up_unclear(run: Run, records: list[SyncRecord], keys: dict[int, str], 
 
 
 def _xero_id(kind: str, object_id: int) -> str:
-    return SyncRecord.objects.filter(kind=kind, object_id=object_id, status=Status.SENT).values_list("xero_id", flat=True).first() or ""
+    return (
+        SyncRecord.objects.filter(kind=kind, object_id=object_id, status=Status.SENT)
+        .values_list("xero_id", flat=True)
+        .first()
+        or ""
+    )
 
 
 def _wait(record: SyncRecord, reason: str) -> None:
@@ -141,6 +171,7 @@ def _wait(record: SyncRecord, reason: str) -> None:
 
 
 # Contacts ---------------------------------------------------------------------------------------
+
 
 def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
     customers = Customer.objects.in_bulk([r.object_id for r in records])
@@ -156,8 +187,10 @@ def _contact_id(run: Run, customer: Customer) -> str:
         contact_id = _xero_id(Kind.CONTACT, customer.pk)
         if not contact_id:
             record, _ = SyncRecord.objects.get_or_create(
-                kind=Kind.CONTACT, object_id=customer.pk,
-                defaults={"whitelabel_id": customer.whitelabel_id, "label": customer.account_number})
+                kind=Kind.CONTACT,
+                object_id=customer.pk,
+                defaults={"whitelabel_id": customer.whitelabel_id, "label": customer.account_number},
+            )
             sync_contacts(run, [record])
             record.refresh_from_db()
             contact_id = record.xero_id if record.status == Status.SENT else ""
@@ -180,7 +213,9 @@ def _require(record: SyncRecord, value: str, missing: str) -> bool:
 
 
 def _revenue(run: Run, record: SyncRecord) -> bool:
-    if not _require(record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."):
+    if not _require(
+        record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."
+    ):
         return False
     if not run.tax_type:
         run.tax_type = run.accounting.revenue_tax_type
@@ -192,14 +227,18 @@ def _revenue(run: Run, record: SyncRecord) -> bool:
 
 
 def _bank(run: Run, record: SyncRecord) -> bool:
-    return _require(record, run.accounting.bank_account_code,
-                    "Choose the Xero bank account on the Accounting System Settings page.")
+    return _require(
+        record, run.accounting.bank_account_code, "Choose the Xero bank account on the Accounting System Settings page."
+    )
 
 
 # Invoices -----------------------------------------------------------------------------------------
 
+
 def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
-    invoices = Invoice.objects.select_related("customer").prefetch_related("lines").in_bulk([r.object_id for r in records])
+    invoices = (
+        Invoice.objects.select_related("customer").prefetch_related("lines").in_bulk([r.object_id for r in records])
+    )
     ready, bodies = [], {}
     for record in records:
         if not _drop_if_gone(record, invoices) or not _revenue(run, record):
@@ -212,8 +251,9 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
         if not contact_id:
             _wait(record, f"Waiting for contact {invoice.customer.account_number} to reach Xero.")
             continue
-        bodies[record.pk] = payloads.invoice(invoice, contact_id=contact_id, account_code=run.accounting.revenue_code,
-                                             tax_type=run.tax_type)
+        bodies[record.pk] = payloads.invoice(
+            invoice, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_type=run.tax_type
+        )
         ready.append(record)
     keys = {r.pk: invoices[r.object_id].number for r in ready}
     ready = _look_up_unclear(run, ready, keys, client.invoices_find, "InvoiceNumber", "InvoiceID")
@@ -237,6 +277,7 @@ def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
 
 # Money on invoices (post-paid) ---------------------------------------------------------------------
 
+
 def _allocations(records: list[SyncRecord]) -> dict[int, Allocation]:
     return Allocation.objects.select_related("payment__receipt", "invoice").in_bulk([r.object_id for r in records])
 
@@ -252,7 +293,9 @@ def sync_payments(run: Run, records: list[SyncRecord]) -> None:
         if not invoice_id:
             _wait(record, f"Waiting for invoice {allocation.invoice.number} to reach Xero.")
             continue
-        bodies[record.pk] = payloads.payment(allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code)
+        bodies[record.pk] = payloads.payment(
+            allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code
+        )
         ready.append(record)
     keys = {r.pk: payloads.payment_reference(allocations[r.object_id]) for r in ready}
     ready = _look_up_unclear(run, ready, keys, client.payments_find, "Reference", "PaymentID")
@@ -260,8 +303,11 @@ def sync_payments(run: Run, records: list[SyncRecord]) -> None:
 
 
 def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
-    payments = Payment.objects.select_related("receipt", "customer").prefetch_related("allocations").in_bulk(
-        [r.object_id for r in records])
+    payments = (
+        Payment.objects.select_related("receipt", "customer")
+        .prefetch_related("allocations")
+        .in_bulk([r.object_id for r in records])
+    )
     ready, bodies = [], {}
     for record in records:
         if not _drop_if_gone(record, payments) or not _bank(run, record):
@@ -274,7 +320,9 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         if not contact_id:
             _wait(record, f"Waiting for contact {payment.customer.account_number} to reach Xero.")
             continue
-        bodies[record.pk] = payloads.overpayment(payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code)
+        bodies[record.pk] = payloads.overpayment(
+            payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code
+        )
         ready.append(record)
     ready = [r for r in ready if not (r.outcome_unknown and _overpayment_exists(run, r, bodies[r.pk]))]
     _send(run, ready, bodies, "overpayments", client.bank_transactions_create, "OverpaymentID")
@@ -284,11 +332,16 @@ def _overpayment_exists(run: Run, record: SyncRecord, body: dict) -> bool:
     """Xero keeps no Reference on overpayments: match the contact's unclaimed one of the same amount and date."""
     contact_id = body["Contact"]["ContactID"]
     amount, date = body["LineItems"][0]["UnitAmount"], client.parse_xero_date(body["Date"])
-    claimed = set(SyncRecord.objects.filter(whitelabel_id=record.whitelabel_id, kind=Kind.OVERPAYMENT, status=Status.SENT)
-                  .values_list("xero_id", flat=True))
+    claimed = set(
+        SyncRecord.objects.filter(
+            whitelabel_id=record.whitelabel_id, kind=Kind.OVERPAYMENT, status=Status.SENT
+        ).values_list("xero_id", flat=True)
+    )
     for overpayment in run.call(lambda creds: client.overpayments_find(creds, contact_id)):
-        same = (payloads.money(_decimal(overpayment.get("Total"))) == amount
-                and client.parse_xero_date(overpayment.get("Date")) == date)
+        same = (
+            payloads.money(_decimal(overpayment.get("Total"))) == amount
+            and client.parse_xero_date(overpayment.get("Date")) == date
+        )
         if same and overpayment.get("OverpaymentID") not in claimed and overpayment.get("Status") != "VOIDED":
             _found(run, record, overpayment, "OverpaymentID")
             return True
@@ -304,15 +357,25 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
         overpayment_id = _xero_id(Kind.OVERPAYMENT, allocation.payment_id)
         invoice_id = _xero_id(Kind.INVOICE, allocation.invoice_id)
         if not overpayment_id or not invoice_id:
-            _wait(record, f"Waiting for the credit (receipt {allocation.payment.receipt.number}) and invoice "
-                          f"{allocation.invoice.number} to reach Xero.")
+            _wait(
+                record,
+                f"Waiting for the credit (receipt {allocation.payment.receipt.number}) and invoice "
+                f"{allocation.invoice.number} to reach Xero.",
+            )
             continue
         if record.outcome_unknown and _allocation_exists(run, overpayment_id, invoice_id, allocation):
             continue
         body = payloads.credit_allocation(allocation, invoice_id=invoice_id)
-        _send(run, [record], {record.pk: body}, "allocations",
-              lambda creds, items, idempotency_key, oid=overpayment_id: client.overpayment_allocate(
-                  creds, oid, items, idempotency_key=idempotency_key), "AllocationID")
+        _send(
+            run,
+            [record],
+            {record.pk: body},
+            "allocations",
+            lambda creds, items, idempotency_key, oid=overpayment_id: client.overpayment_allocate(
+                creds, oid, items, idempotency_key=idempotency_key
+            ),
+            "AllocationID",
+        )
 
 
 def _allocation_exists(run: Run, overpayment_id: str, invoice_id: str, allocation: Allocation) -> bool:
@@ -332,6 +395,7 @@ def _decimal(value) -> Decimal:
 
 # Receipts (pre-paid) ---------------------------------------------------------------------------
 
+
 def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     receipts = Receipt.objects.select_related("payment__customer").in_bulk([r.object_id for r in records])
     ready, bodies = [], {}
@@ -343,8 +407,13 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
         if not contact_id:
             _wait(record, f"Waiting for contact {receipt.payment.customer.account_number} to reach Xero.")
             continue
-        bodies[record.pk] = payloads.receipt(receipt, contact_id=contact_id, bank_code=run.accounting.bank_account_code,
-                                             account_code=run.accounting.revenue_code, tax_type=run.tax_type)
+        bodies[record.pk] = payloads.receipt(
+            receipt,
+            contact_id=contact_id,
+            bank_code=run.accounting.bank_account_code,
+            account_code=run.accounting.revenue_code,
+            tax_type=run.tax_type,
+        )
         ready.append(record)
     keys = {r.pk: receipts[r.object_id].number for r in ready}
     ready = _look_up_unclear(run, ready, keys, client.bank_transactions_find, "Reference", "BankTransactionID")
@@ -378,7 +447,7 @@ def sync_whitelabel(whitelabel_id: int) -> float | None:
             for kind, handler in ORDER:
                 group = [r for r in claimed if r.kind == kind]
                 for start in range(0, len(group), batch):
-                    handler(run, group[start:start + batch])
+                    handler(run, group[start : start + batch])
         except Paused as exc:
             for record in SyncRecord.objects.filter(id__in=[r.pk for r in claimed], claimed_until__isnull=False):
                 outbox.record_release(record, reason=exc.reason, retry_in=exc.retry_in)
@@ -392,8 +461,9 @@ def sync_whitelabel(whitelabel_id: int) -> float | None:
 
 
 def seconds_until_due(whitelabel_id: int) -> float | None:
-    next_at = SyncRecord.objects.filter(whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED],
-                                        next_attempt_at__isnull=False).aggregate(t=Min("next_attempt_at"))["t"]
+    next_at = SyncRecord.objects.filter(
+        whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED], next_attempt_at__isnull=False
+    ).aggregate(t=Min("next_attempt_at"))["t"]
     if next_at is None:
         return None
     return max((next_at - timezone.now()).total_seconds(), 0.0)
@@ -403,5 +473,8 @@ def whitelabels_due(now: datetime.datetime | None = None) -> list[int]:
     """Whitelabels with an active connection and records due now (for the sweeper)."""
     now = now or timezone.now()
     active = XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).values("whitelabel_id")
-    return list(SyncRecord.objects.filter(outbox.due_filter(now), whitelabel_id__in=active)
-                .values_list("whitelabel_id", flat=True).distinct())
+    return list(
+        SyncRecord.objects.filter(outbox.due_filter(now), whitelabel_id__in=active)
+        .values_list("whitelabel_id", flat=True)
+        .distinct()
+    )

@@ -44,16 +44,24 @@ def skip_reason(whitelabel_id: int) -> str | None:
     return None
 
 
-def record_enqueue(*, whitelabel_id: int, kind: str, object_id: int, label: str, resend: bool = False) -> SyncRecord | None:
+def record_enqueue(
+    *, whitelabel_id: int, kind: str, object_id: int, label: str, resend: bool = False
+) -> SyncRecord | None:
     """Add (or with `resend`, re-arm) the outbox row for an Arena record, in the caller's transaction,
     and send it after commit. Returns None when it already exists and nothing changed."""
     if not applies(AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first(), kind):
         return None
     reason = skip_reason(whitelabel_id)
     record, created = SyncRecord.objects.get_or_create(
-        kind=kind, object_id=object_id,
-        defaults={"whitelabel_id": whitelabel_id, "label": label, "status": Status.SKIPPED if reason else Status.PENDING,
-                  "reason": reason or "", "next_attempt_at": None if reason else timezone.now()},
+        kind=kind,
+        object_id=object_id,
+        defaults={
+            "whitelabel_id": whitelabel_id,
+            "label": label,
+            "status": Status.SKIPPED if reason else Status.PENDING,
+            "reason": reason or "",
+            "next_attempt_at": None if reason else timezone.now(),
+        },
     )
     if not created:
         if not resend or reason:
@@ -73,8 +81,11 @@ def request_sync(whitelabel_id: int, *, countdown: float | None = None) -> bool:
     try:
         sync_whitelabel.apply_async((whitelabel_id,), countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper sends it later
-        logger.warning("Could not enqueue Xero sync for whitelabel %s (%s); the sweeper will send it", whitelabel_id,
-                       type(exc).__name__)
+        logger.warning(
+            "Could not enqueue Xero sync for whitelabel %s (%s); the sweeper will send it",
+            whitelabel_id,
+            type(exc).__name__,
+        )
         return False
     return True
 
@@ -120,18 +131,39 @@ def record_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) ->
 
 
 def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> None:
-    _save(record, status=Status.SENT, xero_id=xero_id or record.xero_id, response=response, reason="",
-          outcome_unknown=False, next_attempt_at=None, sent_at=timezone.now(), xero_tenant_id=tenant_id)
+    _save(
+        record,
+        status=Status.SENT,
+        xero_id=xero_id or record.xero_id,
+        response=response,
+        reason="",
+        outcome_unknown=False,
+        next_attempt_at=None,
+        sent_at=timezone.now(),
+        xero_tenant_id=tenant_id,
+    )
 
 
-def record_mark_failed(record: SyncRecord, *, reason: str, response: dict | None = None, unclear: bool = False,
-                       retry_in: float | None = None) -> None:
+def record_mark_failed(
+    record: SyncRecord,
+    *,
+    reason: str,
+    response: dict | None = None,
+    unclear: bool = False,
+    retry_in: float | None = None,
+) -> None:
     """A failed attempt; retried after `retry_in` (or backoff) until attempts run out, then it stays
     failed with no next attempt until someone fixes the cause and resyncs."""
     give_up = record.attempts >= settings.XERO_SYNC_MAX_ATTEMPTS
     delay = retry_in if retry_in is not None else backoff_seconds(record.attempts)
-    _save(record, status=Status.FAILED, reason=reason, response=response if response is not None else record.response,
-          outcome_unknown=unclear, next_attempt_at=None if give_up else timezone.now() + datetime.timedelta(seconds=delay))
+    _save(
+        record,
+        status=Status.FAILED,
+        reason=reason,
+        response=response if response is not None else record.response,
+        outcome_unknown=unclear,
+        next_attempt_at=None if give_up else timezone.now() + datetime.timedelta(seconds=delay),
+    )
 
 
 def record_release(record: SyncRecord, *, reason: str, retry_in: float = 0.0) -> None:
@@ -147,9 +179,18 @@ def records_rearm(*, whitelabel_id: int, ids) -> int:
     """Make the given records pending and due now, if the whitelabel is connected; send after commit."""
     if skip_reason(whitelabel_id) is not None:
         return 0
-    count = SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids).exclude(status=Status.SENT).update(
-        status=Status.PENDING, reason="", attempts=0, next_attempt_at=timezone.now(), claimed_until=None,
-        updated_at=timezone.now())
+    count = (
+        SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
+        .exclude(status=Status.SENT)
+        .update(
+            status=Status.PENDING,
+            reason="",
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            claimed_until=None,
+            updated_at=timezone.now(),
+        )
+    )
     if count:
         transaction.on_commit(lambda: request_sync(whitelabel_id))
     return count

@@ -19,7 +19,9 @@ def contact(customer: Customer, *, xero_id: str = "") -> dict:
         data["Phones"] = [{"PhoneType": "DEFAULT", "PhoneNumber": customer.phone}]
     if customer.address:
         lines = customer.address.splitlines()
-        data["Addresses"] = [{"AddressType": "POBOX", **{f"AddressLine{i + 1}": line for i, line in enumerate(lines[:4])}}]
+        data["Addresses"] = [
+            {"AddressType": "POBOX", **{f"AddressLine{i + 1}": line for i, line in enumerate(lines[:4])}}
+        ]
     return data
 
 
@@ -80,14 +82,22 @@ def overpayment(payment: Payment, *, contact_id: str, bank_code: str) -> dict:
         "Reference": payment.receipt.number,
         "CurrencyCode": payment.currency,
         "LineAmountTypes": "NoTax",
-        "LineItems": [{"Description": f"Credit from receipt {payment.receipt.number}", "Quantity": "1",
-                       "UnitAmount": money(overpayment_amount(payment))}],
+        "LineItems": [
+            {
+                "Description": f"Credit from receipt {payment.receipt.number}",
+                "Quantity": "1",
+                "UnitAmount": money(overpayment_amount(payment)),
+            }
+        ],
     }
 
 
 def credit_allocation(allocation: Allocation, *, invoice_id: str) -> dict:
-    return {"Invoice": {"InvoiceID": invoice_id}, "Amount": money(allocation.amount),
-            "Date": xero_date(allocation.allocated_at)}
+    return {
+        "Invoice": {"InvoiceID": invoice_id},
+        "Amount": money(allocation.amount),
+        "Date": xero_date(allocation.allocated_at),
+    }
 
 
 def receipt(receipt: Receipt, *, contact_id: str, bank_code: str, account_code: str, tax_type: str) -> dict:
@@ -100,6 +110,13 @@ def receipt(receipt: Receipt, *, contact_id: str, bank_code: str, account_code: 
         "Reference": receipt.number,
         "CurrencyCode": payment.currency,
         "LineAmountTypes": "Inclusive",
-        "LineItems": [{"Description": f"Receipt {receipt.number} ({payment.get_method_display()})", "Quantity": "1",
-                       "UnitAmount": money(payment.amount), "AccountCode": account_code, "TaxType": tax_type}],
+        "LineItems": [
+            {
+                "Description": f"Receipt {receipt.number} ({payment.get_method_display()})",
+                "Quantity": "1",
+                "UnitAmount": money(payment.amount),
+                "AccountCode": account_code,
+                "TaxType": tax_type,
+            }
+        ],
     }

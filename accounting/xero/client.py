@@ -120,8 +120,13 @@ def _call(operation: str, call: Callable[[], Any]) -> tuple[Any, dict]:
         if sorted_error is None:
             raise
         raise sorted_error from None
-    except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError,
-            urllib3.exceptions.MaxRetryError, ConnectionError) as exc:
+    except (
+        urllib3.exceptions.TimeoutError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.NewConnectionError,
+        urllib3.exceptions.MaxRetryError,
+        ConnectionError,
+    ) as exc:
         logger.info("Xero %s failed: %s", operation, type(exc).__name__)
         raise errors.XeroUnavailable(f"Xero did not answer ({type(exc).__name__}); it will be retried.") from None
     data, _status, headers = response
@@ -157,12 +162,21 @@ def _opts() -> dict:
 
 # Identity ---------------------------------------------------------------------------------------
 
+
 def connections_list(access_token: str, *, auth_event_id: str | None = None) -> list[dict]:
     """The organisations this token may use; with `auth_event_id`, only those of that consent."""
     kwargs = {"auth_event_id": auth_event_id} if auth_event_id else {}
     data, _ = _call("connections_list", lambda: _identity(access_token).get_connections(**kwargs, **_opts()))
-    return [{"id": str(c.id), "tenant_id": str(c.tenant_id), "tenant_name": c.tenant_name,
-             "tenant_type": c.tenant_type, "auth_event_id": str(c.auth_event_id or "")} for c in data or []]
+    return [
+        {
+            "id": str(c.id),
+            "tenant_id": str(c.tenant_id),
+            "tenant_name": c.tenant_name,
+            "tenant_type": c.tenant_type,
+            "auth_event_id": str(c.auth_event_id or ""),
+        }
+        for c in data or []
+    ]
 
 
 def connection_delete(access_token: str, connection_id: str) -> None:
@@ -171,35 +185,56 @@ def connection_delete(access_token: str, connection_id: str) -> None:
 
 # Settings ---------------------------------------------------------------------------------------
 
+
 def organisation_get(creds: Credentials) -> dict:
-    data, headers = _call("organisation_get", lambda: _accounting(creds.access_token).get_organisations(creds.tenant_id, **_opts()))
+    data, headers = _call(
+        "organisation_get", lambda: _accounting(creds.access_token).get_organisations(creds.tenant_id, **_opts())
+    )
     return _answer(data, headers, "organisations").items[0]
 
 
 def accounts_list(creds: Credentials) -> list[dict]:
-    data, headers = _call("accounts_list", lambda: _accounting(creds.access_token).get_accounts(creds.tenant_id, **_opts()))
+    data, headers = _call(
+        "accounts_list", lambda: _accounting(creds.access_token).get_accounts(creds.tenant_id, **_opts())
+    )
     return _answer(data, headers, "accounts").items
 
 
 def tax_rates_list(creds: Credentials) -> list[dict]:
-    data, headers = _call("tax_rates_list", lambda: _accounting(creds.access_token).get_tax_rates(creds.tenant_id, **_opts()))
+    data, headers = _call(
+        "tax_rates_list", lambda: _accounting(creds.access_token).get_tax_rates(creds.tenant_id, **_opts())
+    )
     return _answer(data, headers, "tax_rates").items
 
 
 # Writes (batches, summarizeErrors=false, idempotent) ----------------------------------------------
 
-def _batch(operation: str, method: str, type_name: str, attribute: str, creds: Credentials, records: list[dict],
-           idempotency_key: str) -> list[Element]:
+
+def _batch(
+    operation: str,
+    method: str,
+    type_name: str,
+    attribute: str,
+    creds: Credentials,
+    records: list[dict],
+    idempotency_key: str,
+) -> list[Element]:
     body = _model(type_name, {type_name: records})
     api = _accounting(creds.access_token)
-    data, headers = _call(operation, lambda: getattr(api, method)(
-        creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()))
+    data, headers = _call(
+        operation,
+        lambda: getattr(api, method)(
+            creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
+        ),
+    )
     return _elements(_answer(data, headers, attribute))
 
 
 def contacts_upsert(creds: Credentials, contacts: list[dict], *, idempotency_key: str) -> list[Element]:
     """Create or update contacts (matched by ContactID, else ContactNumber)."""
-    return _batch("contacts_upsert", "update_or_create_contacts", "Contacts", "contacts", creds, contacts, idempotency_key)
+    return _batch(
+        "contacts_upsert", "update_or_create_contacts", "Contacts", "contacts", creds, contacts, idempotency_key
+    )
 
 
 def invoices_create(creds: Credentials, invoices: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -208,7 +243,9 @@ def invoices_create(creds: Credentials, invoices: list[dict], *, idempotency_key
 
 def invoices_update(creds: Credentials, invoices: list[dict], *, idempotency_key: str) -> list[Element]:
     """Update invoices by InvoiceID (e.g. {"InvoiceID": ..., "Status": "VOIDED"})."""
-    return _batch("invoices_update", "update_or_create_invoices", "Invoices", "invoices", creds, invoices, idempotency_key)
+    return _batch(
+        "invoices_update", "update_or_create_invoices", "Invoices", "invoices", creds, invoices, idempotency_key
+    )
 
 
 def payments_create(creds: Credentials, payments: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -216,59 +253,87 @@ def payments_create(creds: Credentials, payments: list[dict], *, idempotency_key
 
 
 def bank_transactions_create(creds: Credentials, transactions: list[dict], *, idempotency_key: str) -> list[Element]:
-    return _batch("bank_transactions_create", "create_bank_transactions", "BankTransactions", "bank_transactions",
-                  creds, transactions, idempotency_key)
+    return _batch(
+        "bank_transactions_create",
+        "create_bank_transactions",
+        "BankTransactions",
+        "bank_transactions",
+        creds,
+        transactions,
+        idempotency_key,
+    )
 
 
-def overpayment_allocate(creds: Credentials, overpayment_id: str, allocations: list[dict], *,
-                         idempotency_key: str) -> list[Element]:
+def overpayment_allocate(
+    creds: Credentials, overpayment_id: str, allocations: list[dict], *, idempotency_key: str
+) -> list[Element]:
     body = _model("Allocations", {"Allocations": allocations})
     api = _accounting(creds.access_token)
-    data, headers = _call("overpayment_allocate", lambda: api.create_overpayment_allocations(
-        creds.tenant_id, overpayment_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()))
+    data, headers = _call(
+        "overpayment_allocate",
+        lambda: api.create_overpayment_allocations(
+            creds.tenant_id, overpayment_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
+        ),
+    )
     return _elements(_answer(data, headers, "allocations"))
 
 
 # Look-ups before re-creating after an unclear failure ---------------------------------------------
 
+
 def contacts_find(creds: Credentials, contact_numbers: list[str]) -> list[dict]:
     where = " OR ".join(f'ContactNumber=="{_quote(n)}"' for n in contact_numbers)
-    data, headers = _call("contacts_find", lambda: _accounting(creds.access_token).get_contacts(
-        creds.tenant_id, where=where, include_archived=True, **_opts()))
+    data, headers = _call(
+        "contacts_find",
+        lambda: _accounting(creds.access_token).get_contacts(
+            creds.tenant_id, where=where, include_archived=True, **_opts()
+        ),
+    )
     return _answer(data, headers, "contacts").items
 
 
 def invoices_find(creds: Credentials, invoice_numbers: list[str]) -> list[dict]:
-    data, headers = _call("invoices_find", lambda: _accounting(creds.access_token).get_invoices(
-        creds.tenant_id, invoice_numbers=list(invoice_numbers), **_opts()))
+    data, headers = _call(
+        "invoices_find",
+        lambda: _accounting(creds.access_token).get_invoices(
+            creds.tenant_id, invoice_numbers=list(invoice_numbers), **_opts()
+        ),
+    )
     return _answer(data, headers, "invoices").items
 
 
 def payments_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data, headers = _call("payments_find", lambda: _accounting(creds.access_token).get_payments(
-        creds.tenant_id, where=where, **_opts()))
+    data, headers = _call(
+        "payments_find", lambda: _accounting(creds.access_token).get_payments(creds.tenant_id, where=where, **_opts())
+    )
     return _answer(data, headers, "payments").items
 
 
 def bank_transactions_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data, headers = _call("bank_transactions_find", lambda: _accounting(creds.access_token).get_bank_transactions(
-        creds.tenant_id, where=where, **_opts()))
+    data, headers = _call(
+        "bank_transactions_find",
+        lambda: _accounting(creds.access_token).get_bank_transactions(creds.tenant_id, where=where, **_opts()),
+    )
     return _answer(data, headers, "bank_transactions").items
 
 
 def overpayments_find(creds: Credentials, contact_id: str) -> list[dict]:
     """A contact's overpayments (Xero keeps no Reference on them, so they are matched by contact)."""
     where = f'Contact.ContactID==Guid("{_quote(contact_id)}")'
-    data, headers = _call("overpayments_find", lambda: _accounting(creds.access_token).get_overpayments(
-        creds.tenant_id, where=where, **_opts()))
+    data, headers = _call(
+        "overpayments_find",
+        lambda: _accounting(creds.access_token).get_overpayments(creds.tenant_id, where=where, **_opts()),
+    )
     return _answer(data, headers, "overpayments").items
 
 
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:
-    data, headers = _call("overpayment_get", lambda: _accounting(creds.access_token).get_overpayment(
-        creds.tenant_id, overpayment_id, **_opts()))
+    data, headers = _call(
+        "overpayment_get",
+        lambda: _accounting(creds.access_token).get_overpayment(creds.tenant_id, overpayment_id, **_opts()),
+    )
     return _answer(data, headers, "overpayments").items[0]
 
 

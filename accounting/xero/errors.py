@@ -98,7 +98,9 @@ def from_http(status: int, body, headers) -> XeroError | None:
         return XeroNotFound("Xero has no such record (404).")
     if status == 429:
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
-        return XeroRateLimited(_retry_after({"Retry-After": lowered.get("retry-after")}), lowered.get("x-rate-limit-problem"))
+        return XeroRateLimited(
+            _retry_after({"Retry-After": lowered.get("retry-after")}), lowered.get("x-rate-limit-problem")
+        )
     if status >= 500:
         return XeroUnavailable(f"Xero answered {status}; it will be retried.")
     return None

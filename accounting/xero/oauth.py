@@ -18,7 +18,6 @@ from requests_oauthlib import OAuth2Session
 from .errors import XeroConnectionRevoked, XeroOAuthError, XeroUnavailable
 
 
-
 @dataclass(frozen=True)
 class TokenSet:
     access_token: str
@@ -50,8 +49,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "sandbox"}
 
 def _allow_plain_http_to_the_sandbox() -> None:
     """oauthlib insists on https; the Xero sandbox on this machine (or the compose network) speaks http."""
-    hosts = {urlsplit(url).hostname for url in (settings.XERO_AUTHORIZE_URL, settings.XERO_TOKEN_URL)
-             if url.startswith("http://")}
+    hosts = {
+        urlsplit(url).hostname
+        for url in (settings.XERO_AUTHORIZE_URL, settings.XERO_TOKEN_URL)
+        if url.startswith("http://")
+    }
     if hosts and hosts <= LOOPBACK:
         os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 

@@ -20,12 +20,23 @@ def support_client(client):
 
 def test_failed_records_are_listed_with_reason_and_can_be_retried(support_client, whitelabel):
     AccountingSettingsFactory(whitelabel=whitelabel)
-    XeroConnection.objects.create(whitelabel=whitelabel, tenant_id="t-1", tenant_name="Org", connection_id="c",
-                                  connected_at=timezone.now(), access_token="secret-access", refresh_token="secret-refresh")
+    XeroConnection.objects.create(
+        whitelabel=whitelabel,
+        tenant_id="t-1",
+        tenant_name="Org",
+        connection_id="c",
+        connected_at=timezone.now(),
+        access_token="secret-access",
+        refresh_token="secret-refresh",
+    )
     issue_invoice(CustomerFactory(whitelabel=whitelabel), [LineInput("Plan", Decimal("1"), Decimal("10.00"))])
     record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE)
-    SyncRecord.objects.filter(pk=record.pk).update(status=SyncRecord.Status.FAILED, attempts=10, next_attempt_at=None,
-                                                   reason="Xero refused it: Account code '999' is not a valid code")
+    SyncRecord.objects.filter(pk=record.pk).update(
+        status=SyncRecord.Status.FAILED,
+        attempts=10,
+        next_attempt_at=None,
+        reason="Xero refused it: Account code '999' is not a valid code",
+    )
     page = support_client.get("/admin/accounting/syncrecord/?status__exact=failed").content.decode()
     assert record.label in page and "Account code &#x27;999&#x27; is not a valid code" in page
     support_client.post("/admin/accounting/syncrecord/", {"action": "retry_now", "_selected_action": [record.pk]})

@@ -42,9 +42,14 @@ def test_authorise_url_carries_state_pkce_and_granular_scopes(admin_client, whit
     assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
     assert len(query["state"][0]) >= 32
     assert query["redirect_uri"] == [settings.XERO_REDIRECT_URI]
-    assert set(query["scope"][0].split()) >= {"offline_access", "accounting.invoices", "accounting.payments",
-                                             "accounting.banktransactions", "accounting.contacts",
-                                             "accounting.settings.read"}
+    assert set(query["scope"][0].split()) >= {
+        "offline_access",
+        "accounting.invoices",
+        "accounting.payments",
+        "accounting.banktransactions",
+        "accounting.contacts",
+        "accounting.settings.read",
+    }
 
 
 def test_tokens_are_encrypted_at_rest(admin_client, whitelabel, xero):
@@ -88,7 +93,9 @@ def test_two_organisations_authorised_admin_picks_one(admin_client, whitelabel, 
     page = admin_client.get(response["Location"])
     assert ORG1 in page.content.decode() and ORG2 in page.content.decode()
     assert not XeroConnection.objects.exists(), "nothing connected until the admin picks"
-    done = admin_client.post(response["Location"], {"tenant_id": tenant_ids(xero, ORG2)[0], "action": "choose"}, follow=True)
+    done = admin_client.post(
+        response["Location"], {"tenant_id": tenant_ids(xero, ORG2)[0], "action": "choose"}, follow=True
+    )
     assert f"Connected to Xero organisation {ORG2}." in done.content.decode()
     assert XeroConnection.objects.get(whitelabel=whitelabel).tenant_name == ORG2
     assert not XeroAuthorisation.objects.exists()
@@ -170,7 +177,11 @@ def test_failed_reconnect_keeps_the_previous_connection(admin_client, whitelabel
     location = admin_client.post(settings_url(whitelabel) + "xero/connect/")["Location"]
     admin_client.get(callback_path(consent(xero, location, allow=False)))
     after = XeroConnection.objects.get(whitelabel=whitelabel)
-    assert (after.status, after.tenant_id, after.refresh_token) == (before.status, before.tenant_id, before.refresh_token)
+    assert (after.status, after.tenant_id, after.refresh_token) == (
+        before.status,
+        before.tenant_id,
+        before.refresh_token,
+    )
 
 
 def test_expired_token_is_refreshed_and_rotated_refresh_token_persisted(admin_client, whitelabel, xero):
@@ -255,12 +266,14 @@ def test_connected_page_offers_bank_accounts_and_checks_revenue_code(admin_clien
     connect(admin_client, whitelabel, xero)
     page = admin_client.get(settings_url(whitelabel)).content.decode()
     assert "090 – Business Bank Account" in page
-    response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "400",
-                                                           "accounting-bank_account_code": "090"})
+    response = save_settings(
+        admin_client, whitelabel, **{"accounting-revenue_code": "400", "accounting-bank_account_code": "090"}
+    )
     assert response.status_code == 400
     assert "not a revenue account" in response.content.decode() and "200" in response.content.decode()
-    response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "210",
-                                                          "accounting-bank_account_code": "090"})
+    response = save_settings(
+        admin_client, whitelabel, **{"accounting-revenue_code": "210", "accounting-bank_account_code": "090"}
+    )
     assert "archived" in response.content.decode()
     response = save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "999"})
     assert "Xero has no account with code 999" in response.content.decode()
@@ -295,8 +308,9 @@ def test_unfinished_organisation_choice_is_forgotten_with_its_tokens(admin_clien
     XeroAuthorisation.objects.filter(pk=pending.pk).update(created_at=timezone.now() - services.PENDING_TTL * 2)
     assert services.pending_authorisations_purge() == 1
     assert not XeroAuthorisation.objects.exists()
-    response = admin_client.post(settings_url(whitelabel) + f"xero/organisation/{pending.pk}/",
-                                 {"tenant_id": tenant_ids(xero, ORG1)[0]})
+    response = admin_client.post(
+        settings_url(whitelabel) + f"xero/organisation/{pending.pk}/", {"tenant_id": tenant_ids(xero, ORG1)[0]}
+    )
     assert response.status_code == 404
 
 
@@ -313,9 +327,12 @@ def test_admin_sees_sync_state_and_can_send_what_was_billed_before_connecting(ad
     assert "Send 2 unsent records to Xero" in page
     response = admin_client.post(settings_url(whitelabel) + "xero/resync/", follow=True)
     assert "2 record(s) will be sent to Xero." in response.content.decode()
-    assert SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk).status == SyncRecord.Status.PENDING
+    assert (
+        SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk).status == SyncRecord.Status.PENDING
+    )
     SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE).update(
-        status=SyncRecord.Status.FAILED, reason="Xero refused it: Account code '999' is not a valid code")
+        status=SyncRecord.Status.FAILED, reason="Xero refused it: Account code '999' is not a valid code"
+    )
     page = admin_client.get(settings_url(whitelabel)).content.decode()
     assert "Failed <strong>1</strong>" in page and "is not a valid code" in page
 

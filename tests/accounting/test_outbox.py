@@ -18,8 +18,14 @@ PLAN = LineInput("Plan", Decimal("1"), Decimal("100.00"), Decimal("10"))
 
 
 def connect_row(whitelabel, status=XeroConnection.Status.ACTIVE):
-    return XeroConnection.objects.create(whitelabel=whitelabel, tenant_id=f"tenant-{whitelabel.pk}", tenant_name="Org",
-                                         connection_id="c", status=status, connected_at=timezone.now())
+    return XeroConnection.objects.create(
+        whitelabel=whitelabel,
+        tenant_id=f"tenant-{whitelabel.pk}",
+        tenant_name="Org",
+        connection_id="c",
+        status=status,
+        connected_at=timezone.now(),
+    )
 
 
 def kinds(whitelabel, status=None):
@@ -52,8 +58,17 @@ def test_postpaid_connected_writes_pending_invoice_payment_overpayment_and_credi
     issue_invoice(customer, [LineInput("Extra", Decimal("1"), Decimal("20.00"))])
     void_invoice(issue_invoice(customer, [LineInput("Oops", Decimal("1"), Decimal("500.00"))], apply_credit=False))
     assert kinds(whitelabel, Status.PENDING) == sorted(
-        [Kind.CONTACT, Kind.INVOICE, Kind.INVOICE, Kind.INVOICE, Kind.PAYMENT, Kind.OVERPAYMENT,
-         Kind.CREDIT_ALLOCATION, Kind.INVOICE_VOID])
+        [
+            Kind.CONTACT,
+            Kind.INVOICE,
+            Kind.INVOICE,
+            Kind.INVOICE,
+            Kind.PAYMENT,
+            Kind.OVERPAYMENT,
+            Kind.CREDIT_ALLOCATION,
+            Kind.INVOICE_VOID,
+        ]
+    )
     assert not SyncRecord.objects.filter(kind=Kind.RECEIPT).exists(), "post-paid sends no receipts"
 
 

@@ -16,16 +16,33 @@ def url(whitelabel):
 
 
 def form_data(**overrides):
-    return settings_form_data(**{"gateway-accepted_cards": ["visa", "amex"], "gateway-gateway_user": "merchant-9",
-                                 "gateway-gateway_password": "p@ss-word", **overrides})
+    return settings_form_data(
+        **{
+            "gateway-accepted_cards": ["visa", "amex"],
+            "gateway-gateway_user": "merchant-9",
+            "gateway-gateway_password": "p@ss-word",
+            **overrides,
+        }
+    )
 
 
 def test_page_shows_both_sections_with_breadcrumbs(admin_client, whitelabel):
     response = admin_client.get(url(whitelabel))
     assert response.status_code == 200
     html = response.content.decode()
-    for text in ("Your Account", "Components", "Accounting System Settings", "Accounting system settings",
-                 "Payment gateway", "Revenue code", "Pre-paid", "Post-paid", "Accepted cards", "Save", "Cancel"):
+    for text in (
+        "Your Account",
+        "Components",
+        "Accounting System Settings",
+        "Accounting system settings",
+        "Payment gateway",
+        "Revenue code",
+        "Pre-paid",
+        "Post-paid",
+        "Accepted cards",
+        "Save",
+        "Cancel",
+    ):
         assert text in html
 
 
@@ -66,14 +83,17 @@ def test_bad_revenue_code_shows_error_next_to_field_and_saves_nothing(admin_clie
 
 
 def test_revenue_code_is_optional_without_an_accounting_system(admin_client, whitelabel):
-    admin_client.post(url(whitelabel), form_data(**{"accounting-accounting_system": "none", "accounting-revenue_code": ""}))
+    admin_client.post(
+        url(whitelabel), form_data(**{"accounting-accounting_system": "none", "accounting-revenue_code": ""})
+    )
     assert AccountingSettings.objects.get(whitelabel=whitelabel).accounting_system == "none"
 
 
 def test_cancel_discards_changes(admin_client, whitelabel):
     admin_client.post(url(whitelabel), form_data())
     response = admin_client.post(
-        url(whitelabel), form_data(action="cancel", **{"accounting-revenue_code": "999", "accounting-payment_type": "prepaid"}),
+        url(whitelabel),
+        form_data(action="cancel", **{"accounting-revenue_code": "999", "accounting-payment_type": "prepaid"}),
         follow=True,
     )
     assert "Changes discarded." in response.content.decode()

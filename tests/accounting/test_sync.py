@@ -28,8 +28,9 @@ def connected(xero, *, slug="acme", organisation=ORG1, payment_type="postpaid"):
     client = Client()
     client.force_login(MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN).user)
     connect(client, whitelabel, xero, organisations=(organisation,), **{"accounting-payment_type": payment_type})
-    response = save_settings(client, whitelabel, **{"accounting-payment_type": payment_type,
-                                                    "accounting-bank_account_code": "090"})
+    response = save_settings(
+        client, whitelabel, **{"accounting-payment_type": payment_type, "accounting-bank_account_code": "090"}
+    )
     assert response.status_code == 302, response.content.decode()[:3000]
     assert XeroConnection.objects.get(whitelabel=whitelabel).is_active
     return whitelabel
@@ -46,10 +47,16 @@ def all_sent(*objects_and_kinds, timeout=60):
 
 
 def outbox_settled(whitelabel, timeout=60):
-    wait_until(lambda: not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.PENDING).exists()
-               and not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.FAILED,
-                                                 next_attempt_at__isnull=False).exists(),
-               timeout=timeout, message="the outbox to settle")
+    wait_until(
+        lambda: (
+            not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.PENDING).exists()
+            and not SyncRecord.objects.filter(
+                whitelabel=whitelabel, status=Status.FAILED, next_attempt_at__isnull=False
+            ).exists()
+        ),
+        timeout=timeout,
+        message="the outbox to settle",
+    )
 
 
 def dropped(xero, path_end: str) -> bool:
@@ -72,8 +79,9 @@ def assert_xero_matches_arena(xero, whitelabel):
         assert theirs["DueDateString"].startswith(invoice.due_date.isoformat())
     numbers = [c["ContactNumber"] for c in org.contacts() if c.get("ContactNumber")]
     assert sorted(numbers) == sorted(set(numbers)), "one Xero contact per customer"
-    assert set(numbers) >= set(Customer.objects.filter(whitelabel=whitelabel, invoices__isnull=False)
-                               .values_list("account_number", flat=True))
+    assert set(numbers) >= set(
+        Customer.objects.filter(whitelabel=whitelabel, invoices__isnull=False).values_list("account_number", flat=True)
+    )
 
 
 def test_postpaid_invoice_payment_overpayment_and_credit_reach_xero(xero, sync_worker):
@@ -85,7 +93,9 @@ def test_postpaid_invoice_payment_overpayment_and_credit_reach_xero(xero, sync_w
     (xero_invoice,) = org.invoices()
     assert (xero_invoice["Status"], Decimal(str(xero_invoice["AmountDue"]))) == ("AUTHORISED", Decimal("110.00"))
     (contact,) = org.contacts(contact_number=customer.account_number)
-    assert contact["EmailAddress"] == "jane@example.com" and xero_invoice["Contact"]["ContactID"] == contact["ContactID"]
+    assert (
+        contact["EmailAddress"] == "jane@example.com" and xero_invoice["Contact"]["ContactID"] == contact["ContactID"]
+    )
     assert [li["AccountCode"] for li in xero_invoice["LineItems"]] == ["200"]
 
     payment = record_payment(customer, Decimal("150.00"), invoice=first)
@@ -169,8 +179,12 @@ def test_validation_error_is_shown_then_sent_after_the_cause_is_fixed(xero, sync
     customer = CustomerFactory(whitelabel=whitelabel)
     AccountingSettings.objects.filter(whitelabel=whitelabel).update(revenue_code="210", revenue_tax_type="OUTPUT")
     invoice = issue_invoice(customer, [PLAN])
-    record = wait_until(lambda: SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk,
-                                                          status=Status.FAILED).first(), message="the refusal")
+    record = wait_until(
+        lambda: SyncRecord.objects.filter(
+            kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk, status=Status.FAILED
+        ).first(),
+        message="the refusal",
+    )
     assert "210" in record.reason and record.reason.startswith("Xero refused it:")
     assert not book(xero, whitelabel).invoices()
     client = Client()
@@ -302,8 +316,10 @@ def test_connection_revoked_in_xero_pauses_sync_and_reconnecting_sends_what_wait
     conn = XeroConnection.objects.get(whitelabel=whitelabel)
     xero.revoke_connection(conn.connection_id)
     invoice = issue_invoice(customer, [PLAN])
-    wait_until(lambda: XeroConnection.objects.get(pk=conn.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
-               message="the connection to need reconnecting")
+    wait_until(
+        lambda: XeroConnection.objects.get(pk=conn.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
+        message="the connection to need reconnecting",
+    )
     record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
     assert record.status == Status.PENDING and "paused" in record.reason.lower()
     assert not book(xero, whitelabel).invoices()

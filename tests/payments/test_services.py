@@ -22,7 +22,11 @@ def test_issue_invoice_computes_totals_and_numbers_per_whitelabel(customer):
     invoice = issue_invoice(customer, [PLAN, calls])
     assert invoice.status == Invoice.Status.ISSUED
     assert invoice.number == "INV-000001"
-    assert (invoice.subtotal, invoice.tax_total, invoice.total) == (Decimal("100.99"), Decimal("10.10"), Decimal("111.09"))
+    assert (invoice.subtotal, invoice.tax_total, invoice.total) == (
+        Decimal("100.99"),
+        Decimal("10.10"),
+        Decimal("111.09"),
+    )
     assert invoice.currency == "AUD"
     assert (invoice.due_date - invoice.issue_date).days == 14
     assert issue_invoice(customer, [PLAN]).number == "INV-000002"

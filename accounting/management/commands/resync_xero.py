@@ -29,8 +29,9 @@ class Command(BaseCommand):
         whitelabels = Whitelabel.objects.all() if all else Whitelabel.objects.filter(slug=whitelabel)
         if not whitelabels:
             raise CommandError(f"No whitelabel with slug '{whitelabel}'.")
-        statuses = tuple(s for s, wanted in ((SyncRecord.Status.FAILED, failed), (SyncRecord.Status.SKIPPED, skipped))
-                         if wanted) or (SyncRecord.Status.FAILED, SyncRecord.Status.SKIPPED)
+        statuses = tuple(
+            s for s, wanted in ((SyncRecord.Status.FAILED, failed), (SyncRecord.Status.SKIPPED, skipped)) if wanted
+        ) or (SyncRecord.Status.FAILED, SyncRecord.Status.SKIPPED)
         for item in whitelabels:
             reason = outbox.skip_reason(item.pk)
             if reason:

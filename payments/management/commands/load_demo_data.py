@@ -21,7 +21,13 @@ from payments.services import LineInput, issue_invoice, record_payment
 DEMO_SLUG = "demo"
 CUSTOMERS = [
     ("C-1001", "Jane Citizen", "jane@example.com", "+61 400 000 001", "1 George St\nSydney NSW 2000"),
-    ("C-1002", "Bright Sparks Pty Ltd", "accounts@brightsparks.example", "+61 2 9000 0002", "22 Pitt St\nSydney NSW 2000"),
+    (
+        "C-1002",
+        "Bright Sparks Pty Ltd",
+        "accounts@brightsparks.example",
+        "+61 2 9000 0002",
+        "22 Pitt St\nSydney NSW 2000",
+    ),
     ("C-1003", "Harbour Cafe", "owner@harbourcafe.example", "+61 2 9000 0003", "5 Circular Quay\nSydney NSW 2000"),
 ]
 
@@ -40,12 +46,20 @@ class Command(BaseCommand):
             )
             admin = self._user(username, password, is_staff=False)
             support = self._user("support", password, is_staff=True)
-            Membership.objects.get_or_create(user=admin, whitelabel=whitelabel, defaults={"role": Membership.Role.ADMIN})
-            Membership.objects.get_or_create(user=support, whitelabel=whitelabel, defaults={"role": Membership.Role.SUPPORT})
+            Membership.objects.get_or_create(
+                user=admin, whitelabel=whitelabel, defaults={"role": Membership.Role.ADMIN}
+            )
+            Membership.objects.get_or_create(
+                user=support, whitelabel=whitelabel, defaults={"role": Membership.Role.SUPPORT}
+            )
             PaymentGatewaySettings.objects.get_or_create(
                 whitelabel=whitelabel,
-                defaults={"accepted_cards": ["visa", "mastercard"], "currency": "AUD", "gateway_user": "demo-gateway",
-                          "gateway_password": "demo-gateway-password"},
+                defaults={
+                    "accepted_cards": ["visa", "mastercard"],
+                    "currency": "AUD",
+                    "gateway_user": "demo-gateway",
+                    "gateway_password": "demo-gateway-password",
+                },
             )
             if created:
                 self._billing(whitelabel)
@@ -65,7 +79,9 @@ class Command(BaseCommand):
 
     def _billing(self, whitelabel: Whitelabel) -> None:
         customers = [
-            Customer.objects.create(whitelabel=whitelabel, account_number=number, name=name, email=email, phone=phone, address=address)
+            Customer.objects.create(
+                whitelabel=whitelabel, account_number=number, name=name, email=email, phone=phone, address=address
+            )
             for number, name, email, phone, address in CUSTOMERS
         ]
         today = timezone.localdate()
