@@ -328,3 +328,26 @@ def test_connection_revoked_in_xero_pauses_sync_and_reconnecting_sends_what_wait
     connect(client, whitelabel, xero, organisations=(ORG1,), **{"accounting-bank_account_code": "090"})
     all_sent((invoice, SyncRecord.Kind.INVOICE))
     assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_payment_whose_answer_was_lost_is_not_paid_twice(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Payments", mode="drop_response", count=1)
+    payment = record_payment(customer, Decimal("50.00"), invoice=invoice)
+    all_sent((payment.allocations.get(), SyncRecord.Kind.PAYMENT))
+    assert dropped(xero, "/Payments")
+    assert [Decimal(str(p["Amount"])) for p in book(xero, whitelabel).payments()] == [Decimal("50.00")]
+    assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_receipt_whose_answer_was_lost_is_not_deposited_twice(xero, sync_worker):
+    whitelabel = connected(xero, payment_type="prepaid")
+    customer = CustomerFactory(whitelabel=whitelabel)
+    xero.add_fault(method="PUT", path="/api.xro/2.0/BankTransactions", mode="drop_response", count=1)
+    top_up = add_credit(customer, "25.00")
+    all_sent((top_up.receipt, SyncRecord.Kind.RECEIPT))
+    assert dropped(xero, "/BankTransactions")
+    assert [t["Reference"] for t in book(xero, whitelabel).bank_transactions()] == [top_up.receipt.number]
