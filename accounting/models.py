@@ -162,6 +162,9 @@ class SyncRecord(models.Model):
     outcome_unknown = models.BooleanField(
         default=False, help_text="A call was made whose answer never arrived: look Xero up before sending again."
     )
+    version = models.PositiveIntegerField(
+        default=0, help_text="Bumped when the Arena record changes; sending an older version doesn't count as sent."
+    )
     xero_id = models.CharField(max_length=64, blank=True, help_text="The id Xero gave it, e.g. the InvoiceID.")
     payload = models.JSONField(null=True, blank=True, help_text="The last payload sent to Xero.")
     response = models.JSONField(null=True, blank=True, help_text="Xero's answer for this record.")

@@ -184,8 +184,10 @@ def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
 def _contact_id(run: Run, customer: Customer) -> str:
     """The customer's ContactID, sending the contact first if Xero doesn't have it yet."""
     if customer.pk not in run.contact_ids:
-        contact_id = _xero_id(Kind.CONTACT, customer.pk)
-        if not contact_id:
+        record = SyncRecord.objects.filter(kind=Kind.CONTACT, object_id=customer.pk).first()
+        if record is not None and not record.xero_id and record.claimed_until and record.claimed_until > timezone.now():
+            return ""  # another worker is sending it right now: wait for it rather than send it twice
+        if record is None or not record.xero_id:
             record, _ = SyncRecord.objects.get_or_create(
                 kind=Kind.CONTACT,
                 object_id=customer.pk,
@@ -193,8 +195,8 @@ def _contact_id(run: Run, customer: Customer) -> str:
             )
             sync_contacts(run, [record])
             record.refresh_from_db()
-            contact_id = record.xero_id if record.status == Status.SENT else ""
-        run.contact_ids[customer.pk] = contact_id
+        # A ContactID stays valid while a changed name or email is on its way.
+        run.contact_ids[customer.pk] = record.xero_id
     return run.contact_ids[customer.pk]
 
 

@@ -7,7 +7,7 @@ import random
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from payments.models import Whitelabel
@@ -66,9 +66,17 @@ def record_enqueue(
     if not created:
         if not resend or reason:
             return None
-        record.status, record.reason, record.label = Status.PENDING, "", label
-        record.attempts, record.next_attempt_at = 0, timezone.now()
-        record.save(update_fields=["status", "reason", "label", "attempts", "next_attempt_at", "updated_at"])
+        # A new version: a worker sending the old one right now won't mark it sent.
+        SyncRecord.objects.filter(pk=record.pk).update(
+            status=Status.PENDING,
+            reason="",
+            label=label,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            version=F("version") + 1,
+            updated_at=timezone.now(),
+        )
+        record.status = Status.PENDING
     if record.status == Status.PENDING:
         transaction.on_commit(lambda: request_sync(whitelabel_id))
     return record
@@ -131,17 +139,23 @@ def record_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) ->
 
 
 def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> None:
-    _save(
-        record,
-        status=Status.SENT,
-        xero_id=xero_id or record.xero_id,
-        response=response,
-        reason="",
-        outcome_unknown=False,
-        next_attempt_at=None,
-        sent_at=timezone.now(),
-        xero_tenant_id=tenant_id,
-    )
+    """Sent, unless the Arena record changed while it was in flight: then Xero's id is kept and the
+    record stays pending, so the new version goes too."""
+    now = timezone.now()
+    answer = {
+        "xero_id": xero_id or record.xero_id,
+        "response": response,
+        "outcome_unknown": False,
+        "xero_tenant_id": tenant_id,
+        "claimed_until": None,
+        "updated_at": now,
+    }
+    done = {"status": Status.SENT, "reason": "", "next_attempt_at": None, "sent_at": now}
+    if not SyncRecord.objects.filter(pk=record.pk, version=record.version).update(**answer, **done):
+        SyncRecord.objects.filter(pk=record.pk).update(**answer)
+        done = {}
+    for name, value in {**answer, **done}.items():
+        setattr(record, name, value)
 
 
 def record_mark_failed(
