@@ -39,6 +39,7 @@ class XeroConnectionAdmin(admin.ModelAdmin):
         "access_token_expires_at",
         "refreshed_at",
         "connected_by",
+        "connected_as",
         "connected_at",
         "disconnected_at",
     ]

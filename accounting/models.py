@@ -88,6 +88,7 @@ class XeroConnection(models.Model):
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    connected_as = models.EmailField(blank=True, help_text="The Xero user who allowed access, e.g. 'jo@example.com'.")
     connected_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -123,6 +124,7 @@ class XeroAuthorisation(models.Model):
     access_token = EncryptedTextField()
     refresh_token = EncryptedTextField()
     access_token_expires_at = models.DateTimeField()
+    connected_as = models.EmailField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -120,6 +120,7 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         access_token_expires_at=_aware(tokens.expires_at),
+        connected_as=tokens.user_email,
     )
     return ConnectOutcome(whitelabel, pending=pending)
 
@@ -138,7 +139,9 @@ def xero_authorisation_choose(*, pending: XeroAuthorisation, user, tenant_id: st
         pending.access_token_expires_at.timestamp(),
         tuple(pending.scopes.split()),
     )
-    connection = connection_create(whitelabel=pending.whitelabel, user=user, tokens=tokens, tenant=tenant)
+    connection = connection_create(
+        whitelabel=pending.whitelabel, user=user, tokens=tokens, tenant=tenant, connected_as=pending.connected_as
+    )
     for other in pending.tenants:
         if other["tenant_id"] != tenant_id:
             _forget_connection_at_xero(tokens.access_token, other["id"])
@@ -163,7 +166,9 @@ def _aware(timestamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
 
 
-def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, tenant: dict) -> XeroConnection:
+def connection_create(
+    *, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, tenant: dict, connected_as: str | None = None
+) -> XeroConnection:
     """Store the connection to `tenant`, replacing the whitelabel's previous one."""
     taken = (
         XeroConnection.objects.filter(tenant_id=tenant["tenant_id"])
@@ -190,6 +195,7 @@ def connection_create(*, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, t
         "access_token_expires_at": _aware(tokens.expires_at),
         "refreshed_at": timezone.now(),
         "connected_by": user,
+        "connected_as": tokens.user_email if connected_as is None else connected_as,
         "connected_at": timezone.now(),
         "disconnected_at": None,
     }

@@ -24,6 +24,14 @@ class TokenSet:
     refresh_token: str
     expires_at: float
     scopes: tuple[str, ...]
+    id_token: str = ""
+
+    @property
+    def user_email(self) -> str:
+        """Who consented in Xero (the id token's email, with the openid/profile/email scopes)."""
+        if not self.id_token:
+            return ""
+        return jwt.decode(self.id_token, options={"verify_signature": False}).get("email", "")
 
     @property
     def auth_event_id(self) -> str | None:
@@ -74,7 +82,9 @@ def _token_set(token: dict) -> TokenSet:
     scope = token.get("scope") or []
     scopes = tuple(scope.split() if isinstance(scope, str) else scope)
     expires_at = float(token.get("expires_at") or time.time() + float(token.get("expires_in", 1800)))
-    return TokenSet(token["access_token"], token.get("refresh_token", ""), expires_at, scopes)
+    return TokenSet(
+        token["access_token"], token.get("refresh_token", ""), expires_at, scopes, token.get("id_token", "")
+    )
 
 
 def _call_token_endpoint(call) -> TokenSet:

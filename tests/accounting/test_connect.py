@@ -32,6 +32,8 @@ def test_save_connect_allow_ends_connected_with_organisation_name(admin_client, 
     assert conn.status == XeroConnection.Status.ACTIVE
     assert conn.tenant_id == tenant_ids(xero, ORG2)[0]
     assert conn.connected_by.username == "acme-admin"
+    assert conn.connected_as == "demo@example.com", "the Xero user, from the id token"
+    assert "Xero user demo@example.com" in html
     assert "accounting.invoices" in conn.scopes.split()
 
 
@@ -97,7 +99,8 @@ def test_two_organisations_authorised_admin_picks_one(admin_client, whitelabel, 
         response["Location"], {"tenant_id": tenant_ids(xero, ORG2)[0], "action": "choose"}, follow=True
     )
     assert f"Connected to Xero organisation {ORG2}." in done.content.decode()
-    assert XeroConnection.objects.get(whitelabel=whitelabel).tenant_name == ORG2
+    chosen = XeroConnection.objects.get(whitelabel=whitelabel)
+    assert (chosen.tenant_name, chosen.connected_as) == (ORG2, "demo@example.com")
     assert not XeroAuthorisation.objects.exists()
     assert {c["tenantName"] for c in xero.state()["connections"]} == {ORG2}, "the unused connection was removed"
 
