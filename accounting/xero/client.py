@@ -49,15 +49,6 @@ class Element:
         return not self.errors
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A successful call's records plus the rate-limit headers Xero sent."""
-
-    items: list[dict]
-    min_remaining: int | None = None
-    day_remaining: int | None = None
-
-
 def xero_date(value: datetime.date | datetime.datetime) -> str:
     """A date in Xero's wire format."""
     if isinstance(value, datetime.datetime):
@@ -110,10 +101,10 @@ def _model(type_name: str, data: dict):
     return deserialize(type_name, data, _model_finder())
 
 
-def _call(operation: str, call: Callable[[], Any]) -> tuple[Any, dict]:
-    """Run one SDK call; return (data, lower-cased headers) or raise a sorted XeroError."""
+def _call(operation: str, call: Callable[[], Any]) -> Any:
+    """Run one SDK call; return its data or raise a sorted XeroError."""
     try:
-        response = call()
+        return call()
     except ApiException as exc:
         sorted_error = errors.from_sdk(exc)
         logger.info("Xero %s failed: %s", operation, type(sorted_error or exc).__name__)
@@ -129,20 +120,10 @@ def _call(operation: str, call: Callable[[], Any]) -> tuple[Any, dict]:
     ) as exc:
         logger.info("Xero %s failed: %s", operation, type(exc).__name__)
         raise errors.XeroUnavailable(f"Xero did not answer ({type(exc).__name__}); it will be retried.") from None
-    data, _status, headers = response
-    return data, {k.lower(): v for k, v in (headers or {}).items()}
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _answer(data, headers: dict, attribute: str) -> Answer:
-    records = [serialize(item) for item in (getattr(data, attribute, None) or [])]
-    return Answer(records, _int(headers.get("x-minlimit-remaining")), _int(headers.get("x-daylimit-remaining")))
+def _records(data, attribute: str) -> list[dict]:
+    return [serialize(item) for item in (getattr(data, attribute, None) or [])]
 
 
 def _element(item: dict) -> Element:
@@ -152,12 +133,12 @@ def _element(item: dict) -> Element:
     return Element(item, messages)
 
 
-def _elements(answer: Answer) -> list[Element]:
-    return [_element(item) for item in answer.items]
+def _elements(records: list[dict]) -> list[Element]:
+    return [_element(item) for item in records]
 
 
 def _opts() -> dict:
-    return {"_return_http_data_only": False, "_request_timeout": (5.0, settings.XERO_HTTP_TIMEOUT)}
+    return {"_request_timeout": (5.0, settings.XERO_HTTP_TIMEOUT)}
 
 
 # Identity ---------------------------------------------------------------------------------------
@@ -166,7 +147,7 @@ def _opts() -> dict:
 def connections_list(access_token: str, *, auth_event_id: str | None = None) -> list[dict]:
     """The organisations this token may use; with `auth_event_id`, only those of that consent."""
     kwargs = {"auth_event_id": auth_event_id} if auth_event_id else {}
-    data, _ = _call("connections_list", lambda: _identity(access_token).get_connections(**kwargs, **_opts()))
+    data = _call("connections_list", lambda: _identity(access_token).get_connections(**kwargs, **_opts()))
     return [
         {
             "id": str(c.id),
@@ -186,28 +167,9 @@ def connection_delete(access_token: str, connection_id: str) -> None:
 # Settings ---------------------------------------------------------------------------------------
 
 
-def organisation_get(creds: Credentials) -> dict:
-    data, headers = _call(
-        "organisation_get", lambda: _accounting(creds.access_token).get_organisations(creds.tenant_id, **_opts())
-    )
-    return _answer(data, headers, "organisations").items[0]
-
-
 def accounts_list(creds: Credentials) -> list[dict]:
-    data, headers = _call(
-        "accounts_list", lambda: _accounting(creds.access_token).get_accounts(creds.tenant_id, **_opts())
-    )
-    return _answer(data, headers, "accounts").items
-
-
-def tax_rates_list(creds: Credentials) -> list[dict]:
-    data, headers = _call(
-        "tax_rates_list", lambda: _accounting(creds.access_token).get_tax_rates(creds.tenant_id, **_opts())
-    )
-    return _answer(data, headers, "tax_rates").items
-
-
-# Writes (batches, summarizeErrors=false, idempotent) ----------------------------------------------
+    data = _call("accounts_list", lambda: _accounting(creds.access_token).get_accounts(creds.tenant_id, **_opts()))
+    return _records(data, "accounts")
 
 
 def _batch(
@@ -221,13 +183,13 @@ def _batch(
 ) -> list[Element]:
     body = _model(type_name, {type_name: records})
     api = _accounting(creds.access_token)
-    data, headers = _call(
+    data = _call(
         operation,
         lambda: getattr(api, method)(
             creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
         ),
     )
-    return _elements(_answer(data, headers, attribute))
+    return _elements(_records(data, attribute))
 
 
 def contacts_upsert(creds: Credentials, contacts: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -269,72 +231,61 @@ def overpayment_allocate(
 ) -> list[Element]:
     body = _model("Allocations", {"Allocations": allocations})
     api = _accounting(creds.access_token)
-    data, headers = _call(
+    data = _call(
         "overpayment_allocate",
         lambda: api.create_overpayment_allocations(
             creds.tenant_id, overpayment_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
         ),
     )
-    return _elements(_answer(data, headers, "allocations"))
+    return _elements(_records(data, "allocations"))
 
 
 # Look-ups before re-creating after an unclear failure ---------------------------------------------
 
 
-def contacts_find(creds: Credentials, contact_numbers: list[str]) -> list[dict]:
-    where = " OR ".join(f'ContactNumber=="{_quote(n)}"' for n in contact_numbers)
-    data, headers = _call(
-        "contacts_find",
-        lambda: _accounting(creds.access_token).get_contacts(
-            creds.tenant_id, where=where, include_archived=True, **_opts()
-        ),
-    )
-    return _answer(data, headers, "contacts").items
-
-
 def invoices_find(creds: Credentials, invoice_numbers: list[str]) -> list[dict]:
-    data, headers = _call(
+    data = _call(
         "invoices_find",
         lambda: _accounting(creds.access_token).get_invoices(
             creds.tenant_id, invoice_numbers=list(invoice_numbers), **_opts()
         ),
     )
-    return _answer(data, headers, "invoices").items
+    return _records(data, "invoices")
 
 
 def payments_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data, headers = _call(
+    data = _call(
         "payments_find", lambda: _accounting(creds.access_token).get_payments(creds.tenant_id, where=where, **_opts())
     )
-    return _answer(data, headers, "payments").items
+    return _records(data, "payments")
 
 
 def bank_transactions_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data, headers = _call(
+    data = _call(
         "bank_transactions_find",
         lambda: _accounting(creds.access_token).get_bank_transactions(creds.tenant_id, where=where, **_opts()),
     )
-    return _answer(data, headers, "bank_transactions").items
+    return _records(data, "bank_transactions")
 
 
 def overpayments_find(creds: Credentials, contact_id: str) -> list[dict]:
     """A contact's overpayments (Xero keeps no Reference on them, so they are matched by contact)."""
     where = f'Contact.ContactID==Guid("{_quote(contact_id)}")'
-    data, headers = _call(
+    data = _call(
         "overpayments_find",
         lambda: _accounting(creds.access_token).get_overpayments(creds.tenant_id, where=where, **_opts()),
     )
-    return _answer(data, headers, "overpayments").items
+    return _records(data, "overpayments")
 
 
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:
-    data, headers = _call(
+    data = _call(
         "overpayment_get",
         lambda: _accounting(creds.access_token).get_overpayment(creds.tenant_id, overpayment_id, **_opts()),
     )
-    return _answer(data, headers, "overpayments").items[0]
+    return _records(data, "overpayments")[0]
 
 
 def _quote(value: str) -> str:
