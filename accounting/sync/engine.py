@@ -3,8 +3,8 @@ batches in dependency order (contacts, invoices, payments, credit, voids, receip
 element's result on its own.
 
 Exactly once: every write carries an Idempotency-Key derived from its body; Xero ids are stored on the
-rows; a row whose last call got no answer is looked up in Xero (by invoice number, contact number or
-reference) before it is sent again.
+rows; a row whose last call got no answer is looked up in Xero (invoice number, reference, or contact,
+amount and date for overpayments) before it is sent again. Contacts are upserted by ContactNumber.
 """
 
 import datetime
