@@ -437,7 +437,12 @@ def sync_whitelabel(whitelabel_id: int) -> float | None:
     """Send what is due for one whitelabel. Returns seconds until the next record falls due, if any."""
     connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE).first()
     accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
-    if connection is None or accounting is None or not accounting.uses_xero:
+    if connection is None:
+        return None  # not connected, or paused until an admin reconnects: records wait
+    if accounting is None or not accounting.uses_xero:
+        reason = outbox.skip_reason(whitelabel_id)
+        for record in outbox.records_claim(whitelabel_id=whitelabel_id, limit=10_000):
+            outbox.record_skip(record, reason=reason)
         return None
     run = Run(connection, accounting)
     batch = settings.XERO_SYNC_BATCH_SIZE

@@ -44,3 +44,15 @@ def test_contact_claimed_by_another_worker_is_waited_for_not_sent_twice(connecte
     record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
     assert record.status == SyncRecord.Status.PENDING and "Waiting for contact" in record.reason
     assert not book(xero, connected).contacts(), "nothing sent behind the other worker's back"
+
+
+def test_records_due_after_the_admin_turns_accounting_off_are_skipped_not_left_waiting(connected, xero):
+    from accounting.models import AccountingSettings
+
+    customer = CustomerFactory(whitelabel=connected)
+    AccountingSettings.objects.filter(whitelabel=connected).update(accounting_system=AccountingSettings.System.NONE)
+    engine.sync_whitelabel(connected.pk)
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.CONTACT, object_id=customer.pk)
+    assert record.status == SyncRecord.Status.SKIPPED and "No accounting system" in record.reason
+    assert not engine.whitelabels_due()
+    assert not book(xero, connected).contacts()
