@@ -200,6 +200,14 @@ def _contact_id(run: Run, customer: Customer) -> str:
     return run.contact_ids[customer.pk]
 
 
+def _contact_or_wait(run: Run, record: SyncRecord, customer: Customer) -> str:
+    """The customer's ContactID; without one the record waits for it."""
+    contact_id = _contact_id(run, customer)
+    if not contact_id:
+        _wait(record, f"Waiting for contact {customer.account_number} to reach Xero.")
+    return contact_id
+
+
 def _drop_if_gone(record: SyncRecord, objects: dict) -> bool:
     if record.object_id not in objects:
         outbox.record_skip(record, reason="The Arena record no longer exists.")
@@ -249,9 +257,8 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
         if invoice.status == Invoice.Status.VOID:
             outbox.record_skip(record, reason="Voided in Arena before it reached Xero.")
             continue
-        contact_id = _contact_id(run, invoice.customer)
+        contact_id = _contact_or_wait(run, record, invoice.customer)
         if not contact_id:
-            _wait(record, f"Waiting for contact {invoice.customer.account_number} to reach Xero.")
             continue
         bodies[record.pk] = payloads.invoice(
             invoice, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_type=run.tax_type
@@ -318,9 +325,8 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         if payloads.overpayment_amount(payment) <= 0:
             outbox.record_skip(record, reason="Nothing was left over as credit.")
             continue
-        contact_id = _contact_id(run, payment.customer)
+        contact_id = _contact_or_wait(run, record, payment.customer)
         if not contact_id:
-            _wait(record, f"Waiting for contact {payment.customer.account_number} to reach Xero.")
             continue
         bodies[record.pk] = payloads.overpayment(
             payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code
@@ -405,9 +411,8 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
         if not _drop_if_gone(record, receipts) or not _revenue(run, record) or not _bank(run, record):
             continue
         receipt = receipts[record.object_id]
-        contact_id = _contact_id(run, receipt.payment.customer)
+        contact_id = _contact_or_wait(run, record, receipt.payment.customer)
         if not contact_id:
-            _wait(record, f"Waiting for contact {receipt.payment.customer.account_number} to reach Xero.")
             continue
         bodies[record.pk] = payloads.receipt(
             receipt,

@@ -33,9 +33,13 @@ def applies(accounting: AccountingSettings | None, kind: str) -> bool:
     return True
 
 
-def skip_reason(whitelabel_id: int) -> str | None:
-    """Why a record would not be sent now; None if it should be."""
-    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
+_UNREAD = object()
+
+
+def skip_reason(whitelabel_id: int, accounting=_UNREAD) -> str | None:
+    """Why a record would not be sent now; None if it should be. Pass `accounting` if already read."""
+    if accounting is _UNREAD:
+        accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
     if accounting is None or not accounting.uses_xero:
         return "No accounting system is chosen for this whitelabel."
     connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id).first()
@@ -49,9 +53,10 @@ def record_enqueue(
 ) -> SyncRecord | None:
     """Add (or with `resend`, re-arm) the outbox row for an Arena record, in the caller's transaction,
     and send it after commit. Returns None when it already exists and nothing changed."""
-    if not applies(AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first(), kind):
+    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
+    if not applies(accounting, kind):
         return None
-    reason = skip_reason(whitelabel_id)
+    reason = skip_reason(whitelabel_id, accounting)
     record, created = SyncRecord.objects.get_or_create(
         kind=kind,
         object_id=object_id,
