@@ -1,15 +1,27 @@
 """Arena's billing records. Amounts are Decimal with a currency code; services.py is the only writer."""
 
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q, Sum
+from django.utils import timezone
 from encrypted_fields.fields import EncryptedCharField
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. AUD.")
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name; use one like 'Australia/Sydney'.")
 
 
 class Whitelabel(models.Model):
@@ -20,12 +32,26 @@ class Whitelabel(models.Model):
     default_currency = models.CharField(
         max_length=3, default="AUD", validators=[currency_code_validator], help_text="ISO code, e.g. AUD."
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the whitelabel's books, e.g. 'Australia/Sydney': dates sent to Xero are local to it.",
+    )
     next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
     next_receipt_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def local_date(self, moment=None):
+        """The whitelabel's calendar date at `moment` (default now): the date its books show."""
+        return timezone.localtime(moment or timezone.now(), self.tzinfo).date()
 
 
 class Membership(models.Model):
