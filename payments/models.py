@@ -36,7 +36,7 @@ class Whitelabel(models.Model):
         max_length=64,
         default=default_time_zone,
         validators=[validate_time_zone],
-        help_text="IANA time zone of the whitelabel's books, e.g. 'Australia/Sydney': dates sent to Xero are local to it.",
+        help_text="IANA time zone of the whitelabel's books, e.g. 'Australia/Sydney'; dates sent to Xero are local.",
     )
     next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
     next_receipt_number = models.PositiveIntegerField(default=1, editable=False)

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             name="time_zone",
             field=models.CharField(
                 default=payments.models.default_time_zone,
-                help_text="IANA time zone of the whitelabel's books, e.g. 'Australia/Sydney': dates sent to Xero are local to it.",
+                help_text="IANA time zone of the whitelabel's books, e.g. 'Australia/Sydney'; dates sent to Xero are local.",
                 max_length=64,
                 validators=[payments.models.validate_time_zone],
             ),
