@@ -90,7 +90,6 @@ class AccountingSettingsForm(forms.ModelForm):
             self.add_error("revenue_code", f"Account {match.label} is not a revenue account. Use one of: {valid}.")
         else:
             self.cleaned_data["revenue_code"] = match.code
-            self.instance.revenue_tax_type = match.tax_type
 
 
 class PaymentGatewayForm(forms.ModelForm):

@@ -42,9 +42,6 @@ class AccountingSettings(models.Model):
         verbose_name="Revenue code",
         help_text="The Xero account code sales are booked to, e.g. 200.",
     )
-    revenue_tax_type = models.CharField(
-        max_length=50, blank=True, help_text="Tax type of the revenue account in Xero, e.g. OUTPUT (read from Xero)."
-    )
     bank_account_code = models.CharField(
         max_length=10,
         blank=True,
@@ -133,7 +130,8 @@ class XeroAuthorisation(models.Model):
 
 class SyncRecord(models.Model):
     """The outbox: one row per Arena record that must reach Xero, written in the same transaction as
-    the billing change. It keeps the Xero id, the last payload sent and Xero's answer beside ours."""
+    the billing change. It keeps the Xero id (with the organisation it belongs to), the last payload
+    sent and Xero's answer beside ours; its attempts are kept in SyncAttempt."""
 
     class Kind(models.TextChoices):
         CONTACT = "contact", "Contact (customer)"
@@ -146,6 +144,7 @@ class SyncRecord(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        WAITING = "waiting", "Waiting for another record"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
@@ -158,9 +157,19 @@ class SyncRecord(models.Model):
     reason = models.TextField(
         blank=True, help_text="Why it failed, waits or was skipped (Xero's own words when it refused)."
     )
-    attempts = models.PositiveIntegerField(default=0)
+    blocked_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dependants",
+        help_text="The record this one waits for (e.g. a payment's invoice); it is woken when that one is sent.",
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Calls made for this version of the record.")
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the record until then.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A sync run is sending it; if the run dies, the claim lapses then."
+    )
     outcome_unknown = models.BooleanField(
         default=False, help_text="A call was made whose answer never arrived: look Xero up before sending again."
     )
@@ -168,17 +177,92 @@ class SyncRecord(models.Model):
         default=0, help_text="Bumped when the Arena record changes; sending an older version doesn't count as sent."
     )
     xero_id = models.CharField(max_length=64, blank=True, help_text="The id Xero gave it, e.g. the InvoiceID.")
+    xero_tenant_id = models.CharField(
+        max_length=64, blank=True, help_text="The organisation `xero_id` belongs to; it means nothing in another."
+    )
     payload = models.JSONField(null=True, blank=True, help_text="The last payload sent to Xero.")
     response = models.JSONField(null=True, blank=True, help_text="Xero's answer for this record.")
-    xero_tenant_id = models.CharField(max_length=64, blank=True, help_text="The organisation it was sent to.")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="one_sync_record_per_object")]
-        indexes = [models.Index(fields=["whitelabel", "status", "next_attempt_at"], name="sync_due")]
+        indexes = [
+            models.Index(fields=["whitelabel", "status", "next_attempt_at"], name="sync_due"),
+            models.Index(fields=["whitelabel", "kind", "status"], name="sync_kind_status"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.label}: {self.get_status_display()}"
+
+
+class SyncAttempt(models.Model):
+    """One call made for a record: when, what went, what came back, how long it took."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        FOUND = "found", "Found already in Xero"
+        REFUSED = "refused", "Refused by Xero"
+        UNCLEAR = "unclear", "No clear answer"
+        FAILED = "failed", "Failed"
+
+    record = models.ForeignKey(SyncRecord, on_delete=models.CASCADE, related_name="history")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(help_text="How long the call took, in milliseconds.")
+    operation = models.CharField(max_length=40, help_text="The Xero call, e.g. 'invoices_create'.")
+    xero_tenant_id = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True, help_text="Xero's words, or what went wrong.")
+    request = models.JSONField(null=True, blank=True, help_text="What was sent for this record.")
+    response = models.JSONField(null=True, blank=True, help_text="What Xero answered for this record.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["record", "-started_at"], name="attempts_of_record")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.get_outcome_display()}"
+
+
+class SyncState(models.Model):
+    """The sync runner of one whitelabel (one Xero organisation): whether a run is scheduled or running,
+    and whether Xero's limits pause it. Only one run per organisation holds the lease at a time."""
+
+    whitelabel = models.OneToOneField(Whitelabel, on_delete=models.CASCADE, related_name="sync_state")
+    tenant_id = models.CharField(
+        max_length=64, blank=True, help_text="The organisation the outbox was last synced to (a switch re-sends)."
+    )
+    event_seq = models.PositiveBigIntegerField(default=0, help_text="Bumped by every billing change to sync.")
+    last_event_at = models.DateTimeField(null=True, blank=True, help_text="When billing last asked for a sync.")
+    wake_at = models.DateTimeField(null=True, blank=True, help_text="When the next run is due (a task is queued).")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A run holds the organisation until then.")
+    lease_token = models.CharField(max_length=32, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="Xero's limits pause sending until then.")
+    pause_reason = models.TextField(blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True, help_text="When Xero last accepted a record.")
+    runs = models.PositiveBigIntegerField(default=0, help_text="Sync runs so far.")
+
+    class Meta:
+        verbose_name = "sync state"
+
+    def __str__(self) -> str:
+        return f"Sync of {self.whitelabel}"
+
+
+class XeroRateBucket(models.Model):
+    """The database-backed rate limiter's state for one organisation (or the whole app), used when no
+    Redis is configured. Times are seconds on the limiter's clock."""
+
+    key = models.CharField(max_length=80, unique=True)
+    calls = models.JSONField(default=list, help_text="Times of the calls in the current minute window.")
+    day = models.JSONField(default=dict, help_text="Calls per minute slot over the last day.")
+    in_flight = models.JSONField(default=dict, help_text="Calls under way: permit id -> expiry.")
+    blocked_until = models.FloatField(default=0.0)
+    blocked_problem = models.CharField(max_length=20, blank=True)
+
+    def __str__(self) -> str:
+        return self.key

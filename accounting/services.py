@@ -21,9 +21,11 @@ from django.utils import timezone
 from payments.models import Membership, Whitelabel
 from payments.selectors import user_role
 
+from .errors import ConnectError, ConnectionChanged, NotConnected
 from .forms import ChartAccount
 from .models import AccountingSettings, XeroAuthorisation, XeroConnection
-from .sync import outbox
+from .selectors import books_switch
+from .sync import runner
 from .xero import client, oauth
 from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -34,18 +36,7 @@ SESSION_KEY = "xero_oauth"
 STATE_TTL_SECONDS = 15 * 60
 PENDING_TTL = datetime.timedelta(minutes=15)
 CHART_CACHE_SECONDS = 300
-
-
-class ConnectError(Exception):
-    """Connecting failed; the message is shown to the admin and nothing was changed."""
-
-    def __init__(self, message: str, whitelabel: Whitelabel | None = None):
-        self.whitelabel = whitelabel
-        super().__init__(message)
-
-
-class NotConnected(XeroError):
-    """The whitelabel has no active Xero connection. Shown to users."""
+ORGANISATION_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -107,7 +98,7 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
     tenants = [t for t in tenants if t["tenant_type"] == "ORGANISATION"]
     if not tenants:
         raise ConnectError("Xero did not give access to any organisation. Please try again and pick one.", whitelabel)
-    if len(tenants) == 1:
+    if len(tenants) == 1 and books_switch(whitelabel, tenants[0]["tenant_id"]) is None:
         return ConnectOutcome(
             whitelabel, connection=connection_create(whitelabel=whitelabel, user=user, tokens=tokens, tenant=tenants[0])
         )
@@ -125,14 +116,24 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
     return ConnectOutcome(whitelabel, pending=pending)
 
 
-def xero_authorisation_choose(*, pending: XeroAuthorisation, user, tenant_id: str) -> XeroConnection:
-    """Finish a consent that authorised several organisations with the one the admin picked."""
+def xero_authorisation_choose(
+    *, pending: XeroAuthorisation, user, tenant_id: str, confirm_switch: bool = False
+) -> XeroConnection:
+    """Finish a consent with the organisation the admin picked (several were authorised, or it is not
+    the one the whitelabel's records were sent to: then only with `confirm_switch`)."""
     if pending.created_at < timezone.now() - PENDING_TTL:
         pending.delete()
         raise ConnectError("That Xero authorisation has expired. Please connect again.", pending.whitelabel)
     tenant = next((t for t in pending.tenants if t["tenant_id"] == tenant_id), None)
     if tenant is None:
         raise ConnectError("Pick one of the organisations listed.", pending.whitelabel)
+    switch = books_switch(pending.whitelabel, tenant_id)
+    if switch is not None and not confirm_switch:
+        raise ConnectError(
+            f"Arena has sent {switch.sent} records to {switch.organisation}. Connecting {tenant['tenant_name']} "
+            f"sends all of them to {tenant['tenant_name']} as well: tick the box to confirm.",
+            pending.whitelabel,
+        )
     tokens = oauth.TokenSet(
         pending.access_token,
         pending.refresh_token,
@@ -207,10 +208,10 @@ def connection_create(
             f"The Xero organisation {tenant['tenant_name']} is already connected to another Arena whitelabel.",
             whitelabel,
         ) from None
-    cache.delete(_chart_key(connection))
+    organisation_caches_clear(connection)
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
-    transaction.on_commit(lambda: outbox.request_sync(whitelabel.pk))
+    transaction.on_commit(lambda: runner.run_request(whitelabel.pk, delay=0))
     return connection
 
 
@@ -282,9 +283,16 @@ def connection_mark_needs_reconnect(*, connection: XeroConnection, reason: str) 
     logger.warning("Xero connection %s needs reconnect", connection.pk)
 
 
-def xero_call(connection: XeroConnection, call: Callable[[client.Credentials], T]) -> T:
-    """Run `call` with valid credentials: on 401 refresh once and retry; on 403 pause the connection."""
+def xero_call(
+    connection: XeroConnection, call: Callable[[client.Credentials], T], *, tenant_id: str | None = None
+) -> T:
+    """Run `call` with valid credentials: on 401 refresh once and retry; on 403 pause the connection.
+
+    With `tenant_id`, refuse (ConnectionChanged) if the connection now points at another organisation.
+    """
     creds = connection_credentials(connection)
+    if tenant_id is not None and creds.tenant_id != tenant_id:
+        raise ConnectionChanged("The whitelabel was connected to another Xero organisation meanwhile.")
     try:
         try:
             return call(creds)
@@ -298,17 +306,25 @@ def xero_call(connection: XeroConnection, call: Callable[[client.Credentials], T
 # After connecting ---------------------------------------------------------------------------------
 
 
-def _chart_key(connection: XeroConnection) -> str:
-    return f"xero-chart:{connection.pk}:{connection.tenant_id}"
+def _cached(connection: XeroConnection, what: str, read: Callable[[client.Credentials], T], ttl: int, fresh: bool) -> T:
+    """An organisation setting read from Xero, cached per organisation (ids mean nothing across them)."""
+    key = f"xero-{what}:{connection.tenant_id}"
+    value = None if fresh else cache.get(key)
+    if value is None:
+        value = xero_call(connection, read, tenant_id=connection.tenant_id)
+        cache.set(key, value, ttl)
+    return value
+
+
+def organisation_caches_clear(connection: XeroConnection) -> None:
+    cache.delete_many([f"xero-{what}:{connection.tenant_id}" for what in ("chart", "tax-rates", "currencies")])
 
 
 def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> list[ChartAccount]:
     """The organisation's accounts (cached for a few minutes)."""
-    key = _chart_key(connection)
-    chart = None if fresh else cache.get(key)
-    if chart is None:
-        rows = xero_call(connection, client.accounts_list)
-        chart = [
+
+    def read(creds: client.Credentials) -> list[ChartAccount]:
+        return [
             ChartAccount(
                 code=r.get("Code") or "",
                 name=r.get("Name") or "",
@@ -316,11 +332,25 @@ def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> lis
                 status=r.get("Status") or "",
                 tax_type=r.get("TaxType") or "",
             )
-            for r in rows
+            for r in client.accounts_list(creds)
             if r.get("Code")
         ]
-        cache.set(key, chart, CHART_CACHE_SECONDS)
-    return chart
+
+    return _cached(connection, "chart", read, CHART_CACHE_SECONDS, fresh)
+
+
+def tax_rates(connection: XeroConnection, *, fresh: bool = False) -> list[dict]:
+    """The organisation's tax rates, as Xero lists them (cached)."""
+    return _cached(connection, "tax-rates", client.tax_rates_list, ORGANISATION_CACHE_SECONDS, fresh)
+
+
+def currencies(connection: XeroConnection, *, fresh: bool = False) -> list[str]:
+    """The currency codes the organisation has (cached)."""
+
+    def read(creds: client.Credentials) -> list[str]:
+        return [row["Code"] for row in client.currencies_list(creds) if row.get("Code")]
+
+    return _cached(connection, "currencies", read, ORGANISATION_CACHE_SECONDS, fresh)
 
 
 def connection_disconnect(*, connection: XeroConnection) -> None:
@@ -343,7 +373,7 @@ def connection_disconnect(*, connection: XeroConnection) -> None:
         status_reason="",
         updated_at=timezone.now(),
     )
-    cache.delete(_chart_key(connection))
+    organisation_caches_clear(connection)
 
 
 def whitelabel_connection(whitelabel: Whitelabel) -> XeroConnection | None:

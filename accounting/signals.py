@@ -18,10 +18,15 @@ def customer_saved(sender, instance: Customer, created: bool, **kwargs) -> None:
         object_id=instance.pk,
         label=instance.account_number,
         resend=not created,
+        created=created,
     )
 
 
 def invoice_saved(sender, instance: Invoice, **kwargs) -> None:
+    """Issued or voided: only saves that change the status matter (payments save the amount paid)."""
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and "status" not in update_fields:
+        return
     if instance.status == Invoice.Status.ISSUED:
         record_enqueue(
             whitelabel_id=instance.whitelabel_id, kind=Kind.INVOICE, object_id=instance.pk, label=instance.number
@@ -41,6 +46,7 @@ def allocation_saved(sender, instance: Allocation, created: bool, **kwargs) -> N
         kind=kind,
         object_id=instance.pk,
         label=f"{instance.amount} to {instance.invoice.number}",
+        created=True,
     )
 
 
@@ -50,7 +56,11 @@ def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
         return
     payment = instance.payment
     record_enqueue(
-        whitelabel_id=instance.whitelabel_id, kind=Kind.RECEIPT, object_id=instance.pk, label=instance.number
+        whitelabel_id=instance.whitelabel_id,
+        kind=Kind.RECEIPT,
+        object_id=instance.pk,
+        label=instance.number,
+        created=True,
     )
     paid_at_receipt = sum(a.amount for a in payment.allocations.all() if a.source == Allocation.Source.PAYMENT)
     if payment.amount > paid_at_receipt:

@@ -16,7 +16,7 @@ from payments.selectors import user_role, user_whitelabels
 from . import services
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
-from .selectors import sync_summary
+from .selectors import books_switch, sync_summary
 from .sync import outbox
 from .xero.errors import XeroError
 
@@ -156,7 +156,10 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             return _settings_redirect(whitelabel)
         try:
             connection = services.xero_authorisation_choose(
-                pending=pending, user=request.user, tenant_id=request.POST.get("tenant_id", "")
+                pending=pending,
+                user=request.user,
+                tenant_id=request.POST.get("tenant_id", ""),
+                confirm_switch=request.POST.get("confirm_switch") == "yes",
             )
         except services.ConnectError as exc:
             if not XeroAuthorisation.objects.filter(pk=pending.pk).exists():
@@ -166,10 +169,16 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
         else:
             _connected_message(request, connection)
             return _settings_redirect(whitelabel)
+    switches = {t["tenant_id"]: books_switch(whitelabel, t["tenant_id"]) for t in pending.tenants}
     return render(
         request,
         "accounting/choose_organisation.html",
-        {"whitelabel": whitelabel, "pending": pending, "error": error},
+        {
+            "whitelabel": whitelabel,
+            "pending": pending,
+            "error": error,
+            "switch": next((s for s in switches.values() if s is not None), None),
+        },
         status=400 if error else 200,
     )
 
@@ -201,5 +210,5 @@ def xero_resync(request: HttpRequest, whitelabel: str) -> HttpResponse:
         return _settings_redirect(whitelabel)
     with transaction.atomic():
         count = outbox.records_resync(whitelabel=whitelabel)
-    messages.success(request, f"{count} record(s) will be sent to Xero.")
+    messages.success(request, f"{count} record{'' if count == 1 else 's'} will be sent to Xero.")
     return _settings_redirect(whitelabel)

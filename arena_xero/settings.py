@@ -109,8 +109,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+# A sync run's lease on its organisation lasts as long as the hard limit (plus 10 s): how long a killed
+# worker's organisation waits before another run takes over (see README, "Failures").
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=150)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a web request when the broker is down: the outbox sweeper sends later.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
@@ -137,13 +139,25 @@ XERO_TOKEN_REFRESH_MARGIN = env.int("XERO_TOKEN_REFRESH_MARGIN", default=120)
 
 # The sync engine (see README, "How sync works").
 XERO_SYNC_BATCH_SIZE = env.int("XERO_SYNC_BATCH_SIZE", default=50)
-XERO_SYNC_MAX_ROUNDS = env.int("XERO_SYNC_MAX_ROUNDS", default=20)
+XERO_SYNC_COALESCE_SECONDS = env.float("XERO_SYNC_COALESCE_SECONDS", default=2.0)
+XERO_SYNC_MAX_HOLD_SECONDS = env.float("XERO_SYNC_MAX_HOLD_SECONDS", default=10.0)
+XERO_SYNC_RUN_SECONDS = env.float("XERO_SYNC_RUN_SECONDS", default=60.0)
 XERO_SYNC_MAX_ATTEMPTS = env.int("XERO_SYNC_MAX_ATTEMPTS", default=10)
 XERO_SYNC_RETRY_BASE_SECONDS = env.float("XERO_SYNC_RETRY_BASE_SECONDS", default=5.0)
 XERO_SYNC_RETRY_MAX_SECONDS = env.float("XERO_SYNC_RETRY_MAX_SECONDS", default=3600.0)
 XERO_SYNC_VALIDATION_RETRY_SECONDS = env.float("XERO_SYNC_VALIDATION_RETRY_SECONDS", default=3600.0)
 XERO_SYNC_RESCHEDULE_WITHIN_SECONDS = env.float("XERO_SYNC_RESCHEDULE_WITHIN_SECONDS", default=900.0)
 XERO_SYNC_SWEEP_SECONDS = env.float("XERO_SYNC_SWEEP_SECONDS", default=60.0)
+XERO_SYNC_HISTORY_DAYS = env.int("XERO_SYNC_HISTORY_DAYS", default=90)
+# Xero's rate limits (per organisation, and per app across organisations), shared by all workers.
+XERO_RATE_LIMIT_BACKEND = env.str("XERO_RATE_LIMIT_BACKEND", default="redis" if REDIS_URL else "database")
+XERO_MINUTE_LIMIT = env.int("XERO_MINUTE_LIMIT", default=60)
+XERO_CONCURRENT_LIMIT = env.int("XERO_CONCURRENT_LIMIT", default=5)
+XERO_DAY_LIMIT = env.int("XERO_DAY_LIMIT", default=5000)
+XERO_APP_MINUTE_LIMIT = env.int("XERO_APP_MINUTE_LIMIT", default=10000)
+XERO_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("XERO_RATE_LIMIT_MAX_WAIT_SECONDS", default=2.0)
+# Benchmarks only: run Xero's minute and day this many times faster, as the sandbox's --time-scale does.
+XERO_LIMIT_TIME_SCALE = env.float("XERO_LIMIT_TIME_SCALE", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
 }

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+import pycountry
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,6 +15,10 @@ from .selectors import customer_credit, customer_open_invoices
 
 CENT = Decimal("0.01")
 DEFAULT_PAYMENT_TERMS_DAYS = 14
+# What the database (and Xero) can hold: MONEY is 14 digits with 2 decimals; quantities 12 with 4.
+MAX_MONEY = Decimal("999999999999.99")
+MAX_QUANTITY = Decimal("99999999.9999")
+QUANTITY_PLACES, TAX_RATE_PLACES = 4, 2
 
 
 class BillingError(ValueError):
@@ -28,15 +33,26 @@ class LineInput:
     tax_rate: Decimal = Decimal("0")
 
 
-def _money(value, what: str) -> Decimal:
+def _decimal(value, what: str) -> Decimal:
     try:
-        amount = Decimal(str(value))
+        number = Decimal(str(value))
     except (InvalidOperation, TypeError, ValueError):
         raise BillingError(f"{what} must be a number, not {value!r}.") from None
-    if not amount.is_finite():
+    if not number.is_finite():
         raise BillingError(f"{what} must be a number, not {value!r}.")
-    if amount != amount.quantize(CENT):
-        raise BillingError(f"{what} can't have more than two decimal places ({value}).")
+    return number
+
+
+def _places(number: Decimal, places: int, what: str, value) -> Decimal:
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        raise BillingError(f"{what} can't have more than {places} decimal places ({value}).")
+    return number
+
+
+def _money(value, what: str) -> Decimal:
+    amount = _places(_decimal(value, what), 2, what, value)
+    if abs(amount) > MAX_MONEY:
+        raise BillingError(f"{what} is too large ({value}); the most Arena records is {MAX_MONEY:,}.")
     return amount
 
 
@@ -47,23 +63,49 @@ def _positive_money(value, what: str) -> Decimal:
     return amount
 
 
+def _text(value, what: str, *, max_length: int, required: bool = False) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise BillingError(f"{what} can't be blank.")
+    if len(text) > max_length:
+        raise BillingError(f"{what} is {len(text)} characters long; the most is {max_length}.")
+    return text
+
+
+def _currency(value: str | None, whitelabel: Whitelabel) -> str:
+    """An ISO 4217 code (any case), e.g. AUD; the whitelabel's own currency when not given."""
+    if value is None:
+        return whitelabel.default_currency
+    code = str(value).strip().upper()
+    if len(code) != 3 or not code.isalpha() or pycountry.currencies.get(alpha_3=code) is None:
+        raise BillingError(f"{value!r} is not a currency code; use a three-letter ISO 4217 code such as AUD.")
+    return code
+
+
 def _line(raw: LineInput | Mapping) -> LineInput:
     if isinstance(raw, Mapping):
         try:
             raw = LineInput(**raw)
         except TypeError as exc:
             raise BillingError(f"An invoice line has unexpected fields: {exc}.") from None
-    description = (raw.description or "").strip()
+    description = _text(raw.description, "An invoice line's description", max_length=500)
     if not description:
         raise BillingError("Every invoice line needs a description.")
-    try:
-        quantity = Decimal(str(raw.quantity))
-        tax_rate = Decimal(str(raw.tax_rate))
-    except (InvalidOperation, TypeError, ValueError):
-        raise BillingError(f"Line '{description}': quantity and tax rate must be numbers.") from None
-    if not quantity.is_finite() or quantity <= 0:
-        raise BillingError(f"Line '{description}': quantity must be more than zero.")
-    if not tax_rate.is_finite() or not Decimal("0") <= tax_rate <= Decimal("100"):
+    quantity = _places(
+        _decimal(raw.quantity, f"Line '{description}': quantity"),
+        QUANTITY_PLACES,
+        f"Line '{description}': quantity",
+        raw.quantity,
+    )
+    tax_rate = _places(
+        _decimal(raw.tax_rate, f"Line '{description}': tax rate"),
+        TAX_RATE_PLACES,
+        f"Line '{description}': tax rate",
+        raw.tax_rate,
+    )
+    if quantity <= 0 or quantity > MAX_QUANTITY:
+        raise BillingError(f"Line '{description}': quantity must be more than zero and at most {MAX_QUANTITY:,}.")
+    if not Decimal("0") <= tax_rate <= Decimal("100"):
         raise BillingError(f"Line '{description}': tax rate must be a percentage from 0 to 100.")
     unit_amount = _money(raw.unit_amount, f"Line '{description}': unit amount")
     if unit_amount < 0:
@@ -71,9 +113,13 @@ def _line(raw: LineInput | Mapping) -> LineInput:
     return LineInput(description, quantity, unit_amount, tax_rate)
 
 
-def _take_number(whitelabel: Whitelabel, field: str, prefix: str) -> str:
+def _take_number(whitelabel: Whitelabel, field: str, prefix: str, taken) -> str:
+    """The next free number of the whitelabel's sequence; numbers already used (a custom invoice number
+    like INV-000003) are stepped over, so auto-numbering never collides."""
     locked = Whitelabel.objects.select_for_update().get(pk=whitelabel.pk)
     number = getattr(locked, field)
+    while taken.filter(whitelabel=whitelabel, number=f"{prefix}-{number:06d}").exists():
+        number += 1
     setattr(locked, field, number + 1)
     locked.save(update_fields=[field])
     return f"{prefix}-{number:06d}"
@@ -81,9 +127,11 @@ def _take_number(whitelabel: Whitelabel, field: str, prefix: str) -> str:
 
 def _allocate(payment: Payment, invoice: Invoice, amount: Decimal, source: str, at: datetime.datetime) -> Allocation:
     invoice.amount_paid += amount
+    fields = ["amount_paid", "updated_at"]
     if invoice.amount_paid == invoice.total:
         invoice.status = Invoice.Status.PAID
-    invoice.save(update_fields=["amount_paid", "status", "updated_at"])
+        fields.append("status")
+    invoice.save(update_fields=fields)
     return Allocation.objects.create(payment=payment, invoice=invoice, amount=amount, source=source, allocated_at=at)
 
 
@@ -102,19 +150,18 @@ def issue_invoice(
     checked = [_line(raw) for raw in lines]
     if not checked:
         raise BillingError("An invoice needs at least one line.")
-    issue_date = issue_date or timezone.localdate()
+    whitelabel = customer.whitelabel
+    issue_date = issue_date or whitelabel.local_date()
     due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_PAYMENT_TERMS_DAYS)
     if due_date < issue_date:
         raise BillingError(f"The due date ({due_date}) can't be before the issue date ({issue_date}).")
-    whitelabel = customer.whitelabel
+    currency = _currency(currency, whitelabel)
     if number is not None:
-        number = number.strip()
-        if not number:
-            raise BillingError("An invoice number can't be blank.")
+        number = _text(number, "An invoice number", max_length=50, required=True)
         if Invoice.objects.filter(whitelabel=whitelabel, number=number).exists():
             raise BillingError(f"Invoice number {number} is already used in {whitelabel}.")
     else:
-        number = _take_number(whitelabel, "next_invoice_number", "INV")
+        number = _take_number(whitelabel, "next_invoice_number", "INV", Invoice.objects)
 
     line_rows = []
     for line in checked:
@@ -125,6 +172,8 @@ def issue_invoice(
     tax_total = sum((tax for _, _, tax in line_rows), Decimal("0"))
     if subtotal + tax_total <= 0:
         raise BillingError("An invoice's total must be more than zero.")
+    if subtotal + tax_total > MAX_MONEY:
+        raise BillingError(f"An invoice's total can be at most {MAX_MONEY:,} (this one is {subtotal + tax_total:,}).")
 
     invoice = Invoice.objects.create(
         whitelabel=whitelabel,
@@ -132,7 +181,7 @@ def issue_invoice(
         number=number,
         issue_date=issue_date,
         due_date=due_date,
-        currency=currency or whitelabel.default_currency,
+        currency=currency,
         status=Invoice.Status.DRAFT,
         subtotal=subtotal,
         tax_total=tax_total,
@@ -181,6 +230,9 @@ def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation]:
 
 def _new_payment(customer, amount, *, kind, received_at, method, reference, currency) -> Payment:
     amount = _positive_money(amount, "The amount")
+    reference = _text(reference, "The payment reference", max_length=100)
+    if received_at is not None and timezone.is_naive(received_at):
+        raise BillingError("When the money was received needs a time zone (an aware datetime).")
     if method not in Payment.Method.values:
         raise BillingError(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
     payment = Payment.objects.create(
@@ -188,7 +240,7 @@ def _new_payment(customer, amount, *, kind, received_at, method, reference, curr
         customer=customer,
         kind=kind,
         amount=amount,
-        currency=currency or customer.whitelabel.default_currency,
+        currency=_currency(currency, customer.whitelabel),
         received_at=received_at or timezone.now(),
         method=method,
         gateway_reference=reference,
@@ -197,7 +249,7 @@ def _new_payment(customer, amount, *, kind, received_at, method, reference, curr
 
 
 def _issue_receipt(payment: Payment) -> Receipt:
-    number = _take_number(payment.whitelabel, "next_receipt_number", "RCT")
+    number = _take_number(payment.whitelabel, "next_receipt_number", "RCT", Receipt.objects)
     return Receipt.objects.create(
         whitelabel=payment.whitelabel, payment=payment, number=number, issued_at=payment.received_at
     )

@@ -1,76 +1,138 @@
-"""The sync loop for one whitelabel (one Xero organisation): claim due outbox rows, send them in
-batches in dependency order (contacts, invoices, payments, credit, voids, receipts), and record each
-element's result on its own.
+"""A sync run for one whitelabel (one Xero organisation): drain the outbox in dependency order
+(contacts, invoices, payments, credit, credit allocations, voids, receipts), in batches of up to
+`XERO_SYNC_BATCH_SIZE`, each element's answer landing on its own record.
 
-Exactly once: every write carries an Idempotency-Key derived from its body; Xero ids are stored on the
-rows; a row whose last call got no answer is looked up in Xero (invoice number, reference, or contact,
-amount and date for overpayments) before it is sent again. Contacts are upserted by ContactNumber.
+- **One run per organisation** (runner.py's lease). A run works for `XERO_SYNC_RUN_SECONDS` at most,
+  then gives its worker back and queues the next run, so no organisation waits for another's backlog.
+- **Coalescing.** Full batches go at once; a part batch waits while billing changes keep arriving, until
+  `XERO_SYNC_COALESCE_SECONDS` pass without one (or its oldest record has waited `XERO_SYNC_MAX_HOLD_SECONDS`).
+- **No polling.** A record that needs another one in Xero first (a payment its invoice) is parked
+  (status waiting) and woken when that one is sent; nothing runs meanwhile. If the other one isn't on
+  its way (skipped, or sent to an organisation no longer connected) it is sent first.
+- **Exactly once.** Every write carries an Idempotency-Key naming the action (operation, target,
+  records and their versions, body); Xero ids are stored with their organisation; a record whose last
+  call got no answer is looked up in Xero before it is sent again (invoices by number, payments and
+  receipts by reference, overpayments by their line, allocations on their overpayment, voids by status).
+- **One retry policy**: outbox.record_mark_failed. Rate limits hold the run back without counting an
+  attempt; Xero's 400s wait for a fix; anything unexpected fails the record with its message.
 """
 
 import datetime
 import hashlib
 import json
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import F, Min
+from django.db import DatabaseError
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
-from payments.models import Allocation, Customer, Invoice, Payment, Receipt
+from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
 from .. import services
-from ..models import AccountingSettings, SyncRecord, XeroConnection
+from ..errors import ConnectionChanged, MappingError, NotConnected
+from ..models import AccountingSettings, SyncAttempt, SyncRecord, SyncState, XeroConnection
 from ..xero import client
 from ..xero.errors import (
     XeroAuthExpired,
     XeroConnectionRevoked,
-    XeroError,
+    XeroNotFound,
     XeroRateLimited,
     XeroUnavailable,
     XeroValidationError,
 )
-from . import outbox, payloads
+from . import mapping, outbox, payloads, runner
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
 Status = SyncRecord.Status
-WAIT_FOR_DEPENDENCY_SECONDS = 2.0
+Outcome = SyncAttempt.Outcome
+MAX_PASSES = 20
 
 
 class Paused(Exception):
-    """Stop this run: the organisation is rate limited or its connection needs attention."""
+    """Stop this run: Xero's limits hold it back for `retry_in` seconds, or (None) the connection needs
+    an admin."""
 
-    def __init__(self, reason: str, retry_in: float = 0.0):
+    def __init__(self, reason: str, retry_in: float | None):
         self.reason, self.retry_in = reason, retry_in
         super().__init__(reason)
 
 
 @dataclass
+class Item:
+    """A record ready to go: its body and, for look-ups after an unclear call, its key in Xero."""
+
+    record: SyncRecord
+    body: dict
+    key: str = ""
+
+
+@dataclass
 class Run:
+    whitelabel: Whitelabel
     connection: XeroConnection
     accounting: AccountingSettings
-    tax_type: str = ""
-    contact_ids: dict[int, str] = field(default_factory=dict)
+    deadline: float
+    hold_partial: bool = True
+    sent: int = 0
+    _settings: dict = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.connection.tenant_id
+
+    @property
+    def organisation(self) -> str:
+        return self.connection.tenant_name
+
+    @property
+    def tz(self):
+        return self.whitelabel.tzinfo
 
     def call(self, fn: Callable[[client.Credentials], object]):
-        return self.guarded(lambda: services.xero_call(self.connection, fn))
+        """One Xero call for this organisation; limits and a lost connection pause the run."""
+        return self._guarded(lambda: services.xero_call(self.connection, fn, tenant_id=self.tenant_id))
 
-    def guarded(self, thunk: Callable[[], object]):
-        """Run Xero work; a rate limit or a lost connection pauses the whole run."""
+    def organisation_setting(self, name: str, read: Callable[[XeroConnection], object]):
+        """The chart of accounts, tax rates or currencies, read once per run (and cached per organisation)."""
+        if name not in self._settings:
+            self._settings[name] = self._guarded(lambda: read(self.connection))
+        return self._settings[name]
+
+    @staticmethod
+    def _guarded(thunk: Callable[[], object]):
         try:
             return thunk()
         except XeroRateLimited as exc:
             raise Paused(str(exc), exc.retry_after) from None
-        except (XeroConnectionRevoked, services.NotConnected) as exc:
-            raise Paused(f"Sync paused: {exc}") from None
+        except (XeroConnectionRevoked, NotConnected) as exc:
+            raise Paused(f"Sync paused: {exc}", None) from None
+        except ConnectionChanged as exc:
+            raise Paused(str(exc), 0.0) from None
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
 
 
-def idempotency_key(operation: str, body) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, cls=DjangoJSONEncoder).encode()).hexdigest()
+def idempotency_key(operation: str, target: str, records: list[SyncRecord], bodies: list[dict]) -> str:
+    """Names the action: which records, at which version, become what, where. Two actions with equal
+    bodies (two 10.00 credits on one invoice) differ by record; a record sent again after it changed
+    back (A -> B -> A) differs by version; a retry of the very same call is the same key."""
+    action = {
+        "operation": operation,
+        "target": target,
+        "records": [[r.kind, r.pk, r.version] for r in records],
+        "bodies": bodies,
+    }
+    digest = hashlib.sha256(json.dumps(action, sort_keys=True, cls=DjangoJSONEncoder).encode()).hexdigest()
     return f"arena-{operation}-{digest[:64]}"
 
 
@@ -80,166 +142,259 @@ def _jsonable(data):
 
 def _send(
     run: Run,
-    records: list[SyncRecord],
-    bodies: dict[int, dict],
+    items: list[Item],
     operation: str,
     call: Callable[..., list[client.Element]],
     id_field: str,
+    *,
+    target: str = "",
 ) -> None:
-    """Send one batch; each element's answer lands on its own record."""
-    if not records:
+    """Send one batch; each element's answer lands on its own record, and every record gets an attempt."""
+    if not items:
         return
-    ordered = [bodies[r.pk] for r in records]
-    outbox.record_mark_sending(records, {pk: _jsonable(b) for pk, b in bodies.items()})
-    key = idempotency_key(operation, ordered)
+    records = [i.record for i in items]
+    bodies = [_jsonable(i.body) for i in items]
+    unclear_before = {r.pk: r.outcome_unknown for r in records}
+    outbox.records_mark_sending(records, {r.pk: b for r, b in zip(records, bodies, strict=True)})
+    key = idempotency_key(operation, target, records, bodies)
+    started_at, began = timezone.now(), time.monotonic()
+    outcomes: list[outbox.Outcome] = []
     try:
-        elements = run.call(lambda creds: call(creds, ordered, idempotency_key=key))
-    except Paused:
-        # Refused before anything was done (429, revoked): not an attempt, and nothing to look up.
-        SyncRecord.objects.filter(pk__in=[r.pk for r in records]).update(
-            outcome_unknown=False, attempts=F("attempts") - 1
-        )
+        elements = run.call(lambda creds: call(creds, bodies, idempotency_key=key))
+    except Paused as exc:
+        outbox.records_unsend(records, unclear_before=unclear_before, reason=exc.reason)
         raise
-    except (XeroUnavailable, XeroAuthExpired) as exc:
-        for record in records:
-            outbox.record_mark_failed(record, reason=str(exc), unclear=True)
-        return
-    except XeroValidationError as exc:
-        for record in records:
-            outbox.record_mark_failed(record, reason=str(exc), retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
-        return
-    if len(elements) != len(records):
-        for record in records:
-            outbox.record_mark_failed(
-                record, reason="Xero's answer did not list every record; it will be checked.", unclear=True
-            )
-        return
-    for record, element in zip(records, elements, strict=True):
-        if element.ok:
-            outbox.record_mark_sent(
-                record,
-                xero_id=str(element.data.get(id_field) or ""),
-                response=_jsonable(element.data),
-                tenant_id=run.connection.tenant_id,
-            )
+    except DatabaseError:
+        raise
+    except (XeroValidationError, XeroNotFound) as exc:
+        for record, body in zip(records, bodies, strict=True):
+            _refused(record, f"Xero refused it: {exc}", body=body, outcomes=outcomes)
+    except XeroAuthExpired as exc:  # Xero did nothing
+        for record, body in zip(records, bodies, strict=True):
+            outbox.record_mark_failed(record, reason=str(exc))
+            outcomes.append(outbox.Outcome(record, Outcome.FAILED, str(exc), body))
+    except (XeroUnavailable, SoftTimeLimitExceeded, Exception) as exc:  # noqa: BLE001 - never hold the run
+        reason = str(exc) if isinstance(exc, XeroUnavailable) else f"Unexpected error: {type(exc).__name__}: {exc}"
+        if not isinstance(exc, XeroUnavailable):
+            logger.exception("Xero %s for whitelabel %s failed unexpectedly", operation, run.whitelabel.pk)
+        for record, body in zip(records, bodies, strict=True):
+            outbox.record_mark_failed(record, reason=f"{reason} It will be looked up in Xero first.", unclear=True)
+            outcomes.append(outbox.Outcome(record, Outcome.UNCLEAR, reason, body))
+        if isinstance(exc, SoftTimeLimitExceeded):
+            raise
+    else:
+        if len(elements) != len(records):
+            for record, body in zip(records, bodies, strict=True):
+                reason = "Xero's answer did not list every record; it will be looked up."
+                outbox.record_mark_failed(record, reason=reason, unclear=True)
+                outcomes.append(outbox.Outcome(record, Outcome.UNCLEAR, reason, body))
         else:
-            outbox.record_mark_failed(
-                record,
-                reason="Xero refused it: " + "; ".join(element.errors),
-                response=_jsonable(element.data),
-                retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS,
+            for record, body, element in zip(records, bodies, elements, strict=True):
+                answer = _jsonable(element.data)
+                if element.ok:
+                    xero_id = str(element.data.get(id_field) or "")
+                    run.sent += outbox.record_mark_sent(
+                        record, xero_id=xero_id, response=answer, tenant_id=run.tenant_id
+                    )
+                    outcomes.append(outbox.Outcome(record, Outcome.SENT, "", body, answer))
+                else:
+                    reason = "Xero refused it: " + "; ".join(element.errors)
+                    _refused(record, reason, body=body, response=answer, outcomes=outcomes)
+    finally:
+        if outcomes:
+            outbox.attempts_record(
+                operation=operation,
+                tenant_id=run.tenant_id,
+                started_at=started_at,
+                duration_ms=int((time.monotonic() - began) * 1000),
+                outcomes=outcomes,
             )
 
 
-def _found(run: Run, record: SyncRecord, data: dict, id_field: str) -> None:
-    logger.info("Found %s %s already in Xero; not sending it again", record.kind, record.label)
-    outbox.record_mark_sent(
-        record, xero_id=str(data.get(id_field) or ""), response=_jsonable(data), tenant_id=run.connection.tenant_id
+def _refused(record, reason, *, body, outcomes, response=None) -> None:
+    """Xero said no: the same body would be refused again, so it waits for a fix (or a slow retry)."""
+    outbox.record_mark_failed(
+        record, reason=reason, response=response, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS
+    )
+    outcomes.append(outbox.Outcome(record, Outcome.REFUSED, reason, body, response))
+
+
+def _fail_without_call(record: SyncRecord, reason: str) -> None:
+    """Arena can tell it would be refused (a missing setting, tax rate or currency): no call is made."""
+    outbox.record_mark_failed(record, reason=reason, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
+
+
+def _found(run: Run, item: Item, data: dict, id_field: str) -> None:
+    logger.info("Found %s %s already in Xero; not sending it again", item.record.kind, item.record.label)
+    answer = _jsonable(data)
+    run.sent += outbox.record_mark_sent(
+        item.record, xero_id=str(data.get(id_field) or ""), response=answer, tenant_id=run.tenant_id
+    )
+    outbox.attempts_record(
+        operation="look-up",
+        tenant_id=run.tenant_id,
+        started_at=timezone.now(),
+        duration_ms=0,
+        outcomes=[outbox.Outcome(item.record, Outcome.FOUND, "Already in Xero.", item.body, answer)],
     )
 
 
 def _look_up_unclear(
-    run: Run, records: list[SyncRecord], keys: dict[int, str], find, key_field: str, id_field: str
-) -> list[SyncRecord]:
-    """Rows whose last call got no answer: mark those Xero already has as sent; return the rest."""
-    unclear = [r for r in records if r.outcome_unknown]
+    run: Run, items: list[Item], find: Callable[..., list[dict]], key_field: str, id_field: str, accept=None
+) -> list[Item]:
+    """Items whose last call got no answer: those Xero already has are marked sent; returns the rest."""
+    unclear = [i for i in items if i.record.outcome_unknown]
     if not unclear:
-        return records
-    existing = run.call(lambda creds: find(creds, [keys[r.pk] for r in unclear]))
-    by_key = {str(item.get(key_field)): item for item in existing if item.get("Status") not in ("DELETED", "VOIDED")}
+        return items
+    existing = run.call(lambda creds: find(creds, [i.key for i in unclear]))
+    accept = accept or (lambda data: data.get("Status") not in ("DELETED", "VOIDED"))
+    by_key = {str(data.get(key_field)): data for data in existing if accept(data)}
     remaining = []
-    for record in records:
-        match = by_key.get(keys[record.pk]) if record.outcome_unknown else None
+    for item in items:
+        match = by_key.get(item.key) if item.record.outcome_unknown else None
         if match:
-            _found(run, record, match, id_field)
+            _found(run, item, match, id_field)
         else:
-            remaining.append(record)
+            remaining.append(item)
     return remaining
 
 
-def _xero_id(kind: str, object_id: int) -> str:
-    return (
-        SyncRecord.objects.filter(kind=kind, object_id=object_id, status=Status.SENT)
-        .values_list("xero_id", flat=True)
-        .first()
-        or ""
+def _present(records: list[SyncRecord], objects: dict) -> list[SyncRecord]:
+    """The records whose Arena record still exists; the others are skipped."""
+    for record in records:
+        if record.object_id not in objects:
+            outbox.record_skip(record, reason="The Arena record no longer exists.")
+    return [r for r in records if r.object_id in objects]
+
+
+def _in_this_organisation(run: Run, record: SyncRecord | None) -> str:
+    """The record's Xero id, if it belongs to the organisation this run sends to."""
+    if record is not None and record.xero_id and record.xero_tenant_id == run.tenant_id:
+        return record.xero_id
+    return ""
+
+
+def _records_of(kind: str, object_ids) -> dict[int, SyncRecord]:
+    return {r.object_id: r for r in SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))}
+
+
+def _need(run: Run, record: SyncRecord, dependency: SyncRecord | None, *, kind: str, object_id: int, label: str) -> str:
+    """The Xero id of what `record` needs (its contact, invoice, credit); without it, `record` is parked
+    until it is sent, and it is sent if nothing else would send it."""
+    xero_id = _in_this_organisation(run, dependency)
+    if xero_id:
+        return xero_id
+    what = f"{SyncRecord.Kind(kind).label.lower()} {label}"
+    if dependency is None:
+        dependency = SyncRecord.objects.create(
+            whitelabel_id=record.whitelabel_id,
+            kind=kind,
+            object_id=object_id,
+            label=label,
+            next_attempt_at=timezone.now(),
+        )
+    elif dependency.status in (Status.SKIPPED, Status.SENT):
+        outbox.dependency_rearm(dependency)
+    if dependency.status == Status.FAILED:
+        reason = f"Waiting for {what}, which failed: {dependency.reason}"
+    else:
+        reason = f"Waiting for {what} to reach Xero."
+    outbox.record_park(record, on=dependency, reason=reason)
+    return ""
+
+
+def _required(record: SyncRecord, value: str, missing: str) -> bool:
+    """A setting the record needs; without it the record fails visibly until the page is saved."""
+    if not value:
+        _fail_without_call(record, missing)
+    return bool(value)
+
+
+def _revenue_account(run: Run):
+    chart = run.organisation_setting("chart", services.chart_of_accounts)
+    return next((a for a in chart if a.code.lower() == run.accounting.revenue_code.lower()), None)
+
+
+def _bank(run: Run, record: SyncRecord) -> bool:
+    return _required(
+        record, run.accounting.bank_account_code, "Choose the Xero bank account on the Accounting System Settings page."
     )
 
 
-def _wait(record: SyncRecord, reason: str) -> None:
-    outbox.record_release(record, reason=reason, retry_in=WAIT_FOR_DEPENDENCY_SECONDS)
+def _revenue(run: Run, record: SyncRecord) -> bool:
+    return _required(
+        record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."
+    )
+
+
+def _check_currency(run: Run, currency: str) -> None:
+    enabled = run.organisation_setting("currencies", services.currencies)
+    mapping.currency_check(currency=currency, enabled=enabled, organisation=run.organisation)
+
+
+def _tax_types(run: Run, rates: set[Decimal]) -> dict[Decimal, str]:
+    account = _revenue_account(run)
+    if account is None:
+        raise MappingError(
+            f"{run.organisation} has no account {run.accounting.revenue_code}: choose a revenue code on the "
+            "Accounting System Settings page."
+        )
+    known = mapping.tax_rates_from_xero(run.organisation_setting("tax-rates", services.tax_rates))
+    return {
+        rate.normalize(): mapping.tax_type(
+            rate=rate, account_tax_type=account.tax_type, rates=known, organisation=run.organisation
+        )
+        for rate in rates
+    }
 
 
 # Contacts ---------------------------------------------------------------------------------------
 
 
+def _contact_names(run: Run, customers: list[Customer]) -> dict[int, str]:
+    """Each customer's contact name, unique among the whitelabel's customers (mapping.contact_name)."""
+    wanted = {mapping.normalised(c.name) for c in customers}
+    same_name = list(
+        Customer.objects.annotate(key=Lower(Trim("name")))
+        .filter(whitelabel_id=run.whitelabel.pk, key__in=wanted)
+        .values_list("pk", "name")
+    )
+    held = {
+        r.object_id: (r.payload or {}).get("Name", "")
+        for r in SyncRecord.objects.filter(kind=Kind.CONTACT, object_id__in=[pk for pk, _ in same_name])
+        if r.xero_tenant_id == run.tenant_id and r.xero_id
+    }
+    names = {}
+    for customer in customers:
+        key = mapping.normalised(customer.name)
+        peers = [
+            mapping.NameHolder(pk, held.get(pk, ""))
+            for pk, name in same_name
+            if pk != customer.pk and mapping.normalised(name) == key
+        ]
+        names[customer.pk] = mapping.contact_name(
+            customer_id=customer.pk,
+            name=customer.name,
+            account_number=customer.account_number,
+            own_name_in_xero=held.get(customer.pk, ""),
+            peers=peers,
+        )
+    return names
+
+
 def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
     customers = Customer.objects.in_bulk([r.object_id for r in records])
-    records = [r for r in records if _drop_if_gone(r, customers)]
-    bodies = {r.pk: payloads.contact(customers[r.object_id], xero_id=r.xero_id) for r in records}
+    records = _present(records, customers)
+    names = _contact_names(run, [customers[r.object_id] for r in records])
+    items = [
+        Item(
+            r,
+            payloads.contact(customers[r.object_id], name=names[r.object_id], xero_id=_in_this_organisation(run, r)),
+        )
+        for r in records
+    ]
     # POST Contacts matches by ContactID, then ContactNumber: sending again updates, never duplicates.
-    _send(run, records, bodies, "contacts", client.contacts_upsert, "ContactID")
-
-
-def _contact_id(run: Run, customer: Customer) -> str:
-    """The customer's ContactID, sending the contact first if Xero doesn't have it yet."""
-    if customer.pk not in run.contact_ids:
-        record = SyncRecord.objects.filter(kind=Kind.CONTACT, object_id=customer.pk).first()
-        if record is not None and not record.xero_id and record.claimed_until and record.claimed_until > timezone.now():
-            return ""  # another worker is sending it right now: wait for it rather than send it twice
-        if record is None or not record.xero_id:
-            record, _ = SyncRecord.objects.get_or_create(
-                kind=Kind.CONTACT,
-                object_id=customer.pk,
-                defaults={"whitelabel_id": customer.whitelabel_id, "label": customer.account_number},
-            )
-            sync_contacts(run, [record])
-            record.refresh_from_db()
-        # A ContactID stays valid while a changed name or email is on its way.
-        run.contact_ids[customer.pk] = record.xero_id
-    return run.contact_ids[customer.pk]
-
-
-def _contact_or_wait(run: Run, record: SyncRecord, customer: Customer) -> str:
-    """The customer's ContactID; without one the record waits for it."""
-    contact_id = _contact_id(run, customer)
-    if not contact_id:
-        _wait(record, f"Waiting for contact {customer.account_number} to reach Xero.")
-    return contact_id
-
-
-def _drop_if_gone(record: SyncRecord, objects: dict) -> bool:
-    if record.object_id not in objects:
-        outbox.record_skip(record, reason="The Arena record no longer exists.")
-        return False
-    return True
-
-
-def _require(record: SyncRecord, value: str, missing: str) -> bool:
-    """A setting the record needs; without it the record fails visibly until the page is saved."""
-    if not value:
-        outbox.record_mark_failed(record, reason=missing, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
-    return bool(value)
-
-
-def _revenue(run: Run, record: SyncRecord) -> bool:
-    if not _require(
-        record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."
-    ):
-        return False
-    if not run.tax_type:
-        run.tax_type = run.accounting.revenue_tax_type
-    if not run.tax_type:
-        chart = run.guarded(lambda: services.chart_of_accounts(run.connection))
-        account = next((a for a in chart if a.code == run.accounting.revenue_code), None)
-        run.tax_type = account.tax_type if account else ""
-    return True
-
-
-def _bank(run: Run, record: SyncRecord) -> bool:
-    return _require(
-        record, run.accounting.bank_account_code, "Choose the Xero bank account on the Accounting System Settings page."
-    )
+    _send(run, items, "contacts", client.contacts_upsert, "ContactID")
 
 
 # Invoices -----------------------------------------------------------------------------------------
@@ -249,39 +404,62 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
     invoices = (
         Invoice.objects.select_related("customer").prefetch_related("lines").in_bulk([r.object_id for r in records])
     )
-    ready, bodies = [], {}
+    records = _present(records, invoices)
+    # Look up first: an invoice voided in Arena after an unclear send may be in Xero, and must be voided there.
+    candidates = [Item(r, {}, invoices[r.object_id].number) for r in records]
+    records = [i.record for i in _look_up_unclear(run, candidates, client.invoices_find, "InvoiceNumber", "InvoiceID")]
+    contacts = _records_of(Kind.CONTACT, [invoices[r.object_id].customer_id for r in records])
+    items = []
     for record in records:
-        if not _drop_if_gone(record, invoices) or not _revenue(run, record):
-            continue
         invoice = invoices[record.object_id]
         if invoice.status == Invoice.Status.VOID:
             outbox.record_skip(record, reason="Voided in Arena before it reached Xero.")
             continue
-        contact_id = _contact_or_wait(run, record, invoice.customer)
+        if not _revenue(run, record):
+            continue
+        customer = invoice.customer
+        contact_id = _need(
+            run,
+            record,
+            contacts.get(customer.pk),
+            kind=Kind.CONTACT,
+            object_id=customer.pk,
+            label=customer.account_number,
+        )
         if not contact_id:
             continue
-        bodies[record.pk] = payloads.invoice(
-            invoice, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_type=run.tax_type
+        try:
+            _check_currency(run, invoice.currency)
+            tax_types = _tax_types(run, {line.tax_rate for line in invoice.lines.all()})
+        except MappingError as exc:
+            _fail_without_call(record, str(exc))
+            continue
+        body = payloads.invoice(
+            invoice, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types
         )
-        ready.append(record)
-    keys = {r.pk: invoices[r.object_id].number for r in ready}
-    ready = _look_up_unclear(run, ready, keys, client.invoices_find, "InvoiceNumber", "InvoiceID")
-    _send(run, ready, bodies, "invoices", client.invoices_create, "InvoiceID")
+        items.append(Item(record, body, invoice.number))
+    _send(run, items, "invoices", client.invoices_create, "InvoiceID")
 
 
 def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
-    ready, bodies = [], {}
+    invoices = Invoice.objects.in_bulk([r.object_id for r in records])
+    records = _present(records, invoices)
+    invoice_records = _records_of(Kind.INVOICE, [r.object_id for r in records])
+    items = []
     for record in records:
-        invoice_id = _xero_id(Kind.INVOICE, record.object_id)
-        invoice_record = SyncRecord.objects.filter(kind=Kind.INVOICE, object_id=record.object_id).first()
-        if invoice_id:
-            bodies[record.pk] = payloads.invoice_void(invoice_id)
-            ready.append(record)
-        elif invoice_record is None or invoice_record.status == Status.SKIPPED:
+        invoice_record = invoice_records.get(record.object_id)
+        if invoice_record is None or (invoice_record.status == Status.SKIPPED and not invoice_record.xero_id):
             outbox.record_skip(record, reason="The invoice never reached Xero, so there is nothing to void.")
-        else:
-            _wait(record, f"Waiting for invoice {record.label} to reach Xero before voiding it.")
-    _send(run, ready, bodies, "invoice-voids", client.invoices_update, "InvoiceID")
+            continue
+        invoice_id = _need(
+            run, record, invoice_record, kind=Kind.INVOICE, object_id=record.object_id, label=record.label
+        )
+        if invoice_id:
+            items.append(Item(record, payloads.invoice_void(invoice_id), invoices[record.object_id].number))
+    items = _look_up_unclear(
+        run, items, client.invoices_find, "InvoiceNumber", "InvoiceID", accept=lambda d: d.get("Status") == "VOIDED"
+    )
+    _send(run, items, "invoice-voids", client.invoices_update, "InvoiceID")
 
 
 # Money on invoices (post-paid) ---------------------------------------------------------------------
@@ -293,22 +471,28 @@ def _allocations(records: list[SyncRecord]) -> dict[int, Allocation]:
 
 def sync_payments(run: Run, records: list[SyncRecord]) -> None:
     allocations = _allocations(records)
-    ready, bodies = [], {}
+    records = _present(records, allocations)
+    invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    items = []
     for record in records:
-        if not _drop_if_gone(record, allocations) or not _bank(run, record):
+        if not _bank(run, record):
             continue
         allocation = allocations[record.object_id]
-        invoice_id = _xero_id(Kind.INVOICE, allocation.invoice_id)
-        if not invoice_id:
-            _wait(record, f"Waiting for invoice {allocation.invoice.number} to reach Xero.")
-            continue
-        bodies[record.pk] = payloads.payment(
-            allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code
+        invoice_id = _need(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
         )
-        ready.append(record)
-    keys = {r.pk: payloads.payment_reference(allocations[r.object_id]) for r in ready}
-    ready = _look_up_unclear(run, ready, keys, client.payments_find, "Reference", "PaymentID")
-    _send(run, ready, bodies, "payments", client.payments_create, "PaymentID")
+        if invoice_id:
+            body = payloads.payment(
+                allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code, tz=run.tz
+            )
+            items.append(Item(record, body, payloads.payment_reference(allocation)))
+    items = _look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
+    _send(run, items, "payments", client.payments_create, "PaymentID")
 
 
 def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
@@ -317,84 +501,133 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         .prefetch_related("allocations")
         .in_bulk([r.object_id for r in records])
     )
-    ready, bodies = [], {}
+    records = _present(records, payments)
+    contacts = _records_of(Kind.CONTACT, [payments[r.object_id].customer_id for r in records])
+    items = []
     for record in records:
-        if not _drop_if_gone(record, payments) or not _bank(run, record):
-            continue
         payment = payments[record.object_id]
         if payloads.overpayment_amount(payment) <= 0:
             outbox.record_skip(record, reason="Nothing was left over as credit.")
             continue
-        contact_id = _contact_or_wait(run, record, payment.customer)
+        if not _bank(run, record):
+            continue
+        contact_id = _need(
+            run,
+            record,
+            contacts.get(payment.customer_id),
+            kind=Kind.CONTACT,
+            object_id=payment.customer_id,
+            label=payment.customer.account_number,
+        )
         if not contact_id:
             continue
-        bodies[record.pk] = payloads.overpayment(
-            payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code
+        try:
+            _check_currency(run, payment.currency)
+        except MappingError as exc:
+            _fail_without_call(record, str(exc))
+            continue
+        body = payloads.overpayment(
+            payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code, tz=run.tz
         )
-        ready.append(record)
-    ready = [r for r in ready if not (r.outcome_unknown and _overpayment_exists(run, r, bodies[r.pk]))]
-    _send(run, ready, bodies, "overpayments", client.bank_transactions_create, "OverpaymentID")
+        items.append(Item(record, body, payloads.overpayment_description(payment)))
+    items = _look_up_overpayments(run, items)
+    _send(run, items, "overpayments", client.bank_transactions_create, "OverpaymentID")
 
 
-def _overpayment_exists(run: Run, record: SyncRecord, body: dict) -> bool:
-    """Xero keeps no Reference on overpayments: match the contact's unclaimed one of the same amount and date."""
-    contact_id = body["Contact"]["ContactID"]
-    amount, date = body["LineItems"][0]["UnitAmount"], client.parse_xero_date(body["Date"])
-    claimed = set(
-        SyncRecord.objects.filter(
-            whitelabel_id=record.whitelabel_id, kind=Kind.OVERPAYMENT, status=Status.SENT
-        ).values_list("xero_id", flat=True)
-    )
-    for overpayment in run.call(lambda creds: client.overpayments_find(creds, contact_id)):
-        same = (
-            payloads.money(_decimal(overpayment.get("Total"))) == amount
-            and client.parse_xero_date(overpayment.get("Date")) == date
-        )
-        if same and overpayment.get("OverpaymentID") not in claimed and overpayment.get("Status") != "VOIDED":
-            _found(run, record, overpayment, "OverpaymentID")
-            return True
-    return False
+def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
+    """Xero keeps no Reference on overpayments: a lost one is recognised by its contact and its line,
+    which names the receipt ("Credit from receipt RCT-000042")."""
+    unclear = [i for i in items if i.record.outcome_unknown]
+    if not unclear:
+        return items
+    contact_ids = sorted({i.body["Contact"]["ContactID"] for i in unclear})
+    found = {}
+    for overpayment in run.call(lambda creds: client.overpayments_find(creds, contact_ids)):
+        if overpayment.get("Status") in ("VOIDED", "DELETED"):
+            continue
+        for line in overpayment.get("LineItems") or []:
+            found[(overpayment["Contact"]["ContactID"], line.get("Description"))] = overpayment
+    remaining = []
+    for item in items:
+        match = found.get((item.body["Contact"]["ContactID"], item.key)) if item.record.outcome_unknown else None
+        if match:
+            _found(run, item, match, "OverpaymentID")
+        else:
+            remaining.append(item)
+    return remaining
 
 
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
     allocations = _allocations(records)
+    records = _present(records, allocations)
+    credits = _records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
+    invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    by_overpayment: dict[str, list[Item]] = defaultdict(list)
     for record in records:
-        if not _drop_if_gone(record, allocations):
-            continue
         allocation = allocations[record.object_id]
-        overpayment_id = _xero_id(Kind.OVERPAYMENT, allocation.payment_id)
-        invoice_id = _xero_id(Kind.INVOICE, allocation.invoice_id)
-        if not overpayment_id or not invoice_id:
-            _wait(
-                record,
-                f"Waiting for the credit (receipt {allocation.payment.receipt.number}) and invoice "
-                f"{allocation.invoice.number} to reach Xero.",
-            )
-            continue
-        if record.outcome_unknown and _allocation_exists(run, overpayment_id, invoice_id, allocation):
-            continue
-        body = payloads.credit_allocation(allocation, invoice_id=invoice_id)
+        overpayment_id = _need(
+            run,
+            record,
+            credits.get(allocation.payment_id),
+            kind=Kind.OVERPAYMENT,
+            object_id=allocation.payment_id,
+            label=allocation.payment.receipt.number,
+        )
+        invoice_id = overpayment_id and _need(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
+        )
+        if invoice_id:
+            body = payloads.credit_allocation(allocation, invoice_id=invoice_id, tz=run.tz)
+            by_overpayment[overpayment_id].append(Item(record, body))
+    # One call per overpayment, with every invoice it pays.
+    for overpayment_id, items in by_overpayment.items():
+        items = _look_up_allocations(run, overpayment_id, items)
         _send(
             run,
-            [record],
-            {record.pk: body},
+            items,
             "allocations",
-            lambda creds, items, idempotency_key, oid=overpayment_id: client.overpayment_allocate(
-                creds, oid, items, idempotency_key=idempotency_key
+            lambda creds, bodies, idempotency_key, oid=overpayment_id: client.overpayment_allocate(
+                creds, oid, bodies, idempotency_key=idempotency_key
             ),
             "AllocationID",
+            target=overpayment_id,
         )
 
 
-def _allocation_exists(run: Run, overpayment_id: str, invoice_id: str, allocation: Allocation) -> bool:
+def _look_up_allocations(run: Run, overpayment_id: str, items: list[Item]) -> list[Item]:
+    """An unclear allocation is found on its overpayment by invoice and amount (each existing allocation
+    counts once, against those already sent)."""
+    if not any(i.record.outcome_unknown for i in items):
+        return items
     overpayment = run.call(lambda creds: client.overpayment_get(creds, overpayment_id))
-    record = SyncRecord.objects.get(kind=Kind.CREDIT_ALLOCATION, object_id=allocation.pk)
-    for existing in overpayment.get("Allocations") or []:
-        same_invoice = (existing.get("Invoice") or {}).get("InvoiceID") == invoice_id
-        if same_invoice and payloads.money(allocation.amount) == payloads.money(_decimal(existing.get("Amount"))):
-            _found(run, record, existing, "AllocationID")
-            return True
-    return False
+    existing = defaultdict(list)
+    for allocation in overpayment.get("Allocations") or []:
+        key = ((allocation.get("Invoice") or {}).get("InvoiceID"), payloads.money(_decimal(allocation.get("Amount"))))
+        existing[key].append(allocation)
+    sent = SyncRecord.objects.filter(
+        kind=Kind.CREDIT_ALLOCATION, status=Status.SENT, xero_tenant_id=run.tenant_id, payload__isnull=False
+    ).exclude(pk__in=[i.record.pk for i in items])
+    for record in sent.filter(object_id__in=Allocation.objects.filter(payment__in=_payments_of(items)).values("id")):
+        key = ((record.payload.get("Invoice") or {}).get("InvoiceID"), record.payload.get("Amount"))
+        if existing.get(key):
+            existing[key].pop()
+    remaining = []
+    for item in items:
+        key = (item.body["Invoice"]["InvoiceID"], item.body["Amount"])
+        if item.record.outcome_unknown and existing.get(key):
+            _found(run, item, existing[key].pop(), "AllocationID")
+        else:
+            remaining.append(item)
+    return remaining
+
+
+def _payments_of(items: list[Item]):
+    return Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
 
 
 def _decimal(value) -> Decimal:
@@ -406,25 +639,43 @@ def _decimal(value) -> Decimal:
 
 def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     receipts = Receipt.objects.select_related("payment__customer").in_bulk([r.object_id for r in records])
-    ready, bodies = [], {}
+    records = _present(records, receipts)
+    contacts = _records_of(Kind.CONTACT, [receipts[r.object_id].payment.customer_id for r in records])
+    items = []
     for record in records:
-        if not _drop_if_gone(record, receipts) or not _revenue(run, record) or not _bank(run, record):
+        if not _revenue(run, record) or not _bank(run, record):
             continue
         receipt = receipts[record.object_id]
-        contact_id = _contact_or_wait(run, record, receipt.payment.customer)
+        customer = receipt.payment.customer
+        contact_id = _need(
+            run,
+            record,
+            contacts.get(customer.pk),
+            kind=Kind.CONTACT,
+            object_id=customer.pk,
+            label=customer.account_number,
+        )
         if not contact_id:
             continue
-        bodies[record.pk] = payloads.receipt(
+        try:
+            _check_currency(run, receipt.payment.currency)
+            account = _revenue_account(run)
+            if account is None:
+                raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
+        except MappingError as exc:
+            _fail_without_call(record, str(exc))
+            continue
+        body = payloads.receipt(
             receipt,
             contact_id=contact_id,
             bank_code=run.accounting.bank_account_code,
             account_code=run.accounting.revenue_code,
-            tax_type=run.tax_type,
+            tax_type=account.tax_type,
+            tz=run.tz,
         )
-        ready.append(record)
-    keys = {r.pk: receipts[r.object_id].number for r in ready}
-    ready = _look_up_unclear(run, ready, keys, client.bank_transactions_find, "Reference", "BankTransactionID")
-    _send(run, ready, bodies, "receipts", client.bank_transactions_create, "BankTransactionID")
+        items.append(Item(record, body, receipt.number))
+    items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
+    _send(run, items, "receipts", client.bank_transactions_create, "BankTransactionID")
 
 
 ORDER = [
@@ -438,55 +689,148 @@ ORDER = [
 ]
 
 
-def sync_whitelabel(whitelabel_id: int) -> float | None:
-    """Send what is due for one whitelabel. Returns seconds until the next record falls due, if any."""
-    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE).first()
-    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
-    if connection is None:
-        return None  # not connected, or paused until an admin reconnects: records wait
-    if accounting is None or not accounting.uses_xero:
-        reason = outbox.skip_reason(whitelabel_id)
-        for record in outbox.records_claim(whitelabel_id=whitelabel_id, limit=10_000):
-            outbox.record_skip(record, reason=reason)
+# The run ---------------------------------------------------------------------------------------------
+
+
+def _partial_batch_hold(whitelabel_id: int, oldest_due: datetime.datetime) -> datetime.datetime | None:
+    """Until when a part batch waits for more of its kind (None: send it now)."""
+    now = timezone.now()
+    last_event = SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("last_event_at", flat=True).first()
+    quiet_at = (last_event or now) + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS)
+    give_up_at = oldest_due + datetime.timedelta(seconds=settings.XERO_SYNC_MAX_HOLD_SECONDS)
+    if now >= quiet_at or now >= give_up_at:
         return None
-    run = Run(connection, accounting)
+    return min(quiet_at, give_up_at)
+
+
+def _drain(run: Run) -> datetime.datetime | None:
+    """Send what is due, kind by kind, until nothing is; returns when part batches held back may go."""
     batch = settings.XERO_SYNC_BATCH_SIZE
-    for _ in range(settings.XERO_SYNC_MAX_ROUNDS):
-        claimed = outbox.records_claim(whitelabel_id=whitelabel_id, limit=batch * len(ORDER))
-        if not claimed:
-            break
-        try:
-            for kind, handler in ORDER:
-                group = [r for r in claimed if r.kind == kind]
-                for start in range(0, len(group), batch):
-                    handler(run, group[start : start + batch])
-        except Paused as exc:
-            for record in SyncRecord.objects.filter(id__in=[r.pk for r in claimed], claimed_until__isnull=False):
-                outbox.record_release(record, reason=exc.reason, retry_in=exc.retry_in)
-            logger.info("Xero sync for whitelabel %s paused: %s", whitelabel_id, exc.reason)
-            return exc.retry_in if exc.retry_in else None
-        except XeroError:
-            for record in SyncRecord.objects.filter(id__in=[r.pk for r in claimed], claimed_until__isnull=False):
-                outbox.record_release(record, reason="Interrupted; will be retried.", retry_in=5)
-            raise
-    return seconds_until_due(whitelabel_id)
+    whitelabel_id = run.whitelabel.pk
+    holds: dict[str, datetime.datetime] = {}
+    for _ in range(MAX_PASSES):
+        progress = False
+        for kind, handler in ORDER:
+            while True:
+                if run.out_of_time():
+                    return timezone.now()
+                due = outbox.due(whitelabel_id, kind, limit=batch)
+                hold = run.hold_partial and due and len(due) < batch and _partial_batch_hold(whitelabel_id, due[0])
+                if hold:
+                    holds[kind] = hold
+                    break
+                holds.pop(kind, None)
+                records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=kind, limit=batch) if due else []
+                if not records:
+                    break
+                handler(run, records)
+                progress = True
+        if not progress:
+            return min(holds.values(), default=None)
+    return timezone.now()
 
 
-def seconds_until_due(whitelabel_id: int) -> float | None:
-    next_at = SyncRecord.objects.filter(
-        whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED], next_attempt_at__isnull=False
-    ).aggregate(t=Min("next_attempt_at"))["t"]
-    if next_at is None:
+def _skip_all(whitelabel_id: int) -> None:
+    reason = outbox.skip_reason(whitelabel_id)
+    for kind, _ in ORDER:
+        while records := outbox.records_claim(whitelabel_id=whitelabel_id, kind=kind, limit=1000):
+            for record in records:
+                outbox.record_skip(record, reason=reason)
+
+
+def _switch_organisation(whitelabel_id: int, connection: XeroConnection) -> None:
+    """The whitelabel now books to another organisation: send it everything (see the README)."""
+    state = SyncState.objects.filter(whitelabel_id=whitelabel_id).first()
+    if state is None or state.tenant_id == connection.tenant_id:
+        return
+    if state.tenant_id:
+        count = outbox.records_rearm_for_tenant(
+            whitelabel_id=whitelabel_id, tenant_id=connection.tenant_id, tenant_name=connection.tenant_name
+        )
+        logger.info("Whitelabel %s switched Xero organisation: %s records to send again", whitelabel_id, count)
+    SyncState.objects.filter(pk=state.pk).update(tenant_id=connection.tenant_id)
+
+
+def _run_once(whitelabel_id: int, *, deadline: float, hold_partial: bool) -> datetime.datetime | None:
+    """Drain the organisation; returns when it needs the next run (None: when billing asks)."""
+    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE).first()
+    if connection is None:
+        return None  # not connected, or waiting for an admin to reconnect: records wait
+    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
+    if accounting is None or not accounting.uses_xero:
+        _skip_all(whitelabel_id)
         return None
-    return max((next_at - timezone.now()).total_seconds(), 0.0)
+    paused = runner.paused_until(whitelabel_id)
+    if paused is not None:
+        return paused
+    _switch_organisation(whitelabel_id, connection)
+    run = Run(Whitelabel.objects.get(pk=whitelabel_id), connection, accounting, deadline, hold_partial)
+    try:
+        held = _drain(run)
+    except Paused as exc:
+        logger.info("Xero sync for whitelabel %s paused: %s", whitelabel_id, exc.reason)
+        if exc.retry_in is None:
+            return None  # the connection needs an admin; reconnecting asks for a run
+        until = timezone.now() + datetime.timedelta(seconds=exc.retry_in)
+        runner.pause(whitelabel_id, until=until, reason=exc.reason)
+        return until
+    runner.resumed(whitelabel_id, sent=run.sent > 0)
+    later = outbox.next_due_at(whitelabel_id, after=timezone.now())
+    return min([t for t in (held, later) if t is not None], default=None)
+
+
+def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
+    """One sync run for the whitelabel's organisation, if no other run holds it.
+
+    It ends when nothing is due (and no billing change came meanwhile), or after XERO_SYNC_RUN_SECONDS;
+    either way it hands the organisation back with the time of the next run, if any.
+    """
+    lease = runner.lease_acquire(whitelabel_id)
+    if lease is None:
+        return
+    deadline = time.monotonic() + settings.XERO_SYNC_RUN_SECONDS
+    # If the run breaks off (an error, the soft time limit), the next one comes after the first backoff.
+    wake_at = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RETRY_BASE_SECONDS)
+    try:
+        while True:
+            seen = runner.event_seq(whitelabel_id)
+            wake_at = _run_once(whitelabel_id, deadline=deadline, hold_partial=hold_partial)
+            if wake_at is not None:
+                break
+            if runner.lease_release(lease, wake_at=None, seen_seq=seen) or not runner.lease_extend(lease):
+                return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
+            if time.monotonic() > deadline:
+                wake_at = timezone.now()
+                break
+    except DatabaseError:
+        _release_after_database_error(lease, wake_at)
+        raise
+    except BaseException:
+        runner.lease_release(lease, wake_at=wake_at)
+        raise
+    runner.lease_release(lease, wake_at=wake_at)
+
+
+def _release_after_database_error(lease: runner.Lease, wake_at) -> None:
+    """The database connection broke mid-run: hand the organisation back on a fresh one if possible
+    (else the lease lapses on its own)."""
+    from django.db import connection
+
+    try:
+        connection.close()
+        runner.lease_release(lease, wake_at=wake_at)
+    except DatabaseError:
+        logger.warning("Could not release the sync lease of whitelabel %s; it lapses", lease.whitelabel_id)
 
 
 def whitelabels_due(now: datetime.datetime | None = None) -> list[int]:
-    """Whitelabels with an active connection and records due now (for the sweeper)."""
+    """Whitelabels with an active connection, records due now, and no pause (for the sweeper)."""
     now = now or timezone.now()
     active = XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).values("whitelabel_id")
+    paused = SyncState.objects.filter(paused_until__gt=now).values("whitelabel_id")
     return list(
         SyncRecord.objects.filter(outbox.due_filter(now), whitelabel_id__in=active)
+        .exclude(whitelabel_id__in=paused)
         .values_list("whitelabel_id", flat=True)
         .distinct()
     )

@@ -1,18 +1,22 @@
 """Writing and moving outbox rows (SyncRecord). Receivers call `record_enqueue` inside the billing
-transaction; the engine calls the `record_mark_*` functions."""
+transaction; the engine calls the `record(s)_*` functions. The retry schedule of a record lives here
+and only here (`record_mark_failed`)."""
 
 import datetime
 import logging
 import random
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from payments.models import Whitelabel
 
-from ..models import AccountingSettings, SyncRecord, XeroConnection
+from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
+from . import runner
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
@@ -20,6 +24,7 @@ Status = SyncRecord.Status
 
 POSTPAID_KINDS = {Kind.INVOICE, Kind.INVOICE_VOID, Kind.PAYMENT, Kind.OVERPAYMENT, Kind.CREDIT_ALLOCATION}
 PREPAID_KINDS = {Kind.RECEIPT}
+GIVEN_UP = Q(status=Status.FAILED, next_attempt_at__isnull=True)
 
 
 def applies(accounting: AccountingSettings | None, kind: str) -> bool:
@@ -42,65 +47,52 @@ def skip_reason(whitelabel_id: int, accounting=_UNREAD) -> str | None:
         accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
     if accounting is None or not accounting.uses_xero:
         return "No accounting system is chosen for this whitelabel."
-    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id).first()
-    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id).values("status").first()
+    if connection is None or connection["status"] == XeroConnection.Status.DISCONNECTED:
         return "The whitelabel is not connected to Xero; resync it after connecting to send this."
     return None
 
 
 def record_enqueue(
-    *, whitelabel_id: int, kind: str, object_id: int, label: str, resend: bool = False
+    *, whitelabel_id: int, kind: str, object_id: int, label: str, resend: bool = False, created: bool = False
 ) -> SyncRecord | None:
-    """Add (or with `resend`, re-arm) the outbox row for an Arena record, in the caller's transaction,
-    and send it after commit. Returns None when it already exists and nothing changed."""
+    """Add (or with `resend`, re-arm as a new version) the outbox row for an Arena record, in the
+    caller's transaction, and ask for a run after commit. `created`: the Arena record is new, so its
+    row can't exist yet. Returns None when it already exists and nothing changed."""
     accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
     if not applies(accounting, kind):
         return None
     reason = skip_reason(whitelabel_id, accounting)
-    record, created = SyncRecord.objects.get_or_create(
-        kind=kind,
-        object_id=object_id,
-        defaults={
-            "whitelabel_id": whitelabel_id,
-            "label": label,
-            "status": Status.SKIPPED if reason else Status.PENDING,
-            "reason": reason or "",
-            "next_attempt_at": None if reason else timezone.now(),
-        },
-    )
-    if not created:
+    now = timezone.now()
+    fields = {
+        "whitelabel_id": whitelabel_id,
+        "label": label,
+        "status": Status.SKIPPED if reason else Status.PENDING,
+        "reason": reason or "",
+        "next_attempt_at": None if reason else now,
+    }
+    if created:
+        record, made = SyncRecord.objects.create(kind=kind, object_id=object_id, **fields), True
+    else:
+        record, made = SyncRecord.objects.get_or_create(kind=kind, object_id=object_id, defaults=fields)
+    if not made:
         if not resend or reason:
             return None
-        # A new version: a worker sending the old one right now won't mark it sent.
+        # A new version: a run sending the old one right now won't mark it sent.
         SyncRecord.objects.filter(pk=record.pk).update(
             status=Status.PENDING,
             reason="",
             label=label,
             attempts=0,
-            next_attempt_at=timezone.now(),
+            blocked_by=None,
+            next_attempt_at=now,
             version=F("version") + 1,
-            updated_at=timezone.now(),
+            updated_at=now,
         )
         record.status = Status.PENDING
     if record.status == Status.PENDING:
-        transaction.on_commit(lambda: request_sync(whitelabel_id))
+        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
     return record
-
-
-def request_sync(whitelabel_id: int, *, countdown: float | None = None) -> bool:
-    """Ask a worker to sync the whitelabel. If the broker is down the rows wait for the sweeper."""
-    from ..tasks import sync_whitelabel
-
-    try:
-        sync_whitelabel.apply_async((whitelabel_id,), countdown=countdown)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper sends it later
-        logger.warning(
-            "Could not enqueue Xero sync for whitelabel %s (%s); the sweeper will send it",
-            whitelabel_id,
-            type(exc).__name__,
-        )
-        return False
-    return True
 
 
 def due_filter(now: datetime.datetime) -> Q:
@@ -109,18 +101,42 @@ def due_filter(now: datetime.datetime) -> Q:
     )
 
 
-def records_claim(*, whitelabel_id: int, limit: int, lease_seconds: int = 300) -> list[SyncRecord]:
-    """Take up to `limit` due records of one whitelabel (one Xero organisation) for this worker.
+def due(whitelabel_id: int, kind: str, *, limit: int) -> list[datetime.datetime]:
+    """When each of up to `limit` due records of one kind fell due, oldest first (nothing is claimed)."""
+    now = timezone.now()
+    return list(
+        SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id, kind=kind)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)[:limit]
+    )
 
-    Row locks with SKIP LOCKED (PostgreSQL) or the database write lock (SQLite) make sure no two
-    workers take the same record; the lease returns them if the worker dies.
+
+def records_claim(*, whitelabel_id: int, kind: str, limit: int) -> list[SyncRecord]:
+    """Take up to `limit` due records of one kind of one whitelabel (one Xero organisation), oldest first.
+
+    The organisation's lease keeps other runs away; row locks (SKIP LOCKED on PostgreSQL) keep the claim
+    safe anyway, and the claim lapses with the lease if the worker dies.
     """
     now = timezone.now()
+    until = now + datetime.timedelta(seconds=runner.lease_seconds())
     with transaction.atomic():
-        query = SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id).order_by("id")
+        query = SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id, kind=kind).order_by("id")
         ids = list(query.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        SyncRecord.objects.filter(id__in=ids).update(claimed_until=now + datetime.timedelta(seconds=lease_seconds))
+        SyncRecord.objects.filter(id__in=ids).update(claimed_until=until)
     return list(SyncRecord.objects.filter(id__in=ids).order_by("id"))
+
+
+def next_due_at(whitelabel_id: int, *, after: datetime.datetime) -> datetime.datetime | None:
+    """When the next record falls due after `after` (a retry's time, or the end of a dead run's claim)."""
+    waiting = SyncRecord.objects.filter(
+        whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED], next_attempt_at__isnull=False
+    )
+    times = [
+        waiting.filter(next_attempt_at__gt=after).aggregate(t=Min("next_attempt_at"))["t"],
+        waiting.filter(claimed_until__gt=after).aggregate(t=Min("claimed_until"))["t"],
+    ]
+    times = [t for t in times if t is not None]
+    return min(times) if times else None
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -129,23 +145,34 @@ def backoff_seconds(attempts: int) -> float:
     return random.uniform(base, min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
-def _save(record: SyncRecord, *, keep_claim: bool = False, **fields) -> None:
+def _save(record: SyncRecord, **fields) -> None:
+    fields.setdefault("claimed_until", None)
     for name, value in fields.items():
         setattr(record, name, value)
-    if not keep_claim:
-        record.claimed_until = None
-    record.save(update_fields=[*fields, "claimed_until", "updated_at"])
+    record.save(update_fields=[*fields, "updated_at"])
 
 
-def record_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) -> None:
+def records_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) -> None:
     """Just before the call: from now until an answer, the outcome is unknown."""
     for record in records:
-        _save(record, keep_claim=True, payload=payloads[record.pk], outcome_unknown=True, attempts=record.attempts + 1)
+        record.payload, record.outcome_unknown, record.attempts = payloads[record.pk], True, record.attempts + 1
+    SyncRecord.objects.bulk_update(records, ["payload", "outcome_unknown", "attempts"])
 
 
-def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> None:
+def records_unsend(records: list[SyncRecord], *, unclear_before: dict[int, bool], reason: str) -> None:
+    """The call was held back or refused before Xero did anything (rate limit, lost connection): no
+    attempt counts, the record goes back as it was, and waits for the run to be woken again."""
+    for record in records:
+        record.outcome_unknown = unclear_before[record.pk]
+        record.attempts -= 1
+        record.claimed_until = None
+        record.reason = reason
+    SyncRecord.objects.bulk_update(records, ["outcome_unknown", "attempts", "claimed_until", "reason"])
+
+
+def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> bool:
     """Sent, unless the Arena record changed while it was in flight: then Xero's id is kept and the
-    record stays pending, so the new version goes too."""
+    record stays pending, so the new version goes too. Wakes the records that waited for it."""
     now = timezone.now()
     answer = {
         "xero_id": xero_id or record.xero_id,
@@ -155,12 +182,14 @@ def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None,
         "claimed_until": None,
         "updated_at": now,
     }
-    done = {"status": Status.SENT, "reason": "", "next_attempt_at": None, "sent_at": now}
+    done = {"status": Status.SENT, "reason": "", "next_attempt_at": None, "sent_at": now, "blocked_by": None}
     if not SyncRecord.objects.filter(pk=record.pk, version=record.version).update(**answer, **done):
         SyncRecord.objects.filter(pk=record.pk).update(**answer)
         done = {}
     for name, value in {**answer, **done}.items():
         setattr(record, name, value)
+    records_wake(blocked_by=[record.pk])
+    return bool(done)
 
 
 def record_mark_failed(
@@ -171,8 +200,9 @@ def record_mark_failed(
     unclear: bool = False,
     retry_in: float | None = None,
 ) -> None:
-    """A failed attempt; retried after `retry_in` (or backoff) until attempts run out, then it stays
-    failed with no next attempt until someone fixes the cause and resyncs."""
+    """A failed attempt, retried after `retry_in` (or backoff) until XERO_SYNC_MAX_ATTEMPTS run out;
+    then it stays failed, with no next attempt, until someone fixes the cause and resyncs. Records
+    waiting for it say why."""
     give_up = record.attempts >= settings.XERO_SYNC_MAX_ATTEMPTS
     delay = retry_in if retry_in is not None else backoff_seconds(record.attempts)
     _save(
@@ -183,35 +213,100 @@ def record_mark_failed(
         outcome_unknown=unclear,
         next_attempt_at=None if give_up else timezone.now() + datetime.timedelta(seconds=delay),
     )
+    if give_up or retry_in is not None:
+        SyncRecord.objects.filter(blocked_by=record, status=Status.WAITING).update(
+            reason=f"Waiting for {record.get_kind_display().lower()} {record.label}, which failed: {reason}",
+            updated_at=timezone.now(),
+        )
 
 
-def record_release(record: SyncRecord, *, reason: str, retry_in: float = 0.0) -> None:
-    """Give a record back without counting an attempt (waiting for a dependency, rate limit, paused)."""
-    _save(record, reason=reason, next_attempt_at=timezone.now() + datetime.timedelta(seconds=retry_in))
+def record_park(record: SyncRecord, *, on: SyncRecord, reason: str) -> None:
+    """Wait for `on` (e.g. the invoice a payment pays) without any task running; woken when it is sent."""
+    _save(record, status=Status.WAITING, blocked_by=on, reason=reason, next_attempt_at=None)
 
 
 def record_skip(record: SyncRecord, *, reason: str) -> None:
-    _save(record, status=Status.SKIPPED, reason=reason, next_attempt_at=None, outcome_unknown=False)
+    _save(record, status=Status.SKIPPED, reason=reason, next_attempt_at=None, outcome_unknown=False, blocked_by=None)
+    records_wake(blocked_by=[record.pk])
+
+
+def records_wake(*, blocked_by: Iterable[int]) -> int:
+    """The records waiting for these are due now (they look again at what they need)."""
+    now = timezone.now()
+    return SyncRecord.objects.filter(blocked_by__in=list(blocked_by), status=Status.WAITING).update(
+        status=Status.PENDING, blocked_by=None, reason="", next_attempt_at=now, updated_at=now
+    )
+
+
+def records_wake_orphans(now: datetime.datetime | None = None) -> int:
+    """Safety net for the sweeper: records waiting for a record that is gone or already in Xero."""
+    now = now or timezone.now()
+    orphans = SyncRecord.objects.filter(status=Status.WAITING).filter(
+        Q(blocked_by__isnull=True) | Q(blocked_by__status=Status.SENT)
+    )
+    return orphans.update(status=Status.PENDING, reason="", next_attempt_at=now, updated_at=now)
+
+
+def dependency_rearm(record: SyncRecord) -> None:
+    """A record another one needs isn't on its way (skipped, or sent to another organisation): send it."""
+    now = timezone.now()
+    SyncRecord.objects.filter(pk=record.pk).update(
+        status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now
+    )
+    record.status = Status.PENDING
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call did for one record, for its history."""
+
+    record: SyncRecord
+    outcome: str
+    message: str = ""
+    request: dict | None = None
+    response: dict | None = None
+
+
+def attempts_record(
+    *, operation: str, tenant_id: str, started_at: datetime.datetime, duration_ms: int, outcomes: list[Outcome]
+) -> None:
+    SyncAttempt.objects.bulk_create(
+        SyncAttempt(
+            record_id=o.record.pk,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            operation=operation,
+            xero_tenant_id=tenant_id,
+            version=o.record.version,
+            outcome=o.outcome,
+            message=o.message[:2000],
+            request=o.request,
+            response=o.response,
+        )
+        for o in outcomes
+    )
+
+
+def attempts_prune(*, older_than_days: int) -> int:
+    cutoff = timezone.now() - datetime.timedelta(days=older_than_days)
+    deleted, _ = SyncAttempt.objects.filter(started_at__lt=cutoff).delete()
+    return deleted
 
 
 def records_rearm(*, whitelabel_id: int, ids) -> int:
-    """Make the given records pending and due now, if the whitelabel is connected; send after commit."""
+    """Make the given records pending and due now, if the whitelabel is connected; records a run is
+    sending right now are left alone. Sends after commit."""
     if skip_reason(whitelabel_id) is not None:
         return 0
+    now = timezone.now()
     count = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
-        .exclude(status=Status.SENT)
-        .update(
-            status=Status.PENDING,
-            reason="",
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            claimed_until=None,
-            updated_at=timezone.now(),
-        )
+        .exclude(status__in=[Status.SENT, Status.WAITING])
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now)
     )
     if count:
-        transaction.on_commit(lambda: request_sync(whitelabel_id))
+        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
     return count
 
 
@@ -219,3 +314,28 @@ def records_resync(*, whitelabel: Whitelabel, statuses: tuple[str, ...] = (Statu
     """Send again what was skipped or failed (after connecting, or after fixing the cause)."""
     ids = SyncRecord.objects.filter(whitelabel=whitelabel, status__in=statuses).values("id")
     return records_rearm(whitelabel_id=whitelabel.pk, ids=ids)
+
+
+def records_rearm_for_tenant(*, whitelabel_id: int, tenant_id: str, tenant_name: str) -> int:
+    """The whitelabel now books to another organisation: everything that was on its way or sent goes
+    there too (looked up first, in case that organisation already has it). Skipped records stay skipped.
+    Called by a run holding the organisation's lease, so nothing is in flight."""
+    now = timezone.now()
+    return (
+        SyncRecord.objects.filter(whitelabel_id=whitelabel_id)
+        .exclude(status=Status.SKIPPED)
+        .exclude(xero_tenant_id=tenant_id, status=Status.SENT)
+        .update(
+            status=Status.PENDING,
+            reason=f"To be sent to {tenant_name}, the organisation now connected.",
+            attempts=0,
+            xero_id="",
+            xero_tenant_id="",
+            outcome_unknown=True,
+            blocked_by=None,
+            claimed_until=None,
+            next_attempt_at=now,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+    )

@@ -1,5 +1,10 @@
-"""What each Arena record becomes in Xero, in Xero's wire shape (the payload stored on the record)."""
+"""What each Arena record becomes in Xero, in Xero's wire shape (the payload stored on the record).
 
+Dates are the whitelabel's local dates (`tz`): a moment becomes the calendar date the whitelabel's
+books show for it.
+"""
+
+import datetime
 from decimal import Decimal
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt
@@ -11,8 +16,8 @@ def money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
-def contact(customer: Customer, *, xero_id: str = "") -> dict:
-    data = {"ContactNumber": customer.account_number, "Name": customer.name, "EmailAddress": customer.email}
+def contact(customer: Customer, *, name: str, xero_id: str = "") -> dict:
+    data = {"ContactNumber": customer.account_number, "Name": name, "EmailAddress": customer.email}
     if xero_id:
         data["ContactID"] = xero_id
     if customer.phone:
@@ -25,7 +30,8 @@ def contact(customer: Customer, *, xero_id: str = "") -> dict:
     return data
 
 
-def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_type: str) -> dict:
+def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
+    """`tax_types`: the Xero tax type for each of the invoice's tax rates (see mapping.tax_type)."""
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -41,7 +47,7 @@ def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_type: s
                 "Quantity": str(line.quantity.normalize()),
                 "UnitAmount": money(line.unit_amount),
                 "AccountCode": account_code,
-                "TaxType": tax_type,
+                "TaxType": tax_types[line.tax_rate.normalize()],
                 "TaxAmount": money(line.tax_amount),
             }
             for line in invoice.lines.all()
@@ -57,11 +63,11 @@ def payment_reference(allocation: Allocation) -> str:
     return f"{allocation.payment.receipt.number} {allocation.invoice.number}"
 
 
-def payment(allocation: Allocation, *, invoice_id: str, bank_code: str) -> dict:
+def payment(allocation: Allocation, *, invoice_id: str, bank_code: str, tz: datetime.tzinfo) -> dict:
     return {
         "Invoice": {"InvoiceID": invoice_id},
         "Account": {"Code": bank_code},
-        "Date": xero_date(allocation.payment.received_at),
+        "Date": xero_date(allocation.payment.received_at, tz),
         "Amount": money(allocation.amount),
         "Reference": payment_reference(allocation),
     }
@@ -73,18 +79,23 @@ def overpayment_amount(payment: Payment) -> Decimal:
     return payment.amount - paid
 
 
-def overpayment(payment: Payment, *, contact_id: str, bank_code: str) -> dict:
+def overpayment_description(payment: Payment) -> str:
+    """The overpayment's one line: how a lost answer is recognised (Xero keeps no Reference on it)."""
+    return f"Credit from receipt {payment.receipt.number}"
+
+
+def overpayment(payment: Payment, *, contact_id: str, bank_code: str, tz: datetime.tzinfo) -> dict:
     return {
         "Type": "RECEIVE-OVERPAYMENT",
         "Contact": {"ContactID": contact_id},
         "BankAccount": {"Code": bank_code},
-        "Date": xero_date(payment.received_at),
+        "Date": xero_date(payment.received_at, tz),
         "Reference": payment.receipt.number,
         "CurrencyCode": payment.currency,
         "LineAmountTypes": "NoTax",
         "LineItems": [
             {
-                "Description": f"Credit from receipt {payment.receipt.number}",
+                "Description": overpayment_description(payment),
                 "Quantity": "1",
                 "UnitAmount": money(overpayment_amount(payment)),
             }
@@ -92,21 +103,23 @@ def overpayment(payment: Payment, *, contact_id: str, bank_code: str) -> dict:
     }
 
 
-def credit_allocation(allocation: Allocation, *, invoice_id: str) -> dict:
+def credit_allocation(allocation: Allocation, *, invoice_id: str, tz: datetime.tzinfo) -> dict:
     return {
         "Invoice": {"InvoiceID": invoice_id},
         "Amount": money(allocation.amount),
-        "Date": xero_date(allocation.allocated_at),
+        "Date": xero_date(allocation.allocated_at, tz),
     }
 
 
-def receipt(receipt: Receipt, *, contact_id: str, bank_code: str, account_code: str, tax_type: str) -> dict:
+def receipt(
+    receipt: Receipt, *, contact_id: str, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo
+) -> dict:
     payment = receipt.payment
     return {
         "Type": "RECEIVE",
         "Contact": {"ContactID": contact_id},
         "BankAccount": {"Code": bank_code},
-        "Date": xero_date(payment.received_at),
+        "Date": xero_date(payment.received_at, tz),
         "Reference": receipt.number,
         "CurrencyCode": payment.currency,
         "LineAmountTypes": "Inclusive",

@@ -23,7 +23,7 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 from xero_python.identity import IdentityApi
 
-from . import errors
+from . import errors, limits
 
 logger = logging.getLogger(__name__)
 BATCH_RESULT_OK = ("OK", "WARNING")
@@ -49,10 +49,13 @@ class Element:
         return not self.errors
 
 
-def xero_date(value: datetime.date | datetime.datetime) -> str:
-    """A date in Xero's wire format."""
+def xero_date(value: datetime.date | datetime.datetime, tz: datetime.tzinfo | None = None) -> str:
+    """A date in Xero's wire format. A moment (datetime) becomes its calendar date in `tz`, the
+    whitelabel's time zone: a payment at 08:00 in Sydney on 1 July is dated 1 July, not 30 June."""
     if isinstance(value, datetime.datetime):
-        value = value.astimezone(datetime.UTC).date()
+        if tz is None:
+            raise ValueError("A moment needs the time zone whose calendar date Xero should get.")
+        value = value.astimezone(tz).date()
     midnight = datetime.datetime.combine(value, datetime.time(), tzinfo=datetime.UTC)
     return f"/Date({int(midnight.timestamp() * 1000)}+0000)/"
 
@@ -67,6 +70,13 @@ def parse_xero_date(value: str | None) -> datetime.date | None:
     return datetime.date.fromisoformat(value[:10])
 
 
+@cache
+def _pool() -> urllib3.PoolManager:
+    # One pool per process, shared by threads. The SDK retries PUTs on a dropped connection (creating
+    # duplicates) and sleeps on 429s: no retries here; the sync engine owns retries.
+    return urllib3.PoolManager(num_pools=8, maxsize=8, retries=False)
+
+
 def _api_client(access_token: str) -> ApiClient:
     token = {"access_token": access_token, "token_type": "Bearer", "scope": [], "expires_in": None}
     # Configuration() hands out copies of the first instance ever made, ignoring its arguments: set
@@ -79,8 +89,7 @@ def _api_client(access_token: str) -> ApiClient:
         oauth2_token_getter=lambda: token,
         oauth2_token_saver=lambda new: None,
     )
-    # The SDK retries PUTs on a dropped connection (creating duplicates) and sleeps on 429s: no retries.
-    client.rest_client.pool_manager = urllib3.PoolManager(num_pools=4, maxsize=4, retries=False)
+    client.rest_client.pool_manager = _pool()
     return client
 
 
@@ -101,13 +110,31 @@ def _model(type_name: str, data: dict):
     return deserialize(type_name, data, _model_finder())
 
 
-def _call(operation: str, call: Callable[[], Any]) -> Any:
-    """Run one SDK call; return its data or raise a sorted XeroError."""
+def _headers(response) -> dict:
     try:
-        return call()
+        return dict(response.getheaders()) if response is not None else {}
+    except AttributeError:
+        return {}
+
+
+def _call(operation: str, call: Callable[[], Any], *, api=None, tenant_id: str = "") -> Any:
+    """Run one SDK call; return its data or raise a sorted XeroError.
+
+    With `tenant_id` (every accounting call) the call first takes a permit from the shared rate
+    limiter and afterwards tells it what Xero says is left.
+    """
+    permit = limits.acquire(tenant_id) if tenant_id else None
+    headers: dict = {}
+    try:
+        result = call()
+        headers = _headers(getattr(getattr(api, "api_client", None), "last_response", None))
+        return result
     except ApiException as exc:
+        headers = _headers(exc.http_resp)
         sorted_error = errors.from_sdk(exc)
         logger.info("Xero %s failed: %s", operation, type(sorted_error or exc).__name__)
+        if isinstance(sorted_error, errors.XeroRateLimited) and tenant_id:
+            limits.refused(tenant_id, retry_after=sorted_error.retry_after, problem=sorted_error.problem)
         if sorted_error is None:
             raise
         raise sorted_error from None
@@ -116,10 +143,14 @@ def _call(operation: str, call: Callable[[], Any]) -> Any:
         urllib3.exceptions.ProtocolError,
         urllib3.exceptions.NewConnectionError,
         urllib3.exceptions.MaxRetryError,
+        urllib3.exceptions.SSLError,
         ConnectionError,
     ) as exc:
         logger.info("Xero %s failed: %s", operation, type(exc).__name__)
         raise errors.XeroUnavailable(f"Xero did not answer ({type(exc).__name__}); it will be retried.") from None
+    finally:
+        if permit is not None:
+            limits.release(permit, headers)
 
 
 def _records(data, attribute: str) -> list[dict]:
@@ -139,6 +170,17 @@ def _elements(records: list[dict]) -> list[Element]:
 
 def _opts() -> dict:
     return {"_request_timeout": (5.0, settings.XERO_HTTP_TIMEOUT)}
+
+
+def _read(operation: str, creds: Credentials, method: str, attribute: str, **kwargs) -> list[dict]:
+    api = _accounting(creds.access_token)
+    data = _call(
+        operation,
+        lambda: getattr(api, method)(creds.tenant_id, **kwargs, **_opts()),
+        api=api,
+        tenant_id=creds.tenant_id,
+    )
+    return _records(data, attribute)
 
 
 # Identity ---------------------------------------------------------------------------------------
@@ -168,8 +210,26 @@ def connection_delete(access_token: str, connection_id: str) -> None:
 
 
 def accounts_list(creds: Credentials) -> list[dict]:
-    data = _call("accounts_list", lambda: _accounting(creds.access_token).get_accounts(creds.tenant_id, **_opts()))
-    return _records(data, "accounts")
+    return _read("accounts_list", creds, "get_accounts", "accounts")
+
+
+def tax_rates_list(creds: Credentials) -> list[dict]:
+    return _read("tax_rates_list", creds, "get_tax_rates", "tax_rates")
+
+
+def currencies_list(creds: Credentials) -> list[dict]:
+    return _read("currencies_list", creds, "get_currencies", "currencies")
+
+
+def organisation_get(creds: Credentials) -> dict:
+    rows = _read("organisation_get", creds, "get_organisations", "organisations")
+    return rows[0] if rows else {}
+
+
+def _write(operation: str, creds: Credentials, call: Callable[[AccountingApi], Any], attribute: str) -> list[Element]:
+    api = _accounting(creds.access_token)
+    data = _call(operation, lambda: call(api), api=api, tenant_id=creds.tenant_id)
+    return _elements(_records(data, attribute))
 
 
 def _batch(
@@ -182,14 +242,14 @@ def _batch(
     idempotency_key: str,
 ) -> list[Element]:
     body = _model(type_name, {type_name: records})
-    api = _accounting(creds.access_token)
-    data = _call(
+    return _write(
         operation,
-        lambda: getattr(api, method)(
+        creds,
+        lambda api: getattr(api, method)(
             creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
         ),
+        attribute,
     )
-    return _elements(_records(data, attribute))
 
 
 def contacts_upsert(creds: Credentials, contacts: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -229,63 +289,44 @@ def bank_transactions_create(creds: Credentials, transactions: list[dict], *, id
 def overpayment_allocate(
     creds: Credentials, overpayment_id: str, allocations: list[dict], *, idempotency_key: str
 ) -> list[Element]:
+    """Apply one overpayment to invoices: one call per overpayment, any number of invoices."""
     body = _model("Allocations", {"Allocations": allocations})
-    api = _accounting(creds.access_token)
-    data = _call(
+    return _write(
         "overpayment_allocate",
-        lambda: api.create_overpayment_allocations(
+        creds,
+        lambda api: api.create_overpayment_allocations(
             creds.tenant_id, overpayment_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
         ),
+        "allocations",
     )
-    return _elements(_records(data, "allocations"))
 
 
 # Look-ups before re-creating after an unclear failure ---------------------------------------------
 
 
 def invoices_find(creds: Credentials, invoice_numbers: list[str]) -> list[dict]:
-    data = _call(
-        "invoices_find",
-        lambda: _accounting(creds.access_token).get_invoices(
-            creds.tenant_id, invoice_numbers=list(invoice_numbers), **_opts()
-        ),
-    )
-    return _records(data, "invoices")
+    return _read("invoices_find", creds, "get_invoices", "invoices", invoice_numbers=list(invoice_numbers))
 
 
 def payments_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data = _call(
-        "payments_find", lambda: _accounting(creds.access_token).get_payments(creds.tenant_id, where=where, **_opts())
-    )
-    return _records(data, "payments")
+    return _read("payments_find", creds, "get_payments", "payments", where=where)
 
 
 def bank_transactions_find(creds: Credentials, references: list[str]) -> list[dict]:
     where = " OR ".join(f'Reference=="{_quote(r)}"' for r in references)
-    data = _call(
-        "bank_transactions_find",
-        lambda: _accounting(creds.access_token).get_bank_transactions(creds.tenant_id, where=where, **_opts()),
-    )
-    return _records(data, "bank_transactions")
+    return _read("bank_transactions_find", creds, "get_bank_transactions", "bank_transactions", where=where)
 
 
-def overpayments_find(creds: Credentials, contact_id: str) -> list[dict]:
-    """A contact's overpayments (Xero keeps no Reference on them, so they are matched by contact)."""
-    where = f'Contact.ContactID==Guid("{_quote(contact_id)}")'
-    data = _call(
-        "overpayments_find",
-        lambda: _accounting(creds.access_token).get_overpayments(creds.tenant_id, where=where, **_opts()),
-    )
-    return _records(data, "overpayments")
+def overpayments_find(creds: Credentials, contact_ids: list[str]) -> list[dict]:
+    """The contacts' overpayments, with their line items (Xero keeps no Reference on them)."""
+    where = " OR ".join(f'Contact.ContactID==Guid("{_quote(c)}")' for c in contact_ids)
+    return _read("overpayments_find", creds, "get_overpayments", "overpayments", where=where)
 
 
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:
-    data = _call(
-        "overpayment_get",
-        lambda: _accounting(creds.access_token).get_overpayment(creds.tenant_id, overpayment_id, **_opts()),
-    )
-    return _records(data, "overpayments")[0]
+    rows = _read("overpayment_get", creds, "get_overpayment", "overpayments", overpayment_id=overpayment_id)
+    return rows[0]
 
 
 def _quote(value: str) -> str:

@@ -4,6 +4,7 @@ Each class says whether its message may be shown to users. No message carries a 
 """
 
 import json
+import math
 
 from xero_python.exceptions import ApiException, HTTPStatusException
 
@@ -27,12 +28,24 @@ class XeroUnavailable(XeroError):
 
 
 class XeroRateLimited(XeroError):
-    """429: wait `retry_after` seconds. `problem` is Xero's X-Rate-Limit-Problem. Shown as a reason."""
+    """Wait `retry_after` seconds: Xero answered 429 (`problem` is its X-Rate-Limit-Problem), or, with
+    `local`, Arena's own limiter held the call back before it was made. Xero did nothing either way.
+    Shown as a reason."""
 
-    def __init__(self, retry_after: float, problem: str | None):
+    PROBLEMS = {
+        "minute": "Xero's limit of calls per minute for this organisation",
+        "day": "Xero's daily limit of calls for this organisation",
+        "concurrent": "Xero's limit of calls at once for this organisation",
+        "appminute": "Xero's limit of calls per minute for Arena's app",
+        "fair": "this organisation's fair share of Arena's calls to Xero",
+    }
+
+    def __init__(self, retry_after: float, problem: str | None, *, local: bool = False):
         self.retry_after = retry_after
         self.problem = (problem or "").lower() or None
-        super().__init__(f"Xero rate limit reached ({self.problem or 'unknown'} limit); retry in {retry_after:g} s.")
+        self.local = local
+        what = self.PROBLEMS.get(self.problem or "", "Xero's rate limit")
+        super().__init__(f"Waiting for {what}; next try in {math.ceil(retry_after)} s.")
 
 
 class XeroAuthExpired(XeroError):

@@ -180,7 +180,7 @@ def test_token_expired_mid_run_is_refreshed(xero, sync_worker):
 def test_validation_error_is_shown_then_sent_after_the_cause_is_fixed(xero, sync_worker):
     whitelabel = connected(xero)
     customer = CustomerFactory(whitelabel=whitelabel)
-    AccountingSettings.objects.filter(whitelabel=whitelabel).update(revenue_code="210", revenue_tax_type="OUTPUT")
+    AccountingSettings.objects.filter(whitelabel=whitelabel).update(revenue_code="210")
     invoice = issue_invoice(customer, [PLAN])
     record = wait_until(
         lambda: SyncRecord.objects.filter(
@@ -229,7 +229,7 @@ def test_concurrent_workers_on_the_same_records_send_each_once(xero, sync_worker
     def run():
         barrier.wait()
         try:
-            engine.sync_whitelabel(whitelabel.pk)
+            engine.run_organisation(whitelabel.pk)
         finally:
             db_connection.close()
 
@@ -253,7 +253,7 @@ def test_disconnected_whitelabel_sends_nothing_and_loses_nothing(xero, sync_work
     invoice = issue_invoice(customer, [PLAN])
     record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
     assert record.status == Status.SKIPPED and "not connected" in record.reason
-    assert engine.sync_whitelabel(whitelabel.pk) is None
+    engine.run_organisation(whitelabel.pk)
     assert not book(xero, whitelabel, tenant_name=ORG1).invoices()
     connect(client, whitelabel, xero, organisations=(ORG1,), **{"accounting-bank_account_code": "090"})
     call_command("resync_xero", whitelabel.slug, stdout=open("/dev/null", "w"))
@@ -264,12 +264,33 @@ def test_two_whitelabels_sync_to_their_own_organisations(xero, sync_worker):
     first = connected(xero, slug="first", organisation=ORG1)
     second = connected(xero, slug="second", organisation=ORG2)
     one = issue_invoice(CustomerFactory(whitelabel=first), [PLAN])
-    two = issue_invoice(CustomerFactory(whitelabel=second), [EXTRA])
+    nz_gst = LineInput("Extra data", Decimal("2"), Decimal("10.00"), Decimal("15"))
+    two = issue_invoice(CustomerFactory(whitelabel=second), [nz_gst])
     all_sent((one, SyncRecord.Kind.INVOICE), (two, SyncRecord.Kind.INVOICE))
     assert [i["InvoiceNumber"] for i in book(xero, first).invoices()] == [one.number]
     assert [i["InvoiceNumber"] for i in book(xero, second).invoices()] == [two.number]
     (line,) = book(xero, second).invoices()[0]["LineItems"]
-    assert line["TaxType"] == "OUTPUT2", "the tax type comes from Organisation 2's revenue account"
+    assert line["TaxType"] == "OUTPUT2", "Organisation 2's 15% rate on its revenue account"
+    assert Decimal(str(line["TaxAmount"])) == two.tax_total == Decimal("3.00")
+
+
+def test_tax_rate_the_organisation_lacks_is_refused_with_what_to_create_and_no_call(xero, sync_worker):
+    whitelabel = connected(xero, organisation=ORG2)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    all_sent((customer, SyncRecord.Kind.CONTACT))
+    xero.clear_requests_log()
+    invoice = issue_invoice(customer, [PLAN])  # 10% GST: Organisation 2 (NZ) has 15% and 0% only
+    record = wait_until(
+        lambda: (
+            SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk, status=Status.FAILED)
+            .exclude(next_attempt_at=None)
+            .first()
+        ),
+        message="the invoice to be refused",
+    )
+    assert "Organisation 2 has no active tax rate of 10% for sales" in record.reason
+    assert not [r for r in xero.requests_log() if r["path"].endswith("/Invoices")], "no contradiction sent to Xero"
+    assert not book(xero, whitelabel).invoices()
 
 
 def test_voided_invoice_is_voided_in_xero(xero, sync_worker):

@@ -1,5 +1,5 @@
 """What `make run` starts (bin/run-local), driven as a new user would over HTTP: log in, save Xero
-settings, consent on the sandbox's page picking Organisation 2, come back connected, and see the demo
+settings, consent on the sandbox's page picking Organisation 1, come back connected, and see the demo
 billing reach the sandbox after asking for it."""
 
 import html
@@ -65,7 +65,7 @@ def messages(page: requests.Response) -> list[str]:
     return [html.unescape(m) for m in re.findall(r'<p class="message[^"]*"[^>]*>([^<]*)</p>', page.text)]
 
 
-def test_new_user_connects_organisation_2_and_demo_billing_reaches_it(running_app):
+def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_app):
     app, sandbox, printed = running_app
     assert "Log in as admin / arena-demo" in printed and f"Arena:        {app}/" in printed
     browser = requests.Session()
@@ -89,18 +89,18 @@ def test_new_user_connects_organisation_2_and_demo_billing_reaches_it(running_ap
     }
     consent = browser.post(settings_page.url, data=form)
     assert consent.url.startswith(sandbox + "/identity/connect/authorize")
-    for text in ("wants access to", "Organisation 1", "Organisation 2", "Allow access", "Cancel"):
+    for text in ("wants access to", "Organisation 1", "Organisation 1", "Allow access", "Cancel"):
         assert text in consent.text
     fields = {
         k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text)
     }
-    organisation_2 = re.search(r'value="([0-9a-f-]{36})"[^>]*>\s*(?:<[^>]+>\s*)*Organisation 2', consent.text)
+    organisation_1 = re.search(r'value="([0-9a-f-]{36})"[^>]*>\s*(?:<[^>]+>\s*)*Organisation 1', consent.text)
     back = browser.post(
         sandbox + "/identity/connect/authorize",
-        data={**fields, "tenant_id": organisation_2.group(1), "action": "allow"},
+        data={**fields, "tenant_id": organisation_1.group(1), "action": "allow"},
     )
     assert back.url == settings_page.url
-    assert "Connected to Xero organisation Organisation 2." in messages(back)
+    assert "Connected to Xero organisation Organisation 1." in messages(back)
     assert "090 – Business Bank Account" in back.text
 
     saved = browser.post(
@@ -110,11 +110,11 @@ def test_new_user_connects_organisation_2_and_demo_billing_reaches_it(running_ap
     sent = browser.post(back.url + "xero/resync/", data={"csrfmiddlewaretoken": csrf(saved)})
     assert any("will be sent to Xero" in m for m in messages(sent))
 
-    def demo_invoices_in_organisation_2():
+    def demo_invoices_in_organisation_1():
         organisations = requests.get(sandbox + "/_sandbox/state", timeout=5).json()["organisations"]
         books = {o["name"]: o for o in organisations}
-        numbers = sorted(i["InvoiceNumber"] for i in books["Organisation 2"]["invoices"])
-        return numbers == ["INV-000001", "INV-000002", "INV-000003"] and not books["Organisation 1"]["invoices"]
+        numbers = sorted(i["InvoiceNumber"] for i in books["Organisation 1"]["invoices"])
+        return numbers == ["INV-000001", "INV-000002", "INV-000003"] and not books["Organisation 2"]["invoices"]
 
-    wait_until(demo_invoices_in_organisation_2, timeout=60, message="the demo invoices in Organisation 2")
+    wait_until(demo_invoices_in_organisation_1, timeout=60, message="the demo invoices in Organisation 1")
     assert "INV-000002" in requests.get(sandbox + "/", timeout=5).text

@@ -41,7 +41,7 @@ def test_issue_invoice_computes_totals_and_numbers_per_whitelabel(customer):
         ([LineInput("", Decimal("1"), Decimal("1"))], "needs a description"),
         ([LineInput("X", Decimal("0"), Decimal("1"))], "quantity must be more than zero"),
         ([LineInput("X", Decimal("1"), Decimal("-5"))], "can't be negative"),
-        ([LineInput("X", Decimal("1"), Decimal("1.005"))], "two decimal places"),
+        ([LineInput("X", Decimal("1"), Decimal("1.005"))], "more than 2 decimal places"),
         ([LineInput("X", Decimal("1"), Decimal("1"), Decimal("150"))], "percentage from 0 to 100"),
         ([LineInput("X", Decimal("1"), Decimal("0"))], "total must be more than zero"),
     ],

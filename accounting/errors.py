@@ -1,0 +1,30 @@
+"""The integration's own errors (Xero's answers are sorted in accounting/xero/errors.py).
+
+Each class says whether its message is shown to users.
+"""
+
+from payments.models import Whitelabel
+
+from .xero.errors import XeroError
+
+
+class ConnectError(Exception):
+    """Connecting failed; the message is shown to the admin and nothing was changed."""
+
+    def __init__(self, message: str, whitelabel: Whitelabel | None = None):
+        self.whitelabel = whitelabel
+        super().__init__(message)
+
+
+class NotConnected(XeroError):
+    """The whitelabel has no active Xero connection. Shown to users."""
+
+
+class ConnectionChanged(XeroError):
+    """The whitelabel's connection now points at another organisation than the run started with: the run
+    stops before sending anything there. Not shown (the next run starts with the new organisation)."""
+
+
+class MappingError(Exception):
+    """An Arena value has no counterpart in the organisation (a tax rate, a currency): the record fails
+    without calling Xero. The message says what to create in Xero and is shown to users."""

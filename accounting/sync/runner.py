@@ -1,0 +1,155 @@
+"""When sync runs: at most one run per Xero organisation at a time, across all workers and machines.
+
+A billing change bumps the whitelabel's `SyncState.event_seq` and, unless a run is already under way
+or queued, queues one `XERO_SYNC_COALESCE_SECONDS` later, so a burst becomes full batches. A run holds
+a lease on the SyncState row (the lease lapses if its worker dies; it lasts as long as the task's hard
+time limit); when it ends it hands the lease back and schedules the next wake-up, if anything is due
+later, as one delayed task. It only lets go without a wake-up if no billing change arrived while it
+worked (the event counter is unchanged); otherwise it runs again. Nothing here calls Xero.
+"""
+
+import datetime
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ..models import SyncState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Lease:
+    whitelabel_id: int
+    token: str
+    until: datetime.datetime
+
+
+def lease_seconds() -> float:
+    """A run's lease lasts as long as its task may live: a killed worker's organisation is free again then."""
+    return settings.CELERY_TASK_TIME_LIMIT + 10
+
+
+def _ensure_state(whitelabel_id: int) -> None:
+    SyncState.objects.get_or_create(whitelabel_id=whitelabel_id)
+
+
+def run_request(whitelabel_id: int, *, delay: float | None = None) -> bool:
+    """Something changed for this whitelabel: make sure a run comes, after the coalescing window.
+
+    Costs one UPDATE when a run is already running or queued, two and a publish otherwise.
+    """
+    now = timezone.now()
+    delay = settings.XERO_SYNC_COALESCE_SECONDS if delay is None else delay
+    bumped = SyncState.objects.filter(whitelabel_id=whitelabel_id).update(
+        event_seq=F("event_seq") + 1, last_event_at=now
+    )
+    if not bumped:
+        _ensure_state(whitelabel_id)
+        SyncState.objects.filter(whitelabel_id=whitelabel_id).update(event_seq=F("event_seq") + 1, last_event_at=now)
+    return schedule(whitelabel_id, at=now + datetime.timedelta(seconds=delay))
+
+
+def schedule(whitelabel_id: int, *, at: datetime.datetime) -> bool:
+    """Queue a run for `at` unless one is running, or queued for `at` or earlier. True if one was queued."""
+    now = timezone.now()
+    stale = now - datetime.timedelta(seconds=settings.XERO_SYNC_SWEEP_SECONDS)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    unscheduled = Q(wake_at__isnull=True) | Q(wake_at__gt=at) | Q(wake_at__lt=stale)
+    if not SyncState.objects.filter(free, unscheduled, whitelabel_id=whitelabel_id).update(wake_at=at):
+        return False
+    if not _enqueue(whitelabel_id, at):
+        SyncState.objects.filter(whitelabel_id=whitelabel_id, wake_at=at).update(wake_at=None)
+        return False
+    return True
+
+
+def _enqueue(whitelabel_id: int, at: datetime.datetime) -> bool:
+    """Publish the run task for `at`. If the broker is down the outbox waits for the sweeper."""
+    from ..tasks import sync_organisation
+
+    countdown = max((at - timezone.now()).total_seconds(), 0.0)
+    try:
+        sync_organisation.apply_async((whitelabel_id,), countdown=countdown or None)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper queues it later
+        logger.warning(
+            "Could not queue a Xero sync for whitelabel %s (%s); the sweeper will", whitelabel_id, type(exc).__name__
+        )
+        return False
+    return True
+
+
+def lease_acquire(whitelabel_id: int) -> Lease | None:
+    """Take the organisation for one run; None if another run holds it."""
+    now = timezone.now()
+    lease = Lease(whitelabel_id, secrets.token_hex(8), now + datetime.timedelta(seconds=lease_seconds()))
+    for _ in range(2):
+        taken = SyncState.objects.filter(
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now), whitelabel_id=whitelabel_id
+        ).update(lease_until=lease.until, lease_token=lease.token, wake_at=None, last_run_at=now, runs=F("runs") + 1)
+        if taken:
+            return lease
+        if SyncState.objects.filter(whitelabel_id=whitelabel_id).exists():
+            return None
+        _ensure_state(whitelabel_id)
+    return None
+
+
+def event_seq(whitelabel_id: int) -> int:
+    return SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("event_seq", flat=True).first() or 0
+
+
+def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: int | None = None) -> bool:
+    """Hand the organisation back. With nothing to wake for, only if no billing change came since
+    `seen_seq` (else False: the caller runs again). With `wake_at`, one run is queued for then (far
+    wake-ups are left to the sweeper)."""
+    query = SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token)
+    if wake_at is None and seen_seq is not None:
+        query = query.filter(event_seq=seen_seq)
+    if not query.update(lease_until=None, lease_token="", wake_at=wake_at):
+        return False
+    horizon = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RESCHEDULE_WITHIN_SECONDS)
+    if wake_at is not None and wake_at <= horizon and not _enqueue(lease.whitelabel_id, wake_at):
+        SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, wake_at=wake_at).update(wake_at=None)
+    return True
+
+
+def lease_extend(lease: Lease) -> bool:
+    """Still working: keep the lease (False if it was lost, e.g. it lapsed and another run took it)."""
+    until = timezone.now() + datetime.timedelta(seconds=lease_seconds())
+    return bool(
+        SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token).update(lease_until=until)
+    )
+
+
+def pause(whitelabel_id: int, *, until: datetime.datetime | None, reason: str) -> None:
+    """Xero's limits (or a lost connection) stop sending; shown on the settings page and in the admin."""
+    SyncState.objects.filter(whitelabel_id=whitelabel_id).update(paused_until=until, pause_reason=reason)
+
+
+def paused_until(whitelabel_id: int) -> datetime.datetime | None:
+    state = SyncState.objects.filter(whitelabel_id=whitelabel_id).values("paused_until").first()
+    until = state and state["paused_until"]
+    return until if until and until > timezone.now() else None
+
+
+def resumed(whitelabel_id: int, *, sent: bool) -> None:
+    """A run got through: clear any pause, and note when Xero last accepted something."""
+    fields = {"paused_until": None, "pause_reason": ""}
+    if sent:
+        fields["last_sent_at"] = timezone.now()
+    SyncState.objects.filter(whitelabel_id=whitelabel_id).update(**fields)
+
+
+def whitelabels_to_wake(whitelabel_ids) -> list[int]:
+    """Of these whitelabels (with due records), those with no run under way and none queued in time."""
+    now = timezone.now()
+    stale = now - datetime.timedelta(seconds=settings.XERO_SYNC_SWEEP_SECONDS)
+    busy = SyncState.objects.filter(
+        Q(lease_until__gte=now) | Q(wake_at__gte=stale), whitelabel_id__in=whitelabel_ids
+    ).values_list("whitelabel_id", flat=True)
+    return sorted(set(whitelabel_ids) - set(busy))

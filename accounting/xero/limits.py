@@ -1,0 +1,402 @@
+"""Xero's rate limits, shared by every worker: per organisation 60 calls in any rolling minute, 5 in
+flight and 5,000 a day; per app 10,000 a minute across all organisations.
+
+Every accounting call takes a permit first (`acquire`). A call that would break a limit waits, if the
+wait is short (`XERO_RATE_LIMIT_MAX_WAIT_SECONDS`), or raises `XeroRateLimited` with the time until
+budget frees up, so a sync run gives its worker back instead of holding it. The limiter learns from
+Xero's answers: `X-MinLimit-Remaining`, `X-DayLimit-Remaining` and `X-AppMinLimit-Remaining` lower what
+it thinks is left (another app instance may share the budget), and a 429's `Retry-After` blocks the
+organisation (or, for the app-wide limit, every organisation) until then.
+
+Fair sharing: when the app-wide minute budget is nearly used, an organisation gets at most its share
+(the budget divided by the organisations active in the last minute), so one whitelabel's backlog
+cannot starve the others.
+
+Two backends with the same behaviour: Redis (production; one Lua script per decision, Redis's own
+clock) and the database (the embedded default without Redis; a row per organisation under a row lock).
+`XERO_LIMIT_TIME_SCALE` shortens Xero's minute and day for benchmarks against the sandbox started with
+the same `--time-scale`; it is 1 in production.
+"""
+
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+
+from .errors import XeroRateLimited, XeroUnavailable
+
+logger = logging.getLogger(__name__)
+MINUTE, DAY = 60.0, 86400.0
+FAIR_SHARE_FROM = 0.8  # fair sharing starts when this part of the app-wide minute budget is used
+CONCURRENT_RETRY = 0.05  # seconds before asking again when all in-flight slots are taken
+
+
+@dataclass(frozen=True)
+class Limits:
+    minute: int
+    concurrent: int
+    day: int
+    app_minute: int
+    scale: float
+    permit_ttl: float  # seconds after which a permit a dead worker held lapses
+
+    @classmethod
+    def from_settings(cls) -> "Limits":
+        return cls(
+            minute=settings.XERO_MINUTE_LIMIT,
+            concurrent=settings.XERO_CONCURRENT_LIMIT,
+            day=settings.XERO_DAY_LIMIT,
+            app_minute=settings.XERO_APP_MINUTE_LIMIT,
+            scale=settings.XERO_LIMIT_TIME_SCALE,
+            permit_ttl=settings.XERO_HTTP_TIMEOUT + 30,
+        )
+
+
+@dataclass(frozen=True)
+class Permit:
+    tenant_id: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    wait: float  # real seconds until a call may be admitted
+    problem: str  # minute, day, concurrent, appminute, fair, blocked
+
+
+def _remaining(headers: dict) -> dict[str, int]:
+    """Xero's X-*Limit-Remaining headers, by window."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    found = {}
+    for window, header in (
+        ("minute", "x-minlimit-remaining"),
+        ("day", "x-daylimit-remaining"),
+        ("appminute", "x-appminlimit-remaining"),
+    ):
+        try:
+            found[window] = int(lowered[header])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+# Redis ---------------------------------------------------------------------------------------------
+
+_ACQUIRE = """
+local minute, day, app, inflight = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local tenants, blocked, app_blocked = KEYS[5], KEYS[6], KEYS[7]
+local tenant, permit = ARGV[1], ARGV[2]
+local min_limit, conc_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local day_limit, app_limit = tonumber(ARGV[5]), tonumber(ARGV[6])
+local scale, ttl, fair_from = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local t = redis.call('TIME')
+local real = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = real * scale
+for _, key in ipairs({blocked, app_blocked}) do
+  local b = redis.call('HMGET', key, 'until', 'problem')
+  if b[1] and tonumber(b[1]) > real then
+    return {tostring(tonumber(b[1]) - real), b[2] or 'blocked'}
+  end
+end
+redis.call('ZREMRANGEBYSCORE', minute, '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', day, '-inf', now - 86400)
+redis.call('ZREMRANGEBYSCORE', app, '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', inflight, '-inf', real)
+local function wait_until_below(key, period, limit)
+  local n = redis.call('ZCARD', key)
+  if n < limit then return nil end
+  local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
+  return (tonumber(oldest[2]) + period - now) / scale
+end
+local w = wait_until_below(day, 86400, day_limit)
+if w then return {tostring(w), 'day'} end
+w = wait_until_below(app, 60, app_limit)
+if w then return {tostring(w), 'appminute'} end
+if redis.call('ZCARD', app) >= app_limit * fair_from then
+  local active = redis.call('ZCARD', tenants)
+  if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
+  local share = math.max(1, math.floor(app_limit / math.max(active, 1)))
+  w = wait_until_below(minute, 60, math.min(share, min_limit))
+  if w then return {tostring(w), 'fair'} end
+end
+w = wait_until_below(minute, 60, min_limit)
+if w then return {tostring(w), 'minute'} end
+if redis.call('ZCARD', inflight) >= conc_limit then return {'-1', 'concurrent'} end
+redis.call('ZADD', minute, now, permit)
+redis.call('ZADD', day, now, permit)
+redis.call('ZADD', app, now, tenant .. '|' .. permit)
+redis.call('ZADD', tenants, now, tenant)
+redis.call('ZADD', inflight, real + ttl, permit)
+redis.call('EXPIRE', minute, math.ceil(120 / scale) + 1)
+redis.call('EXPIRE', app, math.ceil(120 / scale) + 1)
+redis.call('EXPIRE', tenants, math.ceil(120 / scale) + 1)
+redis.call('EXPIRE', day, math.ceil(2 * 86400 / scale) + 1)
+redis.call('EXPIRE', inflight, math.ceil(ttl) + 1)
+return {'0', ''}
+"""
+
+# Pads a window so that what is left matches what Xero says is left.
+_OBSERVE = """
+local key, limit, remaining = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local period, scale, tag = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) + tonumber(t[2]) / 1000000) * scale
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
+local missing = (limit - redis.call('ZCARD', key)) - remaining
+for i = 1, missing do redis.call('ZADD', key, now, tag .. ':' .. i) end
+if missing > 0 then redis.call('EXPIRE', key, math.ceil(2 * period / scale) + 1) end
+return missing
+"""
+
+
+class RedisLimiter:
+    def __init__(self, url: str):
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._observe = self._redis.register_script(_OBSERVE)
+        self._errors = (redis.RedisError,)
+
+    @staticmethod
+    def _keys(tenant_id: str) -> dict[str, str]:
+        base = f"xero-rl:{tenant_id}"
+        return {
+            "minute": f"{base}:minute",
+            "day": f"{base}:day",
+            "inflight": f"{base}:inflight",
+            "blocked": f"{base}:blocked",
+            "app": "xero-rl:app:minute",
+            "tenants": "xero-rl:app:tenants",
+            "app_blocked": "xero-rl:app:blocked",
+        }
+
+    def try_acquire(self, tenant_id: str, limits: Limits) -> Permit | Refusal:
+        keys = self._keys(tenant_id)
+        permit = Permit(tenant_id, uuid.uuid4().hex)
+        try:
+            wait, problem = self._acquire(
+                keys=[keys[k] for k in ("minute", "day", "app", "inflight", "tenants", "blocked", "app_blocked")],
+                args=[
+                    tenant_id,
+                    permit.id,
+                    limits.minute,
+                    limits.concurrent,
+                    limits.day,
+                    limits.app_minute,
+                    limits.scale,
+                    limits.permit_ttl,
+                    FAIR_SHARE_FROM,
+                ],
+            )
+        except self._errors as exc:
+            raise XeroUnavailable(f"The rate limiter (Redis) could not be reached: {type(exc).__name__}.") from None
+        wait = float(wait)
+        if wait == 0 and not problem:
+            return permit
+        problem = problem.decode() if isinstance(problem, bytes) else problem
+        return Refusal(CONCURRENT_RETRY if wait < 0 else max(wait, 0.001), problem)
+
+    def release(self, permit: Permit) -> None:
+        try:
+            self._redis.zrem(self._keys(permit.tenant_id)["inflight"], permit.id)
+        except self._errors:
+            logger.warning("Could not release a Xero rate-limit permit; it lapses on its own")
+
+    def observe(self, tenant_id: str, remaining: dict[str, int], limits: Limits) -> None:
+        keys = self._keys(tenant_id)
+        windows = {
+            "minute": (keys["minute"], limits.minute, MINUTE),
+            "day": (keys["day"], limits.day, DAY),
+            "appminute": (keys["app"], limits.app_minute, MINUTE),
+        }
+        try:
+            for window, left in remaining.items():
+                key, limit, period = windows[window]
+                self._observe(keys=[key], args=[limit, left, period, limits.scale, f"xero:{uuid.uuid4().hex}"])
+        except self._errors:
+            logger.warning("Could not record Xero's remaining rate-limit budget")
+
+    def block(self, tenant_id: str, seconds: float, problem: str) -> None:
+        keys = self._keys(tenant_id)
+        key = keys["app_blocked"] if problem == "appminute" else keys["blocked"]
+        until = time.time() + seconds
+        try:
+            current = self._redis.hget(key, "until")
+            if current is None or float(current) < until:
+                self._redis.hset(key, mapping={"until": until, "problem": problem})
+                self._redis.expire(key, math.ceil(seconds) + 1)
+        except self._errors:
+            logger.warning("Could not record Xero's Retry-After")
+
+    def reset(self) -> None:
+        for key in self._redis.scan_iter("xero-rl:*"):
+            self._redis.delete(key)
+
+
+# Database ------------------------------------------------------------------------------------------
+
+
+class DatabaseLimiter:
+    """The same decisions over XeroRateBucket rows, under row locks (SQLite: its write lock)."""
+
+    APP = "app"
+
+    @staticmethod
+    def _now(limits: Limits) -> tuple[float, float]:
+        real = time.time()
+        return real, real * limits.scale
+
+    def _rows(self, tenant_id: str):
+        from ..models import XeroRateBucket
+
+        keys = [self.APP, f"tenant:{tenant_id}"]  # always locked in this order: no deadlocks
+        for key in keys:
+            XeroRateBucket.objects.get_or_create(key=key)
+        rows = {row.key: row for row in XeroRateBucket.objects.select_for_update().filter(key__in=keys)}
+        return rows[self.APP], rows[f"tenant:{tenant_id}"]
+
+    @staticmethod
+    def _trim(row, now: float, real: float) -> None:
+        row.calls = [c for c in row.calls if c[0] > now - MINUTE]
+        slot = int(now // MINUTE)
+        row.day = {k: v for k, v in row.day.items() if int(k) > slot - DAY / MINUTE}
+        row.in_flight = {k: v for k, v in row.in_flight.items() if v > real}
+
+    @staticmethod
+    def _wait(times: list[float], now: float, period: float, limit: int, scale: float) -> float | None:
+        if len(times) < limit:
+            return None
+        times = sorted(times)
+        return (times[len(times) - limit] + period - now) / scale
+
+    def try_acquire(self, tenant_id: str, limits: Limits) -> Permit | Refusal:
+        real, now = self._now(limits)
+        with transaction.atomic():
+            app, row = self._rows(tenant_id)
+            for bucket in (row, app):
+                if bucket.blocked_until > real:
+                    return Refusal(bucket.blocked_until - real, bucket.blocked_problem or "blocked")
+            self._trim(row, now, real)
+            self._trim(app, now, real)
+            day_calls = sum(row.day.values())
+            if day_calls >= limits.day:
+                oldest = min(int(k) for k in row.day)
+                return Refusal(((oldest + 1) * MINUTE + DAY - now) / limits.scale, "day")
+            app_times = [c[0] for c in app.calls]
+            wait = self._wait(app_times, now, MINUTE, limits.app_minute, limits.scale)
+            if wait is not None:
+                return Refusal(wait, "appminute")
+            mine = [c[0] for c in row.calls]
+            if len(app_times) >= limits.app_minute * FAIR_SHARE_FROM:
+                active = {c[1] for c in app.calls} | {tenant_id}
+                share = max(1, limits.app_minute // len(active))
+                wait = self._wait(mine, now, MINUTE, min(share, limits.minute), limits.scale)
+                if wait is not None:
+                    return Refusal(wait, "fair")
+            wait = self._wait(mine, now, MINUTE, limits.minute, limits.scale)
+            if wait is not None:
+                return Refusal(wait, "minute")
+            if len(row.in_flight) >= limits.concurrent:
+                return Refusal(CONCURRENT_RETRY, "concurrent")
+            permit = Permit(tenant_id, uuid.uuid4().hex)
+            row.calls.append([now, tenant_id])
+            app.calls.append([now, tenant_id])
+            slot = str(int(now // MINUTE))
+            row.day[slot] = row.day.get(slot, 0) + 1
+            row.in_flight[permit.id] = real + limits.permit_ttl
+            row.save(update_fields=["calls", "day", "in_flight"])
+            app.save(update_fields=["calls"])
+            return permit
+
+    def release(self, permit: Permit) -> None:
+        from ..models import XeroRateBucket
+
+        with transaction.atomic():
+            row = XeroRateBucket.objects.select_for_update().filter(key=f"tenant:{permit.tenant_id}").first()
+            if row is not None and row.in_flight.pop(permit.id, None) is not None:
+                row.save(update_fields=["in_flight"])
+
+    def observe(self, tenant_id: str, remaining: dict[str, int], limits: Limits) -> None:
+        real, now = self._now(limits)
+        with transaction.atomic():
+            app, row = self._rows(tenant_id)
+            self._trim(row, now, real)
+            self._trim(app, now, real)
+            if "minute" in remaining:
+                missing = (limits.minute - len(row.calls)) - remaining["minute"]
+                row.calls += [[now, tenant_id]] * max(missing, 0)
+            if "day" in remaining:
+                missing = (limits.day - sum(row.day.values())) - remaining["day"]
+                slot = str(int(now // MINUTE))
+                row.day[slot] = row.day.get(slot, 0) + max(missing, 0)
+            if "appminute" in remaining:
+                missing = (limits.app_minute - len(app.calls)) - remaining["appminute"]
+                app.calls += [[now, tenant_id]] * max(missing, 0)
+            row.save(update_fields=["calls", "day", "in_flight"])
+            app.save(update_fields=["calls"])
+
+    def block(self, tenant_id: str, seconds: float, problem: str) -> None:
+        with transaction.atomic():
+            app, row = self._rows(tenant_id)
+            bucket = app if problem == "appminute" else row
+            until = time.time() + seconds
+            if bucket.blocked_until < until:
+                bucket.blocked_until, bucket.blocked_problem = until, problem
+                bucket.save(update_fields=["blocked_until", "blocked_problem"])
+
+    def reset(self) -> None:
+        from ..models import XeroRateBucket
+
+        XeroRateBucket.objects.all().delete()
+
+
+# The limiter in use ---------------------------------------------------------------------------------
+
+
+@cache
+def _backend_for(name: str, url: str):
+    return RedisLimiter(url) if name == "redis" else DatabaseLimiter()
+
+
+def backend():
+    return _backend_for(settings.XERO_RATE_LIMIT_BACKEND, settings.REDIS_URL)
+
+
+def acquire(tenant_id: str, *, max_wait: float | None = None) -> Permit:
+    """A permit for one call to `tenant_id`'s organisation. Waits up to `max_wait` seconds (no database
+    connection held while waiting); beyond that raises XeroRateLimited saying how long to wait."""
+    limits = Limits.from_settings()
+    max_wait = settings.XERO_RATE_LIMIT_MAX_WAIT_SECONDS if max_wait is None else max_wait
+    deadline = time.monotonic() + max_wait
+    limiter = backend()
+    while True:
+        decision = limiter.try_acquire(tenant_id, limits)
+        if isinstance(decision, Permit):
+            return decision
+        if time.monotonic() + decision.wait > deadline:
+            raise XeroRateLimited(decision.wait, decision.problem, local=True)
+        if decision.wait > 0.2 and not db_connection.in_atomic_block:
+            db_connection.close()  # don't hold a connection (or its pool slot) while waiting
+        time.sleep(decision.wait)
+
+
+def release(permit: Permit, headers: dict | None = None) -> None:
+    """The call is over; learn what Xero says is left."""
+    limiter = backend()
+    limiter.release(permit)
+    remaining = _remaining(headers or {})
+    if remaining:
+        limiter.observe(permit.tenant_id, remaining, Limits.from_settings())
+
+
+def refused(tenant_id: str, *, retry_after: float, problem: str | None) -> None:
+    """Xero answered 429: nobody calls this organisation (or, for the app limit, anyone) until then."""
+    backend().block(tenant_id, retry_after, (problem or "minute").lower())
