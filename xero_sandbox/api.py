@@ -159,10 +159,12 @@ def _run(box, caller: Caller, route) -> tuple[int, dict]:
     ctx = Ctx(book=box.book(caller.tenant_id), now=box.clock.now())
     call = handlers.Call(ctx=ctx, provider_name=caller.provider_name, params=params, query=request.args,
                          headers=request.headers, body=body)
-    result = handler(call)
-    if request.method != "GET":
-        box.save()
-    return result
+    try:
+        return handler(call)
+    finally:
+        # Also after a failed batch: with summarizeErrors its good elements are kept, as in Xero.
+        if request.method != "GET":
+            box.commit(ctx)
 
 
 def _request_json():

@@ -7,6 +7,7 @@ from itertools import islice
 
 from flask import Blueprint, Response, request
 
+from . import edits
 from .errors import XeroError
 from .faults import parse_fault
 from .identity import connection_json, sandbox
@@ -204,6 +205,22 @@ def revoke_connections():
             del box.identity.connections[connection_id]
         box.save()
     return reply({"revoked": doomed})
+
+
+@bp.post("/organisations/<tenant_id>/edits")
+def edit(tenant_id):
+    """A change made "by a person in Xero" (see ``edits``): 200 with the changed records, 400 with
+    Xero's words when Xero would refuse it, 404 for an unknown organisation or record."""
+    data = body()
+    with sandbox().changing(tenant_id) as ctx:
+        if ctx is None:
+            return reply({"error": f"no organisation with tenant id {tenant_id}"}, 404)
+        try:
+            return reply(edits.apply(ctx, data))
+        except edits.EditRefused as refused:
+            return reply({"error": str(refused), "messages": refused.messages}, 400)
+        except edits.EditNotFound as missing:
+            return reply({"error": str(missing)}, 404)
 
 
 @bp.get("/violations")

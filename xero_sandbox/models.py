@@ -82,6 +82,7 @@ class Contact:
     phones: list[dict] = field(default_factory=list)
     is_customer: bool = False
     is_supplier: bool = False
+    merged_to_contact_id: str | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ import secrets
 import tempfile
 import threading
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import codec
@@ -20,6 +21,7 @@ from .config import SandboxConfig
 from .faults import FaultRegistry
 from .models import Identity, OrgBook
 from .ratelimit import RateLimiter
+from .resources.common import Ctx
 from .seed import seed_books
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,25 @@ class Sandbox:
             self.limiter.configure(updated)
             if "time_scale" in changes:
                 self.clock.set_time_scale(updated.time_scale)
+
+    def commit(self, ctx: Ctx) -> None:
+        """After a write to one organisation's books (under ``lock``): save the state file."""
+        self.save()
+
+    @contextmanager
+    def changing(self, tenant_id: str):
+        """A change to one organisation's books from outside the API (control API, page): yields the
+        Ctx to change them with (or None for an unknown tenant), then commits like an API call."""
+        with self.lock:
+            book = self.book(tenant_id)
+            if book is None:
+                yield None
+                return
+            ctx = Ctx(book=book, now=self.clock.now())
+            try:
+                yield ctx
+            finally:
+                self.commit(ctx)
 
     def book(self, tenant_id: str) -> OrgBook | None:
         return self.books.get((tenant_id or "").lower())

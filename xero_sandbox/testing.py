@@ -25,6 +25,15 @@ DEFAULT_SCOPES = (
 )
 
 
+class EditRefused(Exception):
+    """An edit "by a person in Xero" was refused (400: Xero would not allow it; 404: no such record)."""
+
+    def __init__(self, status: int, body: dict):
+        super().__init__(body.get("error"))
+        self.status = status
+        self.messages = body.get("messages") or [body.get("error")]
+
+
 class QuietHandler(WSGIRequestHandler):
     """Werkzeug's handler without the per-request access log."""
 
@@ -136,6 +145,40 @@ class SandboxServer:
         if connection_id:
             return self._control("POST", f"/connections/{connection_id}/revoke")["revoked"]
         return self._control("POST", "/connections/revoke", {"tenant_id": tenant_id})["revoked"]
+
+    # Changes made "by a person in Xero" (see xero_sandbox/edits.py) --------------------------
+
+    def edit(self, action: str, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """Apply an edit; returns the changed records, raises :class:`EditRefused` if refused."""
+        response = self.http.post(f"{self.url}/_sandbox/organisations/{tenant_id}/edits",
+                                  json={"action": action, **fields}, timeout=10)
+        if response.status_code in (400, 404):
+            raise EditRefused(response.status_code, response.json())
+        response.raise_for_status()
+        return response.json()
+
+    def void_invoice(self, invoice: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Void an invoice (InvoiceID or InvoiceNumber); returns it in Xero's JSON."""
+        return self.edit("void_invoice", tenant_id, invoice=invoice)["Invoices"][0]
+
+    def edit_invoice_line(self, invoice: str, line=0, tenant_id: str = ORG1_TENANT_ID, **changes) -> dict:
+        """Change ``unit_amount``, ``quantity`` or ``description`` of a line (index or LineItemID)."""
+        return self.edit("edit_invoice_line", tenant_id, invoice=invoice, line=line, **changes)["Invoices"][0]
+
+    def delete_payment(self, payment_id: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        return self.edit("delete_payment", tenant_id, payment=payment_id)["Payments"][0]
+
+    def archive_account(self, account: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Archive an account (Code or AccountID)."""
+        return self.edit("archive_account", tenant_id, account=account)["Accounts"][0]
+
+    def archive_contact(self, contact: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Archive a contact (ContactID, ContactNumber or Name)."""
+        return self.edit("archive_contact", tenant_id, contact=contact)["Contacts"][0]
+
+    def merge_contacts(self, contact: str, into: str, tenant_id: str = ORG1_TENANT_ID) -> list[dict]:
+        """Merge ``contact`` into ``into``; returns both (the merged one first)."""
+        return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
 
     def violations(self) -> list[dict]:
         return self._control("GET", "/violations")["violations"]

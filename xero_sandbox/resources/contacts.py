@@ -2,7 +2,7 @@
 from ..errors import ValidationFailed
 from ..models import ZERO, Contact, OrgBook
 from ..wire import is_guid, new_id
-from .common import Ctx, Problems, drop_none, find_contact, find_contact_by_name, stamp, text
+from .common import CONTACT, Ctx, Problems, drop_none, find_contact, find_contact_by_name, stamp, text
 
 STATUSES = ("ACTIVE", "ARCHIVED")
 ENUMS = {"ContactStatus": STATUSES + ("GDPRREQUEST",)}
@@ -50,6 +50,7 @@ def _create(ctx: Ctx, data: dict) -> Contact:
     problems.attempt(_apply_fields, ctx, contact, data)
     problems.check()
     ctx.book.contacts[contact.contact_id] = contact
+    ctx.changed(CONTACT, contact.contact_id, created=True)
     return contact
 
 
@@ -65,6 +66,7 @@ def update_contact(ctx: Ctx, contact: Contact, data: dict) -> Contact:
     problems.check()
     updated.updated_utc = ctx.now
     contact.__dict__.update(updated.__dict__)
+    ctx.changed(CONTACT, contact.contact_id)
     return contact
 
 
@@ -161,6 +163,7 @@ def contact_json(book: OrgBook, contact: Contact, today, balances: dict | None =
         balances = balances_by_contact(book, today)
     return drop_none({
         "ContactID": contact.contact_id,
+        "MergedToContactID": contact.merged_to_contact_id,
         "ContactNumber": contact.contact_number,
         "AccountNumber": contact.account_number,
         "ContactStatus": contact.status,

@@ -46,7 +46,7 @@ def allocate(ctx: Ctx, credit: Credit, data: dict) -> Allocation:
     if credit.remaining_credit == 0:
         credit.status = "PAID"
     credit.updated_utc = ctx.now
-    apply_money(invoice, credited=amount, on_date=on_date, now=ctx.now)
+    apply_money(ctx, invoice, credited=amount, on_date=on_date)
     return allocation
 
 
@@ -85,7 +85,7 @@ def delete_allocation(ctx: Ctx, credit: Credit, allocation_id: str) -> Allocatio
     if credit.status == "PAID":
         credit.status = "AUTHORISED"
     credit.updated_utc = ctx.now
-    apply_money(invoice, credited=-allocation.amount, on_date=ctx.today, now=ctx.now)
+    apply_money(ctx, invoice, credited=-allocation.amount, on_date=ctx.today)
     return allocation
 
 

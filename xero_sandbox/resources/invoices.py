@@ -7,6 +7,7 @@ from ..errors import ValidationFailed
 from ..models import ZERO, Invoice, OrgBook
 from ..wire import date_string, is_guid, new_id
 from .common import (
+    INVOICE,
     LINE_AMOUNT_TYPES,
     Ctx,
     Problems,
@@ -102,6 +103,7 @@ def _create(ctx: Ctx, data: dict) -> Invoice:
     _recalculate(invoice)
     settle(invoice, ctx.today)
     ctx.book.invoices[invoice.invoice_id] = invoice
+    ctx.changed(INVOICE, invoice.invoice_id, created=True)
     return invoice
 
 
@@ -125,6 +127,7 @@ def update_invoice(ctx: Ctx, invoice: Invoice, data: dict) -> Invoice:
     settle(draft, ctx.today)
     draft.updated_utc = ctx.now
     invoice.__dict__.update(draft.__dict__)
+    ctx.changed(INVOICE, invoice.invoice_id)
     return invoice
 
 
@@ -171,13 +174,14 @@ def _apply_changes(ctx: Ctx, draft: Invoice, data: dict, problems: Problems):
         )
     elif "LineAmountTypes" in data:
         draft.line_items = problems.attempt(
-            build_lines, ctx, {"LineItems": [_line_input(line) for line in draft.line_items]},
+            build_lines, ctx, {"LineItems": [line_input(line) for line in draft.line_items]},
             amounts_type=draft.line_amount_types, need_accounts=False, default=draft.line_items,
         )
     return contact
 
 
-def _line_input(line) -> dict:
+def line_input(line) -> dict:
+    """A stored line as request input (to rebuild lines after a change)."""
     return drop_none({
         "LineItemID": line.line_item_id, "Description": line.description, "Quantity": str(line.quantity),
         "UnitAmount": str(line.unit_amount), "AccountCode": line.account_code, "TaxType": line.tax_type,
@@ -249,12 +253,14 @@ def settle(invoice: Invoice, on_date) -> None:
         invoice.fully_paid_on = None
 
 
-def apply_money(invoice: Invoice, *, paid=ZERO, credited=ZERO, on_date, now) -> None:
+def apply_money(ctx: Ctx, invoice: Invoice, *, paid=ZERO, credited=ZERO, on_date) -> None:
+    """Add (or, negative, take back) a payment or a credit allocation."""
     invoice.amount_paid += paid
     invoice.amount_credited += credited
     invoice.amount_due = invoice.total - invoice.amount_paid - invoice.amount_credited
     settle(invoice, on_date)
-    invoice.updated_utc = now
+    invoice.updated_utc = ctx.now
+    ctx.changed(INVOICE, invoice.invoice_id)
 
 
 def invoice_ref_json(book: OrgBook, invoice: Invoice) -> dict:

@@ -42,7 +42,7 @@ def create_payment(ctx: Ctx, data: dict) -> Payment:
         amount=amount, currency_rate=rate or invoice.currency_rate, payment_type=PAYMENT_TYPES[invoice.type],
         created_utc=ctx.now, updated_utc=ctx.now, reference=reference, is_reconciled=bool(data.get("IsReconciled")),
     )
-    apply_money(invoice, paid=amount, on_date=on_date, now=ctx.now)
+    apply_money(ctx, invoice, paid=amount, on_date=on_date)
     ctx.book.payments[payment.payment_id] = payment
     return payment
 
@@ -89,7 +89,7 @@ def delete_payment(ctx: Ctx, payment: Payment, data: dict) -> Payment:
     invoice = ctx.book.invoices[payment.invoice_id]
     payment.status = "DELETED"
     payment.updated_utc = ctx.now
-    apply_money(invoice, paid=-payment.amount, on_date=ctx.today, now=ctx.now)
+    apply_money(ctx, invoice, paid=-payment.amount, on_date=ctx.today)
     return payment
 
 
