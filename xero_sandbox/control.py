@@ -223,6 +223,35 @@ def edit(tenant_id):
             return reply({"error": str(missing)}, 404)
 
 
+@bp.get("/webhooks")
+def webhooks():
+    """Webhook batches (queued, delivered, given up) with body, signature and every attempt."""
+    return reply(sandbox().webhooks.state())
+
+
+@bp.post("/webhooks/flush")
+def flush_webhooks():
+    """Send every queued event and retry every waiting batch now; answers once each had an attempt
+    (``flushed`` false if ``timeout`` seconds, default 10, ran out first)."""
+    timeout = body().get("timeout", 10)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+        return fail("timeout must be a non-negative number of seconds")
+    hooks = sandbox().webhooks
+    flushed = hooks.flush(timeout)
+    return reply(dict(hooks.state(), flushed=flushed))
+
+
+@bp.post("/webhooks/intent")
+def webhook_intent():
+    """Xero's intent-to-receive check against an app's webhook URL (the first app, or ``client_id``)."""
+    box = sandbox()
+    client_id = body().get("client_id")
+    client = box.config.client(client_id) if client_id else box.config.clients[0]
+    if client is None:
+        return fail(f"unknown client_id {client_id!r}")
+    return reply(box.webhooks.intent(client))
+
+
 @bp.get("/violations")
 def violations():
     box = sandbox()

@@ -21,8 +21,9 @@ from .config import SandboxConfig
 from .faults import FaultRegistry
 from .models import Identity, OrgBook
 from .ratelimit import RateLimiter
-from .resources.common import Ctx
+from .resources.common import CREDITNOTE, Ctx
 from .seed import seed_books
+from .webhooks import Webhooks, event
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,13 @@ class Sandbox:
         self.request_log: deque = deque(maxlen=REQUEST_LOG_LIMIT)
         self.violations: list[dict] = []
         self._next_log_id = 1
+        self.webhooks = Webhooks(lambda: self.config, on_batch=self._check_webhook)
         self.load()
 
     def reset(self, *, config: bool = False) -> None:
         """Back to the seeded organisations; with ``config`` also back to the startup settings."""
         self.faults.clear()
+        self.webhooks.reset()
         with self.lock:
             if config:
                 self.config = self.startup_config.copy()
@@ -84,8 +87,42 @@ class Sandbox:
                 self.clock.set_time_scale(updated.time_scale)
 
     def commit(self, ctx: Ctx) -> None:
-        """After a write to one organisation's books (under ``lock``): save the state file."""
+        """After a write to one organisation's books (under ``lock``): queue webhook events for what
+        changed, for every app with a webhook that is connected to the organisation; save."""
+        if ctx.changes:
+            tenant_id = ctx.book.tenant_id
+            subscribers = [
+                client.client_id for client in self.config.clients
+                if client.webhook_url and any(
+                    c.tenant_id == tenant_id and c.client_id == client.client_id
+                    for c in self.identity.connections.values()
+                )
+            ]
+            if subscribers:
+                self.webhooks.publish(subscribers, [
+                    event(tenant_id, category, resource_id, event_type, ctx.now, self._event_data(ctx, category,
+                                                                                                resource_id))
+                    for (category, resource_id), event_type in ctx.changes.items()
+                ])
         self.save()
+
+    @staticmethod
+    def _event_data(ctx: Ctx, category: str, resource_id: str):
+        """Credit note events carry the credit note's Type and Status (Xero's CreditNoteWebhookEvent)."""
+        if category != CREDITNOTE:
+            return None
+        credit_note = ctx.book.credit_notes.get(resource_id)
+        return {"Type": credit_note.type, "Status": credit_note.status} if credit_note else None
+
+    def _check_webhook(self, payload: dict) -> None:
+        if self.config.validate_openapi:
+            from .conformance import check_webhook
+
+            self.add_violations(check_webhook(payload))
+
+    def close(self) -> None:
+        """Stop the webhook thread (the WSGI app itself has nothing to close)."""
+        self.webhooks.close()
 
     @contextmanager
     def changing(self, tenant_id: str):

@@ -6,6 +6,7 @@
 """
 import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -83,6 +84,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         self.sandbox.faults.clear()
+        self.sandbox.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -179,6 +181,31 @@ class SandboxServer:
     def merge_contacts(self, contact: str, into: str, tenant_id: str = ORG1_TENANT_ID) -> list[dict]:
         """Merge ``contact`` into ``into``; returns both (the merged one first)."""
         return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
+
+    # Webhooks --------------------------------------------------------------------------------
+
+    def webhooks(self) -> dict:
+        """``GET /_sandbox/webhooks``: ``deliveries`` (body, signature, status, attempts), ``apps``, intent checks."""
+        return self._control("GET", "/webhooks")
+
+    def flush_webhooks(self, timeout: float = 10.0) -> list[dict]:
+        """Send what is queued and retry what waits, now; returns every delivery once each had an attempt."""
+        response = self.http.post(f"{self.url}/_sandbox/webhooks/flush", json={"timeout": timeout},
+                                  timeout=timeout + 10)
+        response.raise_for_status()
+        data = response.json()
+        if not data["flushed"]:
+            raise TimeoutError(f"webhook deliveries still waiting after {timeout}s")
+        return data["deliveries"]
+
+    def webhook_events(self) -> list[dict]:
+        """Every event of the batches delivered so far (after a flush), in sequence order."""
+        delivered = [d for d in self.flush_webhooks() if d["status"] == "delivered"]
+        return [event for d in delivered for event in json.loads(d["body"])["events"]]
+
+    def check_webhook_intent(self, client_id: str | None = None) -> dict:
+        """Xero's intent-to-receive check: ``ok`` when the receiver answered 200 and 401 in time."""
+        return self._control("POST", "/webhooks/intent", {"client_id": client_id} if client_id else {})
 
     def violations(self) -> list[dict]:
         return self._control("GET", "/violations")["violations"]
