@@ -26,6 +26,7 @@ bp = Blueprint("accounting", __name__, url_prefix="/api.xro/2.0")
 WRITE_SCOPES = {
     "contacts": {"accounting.contacts"},
     "invoices": {"accounting.invoices", "accounting.transactions"},
+    "creditnotes": {"accounting.invoices", "accounting.transactions"},
     "payments": {"accounting.payments", "accounting.transactions"},
     "overpayments": {"accounting.payments", "accounting.transactions"},
     "prepayments": {"accounting.payments", "accounting.transactions"},

@@ -28,7 +28,7 @@ ALWAYS_SENT_READ_ONLY = {"HasAttachments"}
 NUMBER_OR_ID_PATH_PARAMETERS = {"InvoiceID"}
 RECORD_ID_KEYS = (
     "InvoiceID", "ContactID", "PaymentID", "BankTransactionID", "OverpaymentID", "PrepaymentID", "AccountID",
-    "AllocationID", "LineItemID",
+    "AllocationID", "LineItemID", "CreditNoteID",
 )
 
 # The spec documents only 200/400 (and a few 404s) per operation. Xero also answers 401/403/404/

@@ -11,7 +11,7 @@ from . import edits
 from .errors import XeroError
 from .faults import parse_fault
 from .identity import connection_json, sandbox
-from .resources import bank_transactions, contacts, credits, invoices, payments, settings
+from .resources import bank_transactions, contacts, creditnotes, credits, invoices, payments, settings
 from .wire import dumps, rfc3339
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
@@ -88,12 +88,13 @@ def _book_state(book, today, limit: int | None = None) -> dict:
             for c in newest(book.contacts)
         ],
         "invoices": [invoices.invoice_json(book, i, links) for i in newest(book.invoices)],
+        "credit_notes": [creditnotes.credit_note_json(book, c, links) for c in newest(book.credit_notes)],
         "payments": [payments.payment_json(book, p) for p in newest(book.payments)],
         "bank_transactions": [
             bank_transactions.bank_transaction_json(book, t) for t in newest(book.bank_transactions)
         ],
-        "overpayments": [credits.credit_json(book, c) for c in newest(book.overpayments)],
-        "prepayments": [credits.credit_json(book, c) for c in newest(book.prepayments)],
+        "overpayments": [credits.credit_json(book, c, links) for c in newest(book.overpayments)],
+        "prepayments": [credits.credit_json(book, c, links) for c in newest(book.prepayments)],
     }
 
 

@@ -16,7 +16,7 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 """
 from .errors import ValidationFailed
 from .resources import contacts, invoices, payments, settings
-from .resources.common import CONTACT, INVOICE, Ctx, find_account, find_contact_by_name
+from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name
 from .wire import is_guid
 
 
@@ -147,11 +147,12 @@ def merge_contacts(ctx: Ctx, data: dict) -> dict:
     if merged.status != "ACTIVE" or kept.status != "ACTIVE":
         raise EditRefused("Only active contacts can be merged.")
     book = ctx.book
-    for invoice in book.invoices.values():
-        if invoice.contact_id == merged.contact_id:
-            invoice.contact_id = kept.contact_id
-            invoice.updated_utc = ctx.now
-            ctx.changed(INVOICE, invoice.invoice_id)
+    for category, records in ((INVOICE, book.invoices), (CREDITNOTE, book.credit_notes)):
+        for record in records.values():
+            if record.contact_id == merged.contact_id:
+                record.contact_id = kept.contact_id
+                record.updated_utc = ctx.now
+                ctx.changed(category, record.invoice_id if category == INVOICE else record.credit_note_id)
     for records in (book.bank_transactions, book.overpayments, book.prepayments):
         for record in records.values():
             if record.contact_id == merged.contact_id:

@@ -25,7 +25,7 @@ PAGE_ACTIONS = {"void_invoice": "Invoice voided.", "delete_payment": "Payment de
 # Rows per table: the newest records only, so the page (and the health check) stays quick on books
 # filled by benchmarks. /_sandbox/state has everything.
 ROW_LIMIT = 200
-COLLECTIONS = ("contacts", "invoices", "payments", "bank_transactions", "overpayments", "prepayments")
+COLLECTIONS = ("contacts", "invoices", "credit_notes", "payments", "bank_transactions", "overpayments", "prepayments")
 
 
 @bp.get("/")

@@ -156,3 +156,17 @@ def test_edits_name_a_known_organisation_action_and_record(xero_sandbox):
     with pytest.raises(EditRefused) as missing:
         xero_sandbox.void_invoice("INV-404", tenant_id=ORG2_TENANT_ID)
     assert missing.value.status == 404
+
+
+def test_merging_contacts_moves_credit_notes_and_credit(raw):
+    from .test_money_back import create_credit_note
+
+    kept = raw.put("Contacts", {"Contacts": [{"Name": "Kept"}]}).json()["Contacts"][0]
+    note = create_credit_note(raw, Contact={"Name": "Gone"})
+
+    raw.server.merge_contacts("Gone", into="Kept")
+
+    moved = raw.get(f"CreditNotes/{note['CreditNoteID']}").json()["CreditNotes"][0]
+    credit = {c["Name"]: c["Credit"] for c in raw.server.org_state()["contacts"]}
+    assert moved["Contact"]["ContactID"] == kept["ContactID"]
+    assert credit == {"Kept": 55.0, "Gone": 0}

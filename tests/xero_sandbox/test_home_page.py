@@ -282,3 +282,21 @@ def test_a_refused_button_shows_xeros_message(raw):
 
     assert "This document cannot be voided as it has a payment or credit note allocated to it." in refused.text
     assert refused.rows("invoices")[0][2] == "AUTHORISED"
+
+
+def test_credit_notes_and_refunds_show_up(raw):
+    note = raw.put("CreditNotes", {"CreditNotes": [{
+        "Type": "ACCRECCREDIT", "Contact": {"Name": "Acme"}, "Status": "AUTHORISED", "Date": "2024-05-03",
+        "LineItems": [{"Description": "Sorry", "UnitAmount": 50, "AccountCode": "200"}],
+    }]}).json()["CreditNotes"][0]
+    raw.put("Payments", {"Payments": [{
+        "CreditNote": {"CreditNoteID": note["CreditNoteID"]}, "Account": {"Code": "090"}, "Date": "2024-05-04",
+        "Amount": 5,
+    }]})
+
+    page = home(raw.server)
+
+    assert page.rows("credit-notes") == [
+        ["CN-0001", "Acme", "AUTHORISED", "2024-05-03", "AUD", "55.00", "50.00", "0", "1"]]
+    assert page.rows("payments") == [["2024-05-04", "Refund: CN-0001", "5.00", "", "090", "AUTHORISED", "Delete"]]
+    assert page.rows("contacts") == [["Acme", "", "", "0.00", "50.00"]]

@@ -244,3 +244,24 @@ def test_batches_are_checked_against_xeros_webhook_schemas():
     broken = dict(batch, firstEventSequence=0, events=[dict(event, eventType="DELETE", data={"Type": "ACCRECCREDIT"})])
     errors = [v["error"] for v in check_webhook(broken)]
     assert "0 is less than the minimum of 1" in errors and "'Status' is a required property" in errors
+
+
+def test_credit_notes_have_events_with_their_type_and_status(raw, receiver):
+    from .test_money_back import create_credit_note
+
+    invoice = create_invoice(raw)
+    note = create_credit_note(raw, Contact={"ContactID": invoice["Contact"]["ContactID"]})
+    raw.server.flush_webhooks()
+    raw.put(f"CreditNotes/{note['CreditNoteID']}/Allocations", {"Allocations": [
+        {"Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Amount": 55, "Date": "2024-05-20"}]})
+
+    events = raw.server.webhook_events()
+
+    created = [e for e in events if e["eventCategory"] == "CREDITNOTE"]
+    assert [(e["eventType"], e["data"]) for e in created] == [
+        ("CREATE", {"Type": "ACCRECCREDIT", "Status": "AUTHORISED"}),
+        ("UPDATE", {"Type": "ACCRECCREDIT", "Status": "PAID"}),
+    ]
+    assert created[0]["resourceUrl"].endswith(f"/CreditNotes/{note['CreditNoteID']}")
+    assert summary(events[-2:]) == [("CREDITNOTE", "UPDATE", note["CreditNoteID"]),
+                                    ("INVOICE", "UPDATE", invoice["InvoiceID"])]

@@ -150,14 +150,6 @@ def _empty_balances() -> dict:
     return {key: {"Outstanding": ZERO, "Overdue": ZERO} for key in BALANCE_KEYS.values()}
 
 
-def credit(book: OrgBook, contact: Contact):
-    """Unallocated credit: RemainingCredit of the contact's AUTHORISED overpayments and prepayments."""
-    credits = list(book.overpayments.values()) + list(book.prepayments.values())
-    return sum(
-        (c.remaining_credit for c in credits if c.contact_id == contact.contact_id and c.status == "AUTHORISED"), ZERO
-    )
-
-
 def contact_json(book: OrgBook, contact: Contact, today, balances: dict | None = None) -> dict:
     if balances is None:
         balances = balances_by_contact(book, today)

@@ -7,7 +7,7 @@ from email.utils import parsedate_to_datetime
 from ..errors import ValidationFailed, bad_request, not_found, validation_exception
 from ..where import WhereError, compile_where
 from ..wire import envelope, parse_datetime
-from . import bank_transactions, contacts, credits, invoices, payments, settings
+from . import bank_transactions, contacts, creditnotes, credits, invoices, payments, settings
 from .common import Ctx, echo
 
 DEFAULT_PAGE_SIZE = 100
@@ -410,17 +410,66 @@ def post_bank_transaction(call: Call):
                  _bank_renderer(call), enums=bank_transactions.ENUMS)
 
 
-# Overpayments and prepayments ----------------------------------------------------------------
+# Credit notes --------------------------------------------------------------------------------
+
+
+def _credit_note_renderer(call: Call):
+    links = invoices.Links(call.ctx.book)
+    return lambda credit_note: creditnotes.credit_note_json(call.ctx.book, credit_note, links)
+
+
+@route("GET", "CreditNotes")
+def list_credit_notes(call: Call):
+    if "IDs" in call.query:
+        # Xero documents no IDs filter for credit notes; rather than ignore it (and answer with every
+        # credit note, as Xero would), say so.
+        raise bad_request("GET /CreditNotes has no IDs parameter; use where=CreditNoteID==Guid(\"...\")")
+    render = _credit_note_renderer(call)
+    return listing(call, "CreditNotes", [render(c) for c in call.ctx.book.credit_notes.values()])
+
+
+@route("GET", "CreditNotes/{credit_note_id}")
+def get_credit_note(call: Call):
+    credit_note = creditnotes.find_credit_note(call.ctx.book, call.params["credit_note_id"])
+    return _single(call, "CreditNotes", credit_note, _credit_note_renderer(call))
+
+
+@route("PUT", "CreditNotes")
+def put_credit_notes(call: Call):
+    return batch(call, "CreditNotes", creditnotes.create_credit_note, _credit_note_renderer(call),
+                 enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+@route("POST", "CreditNotes")
+def post_credit_notes(call: Call):
+    return batch(call, "CreditNotes", creditnotes.upsert_credit_note, _credit_note_renderer(call),
+                 enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+@route("POST", "CreditNotes/{credit_note_id}")
+def post_credit_note(call: Call):
+    credit_note = creditnotes.find_credit_note(call.ctx.book, call.params["credit_note_id"])
+    if credit_note is None:
+        raise not_found()
+    return batch(call, "CreditNotes", lambda ctx, data: creditnotes.update_credit_note(ctx, credit_note, data),
+                 _credit_note_renderer(call), enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+# Overpayments and prepayments; allocations (theirs and credit notes') --------------------------
 
 
 def _credit_routes(kind: str, collection: str) -> None:
     def renderer(call: Call):
-        return lambda credit: credits.credit_json(call.ctx.book, credit)
+        links = invoices.Links(call.ctx.book)
+        return lambda credit: credits.credit_json(call.ctx.book, credit, links)
 
     @route("GET", collection)
     def list_credits(call: Call):
         render = renderer(call)
         records = list(call.ctx.book.credits(kind).values())
+        references = _csv(call, "References") if kind == "overpayment" else None
+        if references is not None:
+            records = [c for c in records if c.reference in references]
         return listing(call, collection, [render(c) for c in records], id_key=credits.ID_KEYS[kind])
 
     @route("GET", collection + "/{credit_id}")
@@ -428,6 +477,8 @@ def _credit_routes(kind: str, collection: str) -> None:
         credit = credits.find_credit(call.ctx.book, kind, call.params["credit_id"])
         return _single(call, collection, credit, renderer(call))
 
+
+def _allocation_routes(kind: str, collection: str) -> None:
     @route("PUT", collection + "/{credit_id}/Allocations")
     def allocate(call: Call):
         credit = credits.find_credit(call.ctx.book, kind, call.params["credit_id"])
@@ -445,8 +496,12 @@ def _credit_routes(kind: str, collection: str) -> None:
             allocation = credits.delete_allocation(call.ctx, credit, call.params["allocation_id"])
         except ValidationFailed:
             raise not_found() from None
-        return call.respond(Allocations=[credits.allocation_json(call.ctx.book, credit, allocation)])
+        # Xero's answer is the Allocation itself (IsDeleted true), not the usual envelope.
+        return 200, credits.allocation_json(call.ctx.book, credit, allocation)
 
 
 _credit_routes("overpayment", "Overpayments")
 _credit_routes("prepayment", "Prepayments")
+for _kind, _collection in (("overpayment", "Overpayments"), ("prepayment", "Prepayments"),
+                           ("creditnote", "CreditNotes")):
+    _allocation_routes(_kind, _collection)

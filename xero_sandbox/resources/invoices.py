@@ -280,15 +280,20 @@ def invoice_ref_json(book: OrgBook, invoice: Invoice) -> dict:
 
 
 class Links:
-    """Payments and credit allocations per invoice, indexed once for rendering many invoices."""
+    """Payments and credit allocations per invoice, and refunds per credit, indexed once for
+    rendering many records."""
 
     def __init__(self, book: OrgBook):
         self.payments: dict[str, list] = {}
+        self.refunds: dict[str, list] = {}
         for payment in book.payments.values():
             if payment.status == "AUTHORISED":
-                self.payments.setdefault(payment.invoice_id, []).append(payment)
+                if payment.invoice_id is not None:
+                    self.payments.setdefault(payment.invoice_id, []).append(payment)
+                else:
+                    self.refunds.setdefault(payment.credit_id, []).append(payment)
         self.credits: dict[tuple[str, str], list] = {}
-        for kind in ("overpayment", "prepayment"):
+        for kind in ("overpayment", "prepayment", "creditnote"):
             for credit in book.credits(kind).values():
                 for allocation in credit.allocations:
                     if not allocation.is_deleted:
@@ -303,7 +308,7 @@ def invoice_json(book: OrgBook, invoice: Invoice, links: Links | None = None) ->
         "InvoiceNumber": invoice.invoice_number,
         "Reference": invoice.reference or "",
         "Payments": _payments_json(links, invoice),
-        "CreditNotes": [],
+        "CreditNotes": _credit_notes_json(links, invoice),
         "Prepayments": _credits_json(links, invoice, "prepayment"),
         "Overpayments": _credits_json(links, invoice, "overpayment"),
         "AmountDue": invoice.amount_due,
@@ -345,6 +350,21 @@ def _payments_json(links: Links, invoice: Invoice) -> list[dict]:
             "HasValidationErrors": False,
         })
         for p in links.payments.get(invoice.invoice_id, [])
+    ]
+
+
+def _credit_notes_json(links: Links, invoice: Invoice) -> list[dict]:
+    return [
+        drop_none({
+            "CreditNoteID": credit.credit_id,
+            "CreditNoteNumber": credit.credit_note_number,
+            "Date": maybe_date(allocation.date),
+            "AppliedAmount": allocation.amount,
+            "Total": credit.total,
+            "Status": credit.status,
+            "LineItems": [],
+        })
+        for credit, allocation in links.credits.get(("creditnote", invoice.invoice_id), [])
     ]
 
 
