@@ -68,7 +68,12 @@ def _record(response: Response) -> Response:
     if _is_own_path(path):
         return response
     box = identity.sandbox()
-    box.log_request(_log_entry(box, response))
+    if box.config.request_log:
+        box.log_request(_log_entry(box, response))
+    if path.lower().startswith("/api.xro/"):
+        tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
+        box.stats.call(tenant_id if box.book(tenant_id) else "(unknown)", g.get("client_id"),
+                       g.get("endpoint") or f"{request.method} ?", response.status_code, bool(g.get("fault")))
     if box.config.validate_openapi and _conformance_in_scope(path):
         _check_conformance(box, response)
     if g.get("drop_connection"):

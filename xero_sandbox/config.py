@@ -30,6 +30,7 @@ TUNABLE = {
     "app_minute_limit": int,
     "time_scale": float,
     "validate_openapi": bool,
+    "request_log": bool,
     "webhook_retry_seconds": float,
     "webhook_max_attempts": int,
 }
@@ -77,6 +78,7 @@ class SandboxConfig:
     app_minute_limit: int = 10000
     time_scale: float = 1.0
     validate_openapi: bool = False
+    request_log: bool = True
     webhook_retry_seconds: float = 1.0
     webhook_max_attempts: int = 10
     signing_key: str | None = None

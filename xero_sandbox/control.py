@@ -68,7 +68,6 @@ def _book_state(book, today, limit: int | None = None) -> dict:
     count everything. The page for people uses that to stay quick on big books."""
     credit = credits.total_credit(book)
     balances = contacts.balances_by_contact(book, today)
-    links = invoices.Links(book)
 
     def newest(records: dict) -> list:
         if limit is None or len(records) <= limit:
@@ -87,14 +86,14 @@ def _book_state(book, today, limit: int | None = None) -> dict:
             dict(contacts.contact_json(book, c, today, balances), Credit=credit.get(c.contact_id, 0))
             for c in newest(book.contacts)
         ],
-        "invoices": [invoices.invoice_json(book, i, links) for i in newest(book.invoices)],
-        "credit_notes": [creditnotes.credit_note_json(book, c, links) for c in newest(book.credit_notes)],
+        "invoices": [invoices.invoice_json(book, i) for i in newest(book.invoices)],
+        "credit_notes": [creditnotes.credit_note_json(book, c) for c in newest(book.credit_notes)],
         "payments": [payments.payment_json(book, p) for p in newest(book.payments)],
         "bank_transactions": [
             bank_transactions.bank_transaction_json(book, t) for t in newest(book.bank_transactions)
         ],
-        "overpayments": [credits.credit_json(book, c, links) for c in newest(book.overpayments)],
-        "prepayments": [credits.credit_json(book, c, links) for c in newest(book.prepayments)],
+        "overpayments": [credits.credit_json(book, c) for c in newest(book.overpayments)],
+        "prepayments": [credits.credit_json(book, c) for c in newest(book.prepayments)],
     }
 
 
@@ -222,6 +221,18 @@ def edit(tenant_id):
             return reply({"error": str(refused), "messages": refused.messages}, 400)
         except edits.EditNotFound as missing:
             return reply({"error": str(missing)}, 404)
+
+
+@bp.get("/stats")
+def stats():
+    """Calls, 429s and peaks per organisation and per app, since the last reset or clear."""
+    return reply(sandbox().stats_snapshot())
+
+
+@bp.delete("/stats")
+def clear_stats():
+    sandbox().stats.clear()
+    return reply({"ok": True})
 
 
 @bp.get("/webhooks")

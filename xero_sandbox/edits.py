@@ -15,6 +15,7 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
   second, the first is archived with ``MergedToContactID``.
 """
 from .errors import ValidationFailed
+from .indexes import index, invoices_of
 from .resources import contacts, invoices, payments, settings
 from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name
 from .wire import is_guid
@@ -147,12 +148,16 @@ def merge_contacts(ctx: Ctx, data: dict) -> dict:
     if merged.status != "ACTIVE" or kept.status != "ACTIVE":
         raise EditRefused("Only active contacts can be merged.")
     book = ctx.book
-    for category, records in ((INVOICE, book.invoices), (CREDITNOTE, book.credit_notes)):
-        for record in records.values():
-            if record.contact_id == merged.contact_id:
-                record.contact_id = kept.contact_id
-                record.updated_utc = ctx.now
-                ctx.changed(category, record.invoice_id if category == INVOICE else record.credit_note_id)
+    for invoice in invoices_of(book, merged.contact_id):
+        invoice.contact_id = kept.contact_id
+        invoice.updated_utc = ctx.now
+        index(book).note_invoice(invoice)
+        ctx.changed(INVOICE, invoice.invoice_id)
+    for credit_note in book.credit_notes.values():
+        if credit_note.contact_id == merged.contact_id:
+            credit_note.contact_id = kept.contact_id
+            credit_note.updated_utc = ctx.now
+            ctx.changed(CREDITNOTE, credit_note.credit_note_id)
     for records in (book.bank_transactions, book.overpayments, book.prepayments):
         for record in records.values():
             if record.contact_id == merged.contact_id:

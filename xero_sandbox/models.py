@@ -258,6 +258,8 @@ class OrgBook:
     credit_notes: dict[str, CreditNote] = field(default_factory=dict)
     next_invoice_number: int = 1
     next_credit_note_number: int = 1
+    # Lookups by number, name and link (xero_sandbox.indexes), rebuilt on demand; never saved.
+    index: object = field(default=None, repr=False, compare=False, metadata={"transient": True})
 
     def credits(self, kind: str) -> dict:
         """Overpayments, prepayments or credit notes: whatever holds credit of that ``kind``."""

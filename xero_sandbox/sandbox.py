@@ -11,6 +11,7 @@ import os
 import secrets
 import tempfile
 import threading
+import zlib
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .models import Identity, OrgBook
 from .ratelimit import RateLimiter
 from .resources.common import CREDITNOTE, Ctx
 from .seed import seed_books
+from .stats import Stats
 from .webhooks import Webhooks, event
 
 logger = logging.getLogger(__name__)
@@ -33,12 +35,21 @@ REQUEST_LOG_LIMIT = 5000
 
 @dataclass
 class StoredResponse:
-    """An idempotent request's first answer, replayed for the same key and body."""
+    """An idempotent request's first answer, replayed for the same key and body. Kept compressed:
+    a benchmark's answers to batches of 50 invoices would otherwise hold hundreds of megabytes."""
 
     fingerprint: str
     status: int
-    body: bytes
+    compressed: bytes
     stored_at: float
+
+    @classmethod
+    def keep(cls, fingerprint: str, status: int, body: bytes, stored_at: float) -> "StoredResponse":
+        return cls(fingerprint, status, zlib.compress(body, 1), stored_at)
+
+    @property
+    def body(self) -> bytes:
+        return zlib.decompress(self.compressed)
 
 
 class Sandbox:
@@ -51,7 +62,8 @@ class Sandbox:
         self.books: dict[str, OrgBook] = seed_books()
         self.identity = Identity()
         self.idempotency: dict[tuple, StoredResponse] = {}
-        self.limiter = RateLimiter(self.clock, config)
+        self.stats = Stats()
+        self.limiter = RateLimiter(self.clock, config, self.stats)
         self.faults = FaultRegistry()
         self._log_lock = threading.Lock()
         self.request_log: deque = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -73,6 +85,7 @@ class Sandbox:
             self.idempotency.clear()
             self.clock.reset(self.config.time_scale)
             self.limiter.reset()
+            self.stats.clear()
             self.clear_requests()
             self.clear_violations()
             self.save()
@@ -141,6 +154,9 @@ class Sandbox:
 
     def book(self, tenant_id: str) -> OrgBook | None:
         return self.books.get((tenant_id or "").lower())
+
+    def stats_snapshot(self) -> dict:
+        return self.stats.snapshot({tenant_id: book.organisation.name for tenant_id, book in self.books.items()})
 
     def log_request(self, entry: dict) -> None:
         with self._log_lock:

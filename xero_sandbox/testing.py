@@ -182,6 +182,16 @@ class SandboxServer:
         """Merge ``contact`` into ``into``; returns both (the merged one first)."""
         return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
 
+    def stats(self) -> dict:
+        """``GET /_sandbox/stats``: calls, 429s and peaks per organisation (``tenants``) and per app."""
+        return self._control("GET", "/stats")
+
+    def tenant_stats(self, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        return self.stats()["tenants"].get(tenant_id, {})
+
+    def clear_stats(self) -> None:
+        self._control("DELETE", "/stats")
+
     # Webhooks --------------------------------------------------------------------------------
 
     def webhooks(self) -> dict:

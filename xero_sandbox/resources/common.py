@@ -5,6 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ..errors import ValidationFailed
+from ..indexes import contacts_named, contacts_numbered, index
 from ..models import ZERO, Account, Contact, LineItem, OrgBook
 from ..seed import FX_RATES
 from ..wire import is_guid, ms_date, ms_datetime, new_id, parse_date, round_money, to_decimal
@@ -106,9 +107,9 @@ def find_contact(book: OrgBook, ref: dict) -> Contact | None:
         return book.contacts.get(str(contact_id).lower())
     number = ref.get("ContactNumber")
     if number:
-        found = next((c for c in book.contacts.values() if c.contact_number == number), None)
+        found = contacts_numbered(book, str(number))
         if found:
-            return found
+            return found[0]
     name = ref.get("Name")
     if name:
         return find_contact_by_name(book, name)
@@ -116,15 +117,7 @@ def find_contact(book: OrgBook, ref: dict) -> Contact | None:
 
 
 def find_contact_by_name(book: OrgBook, name: str, exclude: str | None = None) -> Contact | None:
-    folded = name.strip().casefold()
-    return next(
-        (
-            c
-            for c in book.contacts.values()
-            if c.status == "ACTIVE" and c.name.strip().casefold() == folded and c.contact_id != exclude
-        ),
-        None,
-    )
+    return next((c for c in contacts_named(book, name) if c.status == "ACTIVE" and c.contact_id != exclude), None)
 
 
 def contact_for_document(ctx: Ctx, data: dict) -> Contact:
@@ -162,6 +155,7 @@ def store_contact(ctx: Ctx, contact: Contact, *, customer=False, supplier=False)
     if changed:
         contact.updated_utc = ctx.now
         ctx.book.contacts[contact.contact_id] = contact
+        index(ctx.book).note_contact(contact)
         ctx.changed(CONTACT, contact.contact_id, created=created)
 
 

@@ -6,6 +6,7 @@ AUTHORISED or DELETED; AUTHORISED may become VOIDED while nothing is allocated o
 set (and unset) by the sandbox as RemainingCredit reaches (leaves) 0.
 """
 from ..errors import ValidationFailed
+from ..indexes import credit_notes_numbered, index
 from ..models import ZERO, CreditNote, OrgBook
 from ..wire import date_string, is_guid, new_id
 from .common import (
@@ -27,7 +28,7 @@ from .common import (
     totals,
 )
 from .credits import allocations_json, refunds_json
-from .invoices import Links, line_input
+from .invoices import line_input
 
 TYPES = ("ACCRECCREDIT", "ACCPAYCREDIT")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
@@ -48,9 +49,7 @@ def find_credit_note(book: OrgBook, identifier: str) -> CreditNote | None:
 
 
 def find_by_number(book: OrgBook, number: str) -> CreditNote | None:
-    return next(
-        (c for c in book.credit_notes.values() if c.credit_note_number == number and c.status != "DELETED"), None
-    )
+    return next((c for c in credit_notes_numbered(book, number) if c.status != "DELETED"), None)
 
 
 def create_credit_note(ctx: Ctx, data: dict) -> CreditNote:
@@ -105,6 +104,7 @@ def _create(ctx: Ctx, data: dict) -> CreditNote:
         credit_note.credit_note_number = _next_number(ctx.book)
     _recalculate(credit_note)
     ctx.book.credit_notes[credit_note.credit_note_id] = credit_note
+    index(ctx.book).note_credit_note(credit_note)
     ctx.changed(CREDITNOTE, credit_note.credit_note_id, created=True)
     return credit_note
 
@@ -145,6 +145,7 @@ def update_credit_note(ctx: Ctx, credit_note: CreditNote, data: dict) -> CreditN
     _recalculate(draft)
     draft.updated_utc = ctx.now
     credit_note.__dict__.update(draft.__dict__)
+    index(ctx.book).note_credit_note(credit_note)
     ctx.changed(CREDITNOTE, credit_note.credit_note_id)
     return credit_note
 
@@ -216,8 +217,7 @@ def _recalculate(credit_note: CreditNote) -> None:
         credit_note.remaining_credit = credit_note.total - used
 
 
-def credit_note_json(book: OrgBook, credit_note: CreditNote, links: Links | None = None) -> dict:
-    links = links or Links(book)
+def credit_note_json(book: OrgBook, credit_note: CreditNote) -> dict:
     body = {
         "Type": credit_note.type,
         "CreditNoteID": credit_note.credit_note_id,
@@ -239,7 +239,7 @@ def credit_note_json(book: OrgBook, credit_note: CreditNote, links: Links | None
         "FullyPaidOnDate": maybe_date(credit_note.fully_paid_on),
         "RemainingCredit": credit_note.remaining_credit,
         "Allocations": allocations_json(book, credit_note),
-        "Payments": refunds_json(links, credit_note),
+        "Payments": refunds_json(book, credit_note),
         "SentToContact": credit_note.sent_to_contact,
         "HasAttachments": False,
         "HasErrors": False,

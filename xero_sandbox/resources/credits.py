@@ -5,6 +5,7 @@ The three kinds share the rules: only AUTHORISED credit is used; RemainingCredit
 each allocation or refund and up again when one is deleted; the credit is PAID at 0.
 """
 from ..errors import ValidationFailed
+from ..indexes import index, refunds_of
 from ..models import ZERO, Allocation, OrgBook
 from ..wire import date_string, is_guid, new_id
 from .common import (
@@ -20,7 +21,7 @@ from .common import (
     optional_decimal,
     stamp,
 )
-from .invoices import Links, apply_money, find_invoice, invoice_ref_json
+from .invoices import apply_money, find_invoice, invoice_ref_json
 
 ID_KEYS = {"overpayment": "OverpaymentID", "prepayment": "PrepaymentID", "creditnote": "CreditNoteID"}
 LABELS = {"overpayment": "overpayment", "prepayment": "prepayment", "creditnote": "credit note"}
@@ -70,6 +71,7 @@ def allocate(ctx: Ctx, credit, data: dict) -> Allocation:
     problems.check()
     allocation = Allocation(allocation_id=new_id(), invoice_id=invoice.invoice_id, amount=amount, date=on_date)
     credit.allocations.append(allocation)
+    index(ctx.book).note_allocation(credit.kind, credit.credit_id, invoice.invoice_id)
     use_credit(ctx, credit, amount, on_date)
     apply_money(ctx, invoice, credited=amount, on_date=on_date)
     return allocation
@@ -147,7 +149,7 @@ def allocations_json(book: OrgBook, credit) -> list[dict]:
     ]
 
 
-def refunds_json(links: Links, credit) -> list[dict]:
+def refunds_json(book: OrgBook, credit) -> list[dict]:
     """Refund payments of the credit, as Xero lists them under ``Payments``."""
     return [
         drop_none({
@@ -159,13 +161,12 @@ def refunds_json(links: Links, credit) -> list[dict]:
             "HasAccount": False,
             "HasValidationErrors": False,
         })
-        for p in links.refunds.get(credit.credit_id, [])
+        for p in refunds_of(book, credit.credit_id)
     ]
 
 
-def credit_json(book: OrgBook, credit, links: Links | None = None) -> dict:
+def credit_json(book: OrgBook, credit) -> dict:
     """An overpayment or prepayment in Xero's JSON."""
-    links = links or Links(book)
     return drop_none({
         ID_KEYS[credit.kind]: credit.credit_id,
         "Type": credit.type,
@@ -183,7 +184,7 @@ def credit_json(book: OrgBook, credit, links: Links | None = None) -> dict:
         "CurrencyRate": credit.currency_rate,
         "RemainingCredit": credit.remaining_credit,
         "Allocations": allocations_json(book, credit),
-        "Payments": refunds_json(links, credit),
+        "Payments": refunds_json(book, credit),
         "HasAttachments": False,
     })
 

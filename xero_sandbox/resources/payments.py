@@ -2,6 +2,7 @@
 ``Overpayment`` or ``Prepayment`` instead of an ``Invoice``), and their deletion (the only edit Xero
 allows: the invoice is owed again, or the credit is available again)."""
 from ..errors import ValidationFailed
+from ..indexes import credit_notes_numbered, index
 from ..models import Account, Invoice, OrgBook, Payment
 from ..wire import is_guid, new_id
 from .common import (
@@ -64,6 +65,7 @@ def create_payment(ctx: Ctx, data: dict) -> Payment:
     )
     apply_money(ctx, invoice, paid=amount, on_date=on_date)
     ctx.book.payments[payment.payment_id] = payment
+    index(ctx.book).note_payment(payment)
     return payment
 
 
@@ -92,6 +94,7 @@ def _refund(ctx: Ctx, data: dict) -> Payment:
     )
     use_credit(ctx, credit, amount, on_date)
     ctx.book.payments[payment.payment_id] = payment
+    index(ctx.book).note_payment(payment)
     return payment
 
 
@@ -107,8 +110,7 @@ def _credit(book: OrgBook, data: dict):
     identifier = ref.get(id_key)
     if kind == "creditnote" and not identifier:
         number = ref.get("CreditNoteNumber") or data.get("CreditNoteNumber")
-        credit = next((c for c in book.credit_notes.values()
-                       if number and c.credit_note_number == number and c.status != "DELETED"), None)
+        credit = next((c for c in credit_notes_numbered(book, str(number or "")) if c.status != "DELETED"), None)
         if credit is None:
             raise ValidationFailed(f"Credit note '{number}' could not be found")
         return credit
