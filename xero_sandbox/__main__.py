@@ -8,6 +8,7 @@ import os
 
 from werkzeug.serving import run_simple
 
+from . import logs
 from .app import create_app
 from .config import apply_client_options, config_from_env
 
@@ -48,13 +49,14 @@ def build_config(args, environ=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     config = build_config(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     client = config.clients[0]
     logging.getLogger("xero_sandbox").info(
-        "Xero sandbox on http://%s:%s (client_id=%s, redirect URIs: %s)",
-        args.host, args.port, client.client_id, ", ".join(client.redirect_uris),
+        "Xero sandbox on http://%s:%s (client_id=%s, redirect URIs: %s, webhook: %s)",
+        args.host, args.port, client.client_id, ", ".join(client.redirect_uris), client.webhook_url or "none",
     )
-    run_simple(args.host, args.port, create_app(config), threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(args.host, args.port, create_app(config), threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=logs.QuietRequestHandler)
 
 
 if __name__ == "__main__":

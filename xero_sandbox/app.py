@@ -7,7 +7,7 @@ import json
 
 from flask import Flask, Response, g, request
 
-from . import api, control, identity, pages
+from . import api, control, identity, logs, pages
 from .config import SandboxConfig, config_from_env
 from .errors import XeroError
 from .faults import drop_connection, status_response_parts
@@ -24,8 +24,10 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
+    app.before_request(logs.start_timer)
     app.before_request(_fault_outside_accounting)
     app.after_request(_record)
+    app.after_request(logs.log_request)
     app.register_error_handler(XeroError, _xero_error)
     return app
 

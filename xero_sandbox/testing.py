@@ -14,10 +14,11 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 from .app import create_app
 from .config import DEFAULT_REDIRECT_URIS, SandboxConfig
+from .logs import QuietRequestHandler
 from .seed import ORG1_TENANT_ID, ORG2_TENANT_ID
 
 DEFAULT_SCOPES = (
@@ -35,17 +36,6 @@ class EditRefused(Exception):
         self.messages = body.get("messages") or [body.get("error")]
 
 
-class QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log."""
-
-    def log_request(self, *args, **kwargs):
-        pass
-
-    def log(self, type, message, *args):
-        if type == "error":
-            super().log(type, message, *args)
-
-
 class SandboxServer:
     """The sandbox on a free local port, served by a background thread."""
 
@@ -54,7 +44,8 @@ class SandboxServer:
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
         self.config = config or SandboxConfig()
         self.app = create_app(self.config)
-        self._server = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler if quiet else None)
+        handler = QuietRequestHandler if quiet else None
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="xero-sandbox", daemon=True)
