@@ -112,11 +112,11 @@ class Sandbox:
                 )
             ]
             if subscribers:
-                self.webhooks.publish(subscribers, [
-                    event(tenant_id, category, resource_id, event_type, ctx.now, self._event_data(ctx, category,
-                                                                                                resource_id))
-                    for (category, resource_id), event_type in ctx.changes.items()
-                ])
+                events = [
+                    event(tenant_id, category, record_id, kind, ctx.now, self._event_data(ctx, category, record_id))
+                    for (category, record_id), kind in ctx.changes.items()
+                ]
+                self.webhooks.publish(subscribers, events)
         self.save()
 
     @staticmethod
