@@ -8,6 +8,7 @@ import os
 
 from werkzeug.serving import run_simple
 
+from . import logs
 from .app import create_app
 from .config import apply_client_options, config_from_env
 
@@ -23,12 +24,14 @@ def parse_args(argv=None):
     parser.add_argument("--redirect-uri", action="append", default=[], help="allowed redirect URI (repeatable)")
     parser.add_argument("--app-name", help="the app name shown on the consent page")
     parser.add_argument("--validate-openapi", action="store_true", help="check traffic against the OpenAPI files")
+    parser.add_argument("--webhook-url", help="where to POST the app's webhook events")
+    parser.add_argument("--webhook-key", help="the webhook key that signs them (default: a new one)")
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    config = config_from_env()
+def build_config(args, environ=None):
+    """The settings for a command line: the environment's, overridden by the options given."""
+    config = config_from_env(environ)
     if args.state_file:
         config.state_file = args.state_file
     if args.time_scale:
@@ -37,15 +40,23 @@ def main(argv=None) -> None:
         config.validate_openapi = True
     apply_client_options(
         config, client_id=args.client_id, client_secret=args.client_secret,
-        redirect_uris=args.redirect_uri, app_name=args.app_name,
+        redirect_uris=args.redirect_uri, app_name=args.app_name, webhook_url=args.webhook_url,
+        webhook_key=args.webhook_key,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return config
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    config = build_config(args)
+    logs.configure()
     client = config.clients[0]
     logging.getLogger("xero_sandbox").info(
-        "Xero sandbox on http://%s:%s (client_id=%s, redirect URIs: %s)",
-        args.host, args.port, client.client_id, ", ".join(client.redirect_uris),
+        "Xero sandbox on http://%s:%s (client_id=%s, redirect URIs: %s, webhook: %s)",
+        args.host, args.port, client.client_id, ", ".join(client.redirect_uris), client.webhook_url or "none",
     )
-    run_simple(args.host, args.port, create_app(config), threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(args.host, args.port, create_app(config), threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=logs.QuietRequestHandler)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ bp = Blueprint("accounting", __name__, url_prefix="/api.xro/2.0")
 WRITE_SCOPES = {
     "contacts": {"accounting.contacts"},
     "invoices": {"accounting.invoices", "accounting.transactions"},
+    "creditnotes": {"accounting.invoices", "accounting.transactions"},
     "payments": {"accounting.payments", "accounting.transactions"},
     "overpayments": {"accounting.payments", "accounting.transactions"},
     "prepayments": {"accounting.payments", "accounting.transactions"},
@@ -49,7 +50,9 @@ class Caller:
 def dispatch(resource):
     box = sandbox()
     route = handlers.match(request.method, resource)
+    g.endpoint = f"{request.method} {route[2] if route else resource.split('/', 1)[0]}"
     caller = _authenticate(box, resource)
+    g.client_id = caller.client_id
     if route is None:
         raise not_found()
     try:
@@ -143,26 +146,32 @@ def _idempotent(box, caller: Caller, route, key: str) -> Response:
             status, body = error.status, error.body
         text = dumps(body)
         if status < 500:
-            box.idempotency[store_key] = StoredResponse(fingerprint, status, text.encode(), now)
+            box.idempotency[store_key] = StoredResponse.keep(fingerprint, status, text.encode(), now)
     return Response(text, status=status, mimetype="application/json")
 
 
 def _forget_old_keys(box, now: float) -> None:
+    """Keys are kept in the order they were stored, so the expired ones are at the front."""
     window = box.config.idempotency_window
-    for key in [k for k, v in box.idempotency.items() if now - v.stored_at > window]:
+    while box.idempotency:
+        key, stored = next(iter(box.idempotency.items()))
+        if now - stored.stored_at <= window:
+            return
         del box.idempotency[key]
 
 
 def _run(box, caller: Caller, route) -> tuple[int, dict]:
-    handler, params = route
+    handler, params, _ = route
     body = _request_json() if request.method in ("PUT", "POST") else None
     ctx = Ctx(book=box.book(caller.tenant_id), now=box.clock.now())
     call = handlers.Call(ctx=ctx, provider_name=caller.provider_name, params=params, query=request.args,
                          headers=request.headers, body=body)
-    result = handler(call)
-    if request.method != "GET":
-        box.save()
-    return result
+    try:
+        return handler(call)
+    finally:
+        # Also after a failed batch: with summarizeErrors its good elements are kept, as in Xero.
+        if request.method != "GET":
+            box.commit(ctx)
 
 
 def _request_json():

@@ -7,7 +7,7 @@ import json
 
 from flask import Flask, Response, g, request
 
-from . import api, control, identity, pages
+from . import api, control, identity, logs, pages
 from .config import SandboxConfig, config_from_env
 from .errors import XeroError
 from .faults import drop_connection, status_response_parts
@@ -24,8 +24,10 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
+    app.before_request(logs.start_timer)
     app.before_request(_fault_outside_accounting)
     app.after_request(_record)
+    app.after_request(logs.log_request)
     app.register_error_handler(XeroError, _xero_error)
     return app
 
@@ -68,7 +70,12 @@ def _record(response: Response) -> Response:
     if _is_own_path(path):
         return response
     box = identity.sandbox()
-    box.log_request(_log_entry(box, response))
+    if box.config.request_log:
+        box.log_request(_log_entry(box, response))
+    if path.lower().startswith("/api.xro/"):
+        tenant_id = (request.headers.get("xero-tenant-id") or "").strip().lower()
+        box.stats.call(tenant_id if box.book(tenant_id) else "(unknown)", g.get("client_id"),
+                       g.get("endpoint") or f"{request.method} ?", response.status_code, bool(g.get("fault")))
     if box.config.validate_openapi and _conformance_in_scope(path):
         _check_conformance(box, response)
     if g.get("drop_connection"):

@@ -1,7 +1,8 @@
 """Turn the sandbox's dataclass records into JSON-ready data and back (for the state file).
 
 Types come from the dataclasses' annotations: ``Decimal`` travels as a string, ``date`` and
-``datetime`` as ISO 8601, nested dataclasses, lists and dicts recursively.
+``datetime`` as ISO 8601, nested dataclasses, lists and dicts recursively. Fields marked
+``metadata={"transient": True}`` (caches) are not saved.
 """
 import dataclasses
 import types
@@ -13,7 +14,9 @@ from functools import lru_cache
 
 def dump(value):
     if dataclasses.is_dataclass(value):
-        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.metadata.get("transient")
+        }
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (datetime, date)):

@@ -30,7 +30,12 @@ TUNABLE = {
     "app_minute_limit": int,
     "time_scale": float,
     "validate_openapi": bool,
+    "request_log": bool,
+    "webhook_retry_seconds": float,
+    "webhook_max_attempts": int,
 }
+# Per-app settings POST /_sandbox/config may change (for the first app, or the one named by client_id).
+APP_SETTINGS = ("redirect_uris", "webhook_url", "webhook_key")
 
 
 @dataclass
@@ -41,6 +46,19 @@ class ClientApp:
     client_secret: str
     name: str = DEFAULT_APP_NAME
     redirect_uris: list[str] = field(default_factory=lambda: list(DEFAULT_REDIRECT_URIS))
+    webhook_url: str | None = None
+    webhook_key: str | None = None
+
+    def set_webhook(self, url: str | None = None, key: str | None = None) -> None:
+        """Where Xero sends this app's webhooks; a URL without a key gets a new key, as in Xero."""
+        if url is not None:
+            self.webhook_url = url or None
+        if key is not None:
+            self.webhook_key = key or None
+        if self.webhook_url and not self.webhook_key:
+            from .webhooks import new_webhook_key
+
+            self.webhook_key = new_webhook_key()
 
 
 @dataclass
@@ -60,6 +78,9 @@ class SandboxConfig:
     app_minute_limit: int = 10000
     time_scale: float = 1.0
     validate_openapi: bool = False
+    request_log: bool = True
+    webhook_retry_seconds: float = 1.0
+    webhook_max_attempts: int = 10
     signing_key: str | None = None
 
     def client(self, client_id: str | None) -> ClientApp | None:
@@ -73,6 +94,10 @@ class SandboxConfig:
         for key, value in changes.items():
             if key == "redirect_uris":
                 self._add_redirect_uris(value, changes.get("client_id"))
+            elif key in ("webhook_url", "webhook_key"):
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"{key} must be a string (or null)")
+                self._app(changes.get("client_id")).set_webhook(**{key.split("_")[1]: value or ""})
             elif key == "client_id":
                 continue
             elif key in TUNABLE:
@@ -82,12 +107,16 @@ class SandboxConfig:
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
 
-    def _add_redirect_uris(self, uris, client_id: str | None) -> None:
-        if isinstance(uris, str):
-            uris = [uris]
+    def _app(self, client_id: str | None) -> ClientApp:
         client = self.client(client_id) if client_id else self.clients[0]
         if client is None:
             raise ValueError(f"unknown client_id {client_id!r}")
+        return client
+
+    def _add_redirect_uris(self, uris, client_id: str | None) -> None:
+        if isinstance(uris, str):
+            uris = [uris]
+        client = self._app(client_id)
         for uri in uris:
             if uri not in client.redirect_uris:
                 client.redirect_uris.append(uri)
@@ -131,13 +160,18 @@ def config_from_env(environ=None) -> SandboxConfig:
         client_secret=environ.get(ENV_PREFIX + "CLIENT_SECRET"),
         redirect_uris=environ.get(ENV_PREFIX + "REDIRECT_URIS", "").replace(",", " ").split(),
         app_name=environ.get(ENV_PREFIX + "APP_NAME"),
+        webhook_url=environ.get(ENV_PREFIX + "WEBHOOK_URL"),
+        webhook_key=environ.get(ENV_PREFIX + "WEBHOOK_KEY"),
     )
     return config
 
 
-def apply_client_options(config, *, client_id=None, client_secret=None, redirect_uris=(), app_name=None):
-    """Override the default app's credentials, redirect URIs and name where given."""
+def apply_client_options(config, *, client_id=None, client_secret=None, redirect_uris=(), app_name=None,
+                         webhook_url=None, webhook_key=None):
+    """Override the default app's credentials, redirect URIs, name and webhook where given."""
     client = config.clients[0]
+    if webhook_url or webhook_key:
+        client.set_webhook(webhook_url or None, webhook_key or None)
     if client_id:
         client.client_id = client_id
     if client_secret:

@@ -3,8 +3,9 @@
 The vendored files (``openapi/``) are loaded once per process with spec self-checking off (the
 accounting file does not pass strict meta-validation). Local URLs are mapped onto the spec's
 servers: ``/api.xro/2.0/...`` onto ``https://api.xero.com/api.xro/2.0`` and ``/connections`` onto
-``https://api.xero.com/Connections``. Findings become violations the control API reports.
-openapi-core is imported only when validation is switched on.
+``https://api.xero.com/Connections``. Webhook batches the sandbox sends are checked against the
+schemas of ``xero-webhooks.yaml`` (``check_webhook``). Findings become violations the control API
+reports. openapi-core and jsonschema are imported only when validation is switched on.
 """
 import json
 import threading
@@ -27,7 +28,7 @@ ALWAYS_SENT_READ_ONLY = {"HasAttachments"}
 NUMBER_OR_ID_PATH_PARAMETERS = {"InvoiceID"}
 RECORD_ID_KEYS = (
     "InvoiceID", "ContactID", "PaymentID", "BankTransactionID", "OverpaymentID", "PrepaymentID", "AccountID",
-    "AllocationID", "LineItemID",
+    "AllocationID", "LineItemID", "CreditNoteID",
 )
 
 # The spec documents only 200/400 (and a few 404s) per operation. Xero also answers 401/403/404/
@@ -48,6 +49,38 @@ def _load(name: str):
                 data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             _specs[name] = OpenAPI.from_dict(data, config=Config(spec_validator_cls=None))
         return _specs[name]
+
+
+WEBHOOKS_URI = "urn:xero-webhooks"
+_webhook_validators = {}
+
+
+def _webhook_validator(schema: str):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    with _specs_lock:
+        if not _webhook_validators:
+            with open(SPEC_DIR / "xero-webhooks.yaml", encoding="utf-8") as handle:
+                data = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            registry = Registry().with_resource(WEBHOOKS_URI, Resource.from_contents(data, DRAFT202012))
+            for name in ("WebhookEvent", "CreditNoteWebhookEvent"):
+                reference = {"$ref": f"{WEBHOOKS_URI}#/components/schemas/{name}"}
+                _webhook_validators[name] = Draft202012Validator(reference, registry=registry)
+        return _webhook_validators[schema]
+
+
+def check_webhook(payload: dict) -> list[dict]:
+    """Violations of Xero's webhook schemas by one batch: the whole batch against ``WebhookEvent``,
+    each credit note event (as a batch of one) against ``CreditNoteWebhookEvent``. Formats (the
+    ``date-time`` of ``eventDateUtc``) are not asserted: Xero's own examples carry no UTC offset."""
+    found = [error.message for error in _webhook_validator("WebhookEvent").iter_errors(payload)]
+    for event in payload.get("events", []):
+        if event.get("eventCategory") == "CREDITNOTE":
+            single = dict(payload, events=[event])
+            found += [error.message for error in _webhook_validator("CreditNoteWebhookEvent").iter_errors(single)]
+    return [{"kind": "webhook", "method": "POST", "path": "(webhook)", "status": None, "error": m} for m in found]
 
 
 def in_scope(path: str) -> bool:

@@ -7,10 +7,11 @@ from itertools import islice
 
 from flask import Blueprint, Response, request
 
+from . import edits
 from .errors import XeroError
 from .faults import parse_fault
 from .identity import connection_json, sandbox
-from .resources import bank_transactions, contacts, credits, invoices, payments, settings
+from .resources import bank_transactions, contacts, creditnotes, credits, invoices, payments, settings
 from .wire import dumps, rfc3339
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
@@ -67,7 +68,6 @@ def _book_state(book, today, limit: int | None = None) -> dict:
     count everything. The page for people uses that to stay quick on big books."""
     credit = credits.total_credit(book)
     balances = contacts.balances_by_contact(book, today)
-    links = invoices.Links(book)
 
     def newest(records: dict) -> list:
         if limit is None or len(records) <= limit:
@@ -86,7 +86,8 @@ def _book_state(book, today, limit: int | None = None) -> dict:
             dict(contacts.contact_json(book, c, today, balances), Credit=credit.get(c.contact_id, 0))
             for c in newest(book.contacts)
         ],
-        "invoices": [invoices.invoice_json(book, i, links) for i in newest(book.invoices)],
+        "invoices": [invoices.invoice_json(book, i) for i in newest(book.invoices)],
+        "credit_notes": [creditnotes.credit_note_json(book, c) for c in newest(book.credit_notes)],
         "payments": [payments.payment_json(book, p) for p in newest(book.payments)],
         "bank_transactions": [
             bank_transactions.bank_transaction_json(book, t) for t in newest(book.bank_transactions)
@@ -204,6 +205,63 @@ def revoke_connections():
             del box.identity.connections[connection_id]
         box.save()
     return reply({"revoked": doomed})
+
+
+@bp.post("/organisations/<tenant_id>/edits")
+def edit(tenant_id):
+    """A change made "by a person in Xero" (see ``edits``): 200 with the changed records, 400 with
+    Xero's words when Xero would refuse it, 404 for an unknown organisation or record."""
+    data = body()
+    with sandbox().changing(tenant_id) as ctx:
+        if ctx is None:
+            return reply({"error": f"no organisation with tenant id {tenant_id}"}, 404)
+        try:
+            return reply(edits.apply(ctx, data))
+        except edits.EditRefused as refused:
+            return reply({"error": str(refused), "messages": refused.messages}, 400)
+        except edits.EditNotFound as missing:
+            return reply({"error": str(missing)}, 404)
+
+
+@bp.get("/stats")
+def stats():
+    """Calls, 429s and peaks per organisation and per app, since the last reset or clear."""
+    return reply(sandbox().stats_snapshot())
+
+
+@bp.delete("/stats")
+def clear_stats():
+    sandbox().stats.clear()
+    return reply({"ok": True})
+
+
+@bp.get("/webhooks")
+def webhooks():
+    """Webhook batches (queued, delivered, given up) with body, signature and every attempt."""
+    return reply(sandbox().webhooks.state())
+
+
+@bp.post("/webhooks/flush")
+def flush_webhooks():
+    """Send every queued event and retry every waiting batch now; answers once each had an attempt
+    (``flushed`` false if ``timeout`` seconds, default 10, ran out first)."""
+    timeout = body().get("timeout", 10)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+        return fail("timeout must be a non-negative number of seconds")
+    hooks = sandbox().webhooks
+    flushed = hooks.flush(timeout)
+    return reply(dict(hooks.state(), flushed=flushed))
+
+
+@bp.post("/webhooks/intent")
+def webhook_intent():
+    """Xero's intent-to-receive check against an app's webhook URL (the first app, or ``client_id``)."""
+    box = sandbox()
+    client_id = body().get("client_id")
+    client = box.config.client(client_id) if client_id else box.config.clients[0]
+    if client is None:
+        return fail(f"unknown client_id {client_id!r}")
+    return reply(box.webhooks.intent(client))
 
 
 @bp.get("/violations")

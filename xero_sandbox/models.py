@@ -82,6 +82,7 @@ class Contact:
     phones: list[dict] = field(default_factory=list)
     is_customer: bool = False
     is_supplier: bool = False
+    merged_to_contact_id: str | None = None
 
 
 @dataclass
@@ -129,8 +130,11 @@ class Invoice:
 
 @dataclass
 class Payment:
+    """A payment against an invoice, or a refund of a credit note, overpayment or prepayment (then
+    ``invoice_id`` is None and ``credit_kind``/``credit_id`` name the credit refunded)."""
+
     payment_id: str
-    invoice_id: str
+    invoice_id: str | None
     account_id: str
     date: date
     amount: Decimal
@@ -141,6 +145,8 @@ class Payment:
     status: str = "AUTHORISED"
     reference: str | None = None
     is_reconciled: bool = False
+    credit_kind: str | None = None
+    credit_id: str | None = None
 
 
 @dataclass
@@ -202,6 +208,40 @@ class Credit:
 
 
 @dataclass
+class CreditNote:
+    """A credit note (ACCRECCREDIT to a customer, ACCPAYCREDIT from a supplier): credit that is
+    allocated to invoices or refunded. Shares the allocation rules of overpayments (``kind``)."""
+
+    credit_note_id: str
+    type: str
+    contact_id: str
+    status: str
+    date: date
+    line_amount_types: str
+    currency_code: str
+    currency_rate: Decimal
+    created_utc: datetime
+    updated_utc: datetime
+    credit_note_number: str | None = None
+    reference: str | None = None
+    due_date: date | None = None
+    sent_to_contact: bool = False
+    line_items: list[LineItem] = field(default_factory=list)
+    sub_total: Decimal = ZERO
+    total_tax: Decimal = ZERO
+    total: Decimal = ZERO
+    remaining_credit: Decimal = ZERO
+    allocations: list[Allocation] = field(default_factory=list)
+    fully_paid_on: date | None = None
+
+    kind = "creditnote"
+
+    @property
+    def credit_id(self) -> str:
+        return self.credit_note_id
+
+
+@dataclass
 class OrgBook:
     """Everything one organisation (tenant) holds."""
 
@@ -215,10 +255,16 @@ class OrgBook:
     bank_transactions: dict[str, BankTransaction] = field(default_factory=dict)
     overpayments: dict[str, Credit] = field(default_factory=dict)
     prepayments: dict[str, Credit] = field(default_factory=dict)
+    credit_notes: dict[str, CreditNote] = field(default_factory=dict)
     next_invoice_number: int = 1
+    next_credit_note_number: int = 1
+    # Lookups by number, name and link (xero_sandbox.indexes), rebuilt on demand; never saved.
+    index: object = field(default=None, repr=False, compare=False, metadata={"transient": True})
 
-    def credits(self, kind: str) -> dict[str, Credit]:
-        return self.overpayments if kind == "overpayment" else self.prepayments
+    def credits(self, kind: str) -> dict:
+        """Overpayments, prepayments or credit notes: whatever holds credit of that ``kind``."""
+        return {"overpayment": self.overpayments, "prepayment": self.prepayments,
+                "creditnote": self.credit_notes}[kind]
 
 
 @dataclass

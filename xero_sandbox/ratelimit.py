@@ -21,9 +21,10 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, clock, config):
+    def __init__(self, clock, config, observer=None):
         self._clock = clock
         self._config = config
+        self._observer = observer  # told of every admission and rejection (Stats)
         self._lock = threading.Lock()
         self._minute = defaultdict(deque)
         self._day = defaultdict(deque)
@@ -69,13 +70,21 @@ class RateLimiter:
             for problem, window, limit, period in checks:
                 if len(window) >= limit:
                     wait = window[0] + period - now if window else period
+                    self._rejected(tenant_id, client_id, problem)
                     raise RateLimited(problem, self._real_seconds(wait), self._headers(minute, day, app_minute))
             if self._in_flight[tenant_id] >= config.concurrent_limit:
+                self._rejected(tenant_id, client_id, "concurrent")
                 raise RateLimited("concurrent", 1, self._headers(minute, day, app_minute))
             for window in (minute, day, app_minute):
                 window.append(now)
             self._in_flight[tenant_id] += 1
+            if self._observer is not None:
+                self._observer.admitted(tenant_id, client_id, now, self._in_flight[tenant_id])
             return self._headers(minute, day, app_minute)
+
+    def _rejected(self, tenant_id: str, client_id: str, problem: str) -> None:
+        if self._observer is not None:
+            self._observer.rejected(tenant_id, client_id, problem)
 
     def _headers(self, minute, day, app_minute) -> dict:
         config = self._config

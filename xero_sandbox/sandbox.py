@@ -11,7 +11,9 @@ import os
 import secrets
 import tempfile
 import threading
+import zlib
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import codec
@@ -20,7 +22,10 @@ from .config import SandboxConfig
 from .faults import FaultRegistry
 from .models import Identity, OrgBook
 from .ratelimit import RateLimiter
+from .resources.common import CREDITNOTE, Ctx
 from .seed import seed_books
+from .stats import Stats
+from .webhooks import Webhooks, event
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +35,21 @@ REQUEST_LOG_LIMIT = 5000
 
 @dataclass
 class StoredResponse:
-    """An idempotent request's first answer, replayed for the same key and body."""
+    """An idempotent request's first answer, replayed for the same key and body. Kept compressed:
+    a benchmark's answers to batches of 50 invoices would otherwise hold hundreds of megabytes."""
 
     fingerprint: str
     status: int
-    body: bytes
+    compressed: bytes
     stored_at: float
+
+    @classmethod
+    def keep(cls, fingerprint: str, status: int, body: bytes, stored_at: float) -> "StoredResponse":
+        return cls(fingerprint, status, zlib.compress(body, 1), stored_at)
+
+    @property
+    def body(self) -> bytes:
+        return zlib.decompress(self.compressed)
 
 
 class Sandbox:
@@ -48,17 +62,20 @@ class Sandbox:
         self.books: dict[str, OrgBook] = seed_books()
         self.identity = Identity()
         self.idempotency: dict[tuple, StoredResponse] = {}
-        self.limiter = RateLimiter(self.clock, config)
+        self.stats = Stats()
+        self.limiter = RateLimiter(self.clock, config, self.stats)
         self.faults = FaultRegistry()
         self._log_lock = threading.Lock()
         self.request_log: deque = deque(maxlen=REQUEST_LOG_LIMIT)
         self.violations: list[dict] = []
         self._next_log_id = 1
+        self.webhooks = Webhooks(lambda: self.config, on_batch=self._check_webhook)
         self.load()
 
     def reset(self, *, config: bool = False) -> None:
         """Back to the seeded organisations; with ``config`` also back to the startup settings."""
         self.faults.clear()
+        self.webhooks.reset()
         with self.lock:
             if config:
                 self.config = self.startup_config.copy()
@@ -68,6 +85,7 @@ class Sandbox:
             self.idempotency.clear()
             self.clock.reset(self.config.time_scale)
             self.limiter.reset()
+            self.stats.clear()
             self.clear_requests()
             self.clear_violations()
             self.save()
@@ -81,8 +99,64 @@ class Sandbox:
             if "time_scale" in changes:
                 self.clock.set_time_scale(updated.time_scale)
 
+    def commit(self, ctx: Ctx) -> None:
+        """After a write to one organisation's books (under ``lock``): queue webhook events for what
+        changed, for every app with a webhook that is connected to the organisation; save."""
+        if ctx.changes:
+            tenant_id = ctx.book.tenant_id
+            subscribers = [
+                client.client_id for client in self.config.clients
+                if client.webhook_url and any(
+                    c.tenant_id == tenant_id and c.client_id == client.client_id
+                    for c in self.identity.connections.values()
+                )
+            ]
+            if subscribers:
+                events = [
+                    event(tenant_id, category, record_id, kind, ctx.now, self._event_data(ctx, category, record_id))
+                    for (category, record_id), kind in ctx.changes.items()
+                ]
+                self.webhooks.publish(subscribers, events)
+        self.save()
+
+    @staticmethod
+    def _event_data(ctx: Ctx, category: str, resource_id: str):
+        """Credit note events carry the credit note's Type and Status (Xero's CreditNoteWebhookEvent)."""
+        if category != CREDITNOTE:
+            return None
+        credit_note = ctx.book.credit_notes.get(resource_id)
+        return {"Type": credit_note.type, "Status": credit_note.status} if credit_note else None
+
+    def _check_webhook(self, payload: dict) -> None:
+        if self.config.validate_openapi:
+            from .conformance import check_webhook
+
+            self.add_violations(check_webhook(payload))
+
+    def close(self) -> None:
+        """Stop the webhook thread (the WSGI app itself has nothing to close)."""
+        self.webhooks.close()
+
+    @contextmanager
+    def changing(self, tenant_id: str):
+        """A change to one organisation's books from outside the API (control API, page): yields the
+        Ctx to change them with (or None for an unknown tenant), then commits like an API call."""
+        with self.lock:
+            book = self.book(tenant_id)
+            if book is None:
+                yield None
+                return
+            ctx = Ctx(book=book, now=self.clock.now())
+            try:
+                yield ctx
+            finally:
+                self.commit(ctx)
+
     def book(self, tenant_id: str) -> OrgBook | None:
         return self.books.get((tenant_id or "").lower())
+
+    def stats_snapshot(self) -> dict:
+        return self.stats.snapshot({tenant_id: book.organisation.name for tenant_id, book in self.books.items()})
 
     def log_request(self, entry: dict) -> None:
         with self._log_lock:

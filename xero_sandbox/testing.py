@@ -6,6 +6,7 @@
 """
 import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -13,10 +14,11 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 
 from .app import create_app
 from .config import DEFAULT_REDIRECT_URIS, SandboxConfig
+from .logs import QuietRequestHandler
 from .seed import ORG1_TENANT_ID, ORG2_TENANT_ID
 
 DEFAULT_SCOPES = (
@@ -25,15 +27,13 @@ DEFAULT_SCOPES = (
 )
 
 
-class QuietHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log."""
+class EditRefused(Exception):
+    """An edit "by a person in Xero" was refused (400: Xero would not allow it; 404: no such record)."""
 
-    def log_request(self, *args, **kwargs):
-        pass
-
-    def log(self, type, message, *args):
-        if type == "error":
-            super().log(type, message, *args)
+    def __init__(self, status: int, body: dict):
+        super().__init__(body.get("error"))
+        self.status = status
+        self.messages = body.get("messages") or [body.get("error")]
 
 
 class SandboxServer:
@@ -44,7 +44,8 @@ class SandboxServer:
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
         self.config = config or SandboxConfig()
         self.app = create_app(self.config)
-        self._server = make_server(host, port, self.app, threaded=True, request_handler=QuietHandler if quiet else None)
+        handler = QuietRequestHandler if quiet else None
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=handler)
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="xero-sandbox", daemon=True)
@@ -74,6 +75,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         self.sandbox.faults.clear()
+        self.sandbox.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -136,6 +138,75 @@ class SandboxServer:
         if connection_id:
             return self._control("POST", f"/connections/{connection_id}/revoke")["revoked"]
         return self._control("POST", "/connections/revoke", {"tenant_id": tenant_id})["revoked"]
+
+    # Changes made "by a person in Xero" (see xero_sandbox/edits.py) --------------------------
+
+    def edit(self, action: str, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """Apply an edit; returns the changed records, raises :class:`EditRefused` if refused."""
+        response = self.http.post(f"{self.url}/_sandbox/organisations/{tenant_id}/edits",
+                                  json={"action": action, **fields}, timeout=10)
+        if response.status_code in (400, 404):
+            raise EditRefused(response.status_code, response.json())
+        response.raise_for_status()
+        return response.json()
+
+    def void_invoice(self, invoice: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Void an invoice (InvoiceID or InvoiceNumber); returns it in Xero's JSON."""
+        return self.edit("void_invoice", tenant_id, invoice=invoice)["Invoices"][0]
+
+    def edit_invoice_line(self, invoice: str, line=0, tenant_id: str = ORG1_TENANT_ID, **changes) -> dict:
+        """Change ``unit_amount``, ``quantity`` or ``description`` of a line (index or LineItemID)."""
+        return self.edit("edit_invoice_line", tenant_id, invoice=invoice, line=line, **changes)["Invoices"][0]
+
+    def delete_payment(self, payment_id: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        return self.edit("delete_payment", tenant_id, payment=payment_id)["Payments"][0]
+
+    def archive_account(self, account: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Archive an account (Code or AccountID)."""
+        return self.edit("archive_account", tenant_id, account=account)["Accounts"][0]
+
+    def archive_contact(self, contact: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Archive a contact (ContactID, ContactNumber or Name)."""
+        return self.edit("archive_contact", tenant_id, contact=contact)["Contacts"][0]
+
+    def merge_contacts(self, contact: str, into: str, tenant_id: str = ORG1_TENANT_ID) -> list[dict]:
+        """Merge ``contact`` into ``into``; returns both (the merged one first)."""
+        return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
+
+    def stats(self) -> dict:
+        """``GET /_sandbox/stats``: calls, 429s and peaks per organisation (``tenants``) and per app."""
+        return self._control("GET", "/stats")
+
+    def tenant_stats(self, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        return self.stats()["tenants"].get(tenant_id, {})
+
+    def clear_stats(self) -> None:
+        self._control("DELETE", "/stats")
+
+    # Webhooks --------------------------------------------------------------------------------
+
+    def webhooks(self) -> dict:
+        """``GET /_sandbox/webhooks``: ``deliveries`` (body, signature, status, attempts), ``apps``, intent checks."""
+        return self._control("GET", "/webhooks")
+
+    def flush_webhooks(self, timeout: float = 10.0) -> list[dict]:
+        """Send what is queued and retry what waits, now; returns every delivery once each had an attempt."""
+        response = self.http.post(f"{self.url}/_sandbox/webhooks/flush", json={"timeout": timeout},
+                                  timeout=timeout + 10)
+        response.raise_for_status()
+        data = response.json()
+        if not data["flushed"]:
+            raise TimeoutError(f"webhook deliveries still waiting after {timeout}s")
+        return data["deliveries"]
+
+    def webhook_events(self) -> list[dict]:
+        """Every event of the batches delivered so far (after a flush), in sequence order."""
+        delivered = [d for d in self.flush_webhooks() if d["status"] == "delivered"]
+        return [event for d in delivered for event in json.loads(d["body"])["events"]]
+
+    def check_webhook_intent(self, client_id: str | None = None) -> dict:
+        """Xero's intent-to-receive check: ``ok`` when the receiver answered 200 and 401 in time."""
+        return self._control("POST", "/webhooks/intent", {"client_id": client_id} if client_id else {})
 
     def violations(self) -> list[dict]:
         return self._control("GET", "/violations")["violations"]

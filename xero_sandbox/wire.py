@@ -81,19 +81,15 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _plain(value):
+def _number(value):
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def dumps(data) -> str:
     """JSON text with Decimals as plain numbers (xero-python reads them back with parse_float=Decimal)."""
-    return json.dumps(_plain(data), separators=(",", ":"))
+    return json.dumps(data, separators=(",", ":"), default=_number)
 
 
 def envelope(provider_name: str, now: datetime, **collections) -> dict:

@@ -95,9 +95,11 @@ def test_page_shows_what_was_sent_through_the_api(raw):
     assert page.rows("contacts") == [["Acme Pty Ltd", "CUST-7", "billing@acme.test", "1,119.50", "1,250.00"]]
     assert page.rows("invoices") == [[
         "ARENA-1001", "Acme Pty Ltd", "AUTHORISED", "2024-05-01", "2024-05-31", "AUD",
-        "1,320.00", "200.50", "0.00", "1,119.50",
+        "1,320.00", "200.50", "0.00", "1,119.50", "Void",
     ]]
-    assert page.rows("payments") == [["2024-05-10", "ARENA-1001", "200.50", "Card 4242", "090", "AUTHORISED"]]
+    assert page.rows("payments") == [
+        ["2024-05-10", "ARENA-1001", "200.50", "Card 4242", "090", "AUTHORISED", "Delete"],
+    ]
     assert page.rows("bank-transactions") == [[
         "2024-05-12", "RECEIVE-OVERPAYMENT", "Acme Pty Ltd", "", "1,250.00", "091 Business Savings Account",
         "AUTHORISED", credit["OverpaymentID"],
@@ -128,7 +130,7 @@ def test_allocations_and_paid_invoices_show_up(raw):
     page = home(raw.server)
 
     [row] = page.rows("invoices")
-    assert (row[0], row[2], row[6:]) == (invoice["InvoiceNumber"], "PAID", ["110.00", "0.00", "110.00", "0.00"])
+    assert (row[0], row[2], row[6:]) == (invoice["InvoiceNumber"], "PAID", ["110.00", "0.00", "110.00", "0.00", ""])
     assert page.rows("overpayments") == [["2024-05-10", "Acme", "AUD", "150.00", "40.00", "AUTHORISED", "1"]]
     assert page.rows("contacts") == [["Acme", "", "", "0.00", "40.00"]]
 
@@ -143,7 +145,7 @@ def test_invoices_created_with_xero_python_appear(sdk, xero_sandbox, org2):
     page = home(xero_sandbox)
 
     assert page.rows("invoices", org2) == [
-        ["NZ-1", "Kiwi Ltd", "DRAFT", "2024-06-01", "", "NZD", "11.50", "0.00", "0.00", "11.50"],
+        ["NZ-1", "Kiwi Ltd", "DRAFT", "2024-06-01", "", "NZD", "11.50", "0.00", "0.00", "11.50", ""],
     ]
     assert f"invoices-{ORG1_TENANT_ID}" not in page.tables
 
@@ -217,3 +219,84 @@ def test_page_is_served_while_a_fault_matches_every_path(xero_sandbox):
 
     assert requests.get(xero_sandbox.url + "/", timeout=5).status_code == 200
     assert requests.get(xero_sandbox.url + "/connections", timeout=5).status_code == 503
+
+
+def _submit(server, page: Page, action: str, tenant_id: str = ORG1_TENANT_ID) -> Page:
+    """Post the first button form of ``action`` on the page, as a browser would, and follow the redirect."""
+    parser = FormParser()
+    parser.feed(page.html)
+    fields = next(form for form in parser.forms if ("action", action) in form)
+    assert ("tenant_id", tenant_id) in fields
+    response = requests.post(server.url + "/edits", data=fields, allow_redirects=False, timeout=5)
+    assert response.status_code == 303 and response.headers["Location"].startswith("/?")
+    return Page(requests.get(server.url + response.headers["Location"], timeout=5))
+
+
+class FormParser(HTMLParser):
+    """The hidden fields of every form posting to /edits."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[list[tuple[str, str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form" and attributes.get("action") == "/edits":
+            self.forms.append([])
+        elif tag == "input" and attributes.get("type") == "hidden" and self.forms:
+            self.forms[-1].append((attributes["name"], attributes.get("value", "")))
+
+
+def test_buttons_void_an_invoice_and_delete_a_payment(raw):
+    paid = raw.put("Invoices", {"Invoices": [{
+        "Type": "ACCREC", "Contact": {"Name": "Acme"}, "InvoiceNumber": "PAID-1", "Status": "AUTHORISED",
+        "Date": "2024-05-01", "DueDate": "2024-05-31",
+        "LineItems": [{"Description": "Plan", "UnitAmount": 100, "AccountCode": "200"}],
+    }]}).json()["Invoices"][0]
+    raw.put("Payments", {"Payments": [{
+        "Invoice": {"InvoiceID": paid["InvoiceID"]}, "Account": {"Code": "090"}, "Date": "2024-05-10", "Amount": 110,
+    }]})
+
+    after_delete = _submit(raw.server, home(raw.server), "delete_payment")
+
+    assert "Payment deleted." in after_delete.text
+    assert after_delete.rows("payments")[0][5:] == ["DELETED", ""]
+    assert after_delete.rows("invoices")[0][2] == "AUTHORISED"
+    after_void = _submit(raw.server, after_delete, "void_invoice")
+    assert "Invoice voided." in after_void.text
+    assert after_void.rows("invoices")[0][2] == "VOIDED"
+    assert raw.get(f"Invoices/{paid['InvoiceID']}").json()["Invoices"][0]["Status"] == "VOIDED"
+
+
+def test_a_refused_button_shows_xeros_message(raw):
+    invoice = raw.put("Invoices", {"Invoices": [{
+        "Type": "ACCREC", "Contact": {"Name": "Acme"}, "Status": "AUTHORISED", "Date": "2024-05-01",
+        "DueDate": "2024-05-31", "LineItems": [{"Description": "Plan", "UnitAmount": 100, "AccountCode": "200"}],
+    }]}).json()["Invoices"][0]
+    page = home(raw.server)
+    raw.put("Payments", {"Payments": [{
+        "Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": {"Code": "090"}, "Date": "2024-05-10", "Amount": 5,
+    }]})
+
+    refused = _submit(raw.server, page, "void_invoice")
+
+    assert "This document cannot be voided as it has a payment or credit note allocated to it." in refused.text
+    assert refused.rows("invoices")[0][2] == "AUTHORISED"
+
+
+def test_credit_notes_and_refunds_show_up(raw):
+    note = raw.put("CreditNotes", {"CreditNotes": [{
+        "Type": "ACCRECCREDIT", "Contact": {"Name": "Acme"}, "Status": "AUTHORISED", "Date": "2024-05-03",
+        "LineItems": [{"Description": "Sorry", "UnitAmount": 50, "AccountCode": "200"}],
+    }]}).json()["CreditNotes"][0]
+    raw.put("Payments", {"Payments": [{
+        "CreditNote": {"CreditNoteID": note["CreditNoteID"]}, "Account": {"Code": "090"}, "Date": "2024-05-04",
+        "Amount": 5,
+    }]})
+
+    page = home(raw.server)
+
+    assert page.rows("credit-notes") == [
+        ["CN-0001", "Acme", "AUTHORISED", "2024-05-03", "AUD", "55.00", "50.00", "0", "1"]]
+    assert page.rows("payments") == [["2024-05-04", "Refund: CN-0001", "5.00", "", "090", "AUTHORISED", "Delete"]]
+    assert page.rows("contacts") == [["Acme", "", "", "0.00", "50.00"]]

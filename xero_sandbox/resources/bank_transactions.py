@@ -1,9 +1,16 @@
 """Bank transactions: RECEIVE/SPEND with coded lines, and the -OVERPAYMENT/-PREPAYMENT kinds
-that create an overpayment or prepayment holding the money as credit for the contact."""
+that create an overpayment or prepayment holding the money as credit for the contact.
+
+Deleting one of the latter voids its overpayment or prepayment (Overpayment Status has no DELETED),
+which is refused while any of that credit is allocated or refunded."""
+from decimal import Decimal
+
 from ..errors import ValidationFailed
 from ..models import ZERO, BankTransaction, Credit, OrgBook
-from ..wire import date_string, is_guid, new_id
+from ..wire import date_string, is_guid, new_id, parse_date
 from .common import (
+    DATE_KEYS,
+    DROP_KEYS,
     LINE_AMOUNT_TYPES,
     Ctx,
     Problems,
@@ -112,19 +119,29 @@ def find_bank_transaction(book: OrgBook, transaction_id: str) -> BankTransaction
     return book.bank_transactions.get(transaction_id.lower()) if is_guid(transaction_id) else None
 
 
+EDITABLE = {"BankTransactionID", "Status", "Reference", "Url", "IsReconciled"}
+
+
 def update_bank_transaction(ctx: Ctx, transaction: BankTransaction, data: dict) -> BankTransaction:
-    """The sandbox supports deleting a bank transaction and editing Reference/Url/IsReconciled."""
+    """The sandbox supports deleting a bank transaction and editing Reference/Url/IsReconciled.
+
+    Other fields may be sent as they are (the spec makes Type, LineItems and BankAccount required,
+    and a fetched transaction sent back carries everything); changing them is not supported."""
     if transaction.status != "AUTHORISED":
         raise ValidationFailed("This bank transaction has been deleted and cannot be edited")
-    unsupported = set(data) - {"BankTransactionID", "Status", "Reference", "Url", "IsReconciled", "Type"}
+    current = bank_transaction_json(ctx.book, transaction)
+    unsupported = [key for key in data if key not in EDITABLE and not _same(key, data[key], current.get(key))]
     if unsupported:
         raise ValidationFailed(f"The sandbox cannot edit {', '.join(sorted(unsupported))} on a bank transaction")
     status = data.get("Status", transaction.status)
     if status not in ("AUTHORISED", "DELETED"):
         raise ValidationFailed("Status must be AUTHORISED or DELETED")
     credit = _credit_of(ctx.book, transaction)
-    if status == "DELETED" and credit is not None and any(not a.is_deleted for a in credit.allocations):
-        raise ValidationFailed("This transaction cannot be deleted as its credit has been allocated to invoices")
+    if status == "DELETED" and credit is not None:
+        if any(not a.is_deleted for a in credit.allocations):
+            raise ValidationFailed("This transaction cannot be deleted as its credit has been allocated to invoices")
+        if any(p.credit_id == credit.credit_id and p.status == "AUTHORISED" for p in ctx.book.payments.values()):
+            raise ValidationFailed("This transaction cannot be deleted as its credit has been refunded")
     if "Reference" in data and transaction.type in REFERENCE_TYPES:
         transaction.reference = text(data, "Reference")
     if "Url" in data:
@@ -138,6 +155,28 @@ def update_bank_transaction(ctx: Ctx, transaction: BankTransaction, data: dict) 
         credit.remaining_credit = ZERO
         credit.updated_utc = ctx.now
     return transaction
+
+
+def _same(key: str, given, stored) -> bool:
+    """Whether ``given`` (part of a request) says nothing different from ``stored`` (the JSON we
+    render): objects match on the keys given, lists item by item, numbers and dates by value."""
+    if key in DROP_KEYS or stored is None and given in (None, "", [], False):
+        return True
+    if isinstance(given, dict):
+        return isinstance(stored, dict) and all(_same(k, v, stored.get(k)) for k, v in given.items())
+    if isinstance(given, list):
+        return isinstance(stored, list) and len(given) == len(stored) and all(
+            _same(key, g, s) for g, s in zip(given, stored, strict=True))
+    if key in DATE_KEYS or key == "DateString":
+        try:
+            return parse_date(str(given)) == parse_date(str(stored))
+        except ValueError:
+            return False
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        return isinstance(stored, (int, float, Decimal)) and Decimal(str(given)) == Decimal(str(stored))
+    if isinstance(given, str) and key.endswith("ID"):
+        return isinstance(stored, str) and given.lower() == stored.lower()
+    return given == stored
 
 
 def _credit_of(book: OrgBook, transaction: BankTransaction):

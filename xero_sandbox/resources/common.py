@@ -1,29 +1,51 @@
 """Helpers shared by the resource modules: field readers, contact/account lookup, line maths."""
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from ..errors import ValidationFailed
+from ..indexes import contacts_named, contacts_numbered, index
 from ..models import ZERO, Account, Contact, LineItem, OrgBook
 from ..seed import FX_RATES
 from ..wire import is_guid, ms_date, ms_datetime, new_id, parse_date, round_money, to_decimal
 
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+# Xero's words when a document names an archived (or merged) contact.
+ARCHIVED_CONTACT = (
+    "The contact with the specified contact details has been archived. "
+    "The contact must be un-archived before creating new invoices or credit notes."
+)
 NOT_LINE_ACCOUNT_TYPES = {"BANK"}
 SYSTEM_ACCOUNTS_BARRED = {"DEBTORS", "CREDITORS", "GST"}
 
 
+# Webhook event categories (Xero sends events for these three kinds of record only).
+INVOICE, CONTACT, CREDITNOTE = "INVOICE", "CONTACT", "CREDITNOTE"
+
+
 @dataclass
 class Ctx:
-    """What a handler needs: the organisation's books and the sandbox's notion of now."""
+    """What a handler needs: the organisation's books and the sandbox's notion of now.
+
+    ``changes`` collects the invoices, contacts and credit notes the handler created or updated, in
+    order, one entry per record (a record created and then updated in one call counts as created);
+    the sandbox turns them into webhook events once the call is done."""
 
     book: OrgBook
     now: datetime
+    changes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
         return self.now.date()
+
+    def changed(self, category: str, resource_id: str, *, created: bool = False) -> None:
+        key = (category, resource_id)
+        if created:
+            self.changes[key] = "CREATE"
+        else:
+            self.changes.setdefault(key, "UPDATE")
 
 
 def text(data: dict, key: str, max_length: int | None = None) -> str | None:
@@ -85,9 +107,9 @@ def find_contact(book: OrgBook, ref: dict) -> Contact | None:
         return book.contacts.get(str(contact_id).lower())
     number = ref.get("ContactNumber")
     if number:
-        found = next((c for c in book.contacts.values() if c.contact_number == number), None)
+        found = contacts_numbered(book, str(number))
         if found:
-            return found
+            return found[0]
     name = ref.get("Name")
     if name:
         return find_contact_by_name(book, name)
@@ -95,15 +117,7 @@ def find_contact(book: OrgBook, ref: dict) -> Contact | None:
 
 
 def find_contact_by_name(book: OrgBook, name: str, exclude: str | None = None) -> Contact | None:
-    folded = name.strip().casefold()
-    return next(
-        (
-            c
-            for c in book.contacts.values()
-            if c.status == "ACTIVE" and c.name.strip().casefold() == folded and c.contact_id != exclude
-        ),
-        None,
-    )
+    return next((c for c in contacts_named(book, name) if c.status == "ACTIVE" and c.contact_id != exclude), None)
 
 
 def contact_for_document(ctx: Ctx, data: dict) -> Contact:
@@ -117,9 +131,7 @@ def contact_for_document(ctx: Ctx, data: dict) -> Contact:
     contact = find_contact(ctx.book, ref)
     if contact is not None:
         if contact.status != "ACTIVE":
-            raise ValidationFailed(
-                f"The contact '{contact.name}' has been archived and cannot be used on new transactions"
-            )
+            raise ValidationFailed(ARCHIVED_CONTACT)
         return contact
     if contact_id:
         raise ValidationFailed(f"The contact with ContactID '{contact_id}' could not be found")
@@ -135,7 +147,7 @@ def contact_for_document(ctx: Ctx, data: dict) -> Contact:
 
 def store_contact(ctx: Ctx, contact: Contact, *, customer=False, supplier=False) -> None:
     """Insert a contact created on the fly, and flag it as customer/supplier."""
-    changed = contact.contact_id not in ctx.book.contacts
+    created = changed = contact.contact_id not in ctx.book.contacts
     if customer and not contact.is_customer:
         contact.is_customer = changed = True
     if supplier and not contact.is_supplier:
@@ -143,6 +155,8 @@ def store_contact(ctx: Ctx, contact: Contact, *, customer=False, supplier=False)
     if changed:
         contact.updated_utc = ctx.now
         ctx.book.contacts[contact.contact_id] = contact
+        index(ctx.book).note_contact(contact)
+        ctx.changed(CONTACT, contact.contact_id, created=created)
 
 
 def find_account(book: OrgBook, ref: dict) -> Account | None:

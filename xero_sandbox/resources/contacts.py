@@ -1,8 +1,9 @@
 """Contacts: create (unique active Name and ContactNumber), update-or-create, balances."""
 from ..errors import ValidationFailed
+from ..indexes import contacts_numbered, index, invoices_of
 from ..models import ZERO, Contact, OrgBook
 from ..wire import is_guid, new_id
-from .common import Ctx, Problems, drop_none, find_contact, find_contact_by_name, stamp, text
+from .common import CONTACT, Ctx, Problems, drop_none, find_contact, find_contact_by_name, stamp, text
 
 STATUSES = ("ACTIVE", "ARCHIVED")
 ENUMS = {"ContactStatus": STATUSES + ("GDPRREQUEST",)}
@@ -50,6 +51,8 @@ def _create(ctx: Ctx, data: dict) -> Contact:
     problems.attempt(_apply_fields, ctx, contact, data)
     problems.check()
     ctx.book.contacts[contact.contact_id] = contact
+    index(ctx.book).note_contact(contact)
+    ctx.changed(CONTACT, contact.contact_id, created=True)
     return contact
 
 
@@ -65,6 +68,8 @@ def update_contact(ctx: Ctx, contact: Contact, data: dict) -> Contact:
     problems.check()
     updated.updated_utc = ctx.now
     contact.__dict__.update(updated.__dict__)
+    index(ctx.book).note_contact(contact)
+    ctx.changed(CONTACT, contact.contact_id)
     return contact
 
 
@@ -106,11 +111,7 @@ def _check_unique(book: OrgBook, contact: Contact) -> None:
         )
     if contact.contact_number:
         clash = next(
-            (
-                c for c in book.contacts.values()
-                if c.contact_number == contact.contact_number and c.contact_id != contact.contact_id
-            ),
-            None,
+            (c for c in contacts_numbered(book, contact.contact_number) if c.contact_id != contact.contact_id), None
         )
         if clash:
             problems.add(
@@ -124,43 +125,49 @@ def get_contact(book: OrgBook, identifier: str) -> Contact | None:
     """By ContactID, or by ContactNumber when the identifier is not a GUID."""
     if is_guid(identifier):
         return book.contacts.get(identifier.lower())
-    return next((c for c in book.contacts.values() if c.contact_number == identifier), None)
+    found = contacts_numbered(book, identifier)
+    return found[0] if found else None
 
 
 BALANCE_KEYS = {"ACCREC": "AccountsReceivable", "ACCPAY": "AccountsPayable"}
 
 
 def balances_by_contact(book: OrgBook, today) -> dict[str, dict]:
-    """Outstanding and overdue amounts of AUTHORISED invoices, per contact id."""
+    """Outstanding and overdue amounts of AUTHORISED invoices, per contact id (for many contacts)."""
     result: dict[str, dict] = {}
     for invoice in book.invoices.values():
-        if invoice.status != "AUTHORISED" or invoice.type not in BALANCE_KEYS:
-            continue
-        contact = result.setdefault(invoice.contact_id, _empty_balances())
-        totals = contact[BALANCE_KEYS[invoice.type]]
-        totals["Outstanding"] += invoice.amount_due
-        if invoice.due_date and invoice.due_date < today:
-            totals["Overdue"] += invoice.amount_due
+        _add_balance(result, invoice, today)
     return result
+
+
+def balances_of(book: OrgBook, contact_id: str, today) -> dict:
+    """The same for one contact, from its own invoices only."""
+    result: dict[str, dict] = {}
+    for invoice in invoices_of(book, contact_id):
+        _add_balance(result, invoice, today)
+    return result.get(contact_id) or _empty_balances()
+
+
+def _add_balance(result: dict, invoice, today) -> None:
+    if invoice.status != "AUTHORISED" or invoice.type not in BALANCE_KEYS:
+        return
+    contact = result.setdefault(invoice.contact_id, _empty_balances())
+    totals = contact[BALANCE_KEYS[invoice.type]]
+    totals["Outstanding"] += invoice.amount_due
+    if invoice.due_date and invoice.due_date < today:
+        totals["Overdue"] += invoice.amount_due
 
 
 def _empty_balances() -> dict:
     return {key: {"Outstanding": ZERO, "Overdue": ZERO} for key in BALANCE_KEYS.values()}
 
 
-def credit(book: OrgBook, contact: Contact):
-    """Unallocated credit: RemainingCredit of the contact's AUTHORISED overpayments and prepayments."""
-    credits = list(book.overpayments.values()) + list(book.prepayments.values())
-    return sum(
-        (c.remaining_credit for c in credits if c.contact_id == contact.contact_id and c.status == "AUTHORISED"), ZERO
-    )
-
-
 def contact_json(book: OrgBook, contact: Contact, today, balances: dict | None = None) -> dict:
-    if balances is None:
-        balances = balances_by_contact(book, today)
+    """A contact; ``balances`` (from balances_by_contact) saves work when rendering many."""
+    own = balances.get(contact.contact_id) if balances is not None else balances_of(book, contact.contact_id, today)
     return drop_none({
         "ContactID": contact.contact_id,
+        "MergedToContactID": contact.merged_to_contact_id,
         "ContactNumber": contact.contact_number,
         "AccountNumber": contact.account_number,
         "ContactStatus": contact.status,
@@ -177,7 +184,7 @@ def contact_json(book: OrgBook, contact: Contact, today, balances: dict | None =
         "IsSupplier": contact.is_supplier,
         "IsCustomer": contact.is_customer,
         "DefaultCurrency": contact.default_currency,
-        "Balances": balances.get(contact.contact_id) or _empty_balances(),
+        "Balances": own or _empty_balances(),
         "ContactPersons": [],
         "HasAttachments": False,
         "HasValidationErrors": False,

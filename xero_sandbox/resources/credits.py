@@ -1,8 +1,15 @@
-"""Overpayments and prepayments (created by bank transactions) and their allocations to invoices."""
+"""Credit held for a contact (overpayments and prepayments, created by bank transactions; credit
+notes) and how it is used: allocations to invoices and refunds (payments, see ``payments``).
+
+The three kinds share the rules: only AUTHORISED credit is used; RemainingCredit goes down with
+each allocation or refund and up again when one is deleted; the credit is PAID at 0.
+"""
 from ..errors import ValidationFailed
-from ..models import ZERO, Allocation, Credit, OrgBook
+from ..indexes import index, refunds_of
+from ..models import ZERO, Allocation, OrgBook
 from ..wire import date_string, is_guid, new_id
 from .common import (
+    CREDITNOTE,
     Ctx,
     Problems,
     contact_ref_json,
@@ -16,15 +23,37 @@ from .common import (
 )
 from .invoices import apply_money, find_invoice, invoice_ref_json
 
-ID_KEYS = {"overpayment": "OverpaymentID", "prepayment": "PrepaymentID"}
-LABELS = {"overpayment": "overpayment", "prepayment": "prepayment"}
+ID_KEYS = {"overpayment": "OverpaymentID", "prepayment": "PrepaymentID", "creditnote": "CreditNoteID"}
+LABELS = {"overpayment": "overpayment", "prepayment": "prepayment", "creditnote": "credit note"}
+OBJECT_KEYS = {"overpayment": "Overpayment", "prepayment": "Prepayment", "creditnote": "CreditNote"}
+# The invoices each type of credit can pay.
+INVOICE_TYPES = {
+    "RECEIVE-OVERPAYMENT": "ACCREC", "RECEIVE-PREPAYMENT": "ACCREC", "ACCRECCREDIT": "ACCREC",
+    "SPEND-OVERPAYMENT": "ACCPAY", "SPEND-PREPAYMENT": "ACCPAY", "ACCPAYCREDIT": "ACCPAY",
+}
 
 
-def find_credit(book: OrgBook, kind: str, credit_id: str) -> Credit | None:
+def find_credit(book: OrgBook, kind: str, credit_id: str):
     return book.credits(kind).get(credit_id.lower()) if is_guid(credit_id) else None
 
 
-def allocate(ctx: Ctx, credit: Credit, data: dict) -> Allocation:
+def use_credit(ctx: Ctx, credit, amount, on_date) -> None:
+    """Take ``amount`` (an allocation or a refund; negative: give it back) from the credit."""
+    credit.remaining_credit -= amount
+    if credit.status == "AUTHORISED" and credit.remaining_credit == 0:
+        credit.status = "PAID"
+        if credit.kind == "creditnote":
+            credit.fully_paid_on = on_date
+    elif credit.status == "PAID" and credit.remaining_credit > 0:
+        credit.status = "AUTHORISED"
+        if credit.kind == "creditnote":
+            credit.fully_paid_on = None
+    credit.updated_utc = ctx.now
+    if credit.kind == "creditnote":
+        ctx.changed(CREDITNOTE, credit.credit_id)
+
+
+def allocate(ctx: Ctx, credit, data: dict) -> Allocation:
     """Apply part of the credit to an invoice of the same contact and currency."""
     label = LABELS[credit.kind]
     problems = Problems()
@@ -42,11 +71,9 @@ def allocate(ctx: Ctx, credit: Credit, data: dict) -> Allocation:
     problems.check()
     allocation = Allocation(allocation_id=new_id(), invoice_id=invoice.invoice_id, amount=amount, date=on_date)
     credit.allocations.append(allocation)
-    credit.remaining_credit -= amount
-    if credit.remaining_credit == 0:
-        credit.status = "PAID"
-    credit.updated_utc = ctx.now
-    apply_money(invoice, credited=amount, on_date=on_date, now=ctx.now)
+    index(ctx.book).note_allocation(credit.kind, credit.credit_id, invoice.invoice_id)
+    use_credit(ctx, credit, amount, on_date)
+    apply_money(ctx, invoice, credited=amount, on_date=on_date)
     return allocation
 
 
@@ -61,49 +88,85 @@ def _invoice(book: OrgBook, data: dict):
     return invoice
 
 
-def _check_invoice(credit: Credit, invoice, amount, problems: Problems) -> None:
-    expected_type = "ACCREC" if credit.type.startswith("RECEIVE") else "ACCPAY"
+def _check_invoice(credit, invoice, amount, problems: Problems) -> None:
+    label = LABELS[credit.kind]
+    expected_type = INVOICE_TYPES[credit.type]
     if invoice.type != expected_type:
         problems.add(f"A {credit.type} can only be allocated to {expected_type} invoices")
     if invoice.status != "AUTHORISED":
         problems.add("Credit can only be allocated to AUTHORISED invoices with an amount due")
     if invoice.contact_id != credit.contact_id:
-        problems.add(f"The invoice and the {LABELS[credit.kind]} must belong to the same contact")
+        problems.add(f"The invoice and the {label} must belong to the same contact")
     if invoice.currency_code != credit.currency_code:
-        problems.add(f"The invoice and the {LABELS[credit.kind]} must be in the same currency")
+        problems.add(f"The invoice and the {label} must be in the same currency")
     if amount is not None and invoice.status == "AUTHORISED" and amount > invoice.amount_due:
         problems.add("The amount allocated exceeds the amount outstanding on the invoice")
 
 
-def delete_allocation(ctx: Ctx, credit: Credit, allocation_id: str) -> Allocation:
+def delete_allocation(ctx: Ctx, credit, allocation_id: str) -> Allocation:
+    """Undo an allocation: the invoice is owed again and the credit can be used again."""
     allocation = next((a for a in credit.allocations if a.allocation_id == allocation_id.lower()), None)
     if allocation is None or allocation.is_deleted:
         raise ValidationFailed("Allocation could not be found")
     invoice = ctx.book.invoices[allocation.invoice_id]
     allocation.is_deleted = True
-    credit.remaining_credit += allocation.amount
-    if credit.status == "PAID":
-        credit.status = "AUTHORISED"
-    credit.updated_utc = ctx.now
-    apply_money(invoice, credited=-allocation.amount, on_date=ctx.today, now=ctx.now)
+    use_credit(ctx, credit, -allocation.amount, ctx.today)
+    apply_money(ctx, invoice, credited=-allocation.amount, on_date=ctx.today)
     return allocation
 
 
-def allocation_json(book: OrgBook, credit: Credit, allocation: Allocation) -> dict:
+def credit_ref_json(credit) -> dict:
+    """The credit as embedded in an allocation."""
+    body = {ID_KEYS[credit.kind]: credit.credit_id, "Type": credit.type, "LineItems": []}
+    if credit.kind == "creditnote" and credit.credit_note_number:
+        body["CreditNoteNumber"] = credit.credit_note_number
+    return body
+
+
+def allocation_json(book: OrgBook, credit, allocation: Allocation) -> dict:
     return {
         "AllocationID": allocation.allocation_id,
         "Amount": allocation.amount,
         "Date": maybe_date(allocation.date),
         "Invoice": invoice_ref_json(book, book.invoices[allocation.invoice_id]),
-        ("Overpayment" if credit.kind == "overpayment" else "Prepayment"): {
-            ID_KEYS[credit.kind]: credit.credit_id, "Type": credit.type, "LineItems": [],
-        },
+        OBJECT_KEYS[credit.kind]: credit_ref_json(credit),
         "IsDeleted": allocation.is_deleted,
         "StatusAttributeString": "OK",
     }
 
 
-def credit_json(book: OrgBook, credit: Credit) -> dict:
+def allocations_json(book: OrgBook, credit) -> list[dict]:
+    """The live allocations, as listed inside the credit."""
+    return [
+        {
+            "AllocationID": a.allocation_id,
+            "Amount": a.amount,
+            "Date": maybe_date(a.date),
+            "Invoice": invoice_ref_json(book, book.invoices[a.invoice_id]),
+        }
+        for a in credit.allocations
+        if not a.is_deleted
+    ]
+
+
+def refunds_json(book: OrgBook, credit) -> list[dict]:
+    """Refund payments of the credit, as Xero lists them under ``Payments``."""
+    return [
+        drop_none({
+            "PaymentID": p.payment_id,
+            "Date": maybe_date(p.date),
+            "Amount": p.amount,
+            "Reference": p.reference,
+            "CurrencyRate": p.currency_rate,
+            "HasAccount": False,
+            "HasValidationErrors": False,
+        })
+        for p in refunds_of(book, credit.credit_id)
+    ]
+
+
+def credit_json(book: OrgBook, credit) -> dict:
+    """An overpayment or prepayment in Xero's JSON."""
     return drop_none({
         ID_KEYS[credit.kind]: credit.credit_id,
         "Type": credit.type,
@@ -120,25 +183,17 @@ def credit_json(book: OrgBook, credit: Credit) -> dict:
         "CurrencyCode": credit.currency_code,
         "CurrencyRate": credit.currency_rate,
         "RemainingCredit": credit.remaining_credit,
-        "Allocations": [
-            {
-                "AllocationID": a.allocation_id,
-                "Amount": a.amount,
-                "Date": maybe_date(a.date),
-                "Invoice": invoice_ref_json(book, book.invoices[a.invoice_id]),
-            }
-            for a in credit.allocations
-            if not a.is_deleted
-        ],
-        "Payments": [],
+        "Allocations": allocations_json(book, credit),
+        "Payments": refunds_json(book, credit),
         "HasAttachments": False,
     })
 
 
 def total_credit(book: OrgBook) -> dict:
-    """Remaining credit per contact id, for the control API's state dump."""
+    """Remaining credit per contact id: AUTHORISED overpayments, prepayments and credit notes."""
     result: dict[str, object] = {}
-    for credit in list(book.overpayments.values()) + list(book.prepayments.values()):
-        if credit.status == "AUTHORISED":
-            result[credit.contact_id] = result.get(credit.contact_id, ZERO) + credit.remaining_credit
+    for kind in ("overpayment", "prepayment", "creditnote"):
+        for credit in book.credits(kind).values():
+            if credit.status == "AUTHORISED":
+                result[credit.contact_id] = result.get(credit.contact_id, ZERO) + credit.remaining_credit
     return result

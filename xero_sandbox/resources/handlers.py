@@ -5,14 +5,15 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 from ..errors import ValidationFailed, bad_request, not_found, validation_exception
+from ..indexes import in_book_order, invoices_numbered
 from ..where import WhereError, compile_where
 from ..wire import envelope, parse_datetime
-from . import bank_transactions, contacts, credits, invoices, payments, settings
+from . import bank_transactions, contacts, creditnotes, credits, invoices, payments, settings
 from .common import Ctx, echo
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-ROUTES: list[tuple[str, re.Pattern, object]] = []
+ROUTES: list[tuple[str, re.Pattern, object, str]] = []
 
 
 @dataclass
@@ -34,17 +35,18 @@ def route(method: str, template: str):
     pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "/?$", re.IGNORECASE)
 
     def register(handler):
-        ROUTES.append((method, pattern, handler))
+        ROUTES.append((method, pattern, handler, template))
         return handler
 
     return register
 
 
 def match(method: str, resource: str):
-    for route_method, pattern, handler in ROUTES:
+    """(handler, path parameters, route template such as ``Invoices/{identifier}``) or None."""
+    for route_method, pattern, handler, template in ROUTES:
         found = pattern.match(resource)
         if found and route_method == method:
-            return handler, found.groupdict()
+            return handler, found.groupdict(), template
     return None
 
 
@@ -74,6 +76,15 @@ def _modified_since(call: Call):
     except (TypeError, ValueError):
         raise bad_request(f"If-Modified-Since header is not a valid date: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _by_ids(call: Call, records: list, attr: str) -> list:
+    """The ``IDs`` filter applied to records before they are rendered (rendering is the costly part)."""
+    ids = _csv(call, "IDs")
+    if ids is None:
+        return records
+    wanted = {i.lower() for i in ids}
+    return [r for r in records if getattr(r, attr) in wanted]
 
 
 def listing(call: Call, collection: str, items: list[dict], *, id_key: str | None = None) -> tuple[int, dict]:
@@ -219,7 +230,7 @@ def list_currencies(call: Call):
 
 def _contact_renderer(call: Call):
     book, today = call.ctx.book, call.ctx.today
-    return lambda contact: contacts.contact_json(book, contact, today, contacts.balances_by_contact(book, today))
+    return lambda contact: contacts.contact_json(book, contact, today)
 
 
 def _contacts_renderer(call: Call):
@@ -232,7 +243,7 @@ def _contacts_renderer(call: Call):
 @route("GET", "Contacts")
 def list_contacts(call: Call):
     book = call.ctx.book
-    records = list(book.contacts.values())
+    records = _by_ids(call, list(book.contacts.values()), "contact_id")
     if not _flag(call.query.get("includeArchived"), False) and not call.query.get("IDs"):
         records = [c for c in records if c.status == "ACTIVE"]
     term = (call.query.get("searchTerm") or "").casefold()
@@ -241,7 +252,7 @@ def list_contacts(call: Call):
             term in (value or "").casefold()
             for value in (c.name, c.first_name, c.last_name, c.email_address, c.contact_number, c.account_number)
         )]
-    render = _contacts_renderer(call)
+    render = _contacts_renderer(call) if len(records) > 1 else _contact_renderer(call)
     return listing(call, "Contacts", [render(c) for c in records], id_key="ContactID")
 
 
@@ -279,18 +290,16 @@ def _invoice_renderer(call: Call):
     return lambda invoice: invoices.invoice_json(call.ctx.book, invoice)
 
 
-def _invoices_renderer(call: Call):
-    """For listings: payments and allocations indexed once for all invoices."""
-    links = invoices.Links(call.ctx.book)
-    return lambda invoice: invoices.invoice_json(call.ctx.book, invoice, links)
-
-
 @route("GET", "Invoices")
 def list_invoices(call: Call):
-    records = list(call.ctx.book.invoices.values())
+    book = call.ctx.book
     numbers = _csv(call, "InvoiceNumbers")
     if numbers is not None:
-        records = [i for i in records if i.invoice_number in numbers]
+        found = {i.invoice_id: i for number in numbers for i in invoices_numbered(book, number)}
+        records = in_book_order(book, found.values())
+    else:
+        records = list(book.invoices.values())
+    records = _by_ids(call, records, "invoice_id")
     contact_ids = _csv(call, "ContactIDs")
     if contact_ids is not None:
         wanted = {c.lower() for c in contact_ids}
@@ -304,7 +313,7 @@ def list_invoices(call: Call):
             i for i in records
             if term in (i.invoice_number or "").casefold() or term in (i.reference or "").casefold()
         ]
-    render = _invoices_renderer(call)
+    render = _invoice_renderer(call)
     return listing(call, "Invoices", [render(i) for i in records], id_key="InvoiceID")
 
 
@@ -345,7 +354,8 @@ def _payment_renderer(call: Call):
 @route("GET", "Payments")
 def list_payments(call: Call):
     render = _payment_renderer(call)
-    return listing(call, "Payments", [render(p) for p in call.ctx.book.payments.values()], id_key="PaymentID")
+    records = _by_ids(call, list(call.ctx.book.payments.values()), "payment_id")
+    return listing(call, "Payments", [render(p) for p in records], id_key="PaymentID")
 
 
 @route("GET", "Payments/{payment_id}")
@@ -379,7 +389,7 @@ def _bank_renderer(call: Call):
 
 @route("GET", "BankTransactions")
 def list_bank_transactions(call: Call):
-    records = list(call.ctx.book.bank_transactions.values())
+    records = _by_ids(call, list(call.ctx.book.bank_transactions.values()), "bank_transaction_id")
     references = _csv(call, "References")
     if references is not None:
         records = [t for t in records if t.reference in references]
@@ -410,7 +420,51 @@ def post_bank_transaction(call: Call):
                  _bank_renderer(call), enums=bank_transactions.ENUMS)
 
 
-# Overpayments and prepayments ----------------------------------------------------------------
+# Credit notes --------------------------------------------------------------------------------
+
+
+def _credit_note_renderer(call: Call):
+    return lambda credit_note: creditnotes.credit_note_json(call.ctx.book, credit_note)
+
+
+@route("GET", "CreditNotes")
+def list_credit_notes(call: Call):
+    if "IDs" in call.query:
+        # Xero documents no IDs filter for credit notes; rather than ignore it (and answer with every
+        # credit note, as Xero would), say so.
+        raise bad_request("GET /CreditNotes has no IDs parameter; use where=CreditNoteID==Guid(\"...\")")
+    render = _credit_note_renderer(call)
+    return listing(call, "CreditNotes", [render(c) for c in call.ctx.book.credit_notes.values()])
+
+
+@route("GET", "CreditNotes/{credit_note_id}")
+def get_credit_note(call: Call):
+    credit_note = creditnotes.find_credit_note(call.ctx.book, call.params["credit_note_id"])
+    return _single(call, "CreditNotes", credit_note, _credit_note_renderer(call))
+
+
+@route("PUT", "CreditNotes")
+def put_credit_notes(call: Call):
+    return batch(call, "CreditNotes", creditnotes.create_credit_note, _credit_note_renderer(call),
+                 enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+@route("POST", "CreditNotes")
+def post_credit_notes(call: Call):
+    return batch(call, "CreditNotes", creditnotes.upsert_credit_note, _credit_note_renderer(call),
+                 enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+@route("POST", "CreditNotes/{credit_note_id}")
+def post_credit_note(call: Call):
+    credit_note = creditnotes.find_credit_note(call.ctx.book, call.params["credit_note_id"])
+    if credit_note is None:
+        raise not_found()
+    return batch(call, "CreditNotes", lambda ctx, data: creditnotes.update_credit_note(ctx, credit_note, data),
+                 _credit_note_renderer(call), enums=creditnotes.ENUMS, error_flag="HasErrors")
+
+
+# Overpayments and prepayments; allocations (theirs and credit notes') --------------------------
 
 
 def _credit_routes(kind: str, collection: str) -> None:
@@ -420,7 +474,10 @@ def _credit_routes(kind: str, collection: str) -> None:
     @route("GET", collection)
     def list_credits(call: Call):
         render = renderer(call)
-        records = list(call.ctx.book.credits(kind).values())
+        records = _by_ids(call, list(call.ctx.book.credits(kind).values()), "credit_id")
+        references = _csv(call, "References") if kind == "overpayment" else None
+        if references is not None:
+            records = [c for c in records if c.reference in references]
         return listing(call, collection, [render(c) for c in records], id_key=credits.ID_KEYS[kind])
 
     @route("GET", collection + "/{credit_id}")
@@ -428,6 +485,8 @@ def _credit_routes(kind: str, collection: str) -> None:
         credit = credits.find_credit(call.ctx.book, kind, call.params["credit_id"])
         return _single(call, collection, credit, renderer(call))
 
+
+def _allocation_routes(kind: str, collection: str) -> None:
     @route("PUT", collection + "/{credit_id}/Allocations")
     def allocate(call: Call):
         credit = credits.find_credit(call.ctx.book, kind, call.params["credit_id"])
@@ -445,8 +504,12 @@ def _credit_routes(kind: str, collection: str) -> None:
             allocation = credits.delete_allocation(call.ctx, credit, call.params["allocation_id"])
         except ValidationFailed:
             raise not_found() from None
-        return call.respond(Allocations=[credits.allocation_json(call.ctx.book, credit, allocation)])
+        # Xero's answer is the Allocation itself (IsDeleted true), not the usual envelope.
+        return 200, credits.allocation_json(call.ctx.book, credit, allocation)
 
 
 _credit_routes("overpayment", "Overpayments")
 _credit_routes("prepayment", "Prepayments")
+for _kind, _collection in (("overpayment", "Overpayments"), ("prepayment", "Prepayments"),
+                           ("creditnote", "CreditNotes")):
+    _allocation_routes(_kind, _collection)

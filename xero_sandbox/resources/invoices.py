@@ -4,9 +4,11 @@ DRAFT/SUBMITTED may become AUTHORISED or DELETED; AUTHORISED may become VOIDED o
 has been paid or credited; PAID is set (and unset) by the sandbox as AmountDue reaches (leaves) 0.
 """
 from ..errors import ValidationFailed
+from ..indexes import allocations_to, index, invoices_numbered, payments_of
 from ..models import ZERO, Invoice, OrgBook
 from ..wire import date_string, is_guid, new_id
 from .common import (
+    INVOICE,
     LINE_AMOUNT_TYPES,
     Ctx,
     Problems,
@@ -42,7 +44,7 @@ def find_invoice(book: OrgBook, identifier: str) -> Invoice | None:
     """By InvoiceID, or by InvoiceNumber (ACCREC numbers are unique per organisation)."""
     if is_guid(identifier):
         return book.invoices.get(identifier.lower())
-    matches = [i for i in book.invoices.values() if i.invoice_number == identifier and i.status != "DELETED"]
+    matches = [i for i in invoices_numbered(book, identifier) if i.status != "DELETED"]
     matches.sort(key=lambda i: i.type != "ACCREC")
     return matches[0] if matches else None
 
@@ -102,6 +104,8 @@ def _create(ctx: Ctx, data: dict) -> Invoice:
     _recalculate(invoice)
     settle(invoice, ctx.today)
     ctx.book.invoices[invoice.invoice_id] = invoice
+    index(ctx.book).note_invoice(invoice)
+    ctx.changed(INVOICE, invoice.invoice_id, created=True)
     return invoice
 
 
@@ -125,6 +129,8 @@ def update_invoice(ctx: Ctx, invoice: Invoice, data: dict) -> Invoice:
     settle(draft, ctx.today)
     draft.updated_utc = ctx.now
     invoice.__dict__.update(draft.__dict__)
+    index(ctx.book).note_invoice(invoice)
+    ctx.changed(INVOICE, invoice.invoice_id)
     return invoice
 
 
@@ -171,13 +177,14 @@ def _apply_changes(ctx: Ctx, draft: Invoice, data: dict, problems: Problems):
         )
     elif "LineAmountTypes" in data:
         draft.line_items = problems.attempt(
-            build_lines, ctx, {"LineItems": [_line_input(line) for line in draft.line_items]},
+            build_lines, ctx, {"LineItems": [line_input(line) for line in draft.line_items]},
             amounts_type=draft.line_amount_types, need_accounts=False, default=draft.line_items,
         )
     return contact
 
 
-def _line_input(line) -> dict:
+def line_input(line) -> dict:
+    """A stored line as request input (to rebuild lines after a change)."""
     return drop_none({
         "LineItemID": line.line_item_id, "Description": line.description, "Quantity": str(line.quantity),
         "UnitAmount": str(line.unit_amount), "AccountCode": line.account_code, "TaxType": line.tax_type,
@@ -218,8 +225,8 @@ def _check_ready(invoice: Invoice, problems: Problems) -> None:
 
 def _number_taken(book: OrgBook, number: str, invoice_id: str) -> bool:
     return any(
-        i.invoice_number == number and i.type == "ACCREC" and i.invoice_id != invoice_id and i.status != "DELETED"
-        for i in book.invoices.values()
+        i.type == "ACCREC" and i.invoice_id != invoice_id and i.status != "DELETED"
+        for i in invoices_numbered(book, number)
     )
 
 
@@ -249,12 +256,14 @@ def settle(invoice: Invoice, on_date) -> None:
         invoice.fully_paid_on = None
 
 
-def apply_money(invoice: Invoice, *, paid=ZERO, credited=ZERO, on_date, now) -> None:
+def apply_money(ctx: Ctx, invoice: Invoice, *, paid=ZERO, credited=ZERO, on_date) -> None:
+    """Add (or, negative, take back) a payment or a credit allocation."""
     invoice.amount_paid += paid
     invoice.amount_credited += credited
     invoice.amount_due = invoice.total - invoice.amount_paid - invoice.amount_credited
     settle(invoice, on_date)
-    invoice.updated_utc = now
+    invoice.updated_utc = ctx.now
+    ctx.changed(INVOICE, invoice.invoice_id)
 
 
 def invoice_ref_json(book: OrgBook, invoice: Invoice) -> dict:
@@ -273,33 +282,16 @@ def invoice_ref_json(book: OrgBook, invoice: Invoice) -> dict:
     })
 
 
-class Links:
-    """Payments and credit allocations per invoice, indexed once for rendering many invoices."""
-
-    def __init__(self, book: OrgBook):
-        self.payments: dict[str, list] = {}
-        for payment in book.payments.values():
-            if payment.status == "AUTHORISED":
-                self.payments.setdefault(payment.invoice_id, []).append(payment)
-        self.credits: dict[tuple[str, str], list] = {}
-        for kind in ("overpayment", "prepayment"):
-            for credit in book.credits(kind).values():
-                for allocation in credit.allocations:
-                    if not allocation.is_deleted:
-                        self.credits.setdefault((kind, allocation.invoice_id), []).append((credit, allocation))
-
-
-def invoice_json(book: OrgBook, invoice: Invoice, links: Links | None = None) -> dict:
-    links = links or Links(book)
+def invoice_json(book: OrgBook, invoice: Invoice) -> dict:
     return drop_none({
         "Type": invoice.type,
         "InvoiceID": invoice.invoice_id,
         "InvoiceNumber": invoice.invoice_number,
         "Reference": invoice.reference or "",
-        "Payments": _payments_json(links, invoice),
-        "CreditNotes": [],
-        "Prepayments": _credits_json(links, invoice, "prepayment"),
-        "Overpayments": _credits_json(links, invoice, "overpayment"),
+        "Payments": _payments_json(book, invoice),
+        "CreditNotes": _credit_notes_json(book, invoice),
+        "Prepayments": _credits_json(book, invoice, "prepayment"),
+        "Overpayments": _credits_json(book, invoice, "overpayment"),
         "AmountDue": invoice.amount_due,
         "AmountPaid": invoice.amount_paid,
         "AmountCredited": invoice.amount_credited,
@@ -327,7 +319,7 @@ def invoice_json(book: OrgBook, invoice: Invoice, links: Links | None = None) ->
     })
 
 
-def _payments_json(links: Links, invoice: Invoice) -> list[dict]:
+def _payments_json(book: OrgBook, invoice: Invoice) -> list[dict]:
     return [
         drop_none({
             "PaymentID": p.payment_id,
@@ -338,11 +330,26 @@ def _payments_json(links: Links, invoice: Invoice) -> list[dict]:
             "HasAccount": False,
             "HasValidationErrors": False,
         })
-        for p in links.payments.get(invoice.invoice_id, [])
+        for p in payments_of(book, invoice.invoice_id)
     ]
 
 
-def _credits_json(links: Links, invoice: Invoice, kind: str) -> list[dict]:
+def _credit_notes_json(book: OrgBook, invoice: Invoice) -> list[dict]:
+    return [
+        drop_none({
+            "CreditNoteID": credit.credit_id,
+            "CreditNoteNumber": credit.credit_note_number,
+            "Date": maybe_date(allocation.date),
+            "AppliedAmount": allocation.amount,
+            "Total": credit.total,
+            "Status": credit.status,
+            "LineItems": [],
+        })
+        for credit, allocation in allocations_to(book, "creditnote", invoice.invoice_id)
+    ]
+
+
+def _credits_json(book: OrgBook, invoice: Invoice, kind: str) -> list[dict]:
     key = "OverpaymentID" if kind == "overpayment" else "PrepaymentID"
     return [
         {
@@ -353,5 +360,5 @@ def _credits_json(links: Links, invoice: Invoice, kind: str) -> list[dict]:
             "Status": credit.status,
             "LineItems": [],
         }
-        for credit, allocation in links.credits.get((kind, invoice.invoice_id), [])
+        for credit, allocation in allocations_to(book, kind, invoice.invoice_id)
     ]

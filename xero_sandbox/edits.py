@@ -1,0 +1,183 @@
+"""Changes "made by a person in Xero": what ``POST /_sandbox/organisations/<tenant_id>/edits`` and the
+page's buttons do, so an app's drift detection can be tested.
+
+Each action goes through the same rules as the API (voiding a paid invoice, editing a paid invoice's
+lines, deleting a payment twice... are refused with Xero's words) and, like an API call, produces
+webhook events for the invoices, contacts and credit notes it changes. Actions and their fields:
+
+- ``void_invoice``: ``invoice`` (InvoiceID or InvoiceNumber).
+- ``edit_invoice_line``: ``invoice``, ``line`` (0-based index or LineItemID; default 0) and any of
+  ``unit_amount``, ``quantity``, ``description``; totals and the amount due are recomputed.
+- ``delete_payment``: ``payment`` (PaymentID); the invoice (or credit refunded) is owed again.
+- ``archive_account``: ``account`` (Code or AccountID).
+- ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
+- ``merge_contacts``: ``contact`` (merged away) ``into`` (kept): the first one's documents move to the
+  second, the first is archived with ``MergedToContactID``.
+"""
+from .errors import ValidationFailed
+from .indexes import index, invoices_of
+from .resources import contacts, invoices, payments, settings
+from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name
+from .wire import is_guid
+
+
+class EditRefused(Exception):
+    """Xero would refuse this change (the control API answers 400)."""
+
+    def __init__(self, *messages: str):
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+class EditNotFound(Exception):
+    """The record named by the edit does not exist (404)."""
+
+
+def apply(ctx: Ctx, data: dict) -> dict:
+    """Run one edit; returns the changed records in Xero's JSON, keyed like the API's collections."""
+    action = data.get("action")
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise EditRefused(f"action must be one of {', '.join(ACTIONS)}")
+    try:
+        result = handler(ctx, data)
+    except ValidationFailed as failure:
+        raise EditRefused(*failure.messages) from None
+    return {"action": action, **result}
+
+
+def _required(data: dict, key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise EditRefused(f"{key} is required")
+    return value.strip()
+
+
+def _invoice(ctx: Ctx, data: dict):
+    identifier = _required(data, "invoice")
+    invoice = invoices.find_invoice(ctx.book, identifier)
+    if invoice is None:
+        raise EditNotFound(f"no invoice {identifier!r}")
+    return invoice
+
+
+def _contact(ctx: Ctx, data: dict, key: str):
+    identifier = _required(data, key)
+    contact = contacts.get_contact(ctx.book, identifier) or find_contact_by_name(ctx.book, identifier)
+    if contact is None:
+        raise EditNotFound(f"no contact {identifier!r}")
+    return contact
+
+
+def _invoice_json(ctx: Ctx, invoice) -> dict:
+    return {"Invoices": [invoices.invoice_json(ctx.book, invoice)]}
+
+
+def _contacts_json(ctx: Ctx, *records) -> dict:
+    return {"Contacts": [contacts.contact_json(ctx.book, c, ctx.today) for c in records]}
+
+
+def void_invoice(ctx: Ctx, data: dict) -> dict:
+    invoice = _invoice(ctx, data)
+    invoices.update_invoice(ctx, invoice, {"Status": "VOIDED"})
+    return _invoice_json(ctx, invoice)
+
+
+EDITABLE_LINE_FIELDS = {"unit_amount": "UnitAmount", "quantity": "Quantity", "description": "Description"}
+
+
+def edit_invoice_line(ctx: Ctx, data: dict) -> dict:
+    invoice = _invoice(ctx, data)
+    changes = {xero: data[key] for key, xero in EDITABLE_LINE_FIELDS.items() if key in data}
+    if not changes:
+        raise EditRefused(f"give at least one of {', '.join(EDITABLE_LINE_FIELDS)}")
+    lines = [invoices.line_input(line) for line in invoice.line_items]
+    lines[_line_index(invoice, data.get("line", 0))].update(changes)
+    invoices.update_invoice(ctx, invoice, {"LineItems": lines})
+    return _invoice_json(ctx, invoice)
+
+
+def _line_index(invoice, line) -> int:
+    if isinstance(line, int) and not isinstance(line, bool):
+        if 0 <= line < len(invoice.line_items):
+            return line
+        raise EditNotFound(f"the invoice has {len(invoice.line_items)} line(s); there is no line {line}")
+    if isinstance(line, str):
+        for index, item in enumerate(invoice.line_items):
+            if item.line_item_id == line.lower():
+                return index
+    raise EditNotFound(f"no line {line!r} on the invoice")
+
+
+def delete_payment(ctx: Ctx, data: dict) -> dict:
+    identifier = _required(data, "payment")
+    payment = payments.find_payment(ctx.book, identifier)
+    if payment is None:
+        raise EditNotFound(f"no payment {identifier!r}")
+    payments.delete_payment(ctx, payment, {"Status": "DELETED"})
+    return {"Payments": [payments.payment_json(ctx.book, payment)]}
+
+
+def archive_account(ctx: Ctx, data: dict) -> dict:
+    identifier = _required(data, "account")
+    account = find_account(ctx.book, {"AccountID": identifier} if is_guid(identifier) else {"Code": identifier})
+    if account is None:
+        raise EditNotFound(f"no account {identifier!r}")
+    if account.system_account:
+        raise EditRefused(f"{account.name} is a system account and cannot be archived.")
+    if account.status == "ARCHIVED":
+        raise EditRefused(f"Account {account.code} is already archived.")
+    account.status = "ARCHIVED"
+    account.updated_utc = ctx.now
+    return {"Accounts": [settings.account_json(account)]}
+
+
+def archive_contact(ctx: Ctx, data: dict) -> dict:
+    contact = _contact(ctx, data, "contact")
+    if contact.status != "ACTIVE":
+        raise EditRefused(f"The contact {contact.name} is already archived.")
+    contacts.update_contact(ctx, contact, {"ContactStatus": "ARCHIVED"})
+    return _contacts_json(ctx, contact)
+
+
+def merge_contacts(ctx: Ctx, data: dict) -> dict:
+    """As Xero's "Merge" does: every document of ``contact`` moves to ``into``; ``contact`` is archived."""
+    merged, kept = _contact(ctx, data, "contact"), _contact(ctx, data, "into")
+    if merged.contact_id == kept.contact_id:
+        raise EditRefused("A contact cannot be merged with itself.")
+    if merged.status != "ACTIVE" or kept.status != "ACTIVE":
+        raise EditRefused("Only active contacts can be merged.")
+    book = ctx.book
+    for invoice in invoices_of(book, merged.contact_id):
+        invoice.contact_id = kept.contact_id
+        invoice.updated_utc = ctx.now
+        index(book).note_invoice(invoice)
+        ctx.changed(INVOICE, invoice.invoice_id)
+    for credit_note in book.credit_notes.values():
+        if credit_note.contact_id == merged.contact_id:
+            credit_note.contact_id = kept.contact_id
+            credit_note.updated_utc = ctx.now
+            ctx.changed(CREDITNOTE, credit_note.credit_note_id)
+    for records in (book.bank_transactions, book.overpayments, book.prepayments):
+        for record in records.values():
+            if record.contact_id == merged.contact_id:
+                record.contact_id = kept.contact_id
+                record.updated_utc = ctx.now
+    kept.is_customer = kept.is_customer or merged.is_customer
+    kept.is_supplier = kept.is_supplier or merged.is_supplier
+    merged.status = "ARCHIVED"
+    merged.merged_to_contact_id = kept.contact_id
+    for contact in (merged, kept):
+        contact.updated_utc = ctx.now
+        ctx.changed(CONTACT, contact.contact_id)
+    return _contacts_json(ctx, merged, kept)
+
+
+ACTIONS = {
+    "void_invoice": void_invoice,
+    "edit_invoice_line": edit_invoice_line,
+    "delete_payment": delete_payment,
+    "archive_account": archive_account,
+    "archive_contact": archive_contact,
+    "merge_contacts": merge_contacts,
+}
