@@ -2,23 +2,32 @@
 
 With no DATABASE_URL the app uses SQLite, and with no REDIS_URL / CELERY_BROKER_URL Celery uses
 kombu's filesystem transport, so `make run` needs no server. Production sets both.
+
+The app fails closed: the secrets have no defaults, and with DJANGO_DEBUG off a missing, placeholder or
+weak one stops every process at start with one message naming each variable (see `_refuse_to_start`).
+Importing these settings creates no folder and writes nothing.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("ARENA_VAR_DIR", default=str(BASE_DIR / "var")))
-
 env = environ.Env()
+VAR_DIR = Path(env.str("ARENA_VAR_DIR", default=str(BASE_DIR / "var")))
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me-in-production")
-# Secrets at rest (Xero tokens, gateway passwords) are encrypted with a key derived from
-# SECRET_KEY and this salt; rotate SECRET_KEY with SECRET_KEY_FALLBACKS.
-SALT_KEY = env.str("ENCRYPTION_SALT", default="arena-xero-local-salt")
-SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Secrets: no defaults (see _refuse_to_start at the end). Django signs sessions with SECRET_KEY, and
+# secrets at rest (Xero tokens, gateway passwords) are encrypted with a key derived from SECRET_KEY and
+# the salt. Rotate either by moving the old value to its *_FALLBACKS variable (still read, never
+# written) and running `manage.py reencrypt_secrets`.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+# django-fernet-encrypted-fields encrypts with the first salt and decrypts with any.
+SALT_KEY = [env.str("ENCRYPTION_SALT", default=""), *env.list("ENCRYPTION_SALT_FALLBACKS", default=[])]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -95,8 +104,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Celery: Redis when REDIS_URL (or CELERY_BROKER_URL) is set, else a broker that needs no server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # arena_xero.celery creates the folder when the app is set up.
     _queue_dir = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "celery-broker")))
-    _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
@@ -117,9 +126,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TIMEZONE = TIME_ZONE
 
-# Xero: the app's credentials and endpoints. `make run` points the endpoints at the Xero sandbox.
-XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="arena-sandbox-client")
-XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="arena-sandbox-secret")
+# Xero: the app's credentials (required, see _refuse_to_start) and endpoints (Xero's own by default;
+# `make run`, the tests and docker-compose point them at the Xero sandbox).
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
 XERO_REDIRECT_URI = env.str("XERO_REDIRECT_URI", default="http://127.0.0.1:8000/accounting/xero/callback/")
 XERO_SCOPES = env.str(
     "XERO_SCOPES",
@@ -130,6 +140,11 @@ XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.c
 XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
 XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
 XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Host names (no port) that Xero endpoints may reach over plain http: a local Xero sandbox only, e.g.
+# "127.0.0.1,localhost". Empty in production: every endpoint must then be https.
+XERO_ALLOW_HTTP_HOSTS = [
+    host.strip("[]").lower() for host in env.list("XERO_ALLOW_HTTP_HOSTS", default=[]) if host.strip("[]")
+]
 # Seconds to wait for Xero's answer before treating the call as unclear (it is looked up before a resend).
 XERO_HTTP_TIMEOUT = env.float("XERO_HTTP_TIMEOUT", default=30.0)
 # Refresh the access token this many seconds before it expires.
@@ -165,3 +180,54 @@ LOGGING = {
     # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
     "loggers": {name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
 }
+
+
+def _is_placeholder(value: str) -> bool:
+    """A value from this repository or its docs rather than a secret of the deployment's own."""
+    lowered = value.strip().lower()
+    if lowered.startswith("<") and lowered.endswith(">"):  # the README's "<...>" examples, copied as they are
+        return True
+    return lowered in _PUBLIC_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+# Values that were defaults or examples here (anyone can read them), and the words that mark placeholders
+# (bin/local.env's values all say "insecure").
+_PUBLIC_VALUES = {"arena-xero-local-salt", "collectstatic", "tests-secret-key", "secret", "salt"}
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "insecure", "placeholder", "example")
+
+
+def _refuse_to_start() -> None:
+    """Stop every process (web, worker, beat, manage.py) with one message naming each bad variable."""
+    problems = []
+    required = {
+        "DJANGO_SECRET_KEY": (SECRET_KEY, "at least 50 random characters"),
+        "ENCRYPTION_SALT": (SALT_KEY[0], "a random value of your own, kept for as long as the data"),
+        "XERO_CLIENT_ID": (XERO_CLIENT_ID, "your Xero app's client id (developer.xero.com > My Apps)"),
+        "XERO_CLIENT_SECRET": (XERO_CLIENT_SECRET, "your Xero app's client secret"),
+    }
+    for name, (value, wanted) in required.items():
+        if not value.strip():
+            problems.append(f"{name} is not set: {wanted}.")
+        elif not DEBUG and _is_placeholder(value):
+            problems.append(f"{name} is a placeholder from the repository or its docs: set {wanted}.")
+    # Django's own rule for a strong key (check --deploy's security.W009).
+    if not DEBUG and SECRET_KEY.strip() and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+        problems.append("DJANGO_SECRET_KEY is too weak: use at least 50 random characters.")
+    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL"):
+        url = urlsplit(globals()[name])
+        if url.scheme == "http" and url.hostname not in XERO_ALLOW_HTTP_HOSTS:
+            problems.append(
+                f"{name} is plain http to {url.hostname}: use https, or name the host in XERO_ALLOW_HTTP_HOSTS"
+                " (a local Xero sandbox only)."
+            )
+        elif url.scheme not in ("http", "https") or not url.hostname:
+            problems.append(f"{name} is not an http(s) URL.")
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ImproperlyConfigured(
+            f"arena-xero will not start until these environment variables are fixed"
+            f" (README, 'Production'; for local use `make run` reads bin/local.env):\n{lines}"
+        )
+
+
+_refuse_to_start()

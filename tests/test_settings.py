@@ -1,0 +1,121 @@
+"""The settings fail closed: without DJANGO_DEBUG, a missing or placeholder secret stops every process at
+start with one message naming each variable. Each case starts a fresh process, as a deployment would."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the process inherits besides the variables each test names (no test defaults, no services).
+KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+def production_secrets() -> dict[str, str]:
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "ENCRYPTION_SALT": secrets.token_urlsafe(16),
+        "XERO_CLIENT_ID": secrets.token_hex(16).upper(),
+        "XERO_CLIENT_SECRET": secrets.token_urlsafe(36),
+    }
+
+
+def start(environment: dict[str, str], *args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`manage.py ARGS` (default: check) in a fresh process with only `environment` (and a private var dir)."""
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
+    env.update({"ARENA_VAR_DIR": str(tmp_path / "var"), **environment})
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_secrets_start_the_app(tmp_path):
+    result = start(production_secrets(), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["DJANGO_SECRET_KEY", "ENCRYPTION_SALT", "XERO_CLIENT_ID", "XERO_CLIENT_SECRET"])
+def test_each_missing_secret_stops_the_app_with_its_name(name, tmp_path):
+    environment = production_secrets()
+    del environment[name]
+    result = start(environment, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "arena-xero will not start until these environment variables are fixed" in result.stderr
+    assert f"{name} is not set" in result.stderr
+    assert result.stderr.count(" is not set") == 1
+
+
+def test_every_missing_secret_is_named_in_one_message(tmp_path):
+    result = start({}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    message = result.stderr[result.stderr.index("arena-xero will not start") :]
+    for name in ("DJANGO_SECRET_KEY", "ENCRYPTION_SALT", "XERO_CLIENT_ID", "XERO_CLIENT_SECRET"):
+        assert f"{name} is not set" in message
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("DJANGO_SECRET_KEY", "insecure-local-development-key-change-me-in-production"),
+        ("DJANGO_SECRET_KEY", "django-insecure-" + "x1y2z3" * 10),
+        ("DJANGO_SECRET_KEY", "<50+ random characters: python -c 'import secrets; print(secrets.token_urlsafe(50))'>"),
+        ("ENCRYPTION_SALT", "arena-xero-local-salt"),
+        ("ENCRYPTION_SALT", "change-me-too"),
+        ("XERO_CLIENT_SECRET", "changeme"),
+        ("XERO_CLIENT_ID", "<your Xero app's client id>"),
+    ],
+)
+def test_a_placeholder_secret_stops_the_app(name, value, tmp_path):
+    result = start({**production_secrets(), name: value}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert f"{name} is a placeholder" in result.stderr
+    assert value not in result.stderr, "the message must not repeat the value"
+
+
+def test_a_short_secret_key_stops_the_app(tmp_path):
+    result = start({**production_secrets(), "DJANGO_SECRET_KEY": "k8Fq2-short-but-random"}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is too weak" in result.stderr
+
+
+def test_local_values_are_accepted_only_with_debug_on(tmp_path):
+    local = dict(
+        line.split("=", 1)
+        for line in (ROOT / "bin" / "local.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    # bin/local.env writes NAME=${NAME:-value}: take the value.
+    local = {name: value.split(":-", 1)[1].rstrip("}") for name, value in local.items() if ":-" in value}
+    secrets_only = {name: local[name] for name in production_secrets()}
+    assert start({**secrets_only, "DJANGO_DEBUG": "1"}, tmp_path=tmp_path).returncode == 0
+    refused = start({**secrets_only, "DJANGO_DEBUG": "0"}, tmp_path=tmp_path)
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY is a placeholder" in refused.stderr
+    assert "ENCRYPTION_SALT is a placeholder" in refused.stderr
+
+
+def test_plain_http_to_a_host_not_allowed_stops_the_app(tmp_path):
+    environment = {**production_secrets(), "XERO_TOKEN_URL": "http://identity.xero.com/connect/token"}
+    result = start(environment, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "XERO_TOKEN_URL is plain http to identity.xero.com" in result.stderr
+    local = {"XERO_TOKEN_URL": "http://127.0.0.1:8090/connect/token", "XERO_ALLOW_HTTP_HOSTS": "127.0.0.1"}
+    assert start({**environment, **local}, tmp_path=tmp_path).returncode == 0
+
+
+def test_importing_the_settings_creates_no_folder(tmp_path):
+    code = "import django; django.setup(); from arena_xero.settings import VAR_DIR; print(VAR_DIR)"
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
+    env.update(production_secrets(), ARENA_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="arena_xero.settings")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "var").exists()
