@@ -50,7 +50,38 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arena_xero.middleware.ContentSecurityPolicyMiddleware",
 ]
+
+# HTTPS and browser protections: on by default whenever DJANGO_DEBUG is off, each overridable.
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it
+SECURE_REFERRER_POLICY = env.str("DJANGO_SECURE_REFERRER_POLICY", default="same-origin")
+X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that terminates TLS, "X-Forwarded-Proto,https": the header it sets and the value that
+# means https. Only set it if the proxy always sets (or strips) that header.
+_proxy_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER is 'Header-Name,value', e.g. X-Forwarded-Proto,https"
+        )
+    _name = _proxy_header[0].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_name if _name.startswith("HTTP_") else f"HTTP_{_name}", _proxy_header[1].strip())
+# HSTS preload is a commitment made by submitting the domain to the browsers' list: opt in with
+# DJANGO_SECURE_HSTS_PRELOAD. Until then Django's reminder (security.W021) is not a finding.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Sessions end after this much idle time (every request moves the expiry on).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 ROOT_URLCONF = "arena_xero.urls"
 
@@ -145,6 +176,14 @@ XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
 XERO_ALLOW_HTTP_HOSTS = [
     host.strip("[]").lower() for host in env.list("XERO_ALLOW_HTTP_HOSTS", default=[]) if host.strip("[]")
 ]
+# Content-Security-Policy of every page the app serves (arena_xero.middleware). The pages use only their
+# own static files; forms post to the app, whose answer may redirect to Xero's consent page.
+_consent_origin = "{0.scheme}://{0.netloc}".format(urlsplit(XERO_AUTHORIZE_URL))
+CONTENT_SECURITY_POLICY = env.str(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    f"frame-ancestors 'none'; form-action 'self' {_consent_origin}",
+)
 # Seconds to wait for Xero's answer before treating the call as unclear (it is looked up before a resend).
 XERO_HTTP_TIMEOUT = env.float("XERO_HTTP_TIMEOUT", default=30.0)
 # Refresh the access token this many seconds before it expires.

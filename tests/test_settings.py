@@ -1,6 +1,7 @@
 """The settings fail closed: without DJANGO_DEBUG, a missing or placeholder secret stops every process at
 start with one message naming each variable. Each case starts a fresh process, as a deployment would."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -35,6 +36,19 @@ def start(environment: dict[str, str], *args: str, tmp_path: Path) -> subprocess
         text=True,
         timeout=120,
     )
+
+
+def settings_in(environment: dict[str, str], *names: str, tmp_path: Path) -> dict:
+    """The values of the named settings in a fresh process started with `environment`."""
+    code = (
+        "import json, django; from django.conf import settings; django.setup();"
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}))"
+    )
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
+    env.update(ARENA_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="arena_xero.settings", **environment)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_production_secrets_start_the_app(tmp_path):
@@ -119,3 +133,73 @@ def test_importing_the_settings_creates_no_folder(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_check_deploy_is_clean_with_only_the_required_secrets_and_allowed_hosts(tmp_path):
+    result = start(
+        {**production_secrets(), "DJANGO_ALLOWED_HOSTS": "arena.example.com"}, "check", "--deploy", tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "System check identified no issues (1 silenced)."
+    assert not result.stderr
+
+
+def test_check_deploy_is_clean_with_the_readme_production_example(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    example = readme[readme.index("```sh\n# production.env") :].split("```", 2)[1]
+    environment = {}
+    for line in example.splitlines()[1:]:
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            environment[name] = value
+    # The example's <...> values are for the reader to replace, and the app refuses them as they are.
+    assert start(environment, tmp_path=tmp_path).returncode != 0
+    own = production_secrets()
+    environment = {name: own.get(name, value) for name, value in environment.items()}
+    assert set(own) <= set(environment), "the README's example must show every required secret"
+    result = start(environment, "check", "--deploy", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_https_protections_are_on_by_default_without_debug(tmp_path):
+    names = (
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SESSION_COOKIE_HTTPONLY",
+        "CSRF_COOKIE_HTTPONLY",
+        "SECURE_REFERRER_POLICY",
+        "X_FRAME_OPTIONS",
+        "SESSION_COOKIE_AGE",
+        "SESSION_SAVE_EVERY_REQUEST",
+        "SECURE_PROXY_SSL_HEADER",
+    )
+    production = settings_in(production_secrets(), *names, tmp_path=tmp_path)
+    assert list(production.values()) == [
+        True, 31536000, True, True, True, True, True, "same-origin", "DENY", 1800, True, None
+    ]  # fmt: skip
+    proxied = {**production_secrets(), "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto,https"}
+    assert settings_in(proxied, *names, tmp_path=tmp_path)["SECURE_PROXY_SSL_HEADER"] == [
+        "HTTP_X_FORWARDED_PROTO",
+        "https",
+    ]
+    overridden = {**production_secrets(), "DJANGO_SECURE_SSL_REDIRECT": "0", "SESSION_IDLE_MINUTES": "5"}
+    values = settings_in(overridden, *names, tmp_path=tmp_path)
+    assert values["SECURE_SSL_REDIRECT"] is False and values["SESSION_COOKIE_AGE"] == 300
+    debug = settings_in({**production_secrets(), "DJANGO_DEBUG": "1"}, *names, tmp_path=tmp_path)
+    assert list(debug.values())[:5] == [False, 0, False, False, False]
+
+
+def test_the_content_security_policy_lets_forms_go_on_to_xeros_consent_page(tmp_path):
+    production = settings_in(production_secrets(), "CONTENT_SECURITY_POLICY", tmp_path=tmp_path)
+    assert production["CONTENT_SECURITY_POLICY"].endswith("form-action 'self' https://login.xero.com")
+    sandbox = {
+        **production_secrets(),
+        "XERO_AUTHORIZE_URL": "http://127.0.0.1:8090/identity/connect/authorize",
+        "XERO_ALLOW_HTTP_HOSTS": "127.0.0.1",
+    }
+    policy = settings_in(sandbox, "CONTENT_SECURITY_POLICY", tmp_path=tmp_path)["CONTENT_SECURITY_POLICY"]
+    assert policy.endswith("form-action 'self' http://127.0.0.1:8090")
