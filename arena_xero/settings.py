@@ -8,6 +8,7 @@ weak one stops every process at start with one message naming each variable (see
 Importing these settings creates no folder and writes nothing.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "payments",
     "accounting",
 ]
@@ -51,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arena_xero.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # HTTPS and browser protections: on by default whenever DJANGO_DEBUG is off, each overridable.
@@ -111,6 +115,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling (django-axes) for the portal's and the admin's login: after LOGIN_FAILURE_LIMIT failed
+# attempts for one user name from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES. A
+# successful login clears the count; support unlocks with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "arena_xero.views.locked_out"
+# Masked in axes' log lines and in the attempts it stores (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -217,7 +233,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
-    "loggers": {name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
+    # axes.apps announces itself at every start.
+    "loggers": {
+        name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "axes.apps")
+    },
 }
 
 
