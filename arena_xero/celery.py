@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena_xero.settings")
 
@@ -19,3 +20,14 @@ def _create_broker_folders(sender: Celery, **kwargs) -> None:
         options = sender.conf.broker_transport_options
         for key in ("data_folder_in", "data_folder_out", "control_folder"):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@setup_logging.connect
+def _log_like_django(**kwargs) -> None:
+    """The worker and beat log through Django's LOGGING (same lines, same UTC times) instead of Celery's
+    own set-up (a receiver here makes Celery leave logging alone)."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

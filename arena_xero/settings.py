@@ -226,16 +226,34 @@ CACHES = {
     )
 }
 
+# One line per event, once, in UTC (arena_xero.logs); LOG_FORMAT=json for a log collector. The Celery
+# worker and beat use this too (arena_xero.celery), so every process's lines agree.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "arena_xero.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "arena_xero.logs.JSONFormatter"},
+    },
+    "filters": {
+        "client_errors_without_traceback": {"()": "arena_xero.logs.ClientErrorsWithoutTraceback"},
+        "only_successful_requests": {"()": "arena_xero.logs.OnlySuccessfulRequests"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
-    # axes.apps announces itself at every start.
     "loggers": {
-        name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "axes.apps")
+        # Django's defaults give these their own handlers as well as the root's: each line came out twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"handlers": [], "filters": ["client_errors_without_traceback"], "propagate": True},
+        "django.server": {"handlers": [], "filters": ["only_successful_requests"], "propagate": True},
+        # These log whole requests and token responses at DEBUG: quiet whatever LOG_LEVEL says.
+        **{
+            name: {"level": "WARNING"}
+            for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "requests", "axes.apps")
+        },
     },
 }
 
