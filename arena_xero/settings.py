@@ -133,6 +133,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 
+# dumpdata writes encrypted fields as ciphertext, not in clear (arena_xero.serializers).
+SERIALIZATION_MODULES = {
+    name: f"arena_xero.serializers.{module}"
+    for name, module in (
+        ("json", "json"),
+        ("jsonl", "jsonl"),
+        ("python", "python"),
+        ("yaml", "pyyaml"),
+        ("xml", "xml_serializer"),
+    )
+}
+
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = env.str("TIME_ZONE", default="Australia/Sydney")
 USE_I18N = True

@@ -1,14 +1,16 @@
 """No Xero token, client secret or gateway password appears in the logs (the app's and the Celery
-worker's) of a full connect, sync and token refresh, nor in the pages, the admin's HTML or the database's
-own rows; and every log line is one line with an ISO 8601 UTC time."""
+worker's) of a full connect, sync and token refresh, nor in the pages, the admin's HTML, the database's
+own rows or `dumpdata`; and every worker log line is one line with an ISO 8601 UTC time."""
 
 import datetime
+import io
 import logging
 import re
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection as db
 from django.test import Client
 from django.utils import timezone
@@ -45,6 +47,12 @@ def raw_database_rows() -> str:
             cursor.execute(f"SELECT * FROM {db.ops.quote_name(table)}")
             rows += [repr(row) for row in cursor.fetchall()]
     return "\n".join(rows)
+
+
+def dumpdata() -> str:
+    out = io.StringIO()
+    call_command("dumpdata", "accounting", "payments", "axes", stdout=out)
+    return out.getvalue()
 
 
 def test_a_full_connect_and_sync_leaks_no_secret(xero, sync_worker, caplog):
@@ -93,6 +101,7 @@ def test_a_full_connect_and_sync_leaks_no_secret(xero, sync_worker, caplog):
         "app log": caplog.text,
         "worker log": worker_log,
         "database rows": raw_database_rows(),
+        "dumpdata": dumpdata(),
         **{name: page.content.decode() for name, page in pages.items() if page.status_code == 200},
     }
     assert {"settings page", "admin connection", "app log", "worker log"} <= set(places)
