@@ -144,6 +144,15 @@ def test_check_deploy_is_clean_with_only_the_required_secrets_and_allowed_hosts(
     assert not result.stderr
 
 
+def test_check_deploy_warns_when_plain_http_to_xero_is_allowed(tmp_path):
+    environment = {**production_secrets(), "XERO_ALLOW_HTTP_HOSTS": "127.0.0.1,sandbox"}
+    result = start(environment, "check", "--deploy", tmp_path=tmp_path)
+    assert "(accounting.W001) XERO_ALLOW_HTTP_HOSTS lets Xero calls to 127.0.0.1, sandbox go over plain http" in (
+        result.stderr
+    )
+    assert "accounting.W001" not in start(environment, "check", tmp_path=tmp_path).stderr
+
+
 def test_check_deploy_is_clean_with_the_readme_production_example(tmp_path):
     readme = (ROOT / "README.md").read_text()
     example = readme[readme.index("```sh\n# production.env") :].split("```", 2)[1]

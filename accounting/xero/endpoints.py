@@ -10,6 +10,7 @@ to Xero (OAuth and API) asks this module first, per URL.
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.checks import Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -30,3 +31,18 @@ def checked(url: str, setting: str) -> str:
             " host in XERO_ALLOW_HTTP_HOSTS if it is a local Xero sandbox."
         )
     raise InsecureXeroEndpoint(f"{setting} is not an http(s) URL.")
+
+
+@register(Tags.security, deploy=True)
+def plain_http_hosts_check(app_configs, **kwargs) -> list[Warning]:
+    """`check --deploy`: plain http to Xero is for a local sandbox, never a deployment."""
+    if not settings.XERO_ALLOW_HTTP_HOSTS:
+        return []
+    hosts = ", ".join(settings.XERO_ALLOW_HTTP_HOSTS)
+    return [
+        Warning(
+            f"XERO_ALLOW_HTTP_HOSTS lets Xero calls to {hosts} go over plain http.",
+            hint="Leave it empty in production: it is for a local Xero sandbox.",
+            id="accounting.W001",
+        )
+    ]
