@@ -4,6 +4,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=collectstatic python manage.py collectstatic --noinput
+# collectstatic reads the settings, which require the secrets: throwaway ones, allowed only with debug on.
+RUN DJANGO_DEBUG=1 DJANGO_SECRET_KEY=build ENCRYPTION_SALT=build XERO_CLIENT_ID=build XERO_CLIENT_SECRET=build \
+    python manage.py collectstatic --noinput
 EXPOSE 8000
 CMD ["gunicorn", "arena_xero.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

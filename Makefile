@@ -1,12 +1,13 @@
 # The two set-up commands: `make run` (the app with embedded defaults) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV := .venv
+AUDIT_VENV := .venv-audit
 PY := $(VENV)/bin/python
 PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint install install-dev clean
+.PHONY: run test lint audit install install-dev clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +36,14 @@ test: lint
 lint: install-dev
 	$(VENV)/bin/ruff check .
 
+## Audit the installed dependencies for known vulnerabilities (pip-audit, in its own venv; see bin/audit-deps).
+audit: install-dev $(AUDIT_VENV)/.installed
+	$(AUDIT_VENV)/bin/python bin/audit-deps $(PY)
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(AUDIT_VENV) var

@@ -7,5 +7,6 @@ class AccountingConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals
+        from .xero import endpoints  # noqa: F401 - registers its deploy check
 
         signals.connect_receivers()

@@ -2,23 +2,33 @@
 
 With no DATABASE_URL the app uses SQLite, and with no REDIS_URL / CELERY_BROKER_URL Celery uses
 kombu's filesystem transport, so `make run` needs no server. Production sets both.
+
+The app fails closed: the secrets have no defaults, and with DJANGO_DEBUG off a missing, placeholder or
+weak one stops every process at start with one message naming each variable (see `_refuse_to_start`).
+Importing these settings creates no folder and writes nothing.
 """
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("ARENA_VAR_DIR", default=str(BASE_DIR / "var")))
-
 env = environ.Env()
+VAR_DIR = Path(env.str("ARENA_VAR_DIR", default=str(BASE_DIR / "var")))
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me-in-production")
-# Secrets at rest (Xero tokens, gateway passwords) are encrypted with a key derived from
-# SECRET_KEY and this salt; rotate SECRET_KEY with SECRET_KEY_FALLBACKS.
-SALT_KEY = env.str("ENCRYPTION_SALT", default="arena-xero-local-salt")
-SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Secrets: no defaults (see _refuse_to_start at the end). Django signs sessions with SECRET_KEY, and
+# secrets at rest (Xero tokens, gateway passwords) are encrypted with a key derived from SECRET_KEY and
+# the salt. Rotate either by moving the old value to its *_FALLBACKS variable (still read, never
+# written) and running `manage.py reencrypt_secrets`.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+# django-fernet-encrypted-fields encrypts with the first salt and decrypts with any.
+SALT_KEY = [env.str("ENCRYPTION_SALT", default=""), *env.list("ENCRYPTION_SALT_FALLBACKS", default=[])]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -29,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "payments",
     "accounting",
 ]
@@ -41,7 +52,40 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "arena_xero.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# HTTPS and browser protections: on by default whenever DJANGO_DEBUG is off, each overridable.
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script of ours reads it
+SECURE_REFERRER_POLICY = env.str("DJANGO_SECURE_REFERRER_POLICY", default="same-origin")
+X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that terminates TLS, "X-Forwarded-Proto,https": the header it sets and the value that
+# means https. Only set it if the proxy always sets (or strips) that header.
+_proxy_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER is 'Header-Name,value', e.g. X-Forwarded-Proto,https"
+        )
+    _name = _proxy_header[0].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_name if _name.startswith("HTTP_") else f"HTTP_{_name}", _proxy_header[1].strip())
+# HSTS preload is a commitment made by submitting the domain to the browsers' list: opt in with
+# DJANGO_SECURE_HSTS_PRELOAD. Until then Django's reminder (security.W021) is not a finding.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Sessions end after this much idle time (every request moves the expiry on).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 
 ROOT_URLCONF = "arena_xero.urls"
 
@@ -72,10 +116,34 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login throttling (django-axes) for the portal's and the admin's login: after LOGIN_FAILURE_LIMIT failed
+# attempts for one user name from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES. A
+# successful login clears the count; support unlocks with `manage.py axes_reset_username <name>`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "arena_xero.views.locked_out"
+# Masked in axes' log lines and in the attempts it stores (the password always is).
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# dumpdata writes encrypted fields as ciphertext, not in clear (arena_xero.serializers).
+SERIALIZATION_MODULES = {
+    name: f"arena_xero.serializers.{module}"
+    for name, module in (
+        ("json", "json"),
+        ("jsonl", "jsonl"),
+        ("python", "python"),
+        ("yaml", "pyyaml"),
+        ("xml", "xml_serializer"),
+    )
+}
 
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = env.str("TIME_ZONE", default="Australia/Sydney")
@@ -95,8 +163,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Celery: Redis when REDIS_URL (or CELERY_BROKER_URL) is set, else a broker that needs no server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # arena_xero.celery creates the folder when the app is set up.
     _queue_dir = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "celery-broker")))
-    _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
@@ -119,9 +187,10 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TIMEZONE = TIME_ZONE
 
-# Xero: the app's credentials and endpoints. `make run` points the endpoints at the Xero sandbox.
-XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="arena-sandbox-client")
-XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="arena-sandbox-secret")
+# Xero: the app's credentials (required, see _refuse_to_start) and endpoints (Xero's own by default;
+# `make run`, the tests and docker-compose point them at the Xero sandbox).
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
 XERO_REDIRECT_URI = env.str("XERO_REDIRECT_URI", default="http://127.0.0.1:8000/accounting/xero/callback/")
 XERO_SCOPES = env.str(
     "XERO_SCOPES",
@@ -132,6 +201,19 @@ XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.c
 XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
 XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
 XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Host names (no port) that Xero endpoints may reach over plain http: a local Xero sandbox only, e.g.
+# "127.0.0.1,localhost". Empty in production: every endpoint must then be https.
+XERO_ALLOW_HTTP_HOSTS = [
+    host.strip("[]").lower() for host in env.list("XERO_ALLOW_HTTP_HOSTS", default=[]) if host.strip("[]")
+]
+# Content-Security-Policy of every page the app serves (arena_xero.middleware). The pages use only their
+# own static files; forms post to the app, whose answer may redirect to Xero's consent page.
+_consent_origin = "{0.scheme}://{0.netloc}".format(urlsplit(XERO_AUTHORIZE_URL))
+CONTENT_SECURITY_POLICY = env.str(
+    "DJANGO_CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    f"frame-ancestors 'none'; form-action 'self' {_consent_origin}",
+)
 # Seconds to wait for Xero's answer before treating the call as unclear (it is looked up before a resend).
 XERO_HTTP_TIMEOUT = env.float("XERO_HTTP_TIMEOUT", default=30.0)
 # Refresh the access token this many seconds before it expires.
@@ -170,12 +252,84 @@ CACHES = {
     )
 }
 
+# One line per event, once, in UTC (arena_xero.logs); LOG_FORMAT=json for a log collector. The Celery
+# worker and beat use this too (arena_xero.celery), so every process's lines agree.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "arena_xero.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "arena_xero.logs.JSONFormatter"},
+    },
+    "filters": {
+        "client_errors_without_traceback": {"()": "arena_xero.logs.ClientErrorsWithoutTraceback"},
+        "only_successful_requests": {"()": "arena_xero.logs.OnlySuccessfulRequests"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
-    "loggers": {name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
+    "loggers": {
+        # Django's defaults give these their own handlers as well as the root's: each line came out twice.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"handlers": [], "filters": ["client_errors_without_traceback"], "propagate": True},
+        "django.server": {"handlers": [], "filters": ["only_successful_requests"], "propagate": True},
+        # These log whole requests and token responses at DEBUG: quiet whatever LOG_LEVEL says.
+        **{
+            name: {"level": "WARNING"}
+            for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "requests", "axes.apps")
+        },
+    },
 }
+
+
+def _is_placeholder(value: str) -> bool:
+    """A value from this repository or its docs rather than a secret of the deployment's own."""
+    lowered = value.strip().lower()
+    if lowered.startswith("<") and lowered.endswith(">"):  # the README's "<...>" examples, copied as they are
+        return True
+    return lowered in _PUBLIC_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+# Values that were defaults or examples here (anyone can read them), and the words that mark placeholders
+# (bin/local.env's values all say "insecure").
+_PUBLIC_VALUES = {"arena-xero-local-salt", "collectstatic", "tests-secret-key", "secret", "salt"}
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "insecure", "placeholder", "example")
+
+
+def _refuse_to_start() -> None:
+    """Stop every process (web, worker, beat, manage.py) with one message naming each bad variable."""
+    problems = []
+    required = {
+        "DJANGO_SECRET_KEY": (SECRET_KEY, "at least 50 random characters"),
+        "ENCRYPTION_SALT": (SALT_KEY[0], "a random value of your own, kept for as long as the data"),
+        "XERO_CLIENT_ID": (XERO_CLIENT_ID, "your Xero app's client id (developer.xero.com > My Apps)"),
+        "XERO_CLIENT_SECRET": (XERO_CLIENT_SECRET, "your Xero app's client secret"),
+    }
+    for name, (value, wanted) in required.items():
+        if not value.strip():
+            problems.append(f"{name} is not set: {wanted}.")
+        elif not DEBUG and _is_placeholder(value):
+            problems.append(f"{name} is a placeholder from the repository or its docs: set {wanted}.")
+    # Django's own rule for a strong key (check --deploy's security.W009).
+    if not DEBUG and SECRET_KEY.strip() and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+        problems.append("DJANGO_SECRET_KEY is too weak: use at least 50 random characters.")
+    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL"):
+        url = urlsplit(globals()[name])
+        if url.scheme == "http" and url.hostname not in XERO_ALLOW_HTTP_HOSTS:
+            problems.append(
+                f"{name} is plain http to {url.hostname}: use https, or name the host in XERO_ALLOW_HTTP_HOSTS"
+                " (a local Xero sandbox only)."
+            )
+        elif url.scheme not in ("http", "https") or not url.hostname:
+            problems.append(f"{name} is not an http(s) URL.")
+    if problems:
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        raise ImproperlyConfigured(
+            f"arena-xero will not start until these environment variables are fixed"
+            f" (README, 'Production'; for local use `make run` reads bin/local.env):\n{lines}"
+        )
+
+
+_refuse_to_start()

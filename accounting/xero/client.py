@@ -24,6 +24,7 @@ from xero_python.exceptions import ApiException
 from xero_python.identity import IdentityApi
 
 from . import errors, limits
+from .endpoints import checked
 
 logger = logging.getLogger(__name__)
 BATCH_RESULT_OK = ("OK", "WARNING")
@@ -93,12 +94,16 @@ def _api_client(access_token: str) -> ApiClient:
     return client
 
 
+def _api_url() -> str:
+    return checked(settings.XERO_API_URL, "XERO_API_URL").rstrip("/")
+
+
 def _accounting(access_token: str) -> AccountingApi:
-    return AccountingApi(_api_client(access_token), base_url=settings.XERO_API_URL.rstrip("/") + "/api.xro/2.0")
+    return AccountingApi(_api_client(access_token), base_url=_api_url() + "/api.xro/2.0")
 
 
 def _identity(access_token: str) -> IdentityApi:
-    return IdentityApi(_api_client(access_token), base_url=settings.XERO_API_URL.rstrip("/"))
+    return IdentityApi(_api_client(access_token), base_url=_api_url())
 
 
 @cache

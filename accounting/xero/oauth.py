@@ -1,24 +1,28 @@
-"""Xero's OAuth 2.0 endpoints, through requests-oauthlib: the consent URL, the code exchange, refresh
-and revocation. Tokens are returned to the caller and never logged."""
+"""Xero's OAuth 2.0 endpoints: the consent URL, the code exchange, refresh and revocation.
+
+oauthlib's WebApplicationClient builds the requests and reads Xero's answers (errors included);
+requests sends them, to URLs that `endpoints.checked` allows (requests-oauthlib would need the
+process-wide OAUTHLIB_INSECURE_TRANSPORT to reach the sandbox over http). Tokens are returned to the
+caller and never logged.
+"""
 
 import base64
+import dataclasses
 import hashlib
-import os
 import secrets
 import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import jwt
 import requests
 from django.conf import settings
-from oauthlib.oauth2 import OAuth2Error
-from requests_oauthlib import OAuth2Session
+from oauthlib.common import add_params_to_uri
+from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 
+from .endpoints import checked
 from .errors import XeroConnectionRevoked, XeroOAuthError, XeroUnavailable
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class TokenSet:
     access_token: str
     refresh_token: str
@@ -52,30 +56,20 @@ def new_pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "sandbox"}
-
-
-def _allow_plain_http_to_the_sandbox() -> None:
-    """oauthlib insists on https; the Xero sandbox on this machine (or the compose network) speaks http."""
-    hosts = {
-        urlsplit(url).hostname
-        for url in (settings.XERO_AUTHORIZE_URL, settings.XERO_TOKEN_URL)
-        if url.startswith("http://")
-    }
-    if hosts and hosts <= LOOPBACK:
-        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
-
-
-def _session(**kwargs) -> OAuth2Session:
-    _allow_plain_http_to_the_sandbox()
-    return OAuth2Session(settings.XERO_CLIENT_ID, redirect_uri=settings.XERO_REDIRECT_URI, **kwargs)
-
-
 def authorization_url(state: str, code_challenge: str) -> str:
-    url, _ = _session(scope=settings.XERO_SCOPES, state=state).authorization_url(
-        settings.XERO_AUTHORIZE_URL, code_challenge=code_challenge, code_challenge_method="S256"
+    """Xero's consent page for this app, with `state` and the PKCE S256 challenge."""
+    return add_params_to_uri(
+        checked(settings.XERO_AUTHORIZE_URL, "XERO_AUTHORIZE_URL"),
+        [
+            ("response_type", "code"),
+            ("client_id", settings.XERO_CLIENT_ID),
+            ("redirect_uri", settings.XERO_REDIRECT_URI),
+            ("scope", " ".join(settings.XERO_SCOPES)),
+            ("state", state),
+            ("code_challenge", code_challenge),
+            ("code_challenge_method", "S256"),
+        ],
     )
-    return url
 
 
 def _token_set(token: dict) -> TokenSet:
@@ -87,9 +81,20 @@ def _token_set(token: dict) -> TokenSet:
     )
 
 
-def _call_token_endpoint(call) -> TokenSet:
+def _post_to_token_endpoint(body: str) -> TokenSet:
+    """Send a prepared token request (client credentials in Basic auth) and read Xero's answer."""
+    url = checked(settings.XERO_TOKEN_URL, "XERO_TOKEN_URL")
     try:
-        return _token_set(call())
+        response = requests.post(
+            url,
+            data=body,
+            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
+            timeout=(5, settings.XERO_HTTP_TIMEOUT),
+        )
+        if response.status_code >= 500:
+            raise XeroUnavailable(f"Xero's token service answered {response.status_code}.")
+        return _token_set(WebApplicationClient(settings.XERO_CLIENT_ID).parse_request_body_response(response.text))
     except OAuth2Error as exc:
         if exc.error == "invalid_grant":
             raise XeroConnectionRevoked(XeroOAuthError("invalid_grant").args[0]) from None
@@ -102,47 +107,28 @@ def _call_token_endpoint(call) -> TokenSet:
         raise XeroUnavailable("Xero's token service answered with something that is not a token.") from None
 
 
-def _check_status(response: requests.Response) -> requests.Response:
-    if response.status_code >= 500:
-        raise XeroUnavailable(f"Xero's token service answered {response.status_code}.")
-    return response
-
-
 def exchange_code(code: str, code_verifier: str) -> TokenSet:
     """Trade the consent's code for tokens."""
-    session = _session()
-    session.register_compliance_hook("access_token_response", _check_status)
-    return _call_token_endpoint(
-        lambda: session.fetch_token(
-            settings.XERO_TOKEN_URL,
-            code=code,
-            code_verifier=code_verifier,
-            include_client_id=False,
-            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=(5, settings.XERO_HTTP_TIMEOUT),
-        )
+    body = WebApplicationClient(settings.XERO_CLIENT_ID).prepare_request_body(
+        code=code, redirect_uri=settings.XERO_REDIRECT_URI, code_verifier=code_verifier, include_client_id=False
     )
+    return _post_to_token_endpoint(body)
 
 
 def refresh(refresh_token: str) -> TokenSet:
     """Spend a (single-use) refresh token for a new pair. Call under the connection's lock."""
-    session = _session()
-    session.register_compliance_hook("refresh_token_response", _check_status)
-    return _call_token_endpoint(
-        lambda: session.refresh_token(
-            settings.XERO_TOKEN_URL,
-            refresh_token=refresh_token,
-            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=(5, settings.XERO_HTTP_TIMEOUT),
-        )
+    tokens = _post_to_token_endpoint(
+        WebApplicationClient(settings.XERO_CLIENT_ID).prepare_refresh_body(refresh_token=refresh_token)
     )
+    # An answer without a new refresh token leaves the old one in force (RFC 6749, section 6).
+    return tokens if tokens.refresh_token else dataclasses.replace(tokens, refresh_token=refresh_token)
 
 
 def revoke(refresh_token: str) -> None:
     """Revoke a refresh token (Xero removes that user's connections for the app)."""
     try:
         response = requests.post(
-            settings.XERO_REVOCATION_URL,
+            checked(settings.XERO_REVOCATION_URL, "XERO_REVOCATION_URL"),
             data={"token": refresh_token},
             auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
             timeout=(5, settings.XERO_HTTP_TIMEOUT),

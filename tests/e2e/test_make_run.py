@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.pytest_env import TEST_ENVIRONMENT
 from tests.xero import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_BROKER_FOLDER", "DJANGO_SECRET_KEY")
+# The services and the tests' own values: `make run` brings its own (bin/local.env).
+SERVICES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_BROKER_FOLDER", *TEST_ENVIRONMENT)
 
 
 def free_port() -> int:

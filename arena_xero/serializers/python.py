@@ -1,0 +1,12 @@
+"""Django's python serializer, with encrypted fields written as ciphertext (see the package)."""
+
+from django.core.serializers import python as django_format
+
+from . import EncryptedAsStored
+
+
+class Serializer(EncryptedAsStored, django_format.Serializer):
+    pass
+
+
+Deserializer = django_format.Deserializer
