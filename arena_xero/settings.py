@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it renders error pages with the user and messages: never Django's debug page, even with DEBUG.
+    "arena_xero.middleware.ErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "arena_xero.urls"
