@@ -6,7 +6,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint install install-dev clean
+.PHONY: run test lint install install-dev chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,16 @@ run: install
 	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
 
 ## Run the whole test suite (SQLite and a file broker by default; DATABASE_URL/REDIS_URL switch).
-test: lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+## The browser tests share one worker (--dist loadgroup, xdist_group "browser").
+test: lint chromium
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+## Chromium for the browser tests: Debian's package (Playwright can't download its own browsers here).
+chromium:
+	@if [ -z "$$CHROMIUM" ] && [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 ## Lint (ruff, settings in ruff.toml).
 lint: install-dev
