@@ -95,7 +95,8 @@ LOGOUT_REDIRECT_URL = "login"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 # Celery: Redis when REDIS_URL (or CELERY_BROKER_URL) is set, else a broker that needs no server.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" because kombu warns "No hostname was supplied" about filesystem:// (the folder is below).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "celery-broker")))
     _queue_dir.mkdir(parents=True, exist_ok=True)
@@ -161,9 +162,19 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One line per event, in UTC with the offset (arena_xero/logs.py); 4xx lines without a traceback.
+    "formatters": {
+        "plain": {"()": "arena_xero.logs.UTCFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "filters": {"client_errors": {"()": "arena_xero.logs.ClientErrorFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
-    "loggers": {name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
+    "loggers": {
+        # These libraries log whole token responses at DEBUG: keep them quiet whatever LOG_LEVEL says.
+        **{name: {"level": "WARNING"} for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3")},
+        # Django's own handlers (the DEBUG console, runserver's access log) would print each line a second
+        # time, or in another format: everything goes through the root's handler, once.
+        "django": {"handlers": []},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }
