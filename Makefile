@@ -23,9 +23,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## Run the app, a Celery worker (with beat) and the Xero sandbox; Ctrl-C stops them all.
+## Run the app, a Celery worker (with beat) and the Xero sandbox (Procfile); Ctrl-C or SIGTERM stops them all.
+## `exec`: no shell stays between make and bin/run-procfile, which stops everything if make is killed.
 run: install
-	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
+	exec env PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
 
 ## Run the whole test suite (SQLite and a file broker by default; DATABASE_URL/REDIS_URL switch).
 ## The browser tests share one worker (--dist loadgroup, xdist_group "browser").
