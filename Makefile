@@ -6,7 +6,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint install install-dev chromium clean
+.PHONY: run test lint install install-dev chromium docs-screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ chromium:
 	  echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
+
+## Take the README's screenshots again: the browser tests' tour, copied from var/e2e-screenshots/ to docs/.
+DOCS_SHOTS := tour-01-login tour-02-settings tour-03-consent tour-04-connected tour-05-sync-card tour-09-admin-record
+docs-screenshots: install-dev chromium
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_browser_flow.py -k tour
+	mkdir -p docs && for shot in $(DOCS_SHOTS); do cp var/e2e-screenshots/$$shot.png docs/; done
 
 ## Lint (ruff, settings in ruff.toml).
 lint: install-dev
