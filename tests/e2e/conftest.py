@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +94,6 @@ def arena(live_server, xero, sync_worker, settings, transactional_db):
 
     settings.XERO_REDIRECT_URI = f"{live_server.url}/accounting/xero/callback/"
     xero.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
-    cache.clear()  # the chart of accounts is cached per connection id, and ids repeat after a flush
     call_command("load_demo_data", stdout=io.StringIO())
     return Arena(url=live_server.url, sandbox=xero, whitelabel=Whitelabel.objects.get(slug="demo"))
 

@@ -19,6 +19,7 @@ from tests.xero import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_BROKER_FOLDER", "DJANGO_SECRET_KEY")
+OUTER_MAKE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # `make test` runs us: `make run` must not see its flags
 UTC_LINE = re.compile(r"^\w+ +\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 [A-Z]+ \S+ ")
 
 
@@ -79,7 +80,7 @@ class RunningApp:
 
 def start(tmp_path, command: list[str]) -> RunningApp:
     port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SERVICES}  # the embedded defaults
+    env = {k: v for k, v in os.environ.items() if k not in SERVICES + OUTER_MAKE}  # the embedded defaults
     env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), PY=sys.executable, ARENA_VAR_DIR=str(tmp_path))
     out = tmp_path / "run.out"
     with open(out, "w") as log:
