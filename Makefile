@@ -7,7 +7,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint audit install install-dev clean
+.PHONY: run test lint audit install install-dev chromium docs-screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,28 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## Run the app, a Celery worker (with beat) and the Xero sandbox; Ctrl-C stops them all.
+## Run the app, a Celery worker (with beat) and the Xero sandbox (Procfile); Ctrl-C or SIGTERM stops them all.
+## `exec`: no shell stays between make and bin/run-procfile, which stops everything if make is killed.
 run: install
-	PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
+	exec env PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) PY=$(PY) bash bin/run-local
 
 ## Run the whole test suite (SQLite and a file broker by default; DATABASE_URL/REDIS_URL switch).
-test: lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+## The browser tests share one worker (--dist loadgroup, xdist_group "browser").
+test: lint chromium
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+## Chromium for the browser tests: Debian's package (Playwright can't download its own browsers here).
+chromium:
+	@if [ -z "$$CHROMIUM" ] && [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+## Take the README's screenshots again: the browser tests' tour, copied from var/e2e-screenshots/ to docs/.
+DOCS_SHOTS := tour-01-login tour-02-settings tour-03-consent tour-04-connected tour-05-sync-card tour-09-admin-record
+docs-screenshots: install-dev chromium
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_browser_flow.py -k tour
+	mkdir -p docs && for shot in $(DOCS_SHOTS); do cp var/e2e-screenshots/$$shot.png docs/; done
 
 ## Lint (ruff, settings in ruff.toml).
 lint: install-dev

@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.utils.translation import ngettext
 
 from .models import AccountingSettings, SyncRecord, XeroConnection
 from .sync import outbox
@@ -69,4 +70,8 @@ class SyncRecordAdmin(admin.ModelAdmin):
             for whitelabel_id in queryset.values_list("whitelabel_id", flat=True).distinct():
                 ids = queryset.filter(whitelabel_id=whitelabel_id).exclude(status=SyncRecord.Status.SENT).values("id")
                 count += outbox.records_rearm(whitelabel_id=whitelabel_id, ids=ids)
-        messages.success(request, f"{count} record(s) will be sent again.")
+        messages.success(
+            request,
+            ngettext("%(count)d record will be sent again.", "%(count)d records will be sent again.", count)
+            % {"count": count},
+        )

@@ -1,34 +1,85 @@
 """Reads for the integration's pages."""
 
+import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.utils import timezone
 
 from payments.models import Whitelabel
 
 from .models import SyncRecord, SyncState, XeroConnection
+
+Status = SyncRecord.Status
+
+# Statuses a record stays in until someone (or the sweeper, much later) acts; any other status means
+# a worker is about to send it, so the settings page keeps refreshing its sync card.
+SETTLED = frozenset({Status.SENT, Status.FAILED, Status.SKIPPED, Status.WAITING})
+# Words on the settings page where the status name is jargon; other statuses show their own label.
+STATUS_WORDS = {Status.PENDING: "Queued", Status.SKIPPED: "Not sent"}
+# A failed record retried this soon counts as in progress too (the card refreshes until it is retried).
+RETRY_SOON = datetime.timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
 
 
 @dataclass(frozen=True)
 class SyncSummary:
     counts: dict[str, int]
     failures: list[SyncRecord]
+    last_sent_at: datetime.datetime | None = None
+    retrying_soon: int = 0
+
+    @property
+    def statuses(self) -> list[StatusCount]:
+        """Every status that has records (and always Sent), in the order the model declares them."""
+        return [
+            StatusCount(value, STATUS_WORDS.get(value, label), self.counts.get(value, 0))
+            for value, label in Status.choices
+            if self.counts.get(value) or value == Status.SENT
+        ]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def skipped(self) -> int:
+        return self.counts.get(Status.SKIPPED, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(Status.FAILED, 0)
 
     @property
     def unsent(self) -> int:
-        return self.counts.get(SyncRecord.Status.SKIPPED, 0) + self.counts.get(SyncRecord.Status.FAILED, 0)
+        """Records only a resync sends: billed while not connected (skipped) or given up on (failed)."""
+        return self.skipped + self.failed
+
+    @property
+    def in_progress(self) -> int:
+        """Records a worker will send shortly: the page polls while there are any."""
+        return sum(n for status, n in self.counts.items() if status not in SETTLED) + self.retrying_soon
 
 
 def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
-    """How many of the whitelabel's records are in each state, and the latest failures with their reasons."""
-    rows = SyncRecord.objects.filter(whitelabel=whitelabel).values("status").annotate(n=Count("id"))
-    counts = {row["status"]: row["n"] for row in rows}
-    latest = list(
-        SyncRecord.objects.filter(whitelabel=whitelabel, status=SyncRecord.Status.FAILED).order_by("-updated_at")[
-            :failures
-        ]
-    )
-    return SyncSummary(counts, latest)
+    """How many of the whitelabel's records are in each state, when Xero last accepted one, and the
+    latest failures with their reasons."""
+    records = SyncRecord.objects.filter(whitelabel=whitelabel)
+    counts = {row["status"]: row["n"] for row in records.values("status").annotate(n=Count("id"))}
+    latest = list(records.filter(status=Status.FAILED).order_by("-updated_at")[:failures])
+    last_sent_at = records.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"]
+    retrying_soon = 0
+    if counts.get(Status.FAILED):
+        retrying_soon = records.filter(
+            status=Status.FAILED, next_attempt_at__isnull=False, next_attempt_at__lte=timezone.now() + RETRY_SOON
+        ).count()
+    return SyncSummary(counts, latest, last_sent_at, retrying_soon)
 
 
 @dataclass(frozen=True)

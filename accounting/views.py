@@ -8,6 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
@@ -18,9 +21,25 @@ from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch, sync_summary
 from .sync import outbox
-from .xero.errors import XeroError
+from .xero.errors import XeroConnectionRevoked, XeroError
 
 logger = logging.getLogger(__name__)
+
+# The whitelabel whose settings were saved just before going to Xero's consent page: the message on the
+# way back says what happened to both (one message per outcome).
+SAVED_BEFORE_CONNECT = "accounting_saved_before_connect"
+
+# The portal's pages down to this one, so the breadcrumb links somewhere: URL name -> (title, parent, blurb).
+PAGES = {
+    "accounting:account": ("Your Account", None, "Your whitelabel's account."),
+    "accounting:account_settings": ("Settings", "accounting:account", "How your whitelabel works."),
+    "accounting:components": ("Components", "accounting:account_settings", "The services your whitelabel uses."),
+    "accounting:settings": (
+        "Accounting System Settings",
+        "accounting:components",
+        "The accounting system your invoices and payments go to, and the payment gateway.",
+    ),
+}
 
 
 def admin_whitelabel(request: HttpRequest, slug: str) -> Whitelabel:
@@ -40,6 +59,38 @@ def _settings_redirect(whitelabel: Whitelabel | None):
     return redirect("accounting:settings", whitelabel=whitelabel.slug)
 
 
+def breadcrumbs(whitelabel: Whitelabel, page: str) -> list[dict]:
+    """Title and URL of each page from Your Account down to `page` (the last one is the current page)."""
+    trail = []
+    while page:
+        title, parent, _ = PAGES[page]
+        trail.insert(0, {"title": title, "url": reverse(page, kwargs={"whitelabel": whitelabel.slug})})
+        page = parent
+    return trail
+
+
+@login_required
+@require_GET
+def account_page(request: HttpRequest, whitelabel: str, page: str) -> HttpResponse:
+    """Your Account, Settings and Components: the pages of the breadcrumb, each listing the one below."""
+    whitelabel = admin_whitelabel(request, whitelabel)
+    children = [
+        {"title": title, "blurb": blurb, "url": reverse(name, kwargs={"whitelabel": whitelabel.slug})}
+        for name, (title, parent, blurb) in PAGES.items()
+        if parent == page
+    ]
+    return render(
+        request,
+        "accounting/account_page.html",
+        {
+            "whitelabel": whitelabel,
+            "title": PAGES[page][0],
+            "breadcrumbs": breadcrumbs(whitelabel, page),
+            "children": children,
+        },
+    )
+
+
 @login_required
 def settings_home(request: HttpRequest) -> HttpResponse:
     whitelabel = user_whitelabels(request.user, role=Membership.Role.ADMIN).first()
@@ -53,9 +104,21 @@ def _chart(request: HttpRequest, connection: XeroConnection | None):
         return None
     try:
         return services.chart_of_accounts(connection)
+    except XeroConnectionRevoked:
+        return None  # the connection is marked "needs reconnect": its banner says so
     except XeroError as exc:
         messages.warning(request, f"Arena could not read the chart of accounts from Xero: {exc}")
         return None
+
+
+def _sync_context(whitelabel: Whitelabel, connection: XeroConnection | None = None, accounting=None) -> dict:
+    """What the sync card needs; the settings page and the card's own endpoint render it alike."""
+    return {
+        "whitelabel": whitelabel,
+        "connection": connection if connection is not None else services.whitelabel_connection(whitelabel),
+        "accounting": accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
+        "sync": sync_summary(whitelabel),
+    }
 
 
 @login_required
@@ -72,6 +135,8 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     )
     connection = services.whitelabel_connection(whitelabel)
     chart = _chart(request, connection)
+    if connection is not None and chart is None:
+        connection.refresh_from_db()  # reading the chart may have found the connection revoked
     data = request.POST if request.method == "POST" else None
     accounting_form = AccountingSettingsForm(data, instance=accounting, prefix="accounting", chart=chart)
     gateway_form = PaymentGatewayForm(data, instance=gateway, prefix="gateway")
@@ -85,7 +150,8 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
                 # What Xero refused may be fixed by these settings (e.g. the revenue code): try again now.
                 outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
             if saved.uses_xero and (connection is None or not connection.is_active):
-                messages.info(request, "Settings saved. Now allow Arena to access your Xero organisation.")
+                # No message yet: the one shown on the way back from Xero says how it ended.
+                request.session[SAVED_BEFORE_CONNECT] = whitelabel.pk
                 return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
             messages.success(request, "Accounting system settings saved.")
             return _settings_redirect(whitelabel)
@@ -94,15 +160,22 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
         request,
         "accounting/settings.html",
         {
-            "whitelabel": whitelabel,
+            **_sync_context(whitelabel, connection, accounting),
             "accounting_form": accounting_form,
             "gateway_form": gateway_form,
-            "connection": connection,
-            "accounting": accounting,
-            "sync": sync_summary(whitelabel),
+            "breadcrumbs": breadcrumbs(whitelabel, "accounting:settings"),
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+@login_required
+@require_GET
+@never_cache
+def xero_sync_status(request: HttpRequest, whitelabel: str) -> HttpResponse:
+    """The sync card alone: the settings page fetches it every few seconds while records are on their way."""
+    whitelabel = admin_whitelabel(request, whitelabel)
+    return render(request, "accounting/_sync.html", _sync_context(whitelabel))
 
 
 @login_required
@@ -114,7 +187,9 @@ def xero_connect(request: HttpRequest, whitelabel: str) -> HttpResponse:
 
 
 def _connected_message(request: HttpRequest, connection: XeroConnection) -> None:
-    messages.success(request, f"Connected to Xero organisation {connection.tenant_name}.")
+    """One message for the outcome: connected, and what the admin still has to do."""
+    parts = [f"Connected to Xero organisation {connection.tenant_name}."]
+    level = messages.SUCCESS
     accounting = AccountingSettings.objects.filter(whitelabel=connection.whitelabel).first()
     if accounting and accounting.revenue_code:
         try:
@@ -122,19 +197,48 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
         except XeroError as exc:
             warning = f"Arena could not check the revenue code against Xero: {exc}"
         if warning:
-            messages.warning(request, warning)
+            parts.append(warning)
+            level = messages.WARNING
     if accounting and not accounting.bank_account_code:
-        messages.info(request, "Choose the Xero bank account that payments are deposited to, then Save.")
+        parts.append("Now choose the bank account payments are deposited to, and Save.")
+    unsent = sync_summary(connection.whitelabel).unsent
+    if unsent:
+        parts.append(
+            ngettext(
+                "%(count)d record billed while Arena was not connected is not in Xero yet: "
+                "send it with the button below.",
+                "%(count)d records billed while Arena was not connected are not in Xero yet: "
+                "send them with the button below.",
+                unsent,
+            )
+            % {"count": unsent}
+        )
+    messages.add_message(request, level, " ".join(parts))
+
+
+def _not_connected_message(request: HttpRequest, exc: services.ConnectError, *, saved: bool) -> None:
+    if not saved:
+        messages.error(request, str(exc))
+    elif request.GET.get("error") == "access_denied":
+        messages.warning(
+            request,
+            "Your settings are saved. You cancelled the connection to Xero, so nothing is sent to Xero "
+            "until you connect.",
+        )
+    else:
+        messages.error(request, f"Your settings are saved, but Arena is not connected to Xero. {exc}")
 
 
 @login_required
 @require_GET
 def xero_callback(request: HttpRequest) -> HttpResponse:
     """Where Xero sends the admin back after the consent page."""
+    saved_for = request.session.pop(SAVED_BEFORE_CONNECT, None)
     try:
         outcome = services.xero_authorisation_complete(session=request.session, user=request.user, params=request.GET)
     except services.ConnectError as exc:
-        messages.error(request, str(exc))
+        saved = exc.whitelabel is not None and exc.whitelabel.pk == saved_for
+        _not_connected_message(request, exc, saved=saved)
         return _settings_redirect(exc.whitelabel)
     if outcome.pending is not None:
         return redirect("accounting:xero_organisation", whitelabel=outcome.whitelabel.slug, pending=outcome.pending.pk)
@@ -178,24 +282,42 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             "pending": pending,
             "error": error,
             "switch": next((s for s in switches.values() if s is not None), None),
+            "breadcrumbs": [
+                *breadcrumbs(whitelabel, "accounting:settings"),
+                {"title": "Which Xero organisation?", "url": request.path},
+            ],
         },
         status=400 if error else 200,
     )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def xero_disconnect(request: HttpRequest, whitelabel: str) -> HttpResponse:
+    """GET asks for confirmation and says what will happen; POST disconnects."""
     whitelabel = admin_whitelabel(request, whitelabel)
     connection = services.whitelabel_connection(whitelabel)
     if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
         messages.info(request, "This whitelabel is not connected to Xero.")
-    else:
-        services.connection_disconnect(connection=connection)
-        messages.success(
+        return _settings_redirect(whitelabel)
+    if request.method == "GET":
+        return render(
             request,
-            f"Disconnected from Xero organisation {connection.tenant_name}. Arena's records and sync history are kept.",
+            "accounting/disconnect.html",
+            {
+                **_sync_context(whitelabel, connection),
+                "breadcrumbs": [
+                    *breadcrumbs(whitelabel, "accounting:settings"),
+                    {"title": "Disconnect from Xero", "url": request.path},
+                ],
+            },
         )
+    services.connection_disconnect(connection=connection)
+    messages.success(
+        request,
+        f"Disconnected from Xero organisation {connection.tenant_name}. Arena's records and sync history are kept; "
+        "what you bill from now on is not sent to Xero until you connect again.",
+    )
     return _settings_redirect(whitelabel)
 
 
@@ -210,5 +332,16 @@ def xero_resync(request: HttpRequest, whitelabel: str) -> HttpResponse:
         return _settings_redirect(whitelabel)
     with transaction.atomic():
         count = outbox.records_resync(whitelabel=whitelabel)
-    messages.success(request, f"{count} record{'' if count == 1 else 's'} will be sent to Xero.")
+    if count:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d record will be sent to Xero: the card below shows it arrive.",
+                "%(count)d records will be sent to Xero: the card below shows them arrive.",
+                count,
+            )
+            % {"count": count},
+        )
+    else:
+        messages.info(request, "Nothing to send: every record is in Xero or on its way.")
     return _settings_redirect(whitelabel)

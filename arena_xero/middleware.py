@@ -1,6 +1,57 @@
-"""Response headers that Django 5.2's SecurityMiddleware does not set."""
+"""Site-wide middleware: the content security policy (Django 5.2's SecurityMiddleware sets none), and
+error pages for people also when DEBUG is on.
+
+`make run` sets DJANGO_DEBUG=1, and with DEBUG Django answers a missing page or a crash with its debug
+page: settings, code and the request for whoever opens it. ErrorPagesMiddleware gives users the same
+404, 400 and 500 pages as in production instead; the traceback of a crash still goes to the log, once.
+Without DEBUG it does nothing (Django's own handlers render the same templates).
+"""
+
+import logging
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import Resolver404, resolve
+
+logger = logging.getLogger("django.request")
+
+
+class ErrorPagesMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.DEBUG:
+            try:
+                resolve(request.path_info, getattr(request, "urlconf", None))
+            except Resolver404:
+                return render(request, "404.html", status=404)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not settings.DEBUG or isinstance(exception, PermissionDenied):
+            return None  # Django's own handling: the 403 page (no debug page) or, without DEBUG, all of it
+        if isinstance(exception, Http404):
+            return render(request, "404.html", status=404)
+        if isinstance(exception, (BadRequest, SuspiciousOperation)):
+            logger.warning(
+                "Bad request: %s: %s", request.path, exception, extra={"status_code": 400, "request": request}
+            )
+            return _logged(render(request, "400.html", status=400))
+        logger.error(
+            "Internal Server Error: %s",
+            request.path,
+            exc_info=exception,
+            extra={"status_code": 500, "request": request},
+        )
+        return _logged(render(request, "500.html", status=500))
+
+
+def _logged(response: HttpResponse) -> HttpResponse:
+    response._has_been_logged = True  # Django's handler would log it again, without the reason
+    return response
 
 
 class ContentSecurityPolicyMiddleware:

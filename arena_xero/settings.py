@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "arena_xero.middleware.ContentSecurityPolicyMiddleware",
+    # Renders error pages with the user and messages: never Django's debug page, even with DEBUG.
+    "arena_xero.middleware.ErrorPagesMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -161,7 +163,8 @@ LOGOUT_REDIRECT_URL = "login"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 # Celery: Redis when REDIS_URL (or CELERY_BROKER_URL) is set, else a broker that needs no server.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" because kombu warns "No hostname was supplied" about filesystem:// (the folder is below).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # arena_xero.celery creates the folder when the app is set up.
     _queue_dir = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "celery-broker")))

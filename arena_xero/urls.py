@@ -2,8 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from .views import FaviconView, LogoutView
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounting:settings_home", permanent=False)),
+    path("favicon.ico", FaviconView.as_view()),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("accounting.urls")),

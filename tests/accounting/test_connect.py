@@ -328,7 +328,7 @@ def test_admin_sees_sync_state_and_can_send_what_was_billed_before_connecting(ad
     page = admin_client.get(settings_url(whitelabel)).content.decode()
     assert "Send 2 unsent records to Xero" in page
     response = admin_client.post(settings_url(whitelabel) + "xero/resync/", follow=True)
-    assert "2 records will be sent to Xero." in response.content.decode()
+    assert "2 records will be sent to Xero" in response.content.decode()
     assert (
         SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk).status == SyncRecord.Status.PENDING
     )

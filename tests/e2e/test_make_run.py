@@ -1,6 +1,7 @@
-"""What `make run` starts (bin/run-local), driven as a new user would over HTTP: log in, save Xero
-settings, consent on the sandbox's page picking Organisation 1, come back connected, and see the demo
-billing reach the sandbox after asking for it."""
+"""What `make run` starts (bin/run-local and its Procfile), driven as a new user would over HTTP: log in,
+save Xero settings, consent on the sandbox's page for Organisation 1, come back connected, and see the
+demo billing reach the sandbox after asking for it. And: SIGTERM or SIGINT, to the script or to `make`,
+stops every process it started; its logs are one line per event, in UTC."""
 
 import html
 import os
@@ -20,6 +21,8 @@ from tests.xero import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 # The services and the tests' own values: `make run` brings its own (bin/local.env).
 SERVICES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_BROKER_FOLDER", *TEST_ENVIRONMENT)
+OUTER_MAKE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # `make test` runs us: `make run` must not see its flags
+UTC_LINE = re.compile(r"^\w+ +\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 [A-Z]+ \S+ ")
 
 
 def free_port() -> int:
@@ -35,28 +38,80 @@ def answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def running_app(tmp_path):
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (from /proc), to check none is left behind."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class RunningApp:
+    def __init__(self, process, app, sandbox, out):
+        self.process, self.app, self.sandbox, self.out = process, app, sandbox, out
+        self.started = descendants(process.pid)
+
+    @property
+    def printed(self) -> str:
+        return self.out.read_text()
+
+    def stop(self, sig: int, *, target: int | None = None) -> None:
+        """Send `sig` to `target` (default: the process we started) and check everything stopped."""
+        os.kill(target or self.process.pid, sig)
+        self.process.wait(30)
+        wait_until(lambda: not any(alive(pid) for pid in self.started), timeout=20, message="every process to stop")
+        assert not answers(self.app + "/accounts/login/") and not answers(self.sandbox)
+
+
+def start(tmp_path, command: list[str]) -> RunningApp:
     port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SERVICES}  # the embedded defaults
+    env = {k: v for k, v in os.environ.items() if k not in SERVICES + OUTER_MAKE}  # the embedded defaults
     env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), PY=sys.executable, ARENA_VAR_DIR=str(tmp_path))
-    out = tmp_path / "run.log"
+    out = tmp_path / "run.out"
     with open(out, "w") as log:
         process = subprocess.Popen(
-            ["bash", "bin/run-local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     app, sandbox = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     try:
         wait_until(
-            lambda: process.poll() is not None or (answers(app + "/accounts/login/") and answers(sandbox)),
+            lambda: (
+                process.poll() is not None
+                or (answers(app + "/accounts/login/") and answers(sandbox) and " ready." in out.read_text())
+            ),
             timeout=90,
-            message="make run's web server and sandbox",
+            message="make run's web server, worker and sandbox",
         )
         assert process.poll() is None, out.read_text()[-3000:]
-        yield app, sandbox, out.read_text()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(20)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    return RunningApp(process, app, sandbox, out)
+
+
+@pytest.fixture
+def running_app(tmp_path):
+    running = start(tmp_path, ["bash", "bin/run-local"])
+    yield running
+    if running.process.poll() is None:
+        os.killpg(running.process.pid, signal.SIGKILL)
 
 
 def csrf(page: requests.Response) -> str:
@@ -68,7 +123,7 @@ def messages(page: requests.Response) -> list[str]:
 
 
 def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_app):
-    app, sandbox, printed = running_app
+    app, sandbox, printed = running_app.app, running_app.sandbox, running_app.printed
     assert "Log in as admin / arena-demo" in printed and f"Arena:        {app}/" in printed
     browser = requests.Session()
     login = browser.get(app + "/accounts/login/")
@@ -76,7 +131,7 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
         app + "/accounts/login/",
         data={"csrfmiddlewaretoken": csrf(login), "username": "admin", "password": "arena-demo"},
     )
-    assert "Accounting System Settings" in settings_page.text
+    assert "<h1>Accounting System Settings</h1>" in settings_page.text
     form = {
         "csrfmiddlewaretoken": csrf(settings_page),
         "action": "save",
@@ -96,21 +151,22 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
     fields = {
         k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text)
     }
-    organisation_1 = re.search(r'value="([0-9a-f-]{36})"[^>]*>\s*(?:<[^>]+>\s*)*Organisation 1', consent.text)
+    ticked = re.findall(r'value="([0-9a-f-]{36})"\s*checked>\s*(?:<[^>]+>\s*)*(Organisation \d)', consent.text)
+    assert [name for _, name in ticked] == ["Organisation 1"], "the tour says Organisation 1 is pre-ticked"
     back = browser.post(
-        sandbox + "/identity/connect/authorize",
-        data={**fields, "tenant_id": organisation_1.group(1), "action": "allow"},
+        sandbox + "/identity/connect/authorize", data={**fields, "tenant_id": ticked[0][0], "action": "allow"}
     )
     assert back.url == settings_page.url
-    assert "Connected to Xero organisation Organisation 1." in messages(back)
+    (connected,) = messages(back)
+    assert connected.startswith("Connected to Xero organisation Organisation 1. Now choose the bank account")
     assert "090 – Business Bank Account" in back.text
 
     saved = browser.post(
         back.url, data={**form, "csrfmiddlewaretoken": csrf(back), "accounting-bank_account_code": "090"}
     )
-    assert "Accounting system settings saved." in messages(saved)
+    assert messages(saved) == ["Accounting system settings saved."]
     sent = browser.post(back.url + "xero/resync/", data={"csrfmiddlewaretoken": csrf(saved)})
-    assert any("will be sent to Xero" in m for m in messages(sent))
+    assert re.fullmatch(r"\d+ records will be sent to Xero: the card below shows them arrive\.", messages(sent)[0])
 
     def demo_invoices_in_organisation_1():
         organisations = requests.get(sandbox + "/_sandbox/state", timeout=5).json()["organisations"]
@@ -120,3 +176,30 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
 
     wait_until(demo_invoices_in_organisation_1, timeout=60, message="the demo invoices in Organisation 1")
     assert "INV-000002" in requests.get(sandbox + "/", timeout=5).text
+    assert browser.get(app + "/no/such/page/").status_code == 404
+
+    running_app.stop(signal.SIGTERM)
+    lines = [line for line in running_app.printed.splitlines() if UTC_LINE.match(line)]
+    assert any(" INFO django.server " in line for line in lines), "runserver's access lines in the one format"
+    assert any(" WARNING django.request Not Found: /no/such/page/" in line for line in lines)
+    assert sum("Not Found: /no/such/page/" in line for line in running_app.printed.splitlines()) == 1
+    assert any(" INFO werkzeug 127.0.0.1 " in line for line in lines), "the sandbox's too"
+    assert any(" INFO celery.apps.worker " in line for line in lines), "and the worker's"
+    assert "Traceback" not in running_app.printed
+    assert "No hostname was supplied" not in running_app.printed
+    assert (Path(running_app.out.parent) / "log" / "run.log").read_text().count("Not Found: /no/such/page/") == 1
+
+
+@pytest.mark.parametrize(
+    "command, sig",
+    [(["bash", "bin/run-local"], signal.SIGINT), (["make", "--no-print-directory", "run"], signal.SIGTERM)],
+    ids=["SIGINT-to-run-local", "SIGTERM-to-make"],
+)
+def test_a_signal_stops_every_process_make_run_started(tmp_path, command, sig):
+    running = start(tmp_path, command)
+    try:
+        assert len(running.started) >= 4, "the sandbox, the worker (and its pool) and the web server"
+        running.stop(sig)
+    finally:
+        if running.process.poll() is None:
+            os.killpg(running.process.pid, signal.SIGKILL)

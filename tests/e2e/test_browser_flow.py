@@ -1,0 +1,298 @@
+"""The flow in Chromium, as the README's tour tells a new admin to do it: log in, pick Xero, allow
+access for Organisation 1 on the sandbox's consent page, choose the bank account, send the demo
+billing and watch it arrive; then the other ways it can go. Every step saves a screenshot to
+var/e2e-screenshots/ (see conftest.py)."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from accounting.models import SyncRecord, XeroConnection
+from payments.models import Customer
+from payments.services import LineInput, issue_invoice, record_payment
+from tests.xero import ORG1, ORG2, book, tenant_ids, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
+
+ARRIVE = 60_000  # ms: records reach Xero through the real worker
+BANK = "090 – Business Bank Account"
+PLAN = LineInput("Mobile plan, monthly", Decimal("1"), Decimal("49.00"), Decimal("10"))  # AUD, GST 10%
+
+
+def log_in(page: Page, url: str, username: str = "admin", *, shot=None) -> None:
+    page.goto(url)
+    expect(page).to_have_title("Log in · Arena")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill("arena-demo")
+    if shot:
+        shot("login")
+    page.get_by_role("button", name="Log in").click()
+
+
+def choose_xero(page: Page, *, revenue_code: str = "200") -> None:
+    page.get_by_role("combobox", name="Accounting System").select_option("Xero")
+    page.get_by_label("Post-paid").check()
+    page.get_by_label("Revenue code").fill(revenue_code)
+    page.get_by_role("button", name="Save").click()
+
+
+def consent(page: Page, *, tick=(ORG1,), action: str = "Allow access") -> None:
+    expect(page.get_by_role("heading", name="Arena Billing wants access to:")).to_be_visible()
+    for name in (ORG1, ORG2):
+        page.get_by_role("checkbox", name=name).set_checked(name in tick)
+    page.get_by_role("button", name=action).click()
+
+
+def message(page: Page):
+    """The page's one message (there must be exactly one)."""
+    messages = page.locator(".messages .message")
+    expect(messages).to_have_count(1)
+    return messages
+
+
+def connect(page: Page, arena, *, bank: bool = True) -> None:
+    """Log in, save Xero settings, allow Organisation 1, and (`bank`) choose the bank account."""
+    log_in(page, arena.url)
+    choose_xero(page)
+    consent(page)
+    expect(message(page)).to_contain_text(f"Connected to Xero organisation {ORG1}.")
+    if bank:
+        page.get_by_label("Bank account").select_option(label=BANK)
+        page.get_by_role("button", name="Save").click()
+        expect(message(page)).to_have_text("Accounting system settings saved.")
+
+
+def sync_count(page: Page, label: str):
+    return page.locator("#sync-card .sync-counts li", has_text=label).locator("strong")
+
+
+def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(page: Page, arena, screenshots):
+    shot = screenshots("tour")
+    log_in(page, arena.url, shot=shot)
+    expect(page).to_have_title("Accounting System Settings · Demo Telecom · Arena")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accounting System Settings")
+    breadcrumb = page.get_by_role("navigation", name="Breadcrumb").get_by_role("link")
+    expect(breadcrumb).to_have_text(["Your Account", "Settings", "Components", "Accounting System Settings"])
+    shot("settings")
+
+    # Step 2 of the tour: Xero, Post-paid, 200, Save: the sandbox's consent page, Organisation 1 pre-ticked.
+    choose_xero(page)
+    expect(page).to_have_url(re.compile(re.escape(arena.sandbox.url) + "/identity/connect/authorize"))
+    organisation_1, organisation_2 = (page.get_by_role("checkbox", name=name) for name in (ORG1, ORG2))
+    expect(organisation_1).to_be_checked()
+    expect(organisation_2).not_to_be_checked()
+    expect(page.locator("label", has=organisation_1)).to_contain_text("AU · AUD")
+    expect(page.locator("label", has=organisation_2)).to_contain_text("NZ · NZD")
+    shot("consent")
+    page.get_by_role("button", name="Allow access").click()
+
+    # Step 3: back connected, one message saying what is left to do.
+    expect(page).to_have_url(arena.settings_url)
+    unsent = SyncRecord.objects.filter(whitelabel=arena.whitelabel, status=SyncRecord.Status.SKIPPED).count()
+    assert unsent == 9, "the demo billing happened before connecting (the README's tour says 9)"
+    expect(message(page)).to_have_text(
+        f"Connected to Xero organisation {ORG1}. Now choose the bank account payments are deposited to, and Save. "
+        f"{unsent} records billed while Arena was not connected are not in Xero yet: send them with the button below."
+    )
+    expect(page.locator(".facts")).to_contain_text(re.compile(r"admin \(Xero user demo@example.com\), .* AE[DS]T"))
+    shot("connected")
+    page.get_by_label("Bank account").select_option(label=BANK)
+    page.get_by_role("button", name="Save").click()
+    expect(message(page)).to_have_text("Accounting system settings saved.")
+
+    # Step 4: what was billed before connecting goes when the admin asks, and arrives on the open page.
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("button", name="Send 9 unsent records to Xero").click()
+    expect(message(page)).to_have_text("9 records will be sent to Xero: the card below shows them arrive.")
+    page.evaluate("window.__sameDocument = true")
+    expect(sync_count(page, "Sent")).to_have_text("9", timeout=ARRIVE)
+    expect(page.locator("#sync-card")).not_to_contain_text("Queued")
+    expect(page.locator("#sync-card")).to_contain_text(
+        re.compile(r"Last sent to Xero \d+ \w+ \d{4}, \d\d:\d\d AE[DS]T")
+    )
+    assert page.evaluate("window.__sameDocument") is True, "the card updated without reloading the page"
+    expect(page.locator("#sync-card")).to_have_attribute("aria-live", "polite")
+    shot("sync-card", page.locator("section", has=page.locator("#sync-card")))
+
+    # What is billed from now on goes by itself.
+    jane = Customer.objects.get(whitelabel=arena.whitelabel, account_number="C-1001")
+    invoice = issue_invoice(jane, [PLAN])
+    record_payment(jane, invoice.total, invoice=invoice, reference="E2E-TXN-1")
+    total = SyncRecord.objects.filter(whitelabel=arena.whitelabel).count()
+    page.reload()
+    expect(sync_count(page, "Sent")).to_have_text(str(total), timeout=ARRIVE)
+    numbers = sorted(i["InvoiceNumber"] for i in book(arena.sandbox, tenant_name=ORG1).invoices())
+    assert numbers == ["INV-000001", "INV-000002", "INV-000003", invoice.number]
+    assert not book(arena.sandbox, tenant_name=ORG2).invoices()
+    page.goto(arena.sandbox.url + "/")
+    org1 = page.locator(f"#org-{tenant_ids(arena.sandbox, ORG1)[0]}")
+    for number in numbers:
+        expect(org1.get_by_role("cell", name=number, exact=True).first).to_be_visible()
+    shot("sandbox-page")
+
+    # Log out; support staff see every record in the admin (step 5).
+    page.goto(arena.settings_url)
+    page.get_by_role("button", name="Log out").click()
+    expect(message(page)).to_have_text("You have logged out.")
+    shot("logged-out")
+    page.goto(arena.url + "/admin/")
+    page.get_by_label("Username").fill("support")
+    page.get_by_label("Password").fill("arena-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Sync records").click()
+    expect(page.locator("#result_list")).to_contain_text("INV-000001")
+    shot("admin-sync-records")
+    page.locator("#result_list").get_by_role("link", name="INV-000001").first.click()
+    for text in ("InvoiceNumber", "INV-000001", "Sent"):
+        expect(page.locator("#content")).to_contain_text(text)
+    shot("admin-record")
+
+
+def test_login_page_favicon_and_error_pages(page: Page, arena, screenshots):
+    shot = screenshots("site")
+    page.goto(arena.url + "/")
+    expect(page.get_by_role("heading", name="Log in to Arena")).to_be_visible()
+    shot("login")
+    assert page.request.get(arena.url + "/favicon.ico").ok
+    log_in(page, arena.url)
+    response = page.goto(arena.url + "/no/such/page/")
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    shot("not-found")
+
+
+def test_cancel_at_xero_keeps_the_settings_and_says_nothing_is_sent(page: Page, arena, screenshots):
+    shot = screenshots("cancel")
+    log_in(page, arena.url)
+    choose_xero(page)
+    consent(page, action="Cancel")
+    expect(page).to_have_url(arena.settings_url)
+    expect(message(page)).to_have_text(
+        "Your settings are saved. You cancelled the connection to Xero, so nothing is sent to Xero until you connect."
+    )
+    expect(page.get_by_role("button", name="Connect to Xero")).to_be_visible()
+    expect(page.get_by_label("Revenue code")).to_have_value("200")
+    shot("cancelled")
+    assert not XeroConnection.objects.exists()
+
+
+def test_wrong_revenue_code_is_marked_and_focused_and_fixed_from_the_keyboard(page: Page, arena, screenshots):
+    shot = screenshots("revenue-code")
+    connect(page, arena, bank=False)
+    controls = page.locator("form.settings").locator("input:not([type=hidden]), select")
+    unlabelled = controls.evaluate_all(
+        "els => els.filter(el => !el.labels || el.labels.length === 0).map(el => el.name)"
+    )
+    assert unlabelled == [], "every control of the form has a label"
+
+    revenue_code = page.get_by_label("Revenue code")
+    revenue_code.fill("400")
+    page.get_by_role("button", name="Save").click()
+    expect(message(page)).to_have_text("Nothing was saved: please correct the fields marked below.")
+    expect(message(page)).to_have_attribute("role", "alert")
+    expect(revenue_code).to_be_focused()
+    expect(revenue_code).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#id_accounting-revenue_code_error")
+    expect(error).to_have_text("Account 400 – Advertising is not a revenue account. Use one of: 200, 260, 270.")
+    expect(revenue_code).to_have_accessible_description(re.compile("is not a revenue account"))
+    shot("wrong-code")
+
+    page.keyboard.press("Control+A")
+    page.keyboard.type("200")
+    page.keyboard.press("Enter")  # the form's first button is Save
+    expect(message(page)).to_have_text("Accounting system settings saved.")
+    expect(page.get_by_label("Revenue code")).to_have_value("200")
+    shot("fixed")
+
+
+def test_several_organisations_ticked_then_the_picker(page: Page, arena, screenshots):
+    shot = screenshots("picker")
+    log_in(page, arena.url)
+    choose_xero(page)
+    consent(page, tick=(ORG1, ORG2))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Which Xero organisation?")
+    expect(page.get_by_role("radio", name=ORG1)).to_be_checked()
+    expect(page.get_by_role("radio", name=ORG2)).to_be_visible()
+    shot("picker")
+    page.get_by_role("button", name="Connect").click()
+    expect(message(page)).to_contain_text(f"Connected to Xero organisation {ORG1}.")
+    shot("connected")
+    assert {c["tenantName"] for c in arena.sandbox.state()["connections"]} == {ORG1}, "Arena let go of the other"
+
+
+def test_sync_card_refreshes_itself_while_records_wait(page: Page, arena, screenshots):
+    shot = screenshots("live-card")
+    connect(page, arena)
+    # A record the worker has not been asked about (no task queued): the card shows it waiting and polls.
+    waiting = SyncRecord.objects.create(
+        whitelabel=arena.whitelabel, kind=SyncRecord.Kind.CONTACT, object_id=999_999, label="C-9999"
+    )
+    page.reload()
+    page.evaluate("window.__sameDocument = true")
+    expect(sync_count(page, "Queued")).to_have_text("1")
+    expect(page.locator("#sync-card")).to_contain_text("1 record on its way; this card updates itself.")
+    shot("waiting")
+    SyncRecord.objects.filter(pk=waiting.pk).update(status=SyncRecord.Status.SKIPPED, reason="Test")
+    skipped = SyncRecord.objects.filter(whitelabel=arena.whitelabel, status=SyncRecord.Status.SKIPPED).count()
+    expect(sync_count(page, "Not sent")).to_have_text(str(skipped))
+    expect(page.locator("#sync-card")).not_to_contain_text("Queued")
+    assert page.evaluate("window.__sameDocument") is True
+    shot("updated")
+
+
+def test_disconnect_asks_first_and_reconnecting_offers_what_was_billed_meanwhile(page: Page, arena, screenshots):
+    shot = screenshots("disconnect")
+    connect(page, arena)
+    page.get_by_role("link", name="Disconnect…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Disconnect from Xero?")
+    expect(page.locator("main")).to_contain_text("What you bill from now on is not sent to Xero.")
+    shot("confirm")
+    page.get_by_role("link", name="Keep connected").click()
+    assert XeroConnection.objects.get(whitelabel=arena.whitelabel).is_active
+    page.get_by_role("link", name="Disconnect…").click()
+    page.get_by_role("button", name=f"Disconnect from {ORG1}").click()
+    expect(message(page)).to_contain_text(f"Disconnected from Xero organisation {ORG1}.")
+    expect(page.get_by_role("button", name="Connect to Xero")).to_be_visible()
+    shot("disconnected")
+
+    issue_invoice(Customer.objects.get(whitelabel=arena.whitelabel, account_number="C-1002"), [PLAN])
+    page.get_by_role("button", name="Connect to Xero").click()
+    consent(page)
+    skipped = SyncRecord.objects.filter(whitelabel=arena.whitelabel, status=SyncRecord.Status.SKIPPED).count()
+    expect(message(page)).to_have_text(
+        f"Connected to Xero organisation {ORG1}. {skipped} records billed while Arena was not connected are not "
+        "in Xero yet: send them with the button below."
+    )
+    expect(page.get_by_role("button", name=f"Send {skipped} unsent records to Xero")).to_be_visible()
+    shot("reconnected")
+
+
+def test_revoked_at_xero_shows_the_reconnect_banner_and_reconnecting_sends_what_waited(page: Page, arena, screenshots):
+    shot = screenshots("revoked")
+    connect(page, arena)
+    connection = XeroConnection.objects.get(whitelabel=arena.whitelabel)
+    arena.sandbox.revoke_connection(connection.connection_id)
+    invoice = issue_invoice(Customer.objects.get(whitelabel=arena.whitelabel, account_number="C-1003"), [PLAN])
+    wait_until(
+        lambda: XeroConnection.objects.get(pk=connection.pk).status == XeroConnection.Status.NEEDS_RECONNECT,
+        timeout=60,
+        message="the worker to find the connection revoked",
+    )
+    page.reload()
+    banner = page.get_by_role("alert").filter(has_text="Xero needs to be reconnected.")
+    expect(banner).to_be_visible()
+    expect(page.locator("#sync-card")).to_contain_text("paused until you reconnect")
+    shot("banner")
+    banner.get_by_role("button", name="Reconnect").click()
+    consent(page)
+    expect(message(page)).to_contain_text(f"Connected to Xero organisation {ORG1}.")
+    expect(page.get_by_role("alert").filter(has_text="needs to be reconnected")).to_have_count(0)
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    wait_until(
+        lambda: SyncRecord.objects.get(pk=record.pk).status == SyncRecord.Status.SENT,
+        timeout=60,
+        message=f"{invoice.number}, which waited, to be sent after reconnecting",
+    )
+    shot("reconnected")
