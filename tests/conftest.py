@@ -38,5 +38,9 @@ def xero(xero_sandbox, settings):
     settings.XERO_CLIENT_ID = "arena-sandbox-client"
     settings.XERO_CLIENT_SECRET = "arena-sandbox-secret"
     settings.XERO_HTTP_TIMEOUT = 2.0
+    # The policy lets forms lead on to the consent page's origin, read from XERO_AUTHORIZE_URL at start.
+    settings.CONTENT_SECURITY_POLICY = settings.CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self' ", f"form-action 'self' {xero_sandbox.url} "
+    )
     xero_sandbox.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
     return xero_sandbox

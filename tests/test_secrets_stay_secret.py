@@ -110,6 +110,6 @@ def test_a_full_connect_and_sync_leaks_no_secret(xero, sync_worker, caplog):
         assert not leaked, f"{place} shows {leaked}"
 
     lines = [line for line in worker_log.splitlines() if line.strip()]
-    assert any("Task accounting.tasks.sync_whitelabel" in line for line in lines)
+    assert any("Task accounting.tasks.sync_organisation" in line for line in lines)
     bad = [line for line in lines if not ISO_UTC_LINE.match(line)]
     assert not bad, f"worker log lines not in the app's format: {bad[:3]}"

@@ -6,7 +6,7 @@ offset when run as a process (``python -m xero_sandbox``), e.g.
 """
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import g, request
 from werkzeug.serving import WSGIRequestHandler
@@ -16,10 +16,11 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class IsoFormatter(logging.Formatter):
-    """``asctime`` as ISO 8601 local time with its UTC offset (``2026-05-01T10:00:00.123+10:00``)."""
+    """``asctime`` as ISO 8601 in UTC with the offset (``2026-05-01T00:00:00.123+00:00``), like the app's
+    logs, so one run's lines sort and compare across processes."""
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 (logging's name)
-        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+        return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def configure(level=logging.INFO) -> None:

@@ -183,7 +183,7 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
     assert any(" INFO django.server " in line for line in lines), "runserver's access lines in the one format"
     assert any(" WARNING django.request Not Found: /no/such/page/" in line for line in lines)
     assert sum("Not Found: /no/such/page/" in line for line in running_app.printed.splitlines()) == 1
-    assert any(" INFO werkzeug 127.0.0.1 " in line for line in lines), "the sandbox's too"
+    assert any(" INFO xero_sandbox.http GET " in line for line in lines), "the sandbox's too"
     assert any(" INFO celery.apps.worker " in line for line in lines), "and the worker's"
     assert "Traceback" not in running_app.printed
     assert "No hostname was supplied" not in running_app.printed
