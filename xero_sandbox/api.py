@@ -108,7 +108,18 @@ def _call(box, caller: Caller, route) -> Response:
             hit.hold()
             drop_connection(request.environ)
             return _json(504, {"Title": "Gateway Timeout", "Status": 504, "Detail": "dropped by a timeout fault"})
-        g.drop_connection = True
+        if hit.fault.mode == "slow":
+            hit.hold()  # then processed as usual, whether or not the client is still there
+        elif hit.fault.mode == "drop_response":
+            g.drop_connection = True
+    response = _answer(box, caller, route)
+    if hit is not None and hit.fault.mode == "status_after":
+        status, body, headers = status_response_parts(hit.fault, request.path)
+        return _json(status, body, headers)
+    return response
+
+
+def _answer(box, caller: Caller, route) -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and request.method in ("PUT", "POST"):
         return _idempotent(box, caller, route, key)

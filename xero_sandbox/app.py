@@ -61,8 +61,11 @@ def _fault_outside_accounting():
         hit.hold()
         drop_connection(request.environ)
         return Response(status=504)
-    g.drop_connection = True
-    return None
+    if hit.fault.mode == "slow":
+        hit.hold()
+    elif hit.fault.mode == "drop_response":
+        g.drop_connection = True
+    return None  # status_after applies to the accounting API only
 
 
 def _record(response: Response) -> Response:

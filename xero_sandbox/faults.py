@@ -3,7 +3,10 @@
 Modes: ``status`` answers with a status (and body/headers) without doing anything; ``timeout``
 holds the request for ``delay`` seconds, then closes the connection without processing it;
 ``drop_response`` processes the request (state committed) and then closes the connection
-without answering. Clearing the faults releases requests that are being held.
+without answering; ``status_after`` processes the request (committed, its idempotency key stored)
+and then answers ``status`` instead (a 502/504 from a gateway after Xero saved it); ``slow`` holds
+the request for ``delay`` seconds and then processes and answers it as usual, whether or not the
+client is still waiting. Clearing the faults releases requests that are being held.
 """
 import socket
 import threading
@@ -12,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from .errors import problem
 from .wire import new_id
 
-MODES = ("status", "timeout", "drop_response")
+MODES = ("status", "timeout", "drop_response", "status_after", "slow")
 
 
 @dataclass

@@ -723,11 +723,25 @@ def _drain(run: Run) -> datetime.datetime | None:
                 records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=kind, limit=batch) if due else []
                 if not records:
                     break
-                handler(run, records)
+                _handle(run, handler, records)
                 progress = True
         if not progress:
             return min(holds.values(), default=None)
     return timezone.now()
+
+
+def _handle(run: Run, handler, records: list[SyncRecord]) -> None:
+    """Run one kind's handler; whatever it leaves claimed is given back with the reason, never held."""
+    try:
+        handler(run, records)
+    except Paused as exc:
+        outbox.records_release(records, reason=exc.reason)
+        raise
+    except (DatabaseError, SoftTimeLimitExceeded):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one kind's bug must not hold the organisation's run
+        logger.exception("Xero sync of %s records for whitelabel %s failed", records[0].kind, run.whitelabel.pk)
+        outbox.records_fail_unexpectedly(records, reason=f"Unexpected error: {type(exc).__name__}: {exc}")
 
 
 def _skip_all(whitelabel_id: int) -> None:

@@ -48,6 +48,7 @@ class TaxRate:
     name: str
     rate: Decimal
     for_revenue: bool
+    for_expenses: bool
     active: bool
 
 
@@ -58,6 +59,7 @@ def tax_rates_from_xero(rows: Iterable[dict]) -> list[TaxRate]:
             name=row.get("Name") or "",
             rate=Decimal(str(row.get("EffectiveRate") or 0)).normalize(),
             for_revenue=row.get("CanApplyToRevenue") is not False,
+            for_expenses=row.get("CanApplyToExpenses") is not False,
             active=(row.get("Status") or "ACTIVE") == "ACTIVE",
         )
         for row in rows
@@ -69,8 +71,8 @@ def tax_type(*, rate: Decimal, account_tax_type: str, rates: list[TaxRate], orga
     """The Xero tax type for an Arena line taxed at `rate` percent on the revenue account.
 
     The account's own tax type when its rate matches; else another active sales tax rate with the same
-    effective rate; else MappingError naming the rate to create. Never a tax type whose rate
-    contradicts the tax Arena charged.
+    effective rate, sales-only rates first (0%: "GST Free Income" before "BAS Excluded"); else
+    MappingError naming the rate to create. Never a tax type whose rate contradicts the tax Arena charged.
     """
     wanted = Decimal(rate).normalize()
     usable = [r for r in rates if r.active and r.for_revenue and r.rate == wanted]
@@ -78,7 +80,7 @@ def tax_type(*, rate: Decimal, account_tax_type: str, rates: list[TaxRate], orga
     if own is not None:
         return own.tax_type
     if usable:
-        return sorted(usable, key=lambda r: (r.name, r.tax_type))[0].tax_type
+        return sorted(usable, key=lambda r: (r.for_expenses, r.name, r.tax_type))[0].tax_type
     percent = f"{wanted:f}".rstrip("0").rstrip(".") if "." in f"{wanted:f}" else f"{wanted:f}"
     raise MappingError(
         f"{organisation} has no active tax rate of {percent}% for sales, which this invoice charges. "

@@ -170,6 +170,22 @@ def records_unsend(records: list[SyncRecord], *, unclear_before: dict[int, bool]
     SyncRecord.objects.bulk_update(records, ["outcome_unknown", "attempts", "claimed_until", "reason"])
 
 
+def records_release(records: list[SyncRecord], *, reason: str) -> None:
+    """Give back what is still claimed (the run stopped before getting to it), saying why."""
+    SyncRecord.objects.filter(pk__in=[r.pk for r in records], claimed_until__isnull=False).update(
+        claimed_until=None, reason=reason, updated_at=timezone.now()
+    )
+
+
+def records_fail_unexpectedly(records: list[SyncRecord], *, reason: str) -> None:
+    """Arena's own code failed on these before (or while) sending: each still claimed counts an attempt and
+    follows the retry schedule, so it shows, and gives up in the end, instead of failing in a loop."""
+    for record in SyncRecord.objects.filter(pk__in=[r.pk for r in records], claimed_until__isnull=False):
+        record.attempts += 1
+        record.save(update_fields=["attempts"])
+        record_mark_failed(record, reason=reason, unclear=record.outcome_unknown)
+
+
 def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> bool:
     """Sent, unless the Arena record changed while it was in flight: then Xero's id is kept and the
     record stays pending, so the new version goes too. Wakes the records that waited for it."""

@@ -28,6 +28,7 @@ from .endpoints import checked
 
 logger = logging.getLogger(__name__)
 BATCH_RESULT_OK = ("OK", "WARNING")
+XERO_PAGE_SIZE = 100  # what Xero returns per page unless asked otherwise
 
 
 @dataclass(frozen=True)
@@ -324,9 +325,16 @@ def bank_transactions_find(creds: Credentials, references: list[str]) -> list[di
 
 
 def overpayments_find(creds: Credentials, contact_ids: list[str]) -> list[dict]:
-    """The contacts' overpayments, with their line items (Xero keeps no Reference on them)."""
+    """The contacts' overpayments with their line items, which Xero lists only page by page (it keeps
+    no Reference on overpayments, so their line is how they are recognised)."""
     where = " OR ".join(f'Contact.ContactID==Guid("{_quote(c)}")' for c in contact_ids)
-    return _read("overpayments_find", creds, "get_overpayments", "overpayments", where=where)
+    found, page = [], 1
+    while True:
+        rows = _read("overpayments_find", creds, "get_overpayments", "overpayments", where=where, page=page)
+        found += rows
+        if len(rows) < XERO_PAGE_SIZE:
+            return found
+        page += 1
 
 
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:

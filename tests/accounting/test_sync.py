@@ -13,7 +13,8 @@ from accounting.sync import engine
 from accounting.tasks import sweep_outbox
 from payments.models import Customer, Invoice, Membership
 from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
-from tests.factories import CustomerFactory, MembershipFactory, WhitelabelFactory
+from tests.books import all_sent, connected, outbox_settled
+from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, book, connect, save_settings, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -21,42 +22,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 PLAN = LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), Decimal("10"))  # 110.00 with GST
 EXTRA = LineInput("Extra data", Decimal("2"), Decimal("10.00"), Decimal("10"))  # 22.00 with GST
 Status = SyncRecord.Status
-
-
-def connected(xero, *, slug="acme", organisation=ORG1, payment_type="postpaid"):
-    whitelabel = WhitelabelFactory(slug=slug, name=slug.title())
-    client = Client()
-    client.force_login(MembershipFactory(whitelabel=whitelabel, role=Membership.Role.ADMIN).user)
-    connect(client, whitelabel, xero, organisations=(organisation,), **{"accounting-payment_type": payment_type})
-    response = save_settings(
-        client, whitelabel, **{"accounting-payment_type": payment_type, "accounting-bank_account_code": "090"}
-    )
-    assert response.status_code == 302, response.content.decode()[:3000]
-    assert XeroConnection.objects.get(whitelabel=whitelabel).is_active
-    return whitelabel
-
-
-def all_sent(*objects_and_kinds, timeout=60):
-    def check():
-        records = [SyncRecord.objects.filter(kind=kind, object_id=obj.pk).first() for obj, kind in objects_and_kinds]
-        failed = [r for r in records if r and r.status == Status.FAILED and r.next_attempt_at is None]
-        assert not failed, f"gave up: {[(r.label, r.reason) for r in failed]}"
-        return all(r and r.status == Status.SENT for r in records)
-
-    wait_until(check, timeout=timeout, message=f"{[(o, k) for o, k in objects_and_kinds]} to be sent")
-
-
-def outbox_settled(whitelabel, timeout=60):
-    wait_until(
-        lambda: (
-            not SyncRecord.objects.filter(whitelabel=whitelabel, status=Status.PENDING).exists()
-            and not SyncRecord.objects.filter(
-                whitelabel=whitelabel, status=Status.FAILED, next_attempt_at__isnull=False
-            ).exists()
-        ),
-        timeout=timeout,
-        message="the outbox to settle",
-    )
 
 
 def dropped(xero, path_end: str) -> bool:

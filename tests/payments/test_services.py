@@ -165,3 +165,71 @@ def test_paying_a_paid_invoice_is_rejected(customer):
     record_payment(customer, "110", invoice=invoice)
     with pytest.raises(BillingError, match="already paid"):
         record_payment(customer, "1", invoice=invoice)
+
+
+# What the database and Xero can hold: refused with a BillingError, nothing saved -------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lines": [LineInput("Big", Decimal("1"), Decimal("10000000000000"))]}, "too large"),
+        ({"lines": [LineInput("Big", Decimal("100000"), Decimal("99999999.00"))]}, "total can be at most"),
+        ({"lines": [LineInput("x" * 501, Decimal("1"), Decimal("1.00"))]}, "501 characters long; the most is 500"),
+        ({"lines": [LineInput("Tiny", Decimal("0.00001"), Decimal("1.00"))]}, "more than 4 decimal places"),
+        ({"lines": [LineInput("Odd tax", Decimal("1"), Decimal("1.00"), Decimal("12.345"))]}, "more than 2 decimal"),
+        ({"currency": "XXXX"}, "not a currency code"),
+        ({"currency": "$$$"}, "not a currency code"),
+        ({"currency": "ABC"}, "not a currency code"),
+        ({"number": "N" * 51}, "51 characters long; the most is 50"),
+    ],
+)
+def test_input_the_database_or_xero_cannot_hold_is_refused_and_nothing_is_saved(customer, overrides, message):
+    arguments = {"lines": [LineInput("Plan", Decimal("1"), Decimal("10.00"))], **overrides}
+    with pytest.raises(BillingError, match=message):
+        issue_invoice(customer, arguments.pop("lines"), **arguments)
+    assert not Invoice.objects.exists()
+    customer.whitelabel.refresh_from_db()
+    assert customer.whitelabel.next_invoice_number == 1
+
+
+def test_currency_codes_are_read_in_any_case(customer):
+    invoice = issue_invoice(customer, [LineInput("Plan", Decimal("1"), Decimal("10.00"))], currency="usd")
+    assert invoice.currency == "USD"
+
+
+@pytest.mark.parametrize(
+    ("amount", "reference", "message"),
+    [
+        ("10000000000000", "", "too large"),
+        ("10.00", "R" * 101, "101 characters long; the most is 100"),
+    ],
+)
+def test_payment_input_the_database_cannot_hold_is_refused(customer, amount, reference, message):
+    with pytest.raises(BillingError, match=message):
+        record_payment(customer, amount, reference=reference)
+    assert not Payment.objects.exists() and not Receipt.objects.exists()
+
+
+def test_a_custom_invoice_number_is_stepped_over_by_auto_numbering(customer):
+    plan = [LineInput("Plan", Decimal("1"), Decimal("10.00"))]
+    assert issue_invoice(customer, plan).number == "INV-000001"
+    assert issue_invoice(customer, plan).number == "INV-000002"
+    assert issue_invoice(customer, plan, number="INV-000003").number == "INV-000003"
+    assert issue_invoice(customer, plan).number == "INV-000004", "the counter steps over the custom number"
+    assert issue_invoice(customer, plan).number == "INV-000005"
+
+
+def test_invoices_are_dated_in_the_whitelabels_time_zone(customer, settings):
+    whitelabel = customer.whitelabel
+    whitelabel.time_zone = "Pacific/Auckland"
+    whitelabel.save()
+    invoice = issue_invoice(customer, [LineInput("Plan", Decimal("1"), Decimal("10.00"))])
+    assert invoice.issue_date == whitelabel.local_date()
+
+
+def test_received_at_needs_a_time_zone(customer):
+    import datetime
+
+    with pytest.raises(BillingError, match="time zone"):
+        record_payment(customer, "10.00", received_at=datetime.datetime(2026, 7, 1, 8, 0))

@@ -224,6 +224,30 @@ def test_drop_response_commits_but_the_client_sees_a_connection_error(raw):
     assert raw.server.requests_log()[-1]["fault"] == "drop_response"
 
 
+def test_status_after_commits_then_answers_the_gateway_error_and_a_retry_replays_the_success(raw):
+    raw.server.add_fault(method="PUT", path=INVOICES, mode="status_after", status=502)
+    body = {"Invoices": [sales_invoice(InvoiceNumber="GW-1")]}
+
+    first = raw.put("Invoices", body, headers={"Idempotency-Key": "gw-1"})
+    again = raw.put("Invoices", body, headers={"Idempotency-Key": "gw-1"})
+
+    assert first.status_code == 502 and again.status_code == 200
+    assert [i["InvoiceNumber"] for i in raw.server.org_state()["invoices"]] == ["GW-1"]
+    assert [e["idempotent_replay"] for e in raw.server.requests_log() if e["path"] == INVOICES] == [False, True]
+
+
+def test_slow_fault_carries_out_the_call_after_the_client_gave_up(raw):
+    raw.server.add_fault(method="PUT", path=INVOICES, mode="slow", delay=10)
+
+    with pytest.raises(requests.Timeout):
+        raw.put("Invoices", {"Invoices": [sales_invoice(InvoiceNumber="SLOW-1")]}, timeout=0.3)
+    assert invoice_count(raw.server) == 0, "held, not yet done"
+
+    raw.server.clear_faults()
+    raw.server.wait_for(lambda: invoice_count(raw.server) == 1)
+    assert raw.server.org_state()["invoices"][0]["InvoiceNumber"] == "SLOW-1"
+
+
 def _sdk_invoice():
     return Invoices(invoices=[Invoice(type="ACCREC", contact=Contact(name="Acme"), status="DRAFT",
                                       line_items=[LineItem(description="x", unit_amount=5, account_code="200")])])

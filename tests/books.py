@@ -1,0 +1,175 @@
+"""Helpers for tests that sync to the sandbox: connect a whitelabel, wait for the outbox to settle, and
+compare Xero's books with Arena's, counting what is missing and what is there twice."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.test import Client
+
+from accounting.models import SyncRecord, SyncState, XeroConnection
+from payments.models import Allocation, Customer, Invoice, Membership, Receipt
+from payments.selectors import customer_credit
+from tests.factories import MembershipFactory, WhitelabelFactory
+from tests.xero import ORG1, book, connect, save_settings, wait_until
+
+Status = SyncRecord.Status
+
+
+def connected(xero, *, slug="acme", organisation=ORG1, payment_type="postpaid", **whitelabel_fields):
+    """A whitelabel connected to `organisation` through the settings page and the consent page."""
+    whitelabel = WhitelabelFactory(slug=slug, name=slug.title(), **whitelabel_fields)
+    client = admin_client_for(whitelabel)
+    connect(client, whitelabel, xero, organisations=(organisation,), **{"accounting-payment_type": payment_type})
+    response = save_settings(
+        client, whitelabel, **{"accounting-payment_type": payment_type, "accounting-bank_account_code": "090"}
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert XeroConnection.objects.get(whitelabel=whitelabel).is_active
+    return whitelabel
+
+
+def admin_client_for(whitelabel) -> Client:
+    client = Client()
+    admin = Membership.objects.filter(whitelabel=whitelabel, role=Membership.Role.ADMIN).first()
+    client.force_login(admin.user if admin else MembershipFactory(whitelabel=whitelabel).user)
+    return client
+
+
+def all_sent(*objects_and_kinds, timeout=60):
+    def check():
+        records = [SyncRecord.objects.filter(kind=kind, object_id=obj.pk).first() for obj, kind in objects_and_kinds]
+        failed = [r for r in records if r and r.status == Status.FAILED and r.next_attempt_at is None]
+        assert not failed, f"gave up: {[(r.label, r.reason) for r in failed]}"
+        return all(r and r.status == Status.SENT for r in records)
+
+    wait_until(check, timeout=timeout, message=f"{[(o, k) for o, k in objects_and_kinds]} to be sent")
+
+
+def settled(whitelabel) -> bool:
+    """Nothing of the whitelabel is due, being sent, or about to be retried."""
+    records = SyncRecord.objects.filter(whitelabel=whitelabel)
+    return not (
+        records.filter(status=Status.PENDING).exists()
+        or records.filter(status=Status.FAILED, next_attempt_at__isnull=False).exists()
+        or records.filter(claimed_until__isnull=False).exists()
+    )
+
+
+def outbox_settled(whitelabel, timeout=60):
+    wait_until(lambda: settled(whitelabel), timeout=timeout, message="the outbox to settle")
+    wait_until(
+        lambda: not SyncState.objects.filter(whitelabel=whitelabel, lease_until__isnull=False).exists(),
+        timeout=timeout,
+        message="the run to hand the organisation back",
+    )
+
+
+def money(value) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+@dataclass
+class Comparison:
+    """Arena's books against one Xero organisation's: what was billed, what Xero has, twice, or lacks."""
+
+    billed: int = 0
+    in_xero: int = 0
+    duplicates: list = field(default_factory=list)
+    lost: list = field(default_factory=list)
+    wrong: list = field(default_factory=list)
+
+    def line(self, name: str) -> str:
+        return (
+            f"{name}: billed {self.billed} / in Xero {self.in_xero} / duplicates {len(self.duplicates)}"
+            f" / lost {len(self.lost)} / wrong {len(self.wrong)}"
+        )
+
+    def assert_same(self):
+        assert not (self.duplicates or self.lost or self.wrong), (
+            f"duplicates {self.duplicates}; lost {self.lost}; wrong {self.wrong}"
+        )
+
+
+def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Comparison:
+    """Every invoice once with Arena's total, amount due and status; every payment once; each customer's
+    credit equal to its contact's unallocated overpayments; receipts once; one contact per customer."""
+    org = book(xero, whitelabel, tenant_name=tenant_name)
+    result = Comparison()
+
+    contacts = Counter(c.get("ContactNumber") for c in org.contacts() if c.get("ContactStatus") != "ARCHIVED")
+    customers = list(Customer.objects.filter(whitelabel=whitelabel))
+    result.duplicates += [f"contact {n}" for n, count in contacts.items() if n and count > 1]
+
+    invoices = Counter(i["InvoiceNumber"] for i in org.invoices())
+    result.duplicates += [f"invoice {n}" for n, count in invoices.items() if count > 1]
+    by_number = {i["InvoiceNumber"]: i for i in org.invoices()}
+    for invoice in Invoice.objects.filter(whitelabel=whitelabel).exclude(status=Invoice.Status.DRAFT):
+        result.billed += 1
+        theirs = by_number.get(invoice.number)
+        if invoice.status == Invoice.Status.VOID:
+            if theirs is not None and theirs["Status"] != "VOIDED":
+                result.wrong.append(f"{invoice.number} void in Arena, {theirs['Status']} in Xero")
+            result.in_xero += 1
+            continue
+        if theirs is None:
+            result.lost.append(f"invoice {invoice.number}")
+            continue
+        result.in_xero += 1
+        status = "PAID" if invoice.amount_due == 0 else "AUTHORISED"
+        expected = (status, money(invoice.total), money(invoice.amount_due))
+        actual = (theirs["Status"], money(theirs["Total"]), money(theirs["AmountDue"]))
+        if expected != actual:
+            result.wrong.append(f"{invoice.number}: Arena {expected}, Xero {actual}")
+
+    payments = [p for p in org.payments() if p.get("Status") != "DELETED"]
+    references = Counter(p.get("Reference") for p in payments)
+    result.duplicates += [f"payment {r}" for r, count in references.items() if count > 1]
+    for allocation in Allocation.objects.filter(
+        invoice__whitelabel=whitelabel, source=Allocation.Source.PAYMENT
+    ).select_related("payment__receipt", "invoice"):
+        result.billed += 1
+        reference = f"{allocation.payment.receipt.number} {allocation.invoice.number}"
+        if reference not in references:
+            result.lost.append(f"payment {reference}")
+        else:
+            result.in_xero += 1
+
+    credit_in_xero = Counter()
+    for overpayment in org.overpayments():
+        if overpayment.get("Status") not in ("VOIDED", "DELETED"):
+            credit_in_xero[overpayment["Contact"]["ContactID"]] += money(overpayment.get("RemainingCredit"))
+    contact_ids = {c.get("ContactNumber"): c["ContactID"] for c in org.contacts()}
+    for customer in customers:
+        arena_credit = money(customer_credit(customer))
+        xero_credit = credit_in_xero.get(contact_ids.get(customer.account_number), Decimal("0.00"))
+        if arena_credit != xero_credit:
+            result.wrong.append(f"{customer.account_number} credit: Arena {arena_credit}, Xero {xero_credit}")
+
+    receipts = Counter(t.get("Reference") for t in org.bank_transactions() if t.get("Type") == "RECEIVE")
+    result.duplicates += [f"receipt {r}" for r, count in receipts.items() if count > 1]
+    if whitelabel.accounting_settings.payment_type == "prepaid":
+        for receipt in Receipt.objects.filter(whitelabel=whitelabel):
+            result.billed += 1
+            if receipt.number in receipts:
+                result.in_xero += 1
+            else:
+                result.lost.append(f"receipt {receipt.number}")
+    return result
+
+
+def wait_for_books(xero, whitelabel, *, timeout=90, tenant_name=None) -> Comparison:
+    """Wait for the outbox to settle, then compare the books."""
+    outbox_settled(whitelabel, timeout=timeout)
+    return compare_books(xero, whitelabel, tenant_name=tenant_name)
+
+
+def xero_calls(xero, *, method: str | None = None, path_end: str | None = None, status: int | None = None) -> list:
+    return [
+        r
+        for r in xero.requests_log()
+        if r["path"].startswith("/api.xro/")
+        and (method is None or r["method"] == method)
+        and (path_end is None or r["path"].endswith(path_end))
+        and (status is None or r["status"] == status)
+    ]
