@@ -34,6 +34,8 @@ class SyncSummary:
     failures: list[SyncRecord]
     last_sent_at: datetime.datetime | None = None
     retrying_soon: int = 0
+    paused_until: datetime.datetime | None = None
+    pause_reason: str = ""
 
     @property
     def statuses(self) -> list[StatusCount]:
@@ -79,7 +81,15 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
         retrying_soon = records.filter(
             status=Status.FAILED, next_attempt_at__isnull=False, next_attempt_at__lte=timezone.now() + RETRY_SOON
         ).count()
-    return SyncSummary(counts, latest, last_sent_at, retrying_soon)
+    state = SyncState.objects.filter(whitelabel=whitelabel, paused_until__gt=timezone.now()).first()
+    return SyncSummary(
+        counts,
+        latest,
+        last_sent_at,
+        retrying_soon,
+        paused_until=state.paused_until if state else None,
+        pause_reason=state.pause_reason if state else "",
+    )
 
 
 @dataclass(frozen=True)

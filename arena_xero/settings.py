@@ -126,6 +126,8 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# One line per lock-out (a warning); not a line per successful log-in.
+AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "arena_xero.views.locked_out"
 # Masked in axes' log lines and in the attempts it stores (the password always is).
 AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
@@ -281,7 +283,7 @@ LOGGING = {
         # These log whole requests and token responses at DEBUG: quiet whatever LOG_LEVEL says.
         **{
             name: {"level": "WARNING"}
-            for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "requests", "axes.apps")
+            for name in ("requests_oauthlib", "oauthlib", "xero_python", "urllib3", "requests", "axes")
         },
     },
 }

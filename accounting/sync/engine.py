@@ -809,13 +809,15 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
         while True:
             seen = runner.event_seq(whitelabel_id)
             wake_at = _run_once(whitelabel_id, deadline=deadline, hold_partial=hold_partial)
-            if wake_at is not None:
-                break
-            if runner.lease_release(lease, wake_at=None, seen_seq=seen) or not runner.lease_extend(lease):
-                return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
             if time.monotonic() > deadline:
-                wake_at = timezone.now()
+                wake_at = timezone.now()  # give the worker back; the next run carries on
                 break
+            soon = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_MAX_HOLD_SECONDS)
+            if wake_at is not None and wake_at <= soon:
+                break  # a run comes soon anyway and sees whatever billing added meanwhile
+            # Nothing due soon: hand back only if billing added nothing while this run worked.
+            if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen) or not runner.lease_extend(lease):
+                return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
     except DatabaseError:
         _release_after_database_error(lease, wake_at)
         raise

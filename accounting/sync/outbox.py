@@ -217,10 +217,13 @@ def record_mark_failed(
     retry_in: float | None = None,
 ) -> None:
     """A failed attempt, retried after `retry_in` (or backoff) until XERO_SYNC_MAX_ATTEMPTS run out;
-    then it stays failed, with no next attempt, until someone fixes the cause and resyncs. Records
-    waiting for it say why."""
+    then it stays failed, with no next attempt, until someone fixes the cause and resyncs. An `unclear`
+    one (no answer) is looked up no sooner than twice XERO_HTTP_TIMEOUT. Records waiting for it say why."""
     give_up = record.attempts >= settings.XERO_SYNC_MAX_ATTEMPTS
     delay = retry_in if retry_in is not None else backoff_seconds(record.attempts)
+    if unclear:
+        # Xero may still be carrying out the call that went unanswered: look it up only once it must have.
+        delay = max(delay, 2 * settings.XERO_HTTP_TIMEOUT)
     _save(
         record,
         status=Status.FAILED,

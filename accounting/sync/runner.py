@@ -104,11 +104,11 @@ def event_seq(whitelabel_id: int) -> int:
 
 
 def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: int | None = None) -> bool:
-    """Hand the organisation back. With nothing to wake for, only if no billing change came since
-    `seen_seq` (else False: the caller runs again). With `wake_at`, one run is queued for then (far
-    wake-ups are left to the sweeper)."""
+    """Hand the organisation back. With `seen_seq`, only if no billing change came since (else False:
+    the caller runs again, since the change's own request found the organisation busy). With `wake_at`,
+    one run is queued for then (far wake-ups are left to the sweeper)."""
     query = SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token)
-    if wake_at is None and seen_seq is not None:
+    if seen_seq is not None:
         query = query.filter(event_seq=seen_seq)
     if not query.update(lease_until=None, lease_token="", wake_at=wake_at):
         return False

@@ -26,14 +26,17 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db import transaction
 
 from .errors import XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
 MINUTE, DAY = 60.0, 86400.0
 FAIR_SHARE_FROM = 0.8  # fair sharing starts when this part of the app-wide minute budget is used
+# A call leaves our window a little after it leaves Xero's: Xero counts it when it arrives, which may be
+# a moment after we admitted it, so a call admitted the instant ours frees up could still count twice there.
+MARGIN_SECONDS, MARGIN_REAL_SECONDS = 1.0, 0.1
 CONCURRENT_RETRY = 0.05  # seconds before asking again when all in-flight slots are taken
 
 
@@ -45,6 +48,11 @@ class Limits:
     app_minute: int
     scale: float
     permit_ttl: float  # seconds after which a permit a dead worker held lapses
+
+    @property
+    def margin(self) -> float:
+        """How much longer than Xero's our minute and day last, in (scaled) window seconds."""
+        return max(MARGIN_SECONDS, MARGIN_REAL_SECONDS * self.scale)
 
     @classmethod
     def from_settings(cls) -> "Limits":
@@ -95,6 +103,7 @@ local tenant, permit = ARGV[1], ARGV[2]
 local min_limit, conc_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local day_limit, app_limit = tonumber(ARGV[5]), tonumber(ARGV[6])
 local scale, ttl, fair_from = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local minute_len, day_len = 60 + tonumber(ARGV[10]), 86400 + tonumber(ARGV[10])
 local t = redis.call('TIME')
 local real = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local now = real * scale
@@ -104,10 +113,10 @@ for _, key in ipairs({blocked, app_blocked}) do
     return {tostring(tonumber(b[1]) - real), b[2] or 'blocked'}
   end
 end
-redis.call('ZREMRANGEBYSCORE', minute, '-inf', now - 60)
-redis.call('ZREMRANGEBYSCORE', day, '-inf', now - 86400)
-redis.call('ZREMRANGEBYSCORE', app, '-inf', now - 60)
-redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', minute, '-inf', now - minute_len)
+redis.call('ZREMRANGEBYSCORE', day, '-inf', now - day_len)
+redis.call('ZREMRANGEBYSCORE', app, '-inf', now - minute_len)
+redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now - minute_len)
 redis.call('ZREMRANGEBYSCORE', inflight, '-inf', real)
 local function wait_until_below(key, period, limit)
   local n = redis.call('ZCARD', key)
@@ -115,18 +124,18 @@ local function wait_until_below(key, period, limit)
   local oldest = redis.call('ZRANGE', key, n - limit, n - limit, 'WITHSCORES')
   return (tonumber(oldest[2]) + period - now) / scale
 end
-local w = wait_until_below(day, 86400, day_limit)
+local w = wait_until_below(day, day_len, day_limit)
 if w then return {tostring(w), 'day'} end
-w = wait_until_below(app, 60, app_limit)
+w = wait_until_below(app, minute_len, app_limit)
 if w then return {tostring(w), 'appminute'} end
 if redis.call('ZCARD', app) >= app_limit * fair_from then
   local active = redis.call('ZCARD', tenants)
   if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
   local share = math.max(1, math.floor(app_limit / math.max(active, 1)))
-  w = wait_until_below(minute, 60, math.min(share, min_limit))
+  w = wait_until_below(minute, minute_len, math.min(share, min_limit))
   if w then return {tostring(w), 'fair'} end
 end
-w = wait_until_below(minute, 60, min_limit)
+w = wait_until_below(minute, minute_len, min_limit)
 if w then return {tostring(w), 'minute'} end
 if redis.call('ZCARD', inflight) >= conc_limit then return {'-1', 'concurrent'} end
 redis.call('ZADD', minute, now, permit)
@@ -194,6 +203,7 @@ class RedisLimiter:
                     limits.scale,
                     limits.permit_ttl,
                     FAIR_SHARE_FROM,
+                    limits.margin,
                 ],
             )
         except self._errors as exc:
@@ -213,9 +223,9 @@ class RedisLimiter:
     def observe(self, tenant_id: str, remaining: dict[str, int], limits: Limits) -> None:
         keys = self._keys(tenant_id)
         windows = {
-            "minute": (keys["minute"], limits.minute, MINUTE),
-            "day": (keys["day"], limits.day, DAY),
-            "appminute": (keys["app"], limits.app_minute, MINUTE),
+            "minute": (keys["minute"], limits.minute, MINUTE + limits.margin),
+            "day": (keys["day"], limits.day, DAY + limits.margin),
+            "appminute": (keys["app"], limits.app_minute, MINUTE + limits.margin),
         }
         try:
             for window, left in remaining.items():
@@ -254,20 +264,31 @@ class DatabaseLimiter:
         real = time.time()
         return real, real * limits.scale
 
-    def _rows(self, tenant_id: str):
+    @staticmethod
+    def _ensure(tenant_id: str) -> None:
+        """Create the rows outside the locking transaction (two creating at once would deadlock)."""
         from ..models import XeroRateBucket
 
-        keys = [self.APP, f"tenant:{tenant_id}"]  # always locked in this order: no deadlocks
-        for key in keys:
-            XeroRateBucket.objects.get_or_create(key=key)
-        rows = {row.key: row for row in XeroRateBucket.objects.select_for_update().filter(key__in=keys)}
-        return rows[self.APP], rows[f"tenant:{tenant_id}"]
+        for key in (DatabaseLimiter.APP, f"tenant:{tenant_id}"):
+            if not XeroRateBucket.objects.filter(key=key).exists():
+                try:
+                    with transaction.atomic():
+                        XeroRateBucket.objects.create(key=key)
+                except IntegrityError:
+                    pass
+
+    def _rows(self, tenant_id: str):
+        """Both rows, locked in one order (the app's first) by every caller: no deadlocks."""
+        from ..models import XeroRateBucket
+
+        locked = XeroRateBucket.objects.select_for_update()
+        return locked.get(key=self.APP), locked.get(key=f"tenant:{tenant_id}")
 
     @staticmethod
-    def _trim(row, now: float, real: float) -> None:
-        row.calls = [c for c in row.calls if c[0] > now - MINUTE]
+    def _trim(row, now: float, real: float, limits: Limits) -> None:
+        row.calls = [c for c in row.calls if c[0] > now - MINUTE - limits.margin]
         slot = int(now // MINUTE)
-        row.day = {k: v for k, v in row.day.items() if int(k) > slot - DAY / MINUTE}
+        row.day = {k: v for k, v in row.day.items() if int(k) > slot - DAY / MINUTE - 1}
         row.in_flight = {k: v for k, v in row.in_flight.items() if v > real}
 
     @staticmethod
@@ -279,29 +300,31 @@ class DatabaseLimiter:
 
     def try_acquire(self, tenant_id: str, limits: Limits) -> Permit | Refusal:
         real, now = self._now(limits)
+        self._ensure(tenant_id)
         with transaction.atomic():
             app, row = self._rows(tenant_id)
             for bucket in (row, app):
                 if bucket.blocked_until > real:
                     return Refusal(bucket.blocked_until - real, bucket.blocked_problem or "blocked")
-            self._trim(row, now, real)
-            self._trim(app, now, real)
+            self._trim(row, now, real, limits)
+            self._trim(app, now, real, limits)
             day_calls = sum(row.day.values())
             if day_calls >= limits.day:
                 oldest = min(int(k) for k in row.day)
-                return Refusal(((oldest + 1) * MINUTE + DAY - now) / limits.scale, "day")
+                return Refusal(((oldest + 2) * MINUTE + DAY - now) / limits.scale, "day")
+            minute = MINUTE + limits.margin
             app_times = [c[0] for c in app.calls]
-            wait = self._wait(app_times, now, MINUTE, limits.app_minute, limits.scale)
+            wait = self._wait(app_times, now, minute, limits.app_minute, limits.scale)
             if wait is not None:
                 return Refusal(wait, "appminute")
             mine = [c[0] for c in row.calls]
             if len(app_times) >= limits.app_minute * FAIR_SHARE_FROM:
                 active = {c[1] for c in app.calls} | {tenant_id}
                 share = max(1, limits.app_minute // len(active))
-                wait = self._wait(mine, now, MINUTE, min(share, limits.minute), limits.scale)
+                wait = self._wait(mine, now, minute, min(share, limits.minute), limits.scale)
                 if wait is not None:
                     return Refusal(wait, "fair")
-            wait = self._wait(mine, now, MINUTE, limits.minute, limits.scale)
+            wait = self._wait(mine, now, minute, limits.minute, limits.scale)
             if wait is not None:
                 return Refusal(wait, "minute")
             if len(row.in_flight) >= limits.concurrent:
@@ -326,10 +349,11 @@ class DatabaseLimiter:
 
     def observe(self, tenant_id: str, remaining: dict[str, int], limits: Limits) -> None:
         real, now = self._now(limits)
+        self._ensure(tenant_id)
         with transaction.atomic():
             app, row = self._rows(tenant_id)
-            self._trim(row, now, real)
-            self._trim(app, now, real)
+            self._trim(row, now, real, limits)
+            self._trim(app, now, real, limits)
             if "minute" in remaining:
                 missing = (limits.minute - len(row.calls)) - remaining["minute"]
                 row.calls += [[now, tenant_id]] * max(missing, 0)
@@ -344,6 +368,7 @@ class DatabaseLimiter:
             app.save(update_fields=["calls"])
 
     def block(self, tenant_id: str, seconds: float, problem: str) -> None:
+        self._ensure(tenant_id)
         with transaction.atomic():
             app, row = self._rows(tenant_id)
             bucket = app if problem == "appminute" else row
