@@ -49,3 +49,19 @@ def xero(xero_sandbox, settings):
     if settings.XERO_RATE_LIMIT_BACKEND == "redis":
         limits.backend().reset()
     return xero_sandbox
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The chaos suite's per-fault lines (tests/accounting/test_chaos.py), from every xdist worker."""
+    lines = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for key, value in report.user_properties
+        if key == "chaos"
+    ]
+    if lines:
+        terminalreporter.section("chaos suite: billed / in Xero / duplicates / lost, per fault")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

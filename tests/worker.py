@@ -32,9 +32,88 @@ def _purge_broker() -> None:
         conn.default_channel.queue_purge(app.conf.task_default_queue)
 
 
+# The one place the tests' timings differ from production's, and why:
+# - retries back off from 0.2 s (not 5 s) up to 1 s, and give up after 6 attempts, so a test of a few
+#   503s takes seconds, not minutes; a refused record still waits an hour, as in production;
+# - Xero gets 2 s to answer (not 30 s), so a timeout test is quick; unclear calls are looked up after 4 s;
+# - a task may live 20 s (not 180 s), so the lease of a run killed with its worker lapses in 30 s and the
+#   kill test recovers in half a minute; a run works 10 s before giving its worker back.
+# Batching and coalescing (XERO_SYNC_COALESCE_SECONDS, XERO_SYNC_MAX_HOLD_SECONDS, XERO_SYNC_BATCH_SIZE) and
+# Xero's rate limits use production values: the tests count calls.
+TEST_TIMINGS = {
+    "XERO_HTTP_TIMEOUT": "2",
+    "XERO_SYNC_RETRY_BASE_SECONDS": "0.2",
+    "XERO_SYNC_RETRY_MAX_SECONDS": "1",
+    "XERO_SYNC_MAX_ATTEMPTS": "6",
+    "XERO_SYNC_VALIDATION_RETRY_SECONDS": "3600",
+    "XERO_SYNC_RESCHEDULE_WITHIN_SECONDS": "30",
+    "CELERY_TASK_TIME_LIMIT": "20",
+    "CELERY_TASK_SOFT_TIME_LIMIT": "15",
+    "XERO_SYNC_RUN_SECONDS": "10",
+}
+
+
+class Worker:
+    """A `celery worker` process on this pytest worker's broker, test database and sandbox. It can be
+    killed (SIGKILL, as a crash or an OOM kill would) and started again; its log keeps growing."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env, self.log_path, self.process = env, log_path, None
+
+    def start(self) -> "Worker":
+        start = len(self.log_path.read_text()) if self.log_path.exists() else 0
+        with open(self.log_path, "a") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "arena_xero",
+                    "worker",
+                    "--pool=threads",
+                    "--concurrency=2",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"test-{os.getpid()}@%h",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(
+            lambda: self.process.poll() is not None or " ready." in self.log_path.read_text()[start:],
+            timeout=60,
+            message="the Celery worker to start",
+        )
+        assert self.process.poll() is None, f"Celery worker died:\n{self.log_path.read_text()[-3000:]}"
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no acknowledgement, leases and claims left as they were."""
+        self.process.kill()
+        self.process.wait(15)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def poll(self):
+        return self.process.poll()
+
+
 @pytest.fixture(scope="session")
 def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_path_factory):
-    """Start `celery worker` against the test database and the sandbox; yields the process."""
+    """Start `celery worker` against the test database and the sandbox; yields the Worker."""
     with django_db_blocker.unblock():
         database_url = _database_url()
     try:
@@ -51,49 +130,10 @@ def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_pat
         "XERO_API_URL": url,
         "XERO_CLIENT_ID": "arena-sandbox-client",
         "XERO_CLIENT_SECRET": "arena-sandbox-secret",
-        "XERO_HTTP_TIMEOUT": "2",
-        "XERO_SYNC_RETRY_BASE_SECONDS": "0.2",
-        "XERO_SYNC_RETRY_MAX_SECONDS": "1",
-        "XERO_SYNC_MAX_ATTEMPTS": "6",
-        "XERO_SYNC_VALIDATION_RETRY_SECONDS": "3600",
-        "XERO_SYNC_RESCHEDULE_WITHIN_SECONDS": "30",
+        **TEST_TIMINGS,
     }
-    log = tmp_path_factory.mktemp("celery") / "worker.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "arena_xero",
-                "worker",
-                "--pool=threads",
-                "--concurrency=2",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-n",
-                f"test-{os.getpid()}@%h",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    worker = Worker(env, tmp_path_factory.mktemp("celery") / "worker.log")
     try:
-        wait_until(
-            lambda: process.poll() is not None or " ready." in log.read_text(),
-            timeout=60,
-            message="the Celery worker to start",
-        )
-        assert process.poll() is None, f"Celery worker died:\n{log.read_text()[-3000:]}"
-        process.log_path = log
-        yield process
+        yield worker.start()
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        worker.stop()

@@ -834,6 +834,11 @@ def _release_after_database_error(lease: runner.Lease, wake_at) -> None:
 
     try:
         connection.close()
+        # Only this run could claim the organisation's records: give them back (their outcome stays
+        # unknown where a call was made, so the next run looks them up first).
+        SyncRecord.objects.filter(whitelabel_id=lease.whitelabel_id, claimed_until__isnull=False).update(
+            claimed_until=None
+        )
         runner.lease_release(lease, wake_at=wake_at)
     except DatabaseError:
         logger.warning("Could not release the sync lease of whitelabel %s; it lapses", lease.whitelabel_id)
