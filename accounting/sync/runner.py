@@ -35,7 +35,10 @@ def lease_seconds() -> float:
 
 
 def _ensure_state(whitelabel_id: int) -> None:
-    SyncState.objects.get_or_create(whitelabel_id=whitelabel_id)
+    from payments.models import Whitelabel
+
+    if Whitelabel.objects.filter(pk=whitelabel_id).exists():  # a queued run may outlive its whitelabel
+        SyncState.objects.get_or_create(whitelabel_id=whitelabel_id)
 
 
 def run_request(whitelabel_id: int, *, delay: float | None = None) -> bool:
