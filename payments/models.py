@@ -40,6 +40,8 @@ class Whitelabel(models.Model):
     )
     next_invoice_number = models.PositiveIntegerField(default=1, editable=False)
     next_receipt_number = models.PositiveIntegerField(default=1, editable=False)
+    next_credit_note_number = models.PositiveIntegerField(default=1, editable=False)
+    next_refund_number = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -115,7 +117,9 @@ class Invoice(models.Model):
     subtotal = models.DecimalField(**MONEY, default=Decimal("0"))
     tax_total = models.DecimalField(**MONEY, default=Decimal("0"))
     total = models.DecimalField(**MONEY, default=Decimal("0"))
-    amount_paid = models.DecimalField(**MONEY, default=Decimal("0"), help_text="Payments and credit applied.")
+    amount_paid = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text="Payments, credit and credit notes applied (reversed ones not)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,6 +177,10 @@ class Payment(models.Model):
     received_at = models.DateTimeField()
     method = models.CharField(max_length=20, choices=Method.choices, default=Method.CARD)
     gateway_reference = models.CharField(max_length=100, blank=True, help_text="The gateway's transaction id.")
+    reversed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the money went back (a chargeback or a bounced direct debit)."
+    )
+    reversal_reason = models.CharField(max_length=200, blank=True, help_text="e.g. 'Chargeback 4837'.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -184,8 +192,12 @@ class Payment(models.Model):
 
     @property
     def unallocated(self) -> Decimal:
-        allocated = self.allocations.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-        return self.amount - allocated
+        """The credit this money still holds: not applied to invoices, not refunded, not reversed."""
+        if self.reversed_at is not None:
+            return Decimal("0")
+        allocated = self.allocations.filter(reversed_at__isnull=True).aggregate(total=Sum("amount"))["total"]
+        refunded = self.refund_parts.aggregate(total=Sum("amount"))["total"]
+        return self.amount - (allocated or Decimal("0")) - (refunded or Decimal("0"))
 
 
 class Allocation(models.Model):
@@ -200,6 +212,7 @@ class Allocation(models.Model):
     amount = models.DecimalField(**MONEY)
     source = models.CharField(max_length=10, choices=Source.choices)
     allocated_at = models.DateTimeField()
+    reversed_at = models.DateTimeField(null=True, blank=True, help_text="Undone when its payment was reversed.")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive")]
@@ -207,6 +220,120 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} of payment {self.payment_id} to {self.invoice}"
+
+
+class CreditNote(models.Model):
+    """Money taken off an issued invoice: what it owed less, and the rest (if any) the customer's credit."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=50, help_text="Unique within the whitelabel, e.g. 'CN-000003'.")
+    issue_date = models.DateField()
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    reason = models.CharField(max_length=200, help_text="Why, e.g. 'Overcharged for roaming'.")
+    subtotal = models.DecimalField(**MONEY)
+    tax_total = models.DecimalField(**MONEY)
+    total = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "number"], name="unique_credit_note_number_per_whitelabel"),
+            models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_total_positive"),
+        ]
+        ordering = ["issue_date", "id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def unallocated(self) -> Decimal:
+        """The credit it still holds: not applied to invoices, not refunded."""
+        allocated = self.allocations.aggregate(total=Sum("amount"))["total"]
+        refunded = self.refund_parts.aggregate(total=Sum("amount"))["total"]
+        return self.total - (allocated or Decimal("0")) - (refunded or Decimal("0"))
+
+
+class CreditNoteLine(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=12, decimal_places=4)
+    unit_amount = models.DecimalField(**MONEY)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
+    line_amount = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class CreditNoteAllocation(models.Model):
+    """Part of a credit note taken off an invoice: its own invoice when issued, or a later one."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_note_allocations")
+    amount = models.DecimalField(**MONEY)
+    allocated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_allocation_positive")]
+        ordering = ["allocated_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.credit_note} to {self.invoice}"
+
+
+class Refund(models.Model):
+    """Unused credit paid back to the customer. Its number is the refund receipt's, e.g. 'RFD-000002'."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="refunds")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="refunds")
+    number = models.CharField(max_length=50, help_text="Unique within the whitelabel, e.g. 'RFD-000002'.")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, validators=[currency_code_validator])
+    method = models.CharField(max_length=20, choices=Payment.Method.choices, default=Payment.Method.BANK_TRANSFER)
+    reference = models.CharField(max_length=100, blank=True, help_text="e.g. the bank transfer's reference.")
+    refunded_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "number"], name="unique_refund_number_per_whitelabel"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+        ordering = ["refunded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class RefundPart(models.Model):
+    """Which credit a refund paid back: what a payment left over, or a credit note's rest."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="parts")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="refund_parts")
+    credit_note = models.ForeignKey(
+        CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="refund_parts"
+    )
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_part_positive"),
+            models.CheckConstraint(
+                condition=Q(payment__isnull=False, credit_note__isnull=True)
+                | Q(payment__isnull=True, credit_note__isnull=False),
+                name="refund_part_has_one_source",
+            ),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.refund} from {self.payment or self.credit_note}"
 
 
 class Receipt(models.Model):

@@ -4,17 +4,46 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
-from .models import Allocation, Customer, Invoice, Membership, Payment, Whitelabel
+from .models import (
+    Allocation,
+    CreditNote,
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    Membership,
+    Payment,
+    RefundPart,
+    Whitelabel,
+)
+
+
+def _sum(query, field: str = "amount") -> Decimal:
+    return query.aggregate(t=Sum(field))["t"] or Decimal("0")
 
 
 def customer_credit(customer: Customer, *, currency: str | None = None) -> Decimal:
-    """Money received from the customer that no invoice has used yet."""
+    """The customer's credit: money received and credit notes issued that no invoice has used and no
+    refund has paid back (reversed payments hold none)."""
     currency = currency or customer.whitelabel.default_currency
-    received = Payment.objects.filter(customer=customer, currency=currency).aggregate(t=Sum("amount"))["t"]
-    allocated = Allocation.objects.filter(payment__customer=customer, payment__currency=currency).aggregate(
-        t=Sum("amount")
-    )["t"]
-    return (received or Decimal("0")) - (allocated or Decimal("0"))
+    payments = Payment.objects.filter(customer=customer, currency=currency, reversed_at__isnull=True)
+    notes = CreditNote.objects.filter(customer=customer, currency=currency)
+    held = _sum(payments) + _sum(notes, "total")
+    used = (
+        _sum(Allocation.objects.filter(payment__in=payments, reversed_at__isnull=True))
+        + _sum(CreditNoteAllocation.objects.filter(credit_note__in=notes))
+        + _sum(RefundPart.objects.filter(payment__in=payments))
+        + _sum(RefundPart.objects.filter(credit_note__in=notes))
+    )
+    return held - used
+
+
+def credit_sources(customer: Customer, *, currency: str) -> list:
+    """Payments (oldest money first), then credit notes, that still hold credit, locked for update."""
+    payments = Payment.objects.select_for_update().filter(customer=customer, currency=currency, reversed_at=None)
+    notes = CreditNote.objects.select_for_update().filter(customer=customer, currency=currency)
+    return [
+        source for source in [*payments.order_by("received_at", "id"), *notes.order_by("id")] if source.unallocated > 0
+    ]
 
 
 def customer_open_invoices(customer: Customer) -> QuerySet[Invoice]:

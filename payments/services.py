@@ -8,10 +8,24 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pycountry
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Allocation, Customer, Invoice, InvoiceLine, Payment, Receipt, Whitelabel
-from .selectors import customer_credit, customer_open_invoices
+from .models import (
+    Allocation,
+    CreditNote,
+    CreditNoteAllocation,
+    CreditNoteLine,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Receipt,
+    Refund,
+    RefundPart,
+    Whitelabel,
+)
+from .selectors import credit_sources, customer_credit, customer_open_invoices
 
 CENT = Decimal("0.01")
 DEFAULT_PAYMENT_TERMS_DAYS = 14
@@ -125,14 +139,34 @@ def _take_number(whitelabel: Whitelabel, field: str, prefix: str, taken) -> str:
     return f"{prefix}-{number:06d}"
 
 
-def _allocate(payment: Payment, invoice: Invoice, amount: Decimal, source: str, at: datetime.datetime) -> Allocation:
+def _take_off(invoice: Invoice, amount: Decimal) -> None:
+    """What the invoice owes goes down by `amount` (paid when nothing is left)."""
     invoice.amount_paid += amount
     fields = ["amount_paid", "updated_at"]
     if invoice.amount_paid == invoice.total:
         invoice.status = Invoice.Status.PAID
         fields.append("status")
     invoice.save(update_fields=fields)
+
+
+def _put_back(invoice: Invoice, amount: Decimal) -> None:
+    """What the invoice owes goes up by `amount` again (a reversed payment)."""
+    invoice.amount_paid -= amount
+    fields = ["amount_paid", "updated_at"]
+    if invoice.status == Invoice.Status.PAID:
+        invoice.status = Invoice.Status.ISSUED
+        fields.append("status")
+    invoice.save(update_fields=fields)
+
+
+def _allocate(payment: Payment, invoice: Invoice, amount: Decimal, source: str, at: datetime.datetime) -> Allocation:
+    _take_off(invoice, amount)
     return Allocation.objects.create(payment=payment, invoice=invoice, amount=amount, source=source, allocated_at=at)
+
+
+def _allocate_credit_note(note: CreditNote, invoice: Invoice, amount: Decimal, at) -> CreditNoteAllocation:
+    _take_off(invoice, amount)
+    return CreditNoteAllocation.objects.create(credit_note=note, invoice=invoice, amount=amount, allocated_at=at)
 
 
 @transaction.atomic
@@ -209,8 +243,9 @@ def issue_invoice(
 
 
 @transaction.atomic
-def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation]:
-    """Pay what is due on `invoice` from the customer's credit, oldest money first."""
+def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation | CreditNoteAllocation]:
+    """Pay what is due on `invoice` from the customer's credit: money received first (oldest first),
+    then credit notes' rest."""
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status != Invoice.Status.ISSUED:
         raise BillingError(
@@ -218,13 +253,14 @@ def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation]:
         )
     allocations = []
     now = timezone.now()
-    for payment in Payment.objects.select_for_update().filter(customer=invoice.customer, currency=invoice.currency):
+    for source in credit_sources(invoice.customer, currency=invoice.currency):
         if invoice.amount_due == 0:
             break
-        available = payment.unallocated
-        if available > 0:
-            amount = min(available, invoice.amount_due)
-            allocations.append(_allocate(payment, invoice, amount, Allocation.Source.CREDIT, now))
+        amount = min(source.unallocated, invoice.amount_due)
+        if isinstance(source, Payment):
+            allocations.append(_allocate(source, invoice, amount, Allocation.Source.CREDIT, now))
+        else:
+            allocations.append(_allocate_credit_note(source, invoice, amount, now))
     return allocations
 
 
@@ -334,11 +370,158 @@ def void_invoice(invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"Invoice {invoice} is already void.")
-    if invoice.allocations.exists():
-        raise BillingError(f"Invoice {invoice} has payments or credit applied; it can't be voided.")
+    if invoice.allocations.filter(reversed_at=None).exists() or invoice.credit_note_allocations.exists():
+        raise BillingError(f"Invoice {invoice} has payments, credit or credit notes applied; it can't be voided.")
     invoice.status = Invoice.Status.VOID
     invoice.save(update_fields=["status", "updated_at"])
     return invoice
+
+
+def _lines_from_amount(invoice: Invoice, amount, reason: str) -> tuple[list[LineInput], Decimal]:
+    """One line crediting `amount` (tax included) at the invoice's tax rate, and its tax."""
+    total = _positive_money(amount, "The credit note's amount")
+    rates = {line.tax_rate for line in invoice.lines.all()}
+    if len(rates) != 1:
+        raise BillingError(
+            f"Invoice {invoice} has lines at different tax rates; give the credit note's lines instead of an amount."
+        )
+    (rate,) = rates
+    net = (total / (1 + rate / 100)).quantize(CENT, ROUND_HALF_UP)
+    return [LineInput(f"Credit: {reason}", Decimal("1"), net, rate)], total - net
+
+
+@transaction.atomic
+def issue_credit_note(
+    *, invoice: Invoice, lines: Iterable[LineInput | Mapping] | None = None, amount=None, reason: str
+) -> CreditNote:
+    """Take `lines` (or `amount`, tax included, at the invoice's tax rate) off an issued invoice: what it
+    owes goes down, never below zero, and any rest is the customer's credit."""
+    invoice = Invoice.objects.select_for_update().select_related("customer", "whitelabel").get(pk=invoice.pk)
+    reason = _text(reason, "The reason", max_length=200, required=True)
+    if invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+        raise BillingError(
+            f"Only an issued invoice can be credited; {invoice} is {invoice.get_status_display().lower()}."
+        )
+    if (lines is None) == (amount is None):
+        raise BillingError("Give a credit note either its lines or an amount, not both.")
+    fixed_tax = None
+    if amount is not None:
+        checked, fixed_tax = _lines_from_amount(invoice, amount, reason)
+    else:
+        checked = [_line(raw) for raw in lines]
+        if not checked:
+            raise BillingError("A credit note needs at least one line.")
+    rows = []
+    for line in checked:
+        line_amount = (line.quantity * line.unit_amount).quantize(CENT, ROUND_HALF_UP)
+        tax = fixed_tax if fixed_tax is not None else (line_amount * line.tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
+        rows.append((line, line_amount, tax))
+    subtotal = sum((a for _, a, _ in rows), Decimal("0"))
+    tax_total = sum((t for _, _, t in rows), Decimal("0"))
+    total = subtotal + tax_total
+    credited = invoice.credit_notes.aggregate(t=Sum("total"))["t"] or Decimal("0")
+    if total <= 0:
+        raise BillingError("A credit note's total must be more than zero.")
+    if credited + total > invoice.total:
+        raise BillingError(
+            f"Invoice {invoice} was for {invoice.total}; {credited} is already credited, so at most "
+            f"{invoice.total - credited} can be."
+        )
+    note = CreditNote.objects.create(
+        whitelabel=invoice.whitelabel,
+        customer=invoice.customer,
+        invoice=invoice,
+        number=_take_number(invoice.whitelabel, "next_credit_note_number", "CN", CreditNote.objects),
+        issue_date=invoice.whitelabel.local_date(),
+        currency=invoice.currency,
+        reason=reason,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        total=total,
+    )
+    CreditNoteLine.objects.bulk_create(
+        CreditNoteLine(
+            credit_note=note,
+            description=line.description,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            tax_rate=line.tax_rate,
+            line_amount=line_amount,
+            tax_amount=tax,
+        )
+        for line, line_amount, tax in rows
+    )
+    if invoice.status == Invoice.Status.ISSUED:
+        _allocate_credit_note(note, invoice, min(total, invoice.amount_due), timezone.now())
+    return note
+
+
+@transaction.atomic
+def refund_credit(
+    *, customer: Customer, amount, method: str = Payment.Method.BANK_TRANSFER, reference: str = ""
+) -> Refund:
+    """Pay unused credit back to the customer (never more than the credit), oldest credit first. The
+    refund's number is its refund receipt."""
+    amount = _positive_money(amount, "The refund")
+    reference = _text(reference, "The refund reference", max_length=100)
+    if method not in Payment.Method.values:
+        raise BillingError(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
+    whitelabel = customer.whitelabel
+    currency = whitelabel.default_currency
+    sources = credit_sources(customer, currency=currency)
+    available = sum((source.unallocated for source in sources), Decimal("0"))
+    if amount > available:
+        raise BillingError(f"{customer} has {available} {currency} of credit; {amount} can't be refunded.")
+    refund = Refund.objects.create(
+        whitelabel=whitelabel,
+        customer=customer,
+        number=_take_number(whitelabel, "next_refund_number", "RFD", Refund.objects),
+        amount=amount,
+        currency=currency,
+        method=method,
+        reference=reference,
+        refunded_at=timezone.now(),
+    )
+    remaining = amount
+    for source in sources:
+        if remaining == 0:
+            break
+        part = min(source.unallocated, remaining)
+        RefundPart.objects.create(
+            refund=refund,
+            payment=source if isinstance(source, Payment) else None,
+            credit_note=source if isinstance(source, CreditNote) else None,
+            amount=part,
+        )
+        remaining -= part
+    return refund
+
+
+@transaction.atomic
+def reverse_payment(*, payment: Payment, reason: str) -> Payment:
+    """The money went back (a chargeback, a bounced direct debit): what it paid is owed again and the
+    credit it left is gone. Refused, changing nothing, if that credit was already used."""
+    payment = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
+    reason = _text(reason, "The reason", max_length=200, required=True)
+    if payment.reversed_at is not None:
+        raise BillingError(f"This payment was already reversed on {payment.reversed_at:%d %b %Y}.")
+    used = [
+        f"applied to invoice {a.invoice.number} ({a.amount})"
+        for a in payment.allocations.filter(source=Allocation.Source.CREDIT, reversed_at=None).select_related("invoice")
+    ] + [f"refunded by {part.refund.number} ({part.amount})" for part in payment.refund_parts.select_related("refund")]
+    if used:
+        raise BillingError(
+            f"The credit this payment left was already used: {'; '.join(used)}. Reversing it would take money "
+            "the customer no longer holds: bill the chargeback as a new invoice instead."
+        )
+    now = timezone.now()
+    for allocation in payment.allocations.filter(reversed_at=None).select_related("invoice"):
+        _put_back(Invoice.objects.select_for_update().get(pk=allocation.invoice_id), allocation.amount)
+        allocation.reversed_at = now
+        allocation.save(update_fields=["reversed_at"])
+    payment.reversed_at, payment.reversal_reason = now, reason
+    payment.save(update_fields=["reversed_at", "reversal_reason"])
+    return payment
 
 
 __all__ = [
@@ -347,7 +530,10 @@ __all__ = [
     "add_credit",
     "apply_credit_to_invoice",
     "customer_credit",
+    "issue_credit_note",
     "issue_invoice",
     "record_payment",
+    "refund_credit",
+    "reverse_payment",
     "void_invoice",
 ]
