@@ -141,6 +141,12 @@ class SyncRecord(models.Model):
         OVERPAYMENT = "overpayment", "Overpayment (credit)"
         CREDIT_ALLOCATION = "credit_allocation", "Credit applied to an invoice"
         RECEIPT = "receipt", "Receipt (pre-paid)"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        CREDIT_NOTE_ALLOCATION = "credit_note_allocation", "Credit note applied to an invoice"
+        REFUND = "refund", "Refund of credit"
+        REFUND_RECEIPT = "refund_receipt", "Refund receipt (pre-paid)"
+        PAYMENT_REVERSAL = "payment_reversal", "Reversed payment on an invoice"
+        DEPOSIT_REVERSAL = "deposit_reversal", "Reversed credit or receipt"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -150,7 +156,7 @@ class SyncRecord(models.Model):
         SKIPPED = "skipped", "Skipped"
 
     whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="sync_records")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField(help_text="Primary key of the Arena record (customer, invoice, ...).")
     label = models.CharField(max_length=100, help_text="What a person calls it, e.g. 'INV-000042'.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)

@@ -3,7 +3,17 @@ after commit. They never call Xero."""
 
 from django.db.models.signals import post_save
 
-from payments.models import Allocation, Customer, Invoice, Receipt
+from payments.models import (
+    Allocation,
+    CreditNote,
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    Payment,
+    Receipt,
+    Refund,
+    RefundPart,
+)
 
 from .models import SyncRecord
 from .sync.outbox import record_enqueue
@@ -39,6 +49,13 @@ def invoice_saved(sender, instance: Invoice, **kwargs) -> None:
 
 def allocation_saved(sender, instance: Allocation, created: bool, **kwargs) -> None:
     if not created:
+        if instance.reversed_at is not None and instance.source == Allocation.Source.PAYMENT:
+            record_enqueue(
+                whitelabel_id=instance.invoice.whitelabel_id,
+                kind=Kind.PAYMENT_REVERSAL,
+                object_id=instance.pk,
+                label=f"{instance.amount} to {instance.invoice.number}",
+            )
         return
     kind = Kind.PAYMENT if instance.source == Allocation.Source.PAYMENT else Kind.CREDIT_ALLOCATION
     record_enqueue(
@@ -69,8 +86,75 @@ def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
         )
 
 
+def payment_saved(sender, instance: Payment, created: bool, update_fields=None, **kwargs) -> None:
+    """Reversed: the credit it left (post-paid) or its receipt (pre-paid) comes out of Xero too."""
+    if not created and instance.reversed_at is not None and update_fields and "reversed_at" in update_fields:
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id,
+            kind=Kind.DEPOSIT_REVERSAL,
+            object_id=instance.pk,
+            label=instance.receipt.number,
+        )
+
+
+def credit_note_saved(sender, instance: CreditNote, created: bool, **kwargs) -> None:
+    if created:
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id,
+            kind=Kind.CREDIT_NOTE,
+            object_id=instance.pk,
+            label=instance.number,
+            created=True,
+        )
+
+
+def credit_note_allocation_saved(sender, instance: CreditNoteAllocation, created: bool, **kwargs) -> None:
+    if created:
+        record_enqueue(
+            whitelabel_id=instance.invoice.whitelabel_id,
+            kind=Kind.CREDIT_NOTE_ALLOCATION,
+            object_id=instance.pk,
+            label=f"{instance.amount} of {instance.credit_note.number} to {instance.invoice.number}",
+            created=True,
+        )
+
+
+def refund_saved(sender, instance: Refund, created: bool, **kwargs) -> None:
+    """Pre-paid: the refund receipt (its parts are what a post-paid organisation gets)."""
+    if created:
+        record_enqueue(
+            whitelabel_id=instance.whitelabel_id,
+            kind=Kind.REFUND_RECEIPT,
+            object_id=instance.pk,
+            label=instance.number,
+            created=True,
+        )
+
+
+def refund_part_saved(sender, instance: RefundPart, created: bool, **kwargs) -> None:
+    """Post-paid: each credit a refund paid back is a refund of that overpayment or credit note."""
+    if created:
+        refund = instance.refund
+        record_enqueue(
+            whitelabel_id=refund.whitelabel_id,
+            kind=Kind.REFUND,
+            object_id=instance.pk,
+            label=f"{instance.amount} of {refund.number}",
+            created=True,
+        )
+
+
 def connect_receivers() -> None:
     post_save.connect(customer_saved, sender=Customer, dispatch_uid="accounting.customer_saved")
     post_save.connect(invoice_saved, sender=Invoice, dispatch_uid="accounting.invoice_saved")
     post_save.connect(allocation_saved, sender=Allocation, dispatch_uid="accounting.allocation_saved")
     post_save.connect(receipt_saved, sender=Receipt, dispatch_uid="accounting.receipt_saved")
+    post_save.connect(payment_saved, sender=Payment, dispatch_uid="accounting.payment_saved")
+    post_save.connect(credit_note_saved, sender=CreditNote, dispatch_uid="accounting.credit_note_saved")
+    post_save.connect(
+        credit_note_allocation_saved,
+        sender=CreditNoteAllocation,
+        dispatch_uid="accounting.credit_note_allocation_saved",
+    )
+    post_save.connect(refund_saved, sender=Refund, dispatch_uid="accounting.refund_saved")
+    post_save.connect(refund_part_saved, sender=RefundPart, dispatch_uid="accounting.refund_part_saved")

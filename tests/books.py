@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounting.models import SyncRecord, SyncState, XeroConnection
-from payments.models import Allocation, Customer, Invoice, Membership, Receipt
+from payments.models import Allocation, CreditNote, Customer, Invoice, Membership, Receipt, Refund, RefundPart
 from payments.selectors import customer_credit
 from tests.factories import MembershipFactory, WhitelabelFactory
 from tests.xero import ORG1, book, connect, save_settings, wait_until
@@ -96,8 +96,10 @@ class Comparison:
 
 
 def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Comparison:
-    """Every invoice once with Arena's total, amount due and status; every payment once; each customer's
-    credit equal to its contact's unallocated overpayments; receipts once; one contact per customer."""
+    """Every invoice once with Arena's total, amount due and status; every credit note once with its rest;
+    every payment and refund once, reversed ones gone; each customer's credit equal to its contact's
+    unallocated overpayments and credit notes; receipts and refund receipts once, reversed ones gone; one
+    contact per customer."""
     org = book(xero, whitelabel, tenant_name=tenant_name)
     result = Comparison()
 
@@ -126,39 +128,82 @@ def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Compar
         if expected != actual:
             result.wrong.append(f"{invoice.number}: Arena {expected}, Xero {actual}")
 
+    notes = Counter(n["CreditNoteNumber"] for n in org.credit_notes() if n.get("Status") not in ("VOIDED", "DELETED"))
+    result.duplicates += [f"credit note {n}" for n, count in notes.items() if count > 1]
+    xero_notes = {n["CreditNoteNumber"]: n for n in org.credit_notes()}
+    for note in CreditNote.objects.filter(whitelabel=whitelabel):
+        result.billed += 1
+        theirs = xero_notes.get(note.number)
+        if theirs is None:
+            result.lost.append(f"credit note {note.number}")
+            continue
+        result.in_xero += 1
+        if (money(theirs["Total"]), money(theirs["RemainingCredit"])) != (money(note.total), money(note.unallocated)):
+            result.wrong.append(
+                f"{note.number}: Arena {note.total} with {note.unallocated} left, Xero {theirs['Total']}"
+                f" with {theirs['RemainingCredit']} left"
+            )
+
     payments = [p for p in org.payments() if p.get("Status") != "DELETED"]
     references = Counter(p.get("Reference") for p in payments)
     result.duplicates += [f"payment {r}" for r, count in references.items() if count > 1]
     for allocation in Allocation.objects.filter(
         invoice__whitelabel=whitelabel, source=Allocation.Source.PAYMENT
     ).select_related("payment__receipt", "invoice"):
-        result.billed += 1
         reference = f"{allocation.payment.receipt.number} {allocation.invoice.number}"
+        if allocation.reversed_at is not None:
+            if reference in references:
+                result.wrong.append(f"payment {reference} reversed in Arena, still in Xero")
+            continue
+        result.billed += 1
         if reference not in references:
             result.lost.append(f"payment {reference}")
         else:
             result.in_xero += 1
+    if whitelabel.accounting_settings.payment_type == "postpaid":
+        for part in RefundPart.objects.filter(refund__whitelabel=whitelabel).select_related(
+            "refund", "payment__receipt", "credit_note"
+        ):
+            result.billed += 1
+            source = part.payment.receipt.number if part.payment_id else part.credit_note.number
+            if f"{part.refund.number} {source}" in references:
+                result.in_xero += 1
+            else:
+                result.lost.append(f"refund {part.refund.number} {source}")
 
     credit_in_xero = Counter()
-    for overpayment in org.overpayments():
-        if overpayment.get("Status") not in ("VOIDED", "DELETED"):
-            credit_in_xero[overpayment["Contact"]["ContactID"]] += money(overpayment.get("RemainingCredit"))
+    for credit in [*org.overpayments(), *org.credit_notes()]:
+        if credit.get("Status") not in ("VOIDED", "DELETED"):
+            credit_in_xero[credit["Contact"]["ContactID"]] += money(credit.get("RemainingCredit"))
     contact_ids = {c.get("ContactNumber"): c["ContactID"] for c in org.contacts()}
     for customer in customers:
         arena_credit = money(customer_credit(customer))
         xero_credit = credit_in_xero.get(contact_ids.get(customer.account_number), Decimal("0.00"))
-        if arena_credit != xero_credit:
+        if whitelabel.accounting_settings.payment_type == "postpaid" and arena_credit != xero_credit:
             result.wrong.append(f"{customer.account_number} credit: Arena {arena_credit}, Xero {xero_credit}")
 
-    receipts = Counter(t.get("Reference") for t in org.bank_transactions() if t.get("Type") == "RECEIVE")
+    live = [t for t in org.bank_transactions() if t.get("Status") != "DELETED"]
+    receipts = Counter(t.get("Reference") for t in live if t.get("Type") == "RECEIVE")
+    refunds = Counter(t.get("Reference") for t in live if t.get("Type") == "SPEND")
     result.duplicates += [f"receipt {r}" for r, count in receipts.items() if count > 1]
+    result.duplicates += [f"refund receipt {r}" for r, count in refunds.items() if count > 1]
     if whitelabel.accounting_settings.payment_type == "prepaid":
-        for receipt in Receipt.objects.filter(whitelabel=whitelabel):
+        for receipt in Receipt.objects.filter(whitelabel=whitelabel).select_related("payment"):
+            if receipt.payment.reversed_at is not None:
+                if receipt.number in receipts:
+                    result.wrong.append(f"receipt {receipt.number} reversed in Arena, still in Xero")
+                continue
             result.billed += 1
             if receipt.number in receipts:
                 result.in_xero += 1
             else:
                 result.lost.append(f"receipt {receipt.number}")
+        for refund in Refund.objects.filter(whitelabel=whitelabel):
+            result.billed += 1
+            if refund.number in refunds:
+                result.in_xero += 1
+            else:
+                result.lost.append(f"refund receipt {refund.number}")
     return result
 
 

@@ -50,6 +50,9 @@ class Book:
     def payments(self) -> list[dict]:
         return self.data["payments"]
 
+    def credit_notes(self) -> list[dict]:
+        return self.data["credit_notes"]
+
     def overpayments(self) -> list[dict]:
         return self.data["overpayments"]
 

@@ -34,7 +34,18 @@ from django.db import DatabaseError
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
-from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
+from payments.models import (
+    Allocation,
+    CreditNote,
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    Payment,
+    Receipt,
+    Refund,
+    RefundPart,
+    Whitelabel,
+)
 
 from .. import services
 from ..errors import ConnectionChanged, MappingError, NotConnected
@@ -257,6 +268,14 @@ def _look_up_unclear(
         else:
             remaining.append(item)
     return remaining
+
+
+def _skip_reversed(items: list[Item], reversed_ids: set[int]) -> list[Item]:
+    """Money reversed in Arena before it reached Xero (and not found there) is not sent at all."""
+    for item in items:
+        if item.record.object_id in reversed_ids:
+            outbox.record_skip(item.record, reason="Reversed in Arena before it reached Xero.")
+    return [i for i in items if i.record.object_id not in reversed_ids]
 
 
 def _present(records: list[SyncRecord], objects: dict) -> list[SyncRecord]:
@@ -492,6 +511,7 @@ def sync_payments(run: Run, records: list[SyncRecord]) -> None:
             )
             items.append(Item(record, body, payloads.payment_reference(allocation)))
     items = _look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
+    items = _skip_reversed(items, {pk for pk, a in allocations.items() if a.reversed_at})
     _send(run, items, "payments", client.payments_create, "PaymentID")
 
 
@@ -531,6 +551,7 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         )
         items.append(Item(record, body, payloads.overpayment_description(payment)))
     items = _look_up_overpayments(run, items)
+    items = _skip_reversed(items, {pk for pk, p in payments.items() if p.reversed_at})
     _send(run, items, "overpayments", client.bank_transactions_create, "OverpaymentID")
 
 
@@ -586,7 +607,14 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
             by_overpayment[overpayment_id].append(Item(record, body))
     # One call per overpayment, with every invoice it pays.
     for overpayment_id, items in by_overpayment.items():
-        items = _look_up_allocations(run, overpayment_id, items)
+        payment_ids = Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
+        items = _look_up_allocations(
+            run,
+            items,
+            fetch=lambda creds, oid=overpayment_id: client.overpayment_get(creds, oid),
+            kind=Kind.CREDIT_ALLOCATION,
+            siblings=Allocation.objects.filter(payment__in=payment_ids).values("id"),
+        )
         _send(
             run,
             items,
@@ -599,20 +627,21 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
         )
 
 
-def _look_up_allocations(run: Run, overpayment_id: str, items: list[Item]) -> list[Item]:
-    """An unclear allocation is found on its overpayment by invoice and amount (each existing allocation
-    counts once, against those already sent)."""
+def _look_up_allocations(run: Run, items: list[Item], *, fetch, kind: str, siblings) -> list[Item]:
+    """An unclear allocation is found on its credit (`fetch()`: the overpayment or credit note) by invoice
+    and amount; each existing allocation counts once, against those already sent (`siblings`: the ids of
+    the Arena allocations of the same credit)."""
     if not any(i.record.outcome_unknown for i in items):
         return items
-    overpayment = run.call(lambda creds: client.overpayment_get(creds, overpayment_id))
+    credit = run.call(lambda creds: fetch(creds))
     existing = defaultdict(list)
-    for allocation in overpayment.get("Allocations") or []:
+    for allocation in credit.get("Allocations") or []:
         key = ((allocation.get("Invoice") or {}).get("InvoiceID"), payloads.money(_decimal(allocation.get("Amount"))))
         existing[key].append(allocation)
     sent = SyncRecord.objects.filter(
-        kind=Kind.CREDIT_ALLOCATION, status=Status.SENT, xero_tenant_id=run.tenant_id, payload__isnull=False
+        kind=kind, status=Status.SENT, xero_tenant_id=run.tenant_id, payload__isnull=False, object_id__in=siblings
     ).exclude(pk__in=[i.record.pk for i in items])
-    for record in sent.filter(object_id__in=Allocation.objects.filter(payment__in=_payments_of(items)).values("id")):
+    for record in sent:
         key = ((record.payload.get("Invoice") or {}).get("InvoiceID"), record.payload.get("Amount"))
         if existing.get(key):
             existing[key].pop()
@@ -624,10 +653,6 @@ def _look_up_allocations(run: Run, overpayment_id: str, items: list[Item]) -> li
         else:
             remaining.append(item)
     return remaining
-
-
-def _payments_of(items: list[Item]):
-    return Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
 
 
 def _decimal(value) -> Decimal:
@@ -675,7 +700,264 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
         )
         items.append(Item(record, body, receipt.number))
     items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
+    items = _skip_reversed(items, {pk for pk, r in receipts.items() if r.payment.reversed_at})
     _send(run, items, "receipts", client.bank_transactions_create, "BankTransactionID")
+
+
+# Money flowing back -------------------------------------------------------------------------------
+
+
+def sync_credit_notes(run: Run, records: list[SyncRecord]) -> None:
+    notes = (
+        CreditNote.objects.select_related("customer", "invoice")
+        .prefetch_related("lines")
+        .in_bulk([r.object_id for r in records])
+    )
+    records = _present(records, notes)
+    candidates = [Item(r, {}, notes[r.object_id].number) for r in records]
+    found = _look_up_unclear(run, candidates, client.credit_notes_find, "CreditNoteNumber", "CreditNoteID")
+    records = [i.record for i in found]
+    contacts = _records_of(Kind.CONTACT, [notes[r.object_id].customer_id for r in records])
+    items = []
+    for record in records:
+        note = notes[record.object_id]
+        if not _revenue(run, record):
+            continue
+        customer = note.customer
+        contact_id = _need(
+            run,
+            record,
+            contacts.get(customer.pk),
+            kind=Kind.CONTACT,
+            object_id=customer.pk,
+            label=customer.account_number,
+        )
+        if not contact_id:
+            continue
+        try:
+            _check_currency(run, note.currency)
+            tax_types = _tax_types(run, {line.tax_rate for line in note.lines.all()})
+        except MappingError as exc:
+            _fail_without_call(record, str(exc))
+            continue
+        body = payloads.credit_note(
+            note, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types
+        )
+        items.append(Item(record, body, note.number))
+    _send(run, items, "credit-notes", client.credit_notes_create, "CreditNoteID")
+
+
+def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
+    allocations = CreditNoteAllocation.objects.select_related("credit_note", "invoice").in_bulk(
+        [r.object_id for r in records]
+    )
+    records = _present(records, allocations)
+    notes = _records_of(Kind.CREDIT_NOTE, [allocations[r.object_id].credit_note_id for r in records])
+    invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    by_note: dict[tuple[str, int], list[Item]] = defaultdict(list)
+    for record in records:
+        allocation = allocations[record.object_id]
+        note_id = _need(
+            run,
+            record,
+            notes.get(allocation.credit_note_id),
+            kind=Kind.CREDIT_NOTE,
+            object_id=allocation.credit_note_id,
+            label=allocation.credit_note.number,
+        )
+        invoice_id = note_id and _need(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
+        )
+        if invoice_id:
+            body = payloads.allocation_to_invoice(
+                allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=run.tz
+            )
+            by_note[(note_id, allocation.credit_note_id)].append(Item(record, body))
+    # One call per credit note, with every invoice it pays.
+    for (note_id, arena_note_id), items in by_note.items():
+        items = _look_up_allocations(
+            run,
+            items,
+            fetch=lambda creds, nid=note_id: client.credit_note_get(creds, nid),
+            kind=Kind.CREDIT_NOTE_ALLOCATION,
+            siblings=CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id"),
+        )
+        _send(
+            run,
+            items,
+            "credit-note-allocations",
+            lambda creds, bodies, idempotency_key, nid=note_id: client.credit_note_allocate(
+                creds, nid, bodies, idempotency_key=idempotency_key
+            ),
+            "AllocationID",
+            target=note_id,
+        )
+
+
+def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
+    """Post-paid: credit paid back is a refund of the overpayment or credit note that held it."""
+    parts = RefundPart.objects.select_related("refund", "payment__receipt", "credit_note").in_bulk(
+        [r.object_id for r in records]
+    )
+    records = _present(records, parts)
+    overpayments = _records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id])
+    notes = _records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
+    items = []
+    for record in records:
+        if not _bank(run, record):
+            continue
+        part = parts[record.object_id]
+        if part.payment_id:
+            credit_id = _need(
+                run,
+                record,
+                overpayments.get(part.payment_id),
+                kind=Kind.OVERPAYMENT,
+                object_id=part.payment_id,
+                label=part.payment.receipt.number,
+            )
+            credit = {"Overpayment": {"OverpaymentID": credit_id}}
+        else:
+            credit_id = _need(
+                run,
+                record,
+                notes.get(part.credit_note_id),
+                kind=Kind.CREDIT_NOTE,
+                object_id=part.credit_note_id,
+                label=part.credit_note.number,
+            )
+            credit = {"CreditNote": {"CreditNoteID": credit_id}}
+        if credit_id:
+            body = payloads.refund(part, credit=credit, bank_code=run.accounting.bank_account_code, tz=run.tz)
+            items.append(Item(record, body, payloads.refund_reference(part)))
+    items = _look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
+    _send(run, items, "refunds", client.payments_create, "PaymentID")
+
+
+def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
+    """Pre-paid: the refund receipt is money out of the bank account, on the revenue code."""
+    refunds = Refund.objects.select_related("customer").in_bulk([r.object_id for r in records])
+    records = _present(records, refunds)
+    contacts = _records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
+    items = []
+    for record in records:
+        if not _revenue(run, record) or not _bank(run, record):
+            continue
+        refund = refunds[record.object_id]
+        customer = refund.customer
+        contact_id = _need(
+            run,
+            record,
+            contacts.get(customer.pk),
+            kind=Kind.CONTACT,
+            object_id=customer.pk,
+            label=customer.account_number,
+        )
+        if not contact_id:
+            continue
+        try:
+            _check_currency(run, refund.currency)
+            account = _revenue_account(run)
+            if account is None:
+                raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
+        except MappingError as exc:
+            _fail_without_call(record, str(exc))
+            continue
+        body = payloads.refund_receipt(
+            refund,
+            contact_id=contact_id,
+            bank_code=run.accounting.bank_account_code,
+            account_code=run.accounting.revenue_code,
+            tax_type=account.tax_type,
+            tz=run.tz,
+        )
+        items.append(Item(record, body, refund.number))
+    items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
+    _send(run, items, "refund-receipts", client.bank_transactions_create, "BankTransactionID")
+
+
+def _delete_one(run: Run, item: Item, operation: str, call, id_field: str, *, target: str) -> None:
+    """Xero deletes these one at a time (a payment, a bank transaction)."""
+    _send(run, [item], operation, call, id_field, target=target)
+
+
+def _never_sent(record: SyncRecord | None) -> bool:
+    return record is None or (record.status == Status.SKIPPED and not record.xero_id)
+
+
+def sync_payment_reversals(run: Run, records: list[SyncRecord]) -> None:
+    """A reversed payment on an invoice: its Xero payment is deleted, and the invoice is owed again."""
+    payments = _records_of(Kind.PAYMENT, [r.object_id for r in records])
+    for record in records:
+        payment = payments.get(record.object_id)
+        if _never_sent(payment):
+            outbox.record_skip(record, reason="The payment never reached Xero, so there is nothing to reverse.")
+            continue
+        payment_id = _need(run, record, payment, kind=Kind.PAYMENT, object_id=record.object_id, label=record.label)
+        if not payment_id:
+            continue
+        item = Item(record, {"PaymentID": payment_id, "Status": "DELETED"})
+        if (
+            record.outcome_unknown
+            and run.call(lambda creds, pid=payment_id: client.payment_get(creds, pid)).get("Status") == "DELETED"
+        ):
+            _found(run, item, {"PaymentID": payment_id, "Status": "DELETED"}, "PaymentID")
+            continue
+        _delete_one(
+            run,
+            item,
+            "payment-reversals",
+            lambda creds, bodies, idempotency_key, pid=payment_id: client.payment_delete(
+                creds, pid, idempotency_key=idempotency_key
+            ),
+            "PaymentID",
+            target=payment_id,
+        )
+
+
+def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
+    """A reversed payment's money in Xero beyond its invoices: post-paid, the RECEIVE-OVERPAYMENT that
+    holds its credit; pre-paid, its receipt. That bank transaction is deleted."""
+    prepaid = run.accounting.payment_type == AccountingSettings.PaymentType.PREPAID
+    payments = Payment.objects.select_related("receipt").in_bulk([r.object_id for r in records])
+    records = _present(records, payments)
+    kind = Kind.RECEIPT if prepaid else Kind.OVERPAYMENT
+    deposits = _records_of(kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records])
+    for record in records:
+        payment = payments[record.object_id]
+        deposit_key = payment.receipt.pk if prepaid else payment.pk
+        deposit = deposits.get(deposit_key)
+        if _never_sent(deposit):
+            what = "receipt" if prepaid else "credit"
+            outbox.record_skip(
+                record, reason=f"The payment's {what} never reached Xero, so there is nothing to reverse."
+            )
+            continue
+        if not _need(run, record, deposit, kind=kind, object_id=deposit_key, label=payment.receipt.number):
+            continue
+        transaction_id = deposit.xero_id if prepaid else (deposit.response or {}).get("BankTransactionID", "")
+        body = payloads.bank_transaction_deletion(deposit.payload or {}, transaction_id)
+        item = Item(record, body)
+        if record.outcome_unknown:
+            current = run.call(lambda creds, tid=transaction_id: client.bank_transaction_get(creds, tid))
+            if current.get("Status") == "DELETED":
+                _found(run, item, current, "BankTransactionID")
+                continue
+        _delete_one(
+            run,
+            item,
+            "deposit-reversals",
+            lambda creds, bodies, idempotency_key: client.bank_transaction_delete(
+                creds, bodies[0], idempotency_key=idempotency_key
+            ),
+            "BankTransactionID",
+            target=transaction_id,
+        )
 
 
 ORDER = [
@@ -684,8 +966,14 @@ ORDER = [
     (Kind.PAYMENT, sync_payments),
     (Kind.OVERPAYMENT, sync_overpayments),
     (Kind.CREDIT_ALLOCATION, sync_credit_allocations),
+    (Kind.CREDIT_NOTE, sync_credit_notes),
+    (Kind.CREDIT_NOTE_ALLOCATION, sync_credit_note_allocations),
+    (Kind.REFUND, sync_refunds),
+    (Kind.PAYMENT_REVERSAL, sync_payment_reversals),
+    (Kind.DEPOSIT_REVERSAL, sync_deposit_reversals),
     (Kind.INVOICE_VOID, sync_invoice_voids),
     (Kind.RECEIPT, sync_receipts),
+    (Kind.REFUND_RECEIPT, sync_refund_receipts),
 ]
 
 

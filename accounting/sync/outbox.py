@@ -22,14 +22,24 @@ logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
 Status = SyncRecord.Status
 
-POSTPAID_KINDS = {Kind.INVOICE, Kind.INVOICE_VOID, Kind.PAYMENT, Kind.OVERPAYMENT, Kind.CREDIT_ALLOCATION}
-PREPAID_KINDS = {Kind.RECEIPT}
+POSTPAID_KINDS = {
+    Kind.INVOICE,
+    Kind.INVOICE_VOID,
+    Kind.PAYMENT,
+    Kind.OVERPAYMENT,
+    Kind.CREDIT_ALLOCATION,
+    Kind.CREDIT_NOTE,
+    Kind.CREDIT_NOTE_ALLOCATION,
+    Kind.REFUND,
+    Kind.PAYMENT_REVERSAL,
+}
+PREPAID_KINDS = {Kind.RECEIPT, Kind.REFUND_RECEIPT}
 GIVEN_UP = Q(status=Status.FAILED, next_attempt_at__isnull=True)
 
 
 def applies(accounting: AccountingSettings | None, kind: str) -> bool:
-    """Whether the whitelabel's payment type sends this kind at all (post-paid: invoices and payments;
-    pre-paid: receipts; contacts in both)."""
+    """Whether the whitelabel's payment type sends this kind at all (post-paid: invoices, payments, credit,
+    credit notes, refunds; pre-paid: receipts and refund receipts; contacts and reversals in both)."""
     payment_type = accounting.payment_type if accounting else AccountingSettings.PaymentType.POSTPAID
     if kind in POSTPAID_KINDS:
         return payment_type == AccountingSettings.PaymentType.POSTPAID

@@ -7,7 +7,7 @@ books show for it.
 import datetime
 from decimal import Decimal
 
-from payments.models import Allocation, Customer, Invoice, Payment, Receipt
+from payments.models import Allocation, CreditNote, Customer, Invoice, Payment, Receipt, Refund, RefundPart
 
 from ..xero.client import xero_date
 
@@ -104,11 +104,7 @@ def overpayment(payment: Payment, *, contact_id: str, bank_code: str, tz: dateti
 
 
 def credit_allocation(allocation: Allocation, *, invoice_id: str, tz: datetime.tzinfo) -> dict:
-    return {
-        "Invoice": {"InvoiceID": invoice_id},
-        "Amount": money(allocation.amount),
-        "Date": xero_date(allocation.allocated_at, tz),
-    }
+    return allocation_to_invoice(allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=tz)
 
 
 def receipt(
@@ -133,3 +129,80 @@ def receipt(
             }
         ],
     }
+
+
+def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
+    return {
+        "Type": "ACCRECCREDIT",
+        "Contact": {"ContactID": contact_id},
+        "CreditNoteNumber": note.number,
+        "Reference": f"{note.invoice.number}: {note.reason}"[:255],
+        "Date": xero_date(note.issue_date),
+        "CurrencyCode": note.currency,
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "LineItems": [
+            {
+                "Description": line.description,
+                "Quantity": str(line.quantity.normalize()),
+                "UnitAmount": money(line.unit_amount),
+                "AccountCode": account_code,
+                "TaxType": tax_types[line.tax_rate.normalize()],
+                "TaxAmount": money(line.tax_amount),
+            }
+            for line in note.lines.all()
+        ],
+    }
+
+
+def allocation_to_invoice(amount: Decimal, *, invoice_id: str, at: datetime.datetime, tz: datetime.tzinfo) -> dict:
+    """Credit (an overpayment's or a credit note's) applied to an invoice."""
+    return {"Invoice": {"InvoiceID": invoice_id}, "Amount": money(amount), "Date": xero_date(at, tz)}
+
+
+def refund_reference(part: RefundPart) -> str:
+    """How a refund's payment is found again: the refund receipt and the credit it paid back."""
+    source = part.payment.receipt.number if part.payment_id else part.credit_note.number
+    return f"{part.refund.number} {source}"
+
+
+def refund(part: RefundPart, *, credit: dict, bank_code: str, tz: datetime.tzinfo) -> dict:
+    """A refund of an overpayment or a credit note: a payment naming the credit (`credit`, e.g.
+    {"Overpayment": {"OverpaymentID": ...}}) out of the bank account."""
+    return {
+        **credit,
+        "Account": {"Code": bank_code},
+        "Date": xero_date(part.refund.refunded_at, tz),
+        "Amount": money(part.amount),
+        "Reference": refund_reference(part),
+    }
+
+
+def refund_receipt(
+    refund: Refund, *, contact_id: str, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo
+) -> dict:
+    """Pre-paid: the money paid back, as a SPEND from the bank account with the refund receipt's number."""
+    return {
+        "Type": "SPEND",
+        "Contact": {"ContactID": contact_id},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(refund.refunded_at, tz),
+        "Reference": refund.number,
+        "CurrencyCode": refund.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [
+            {
+                "Description": f"Refund {refund.number} ({refund.get_method_display()})",
+                "Quantity": "1",
+                "UnitAmount": money(refund.amount),
+                "AccountCode": account_code,
+                "TaxType": tax_type,
+            }
+        ],
+    }
+
+
+def bank_transaction_deletion(sent: dict, bank_transaction_id: str) -> dict:
+    """What Xero's schema wants to delete a bank transaction: the one sent, by its id."""
+    keep = ("Type", "Contact", "BankAccount", "LineItems", "LineAmountTypes", "Date", "Reference", "CurrencyCode")
+    return {"BankTransactionID": bank_transaction_id, **{k: v for k, v in sent.items() if k in keep}}

@@ -307,6 +307,58 @@ def overpayment_allocate(
     )
 
 
+def credit_notes_create(creds: Credentials, credit_notes: list[dict], *, idempotency_key: str) -> list[Element]:
+    return _batch(
+        "credit_notes_create",
+        "create_credit_notes",
+        "CreditNotes",
+        "credit_notes",
+        creds,
+        credit_notes,
+        idempotency_key,
+    )
+
+
+def credit_note_allocate(
+    creds: Credentials, credit_note_id: str, allocations: list[dict], *, idempotency_key: str
+) -> list[Element]:
+    """Apply one credit note to invoices: one call per credit note, any number of invoices."""
+    body = _model("Allocations", {"Allocations": allocations})
+    return _write(
+        "credit_note_allocate",
+        creds,
+        lambda api: api.create_credit_note_allocation(
+            creds.tenant_id, credit_note_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
+        ),
+        "allocations",
+    )
+
+
+def payment_delete(creds: Credentials, payment_id: str, *, idempotency_key: str) -> list[Element]:
+    """Delete one payment (Xero can't edit payments): the invoice is owed again, or a refunded credit is back."""
+    body = _model("PaymentDelete", {"Status": "DELETED"})
+    return _write(
+        "payment_delete",
+        creds,
+        lambda api: api.delete_payment(creds.tenant_id, payment_id, body, idempotency_key=idempotency_key, **_opts()),
+        "payments",
+    )
+
+
+def bank_transaction_delete(creds: Credentials, transaction: dict, *, idempotency_key: str) -> list[Element]:
+    """Delete one bank transaction (a receipt, or the RECEIVE-OVERPAYMENT behind a credit). Xero's schema
+    wants the transaction's Type, lines and bank account even to delete it: `transaction` carries them."""
+    body = _model("BankTransactions", {"BankTransactions": [{**transaction, "Status": "DELETED"}]})
+    return _write(
+        "bank_transaction_delete",
+        creds,
+        lambda api: api.update_bank_transaction(
+            creds.tenant_id, transaction["BankTransactionID"], body, idempotency_key=idempotency_key, **_opts()
+        ),
+        "bank_transactions",
+    )
+
+
 # Look-ups before re-creating after an unclear failure ---------------------------------------------
 
 
@@ -340,6 +392,29 @@ def overpayments_find(creds: Credentials, contact_ids: list[str]) -> list[dict]:
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:
     rows = _read("overpayment_get", creds, "get_overpayment", "overpayments", overpayment_id=overpayment_id)
     return rows[0]
+
+
+def credit_notes_find(creds: Credentials, numbers: list[str]) -> list[dict]:
+    where = " OR ".join(f'CreditNoteNumber=="{_quote(n)}"' for n in numbers)
+    return _read("credit_notes_find", creds, "get_credit_notes", "credit_notes", where=where)
+
+
+def credit_note_get(creds: Credentials, credit_note_id: str) -> dict:
+    return _read("credit_note_get", creds, "get_credit_note", "credit_notes", credit_note_id=credit_note_id)[0]
+
+
+def payment_get(creds: Credentials, payment_id: str) -> dict:
+    return _read("payment_get", creds, "get_payment", "payments", payment_id=payment_id)[0]
+
+
+def bank_transaction_get(creds: Credentials, bank_transaction_id: str) -> dict:
+    return _read(
+        "bank_transaction_get",
+        creds,
+        "get_bank_transaction",
+        "bank_transactions",
+        bank_transaction_id=bank_transaction_id,
+    )[0]
 
 
 def _quote(value: str) -> str:

@@ -14,7 +14,16 @@ from django.utils import timezone
 
 from accounting.models import SyncRecord, SyncState, XeroConnection
 from accounting.tasks import sweep_outbox
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.services import (
+    LineInput,
+    add_credit,
+    issue_credit_note,
+    issue_invoice,
+    record_payment,
+    refund_credit,
+    reverse_payment,
+    void_invoice,
+)
 from tests.books import admin_client_for, compare_books, connected, outbox_settled, wait_for_books
 from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, callback_path, connect, consent, save_settings, settings_url, wait_until
@@ -24,12 +33,13 @@ Kind, Status = SyncRecord.Kind, SyncRecord.Status
 API = "/api.xro/2.0"
 
 
-def bill_mixed(whitelabel, *, customers: int = 3, taxed: bool = True, void: bool = True) -> list:
+def bill_mixed(whitelabel, *, customers: int = 3, taxed: bool = True, later: bool = False) -> list:
     """Every kind of record: contacts; invoices with GST and without; a payment in two parts; an
     overpayment that leaves credit; a top-up; credit applied to a later invoice; a voided invoice (or,
-    with `void=False`, one to void later: returned)."""
+    with `later`, one to void later); a credit note; a refund of credit (an overpayment's and a credit
+    note's); a reversed payment (or, with `later`, one to reverse later). Returns what is left to do later."""
     rate = Decimal("10") if taxed else Decimal("0")
-    mistakes = []
+    to_do = []
     for _ in range(customers):
         customer = CustomerFactory(whitelabel=whitelabel)
         plan = issue_invoice(customer, [LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), rate)])
@@ -42,10 +52,17 @@ def bill_mixed(whitelabel, *, customers: int = 3, taxed: bool = True, void: bool
         mistake = issue_invoice(
             customer, [LineInput("Wrong plan", Decimal("1"), Decimal("80.00"), rate)], apply_credit=False
         )
-        if void:
-            void_invoice(mistake)
-        mistakes.append(mistake)
-    return mistakes
+        issue_credit_note(invoice=plan, amount="11.00", reason="Goodwill")  # all credit: the plan is paid
+        refund_credit(customer=customer, amount="15.00")  # the top-up's rest, then the credit note's
+        device = issue_invoice(customer, [LineInput("Device", Decimal("1"), Decimal("50.00"), rate)])
+        bounced = record_payment(customer, device.amount_due + Decimal("19.00"), invoice=device)
+        undo = [lambda m=mistake: void_invoice(m), lambda p=bounced: reverse_payment(payment=p, reason="Chargeback")]
+        if later:
+            to_do += undo
+        else:
+            for action in undo:
+                action()
+    return to_do
 
 
 def report(record_property, name: str, comparison) -> None:
@@ -64,6 +81,16 @@ FAULTS = {
         {"method": "PUT", "path": f"{API}/Overpayments/*", "mode": "drop_response"}
     ],
     "answer dropped after commit: voids": [{"method": "POST", "path": f"{API}/Invoices", "mode": "drop_response"}],
+    "answer dropped after commit: credit notes": [
+        {"method": "PUT", "path": f"{API}/CreditNotes", "mode": "drop_response"}
+    ],
+    "answer dropped after commit: credit note allocations": [
+        {"method": "PUT", "path": f"{API}/CreditNotes/*", "mode": "drop_response"}
+    ],
+    "answer dropped after commit: reversals": [
+        {"method": "POST", "path": f"{API}/Payments/*", "mode": "drop_response"},
+        {"method": "POST", "path": f"{API}/BankTransactions/*", "mode": "drop_response"},
+    ],
     "502 after commit": [
         {"method": "PUT", "path": f"{API}/Invoices", "mode": "status_after", "status": 502},
         {"method": "PUT", "path": f"{API}/Payments", "mode": "status_after", "status": 502},
@@ -84,15 +111,15 @@ FAULTS = {
 @pytest.mark.parametrize("name", FAULTS)
 def test_books_match_after(name, xero, sync_worker, record_property):
     whitelabel = connected(xero)
-    voids_later = "voids" in name  # voided once in Xero, so that the void itself is sent
-    if voids_later:
-        mistakes = bill_mixed(whitelabel, void=False)
+    undo_later = "voids" in name or "reversals" in name  # undone once in Xero, so that the undoing is sent
+    if undo_later:
+        to_do = bill_mixed(whitelabel, later=True)
         outbox_settled(whitelabel)
     for fault in FAULTS[name]:
         xero.add_fault(**{"count": 2, **fault})
-    if voids_later:
-        for mistake in mistakes:
-            void_invoice(mistake)
+    if undo_later:
+        for action in to_do:
+            action()
     else:
         bill_mixed(whitelabel)
     report(record_property, name, wait_for_books(xero, whitelabel))

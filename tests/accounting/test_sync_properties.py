@@ -3,7 +3,8 @@ answers lost on the way, once the outbox settles Xero's books equal Arena's.
 
 Hypothesis generates sequences of billing events for a few customers (invoices with and without GST,
 part-, exact- and over-payments, payments with no invoice, top-ups, credit applied by later invoices,
-voids), sync runs at random points, and faults (answers dropped after Xero saved, 502s after commit).
+voids, credit notes, refunds of credit, reversed payments), sync runs at random points, and faults
+(answers dropped after Xero saved, 502s after commit).
 The engine runs in this process against the sandbox, so each example is exactly reproducible.
 """
 
@@ -19,8 +20,19 @@ from hypothesis import strategies as st
 from accounting.models import SyncRecord, XeroConnection
 from accounting.sync import engine
 from accounting.xero import limits
-from payments.models import Invoice, Membership
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.models import Invoice, Membership, Payment
+from payments.selectors import customer_credit
+from payments.services import (
+    BillingError,
+    LineInput,
+    add_credit,
+    issue_credit_note,
+    issue_invoice,
+    record_payment,
+    refund_credit,
+    reverse_payment,
+    void_invoice,
+)
 from tests.books import compare_books
 from tests.factories import CustomerFactory, MembershipFactory, WhitelabelFactory
 from tests.xero import connect, save_settings
@@ -35,6 +47,10 @@ WRITES = [
     ("PUT", f"{API}/BankTransactions"),
     ("PUT", f"{API}/Overpayments/*"),
     ("POST", f"{API}/Invoices"),
+    ("PUT", f"{API}/CreditNotes"),
+    ("PUT", f"{API}/CreditNotes/*"),
+    ("POST", f"{API}/Payments/*"),
+    ("POST", f"{API}/BankTransactions/*"),
 ]
 
 cents = st.integers(min_value=1, max_value=50_000).map(lambda c: Decimal(c) / 100)
@@ -44,6 +60,9 @@ events = st.one_of(
     st.tuples(st.just("pay"), who, st.integers(0, 5), st.sampled_from(["part", "exact", "over", "none"]), cents),
     st.tuples(st.just("top_up"), who, cents),
     st.tuples(st.just("void"), who, st.integers(0, 5)),
+    st.tuples(st.just("credit_note"), who, st.integers(0, 5), cents),
+    st.tuples(st.just("refund"), who, cents),
+    st.tuples(st.just("reverse"), who, st.integers(0, 5)),
     st.tuples(st.just("sync")),
     st.tuples(st.just("fault"), st.sampled_from(WRITES), st.sampled_from(["drop_response", "status_after"])),
 )
@@ -77,6 +96,27 @@ def apply(event, customers, xero) -> None:
         unpaid = [i for i in open_invoices(customers[index]) if not i.allocations.exists()]
         if unpaid:
             void_invoice(unpaid[pick % len(unpaid)])
+    elif kind == "credit_note":
+        index, pick, amount = args
+        invoices = list(Invoice.objects.filter(customer=customers[index], status__in=["issued", "paid"]).order_by("id"))
+        if invoices:
+            invoice = invoices[pick % len(invoices)]
+            room = invoice.total - sum((n.total for n in invoice.credit_notes.all()), Decimal("0"))
+            if room > 0 and len({line.tax_rate for line in invoice.lines.all()}) == 1:
+                issue_credit_note(invoice=invoice, amount=min(amount, room), reason="Property")
+    elif kind == "refund":
+        index, amount = args
+        credit = customer_credit(customers[index])
+        if credit > 0:
+            refund_credit(customer=customers[index], amount=min(amount, credit))
+    elif kind == "reverse":
+        index, pick = args
+        payments = list(Payment.objects.filter(customer=customers[index], reversed_at=None).order_by("id"))
+        if payments:
+            try:
+                reverse_payment(payment=payments[pick % len(payments)], reason="Property")
+            except BillingError as refused:
+                assert "already used" in str(refused)  # refused, and (one transaction) nothing changed
     elif kind == "sync":
         engine.run_organisation(customers[0].whitelabel_id, hold_partial=False)
     elif kind == "fault":
@@ -132,7 +172,7 @@ def examples(xero):
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(sequence=st.lists(events, min_size=1, max_size=14))
+@given(sequence=st.lists(events, min_size=1, max_size=16))
 def test_after_any_billing_xero_books_equal_arenas(examples, sequence):
     whitelabel = examples.connected()
     customers = [CustomerFactory(whitelabel=whitelabel) for _ in range(CUSTOMERS)]
