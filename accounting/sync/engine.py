@@ -920,6 +920,16 @@ def sync_payment_reversals(run: Run, records: list[SyncRecord]) -> None:
         )
 
 
+def _overpayment_transaction_id(run: Run, overpayment: SyncRecord) -> str:
+    """The bank transaction behind an overpayment: in Xero's answer when Arena created it; looked up when
+    Arena found the overpayment after a lost answer (an overpayment doesn't name its bank transaction)."""
+    known = (overpayment.response or {}).get("BankTransactionID")
+    if known:
+        return known
+    found = run.call(lambda creds: client.bank_transaction_of_overpayment(creds, overpayment.xero_id))
+    return (found or {}).get("BankTransactionID", "")
+
+
 def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
     """A reversed payment's money in Xero beyond its invoices: post-paid, the RECEIVE-OVERPAYMENT that
     holds its credit; pre-paid, its receipt. That bank transaction is deleted."""
@@ -940,7 +950,10 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
             continue
         if not _need(run, record, deposit, kind=kind, object_id=deposit_key, label=payment.receipt.number):
             continue
-        transaction_id = deposit.xero_id if prepaid else (deposit.response or {}).get("BankTransactionID", "")
+        transaction_id = deposit.xero_id if prepaid else _overpayment_transaction_id(run, deposit)
+        if not transaction_id:
+            _fail_without_call(record, f"Xero has no bank transaction for credit {payment.receipt.number} any more.")
+            continue
         body = payloads.bank_transaction_deletion(deposit.payload or {}, transaction_id)
         item = Item(record, body)
         if record.outcome_unknown:

@@ -376,6 +376,13 @@ def bank_transactions_find(creds: Credentials, references: list[str]) -> list[di
     return _read("bank_transactions_find", creds, "get_bank_transactions", "bank_transactions", where=where)
 
 
+def bank_transaction_of_overpayment(creds: Credentials, overpayment_id: str) -> dict | None:
+    """The RECEIVE-OVERPAYMENT bank transaction behind an overpayment (its OverpaymentID names it)."""
+    where = f'OverpaymentID==Guid("{_quote(overpayment_id)}")'
+    rows = _read("bank_transaction_of_overpayment", creds, "get_bank_transactions", "bank_transactions", where=where)
+    return rows[0] if rows else None
+
+
 def overpayments_find(creds: Credentials, contact_ids: list[str]) -> list[dict]:
     """The contacts' overpayments with their line items, which Xero lists only page by page (it keeps
     no Reference on overpayments, so their line is how they are recognised)."""
