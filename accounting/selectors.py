@@ -3,12 +3,13 @@
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from payments.models import Whitelabel
+from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import SyncRecord, SyncState, XeroConnection
+from .models import AccountingSettings, SyncRecord, SyncState, XeroConnection
+from .xero.links import deep_link
 
 Status = SyncRecord.Status
 
@@ -113,3 +114,179 @@ def books_switch(whitelabel: Whitelabel, tenant_id: str) -> BooksSwitch | None:
     connection = XeroConnection.objects.filter(whitelabel=whitelabel, tenant_id=previous).first()
     name = connection.tenant_name if connection else "the organisation it was connected to before"
     return BooksSwitch(organisation=name, sent=sent)
+
+
+# The support console (the admin) ---------------------------------------------------------------------
+
+# Statuses of records still meant for Xero: the oldest of them is how far behind a whitelabel is.
+NOT_YET_IN_XERO = (Status.PENDING, Status.WAITING, Status.FAILED)
+
+
+def record_xero_target(record: SyncRecord) -> tuple[str, str] | None:
+    """What of Xero's a record became, as (what, id) for xero.links.deep_link, or None if it is in no
+    organisation. Credit applied to an invoice shows on the invoice; an overpayment is the bank transaction
+    that made it (or, if it was found by a look-up, its customer's contact, where the credit shows)."""
+    if not (record.xero_id and record.xero_tenant_id):
+        return None
+    response, payload = record.response or {}, record.payload or {}
+    match record.kind:
+        case SyncRecord.Kind.CONTACT:
+            return ("contact", record.xero_id)
+        case SyncRecord.Kind.INVOICE | SyncRecord.Kind.INVOICE_VOID:
+            return ("invoice", record.xero_id)
+        case SyncRecord.Kind.PAYMENT | SyncRecord.Kind.RECEIPT:
+            return ("transaction", record.xero_id)
+        case SyncRecord.Kind.OVERPAYMENT:
+            if response.get("BankTransactionID"):
+                return ("transaction", str(response["BankTransactionID"]))
+            contact_id = (response.get("Contact") or payload.get("Contact") or {}).get("ContactID")
+            return ("contact", str(contact_id)) if contact_id else None
+        case SyncRecord.Kind.CREDIT_ALLOCATION:
+            invoice_id = (payload.get("Invoice") or response.get("Invoice") or {}).get("InvoiceID")
+            return ("invoice", str(invoice_id)) if invoice_id else None
+    return None
+
+
+def record_xero_link(record: SyncRecord, *, short_code: str = "") -> str:
+    """The go.xero.com link that opens what the record became in Xero ("" if it is in no organisation)."""
+    target = record_xero_target(record)
+    return deep_link(*target, short_code=short_code) if target else ""
+
+
+def short_code_of(tenant_id: str):
+    """A subquery: the short code of the organisation `tenant_id` (an OuterRef), from its connection."""
+    return Subquery(
+        XeroConnection.objects.filter(tenant_id__iexact=tenant_id)
+        .exclude(short_code="")
+        .order_by("-connected_at")
+        .values("short_code")[:1]
+    )
+
+
+def organisation_names() -> dict[str, str]:
+    """Organisation names by tenant id (lower case), from the connections Arena has or had."""
+    return {
+        tenant_id.lower(): name
+        for tenant_id, name in XeroConnection.objects.order_by("connected_at").values_list("tenant_id", "tenant_name")
+    }
+
+
+@dataclass(frozen=True)
+class ArenaObject:
+    """The Arena record a sync record stands for: the admin page that shows it, and what to call it."""
+
+    model: str
+    pk: int
+    text: str
+
+
+def record_arena_object(record: SyncRecord) -> ArenaObject | None:
+    """The Arena record behind a sync record (None if it was deleted): payments and credit are shown on
+    the payment they come from, with their allocations."""
+    kind = SyncRecord.Kind
+    if record.kind == kind.CONTACT:
+        customer = Customer.objects.filter(pk=record.object_id).first()
+        return customer and ArenaObject("customer", customer.pk, f"Customer {customer}")
+    if record.kind in (kind.INVOICE, kind.INVOICE_VOID):
+        invoice = Invoice.objects.filter(pk=record.object_id).first()
+        return invoice and ArenaObject("invoice", invoice.pk, f"Invoice {invoice.number}")
+    if record.kind in (kind.PAYMENT, kind.CREDIT_ALLOCATION):
+        allocation = Allocation.objects.select_related("payment__receipt").filter(pk=record.object_id).first()
+        if allocation is None:
+            return None
+        receipt = getattr(allocation.payment, "receipt", None)
+        return ArenaObject(
+            "payment", allocation.payment_id, f"Payment {receipt.number if receipt else allocation.payment_id}"
+        )
+    if record.kind == kind.OVERPAYMENT:
+        payment = Payment.objects.select_related("receipt").filter(pk=record.object_id).first()
+        receipt = payment and getattr(payment, "receipt", None)
+        return payment and ArenaObject("payment", payment.pk, f"Payment {receipt.number if receipt else payment.pk}")
+    if record.kind == kind.RECEIPT:
+        receipt = Receipt.objects.filter(pk=record.object_id).first()
+        return receipt and ArenaObject("receipt", receipt.pk, f"Receipt {receipt.number}")
+    return None
+
+
+def records_matching(term: str) -> Q:
+    """Sync records whose Arena record matches `term`: an invoice or receipt number, or a customer's name,
+    account number or email (for the admin's search, beside the label and the Xero id)."""
+    kind = SyncRecord.Kind
+    customers = Customer.objects.filter(
+        Q(name__icontains=term) | Q(account_number__icontains=term) | Q(email__icontains=term)
+    ).values("pk")
+    invoices = Invoice.objects.filter(Q(number__icontains=term) | Q(customer__in=customers)).values("pk")
+    payments = Payment.objects.filter(Q(receipt__number__icontains=term) | Q(customer__in=customers)).values("pk")
+    allocations = Allocation.objects.filter(Q(invoice__in=invoices) | Q(payment__in=payments)).values("pk")
+    receipts = Receipt.objects.filter(payment__in=payments).values("pk")
+    return (
+        Q(kind=kind.CONTACT, object_id__in=customers)
+        | Q(kind__in=[kind.INVOICE, kind.INVOICE_VOID], object_id__in=invoices)
+        | Q(kind__in=[kind.PAYMENT, kind.CREDIT_ALLOCATION], object_id__in=allocations)
+        | Q(kind=kind.OVERPAYMENT, object_id__in=payments)
+        | Q(kind=kind.RECEIPT, object_id__in=receipts)
+    )
+
+
+def whitelabels_with_sync_counts(whitelabels: QuerySet) -> QuerySet:
+    """Whitelabels annotated for the sync summary list: records in each status, the oldest one not yet in
+    Xero, the connection's status and organisation, the last send and any pause."""
+    counts = {f"n_{status}": Count("sync_records", filter=Q(sync_records__status=status)) for status in Status.values}
+    return whitelabels.annotate(
+        **counts,
+        oldest_unsent_at=Min("sync_records__created_at", filter=Q(sync_records__status__in=NOT_YET_IN_XERO)),
+        connection_status=F("xero_connection__status"),
+        organisation=F("xero_connection__tenant_name"),
+        last_sent_at=F("sync_state__last_sent_at"),
+        paused_until=F("sync_state__paused_until"),
+    )
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """One whitelabel's sync at a glance, for support."""
+
+    whitelabel: Whitelabel
+    accounting: AccountingSettings | None
+    connection: XeroConnection | None
+    counts: dict[str, int]
+    oldest_unsent: SyncRecord | None
+    last_sent_at: datetime.datetime | None
+    paused_until: datetime.datetime | None
+    pause_reason: str
+
+    @property
+    def connection_health(self) -> str:
+        """In words: whether records can reach Xero now, and if not what must happen."""
+        if self.accounting is None or not self.accounting.uses_xero:
+            return "No accounting system: nothing is sent to Xero."
+        connection = self.connection
+        if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+            return "Not connected to Xero: records are kept as not sent until an admin connects."
+        if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+            return f"Needs reconnect: {connection.status_reason or 'Xero no longer accepts its tokens.'}"
+        if self.paused_until:
+            return f"Connected to {connection.tenant_name}; paused by Xero's limits."
+        return f"Connected to {connection.tenant_name}."
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.connection and self.connection.is_active and not self.paused_until)
+
+
+def sync_health(whitelabel: Whitelabel) -> SyncHealth:
+    records = SyncRecord.objects.filter(whitelabel=whitelabel)
+    counts = {row["status"]: row["n"] for row in records.values("status").annotate(n=Count("id"))}
+    state = SyncState.objects.filter(whitelabel=whitelabel).first()
+    paused_until = state.paused_until if state and state.paused_until and state.paused_until > timezone.now() else None
+    return SyncHealth(
+        whitelabel=whitelabel,
+        accounting=AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
+        connection=XeroConnection.objects.filter(whitelabel=whitelabel).select_related("connected_by").first(),
+        counts={status: counts.get(status, 0) for status in Status.values},
+        oldest_unsent=records.filter(status__in=NOT_YET_IN_XERO).order_by("created_at", "id").first(),
+        last_sent_at=(state and state.last_sent_at)
+        or records.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"],
+        paused_until=paused_until,
+        pause_reason=state.pause_reason if paused_until else "",
+    )
