@@ -1,14 +1,15 @@
 """Reads for the integration's pages."""
 
 import datetime
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import AccountingSettings, SyncRecord, SyncState, XeroConnection
+from .models import AccountingSettings, SyncAttempt, SyncRecord, SyncState, XeroConnection
 from .xero.links import deep_link
 
 Status = SyncRecord.Status
@@ -290,3 +291,149 @@ def sync_health(whitelabel: Whitelabel) -> SyncHealth:
         paused_until=paused_until,
         pause_reason=state.pause_reason if paused_until else "",
     )
+
+
+# Ops: resync_xero -------------------------------------------------------------------------------------
+
+# The command's names for the kinds of record, in the order the engine sends them.
+RESYNC_KINDS = {
+    "contacts": SyncRecord.Kind.CONTACT,
+    "invoices": SyncRecord.Kind.INVOICE,
+    "payments": SyncRecord.Kind.PAYMENT,
+    "overpayments": SyncRecord.Kind.OVERPAYMENT,
+    "credit": SyncRecord.Kind.CREDIT_ALLOCATION,
+    "voids": SyncRecord.Kind.INVOICE_VOID,
+    "receipts": SyncRecord.Kind.RECEIPT,
+}
+CHUNK = 2000  # ids per query: SQLite limits the parameters of one statement
+
+
+def chunks(ids: list[int], size: int = CHUNK):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def whitelabel_sync_problem(whitelabel: Whitelabel) -> str | None:
+    """Why the whitelabel's records can't reach Xero now, in words that say what to do; None if they can."""
+    accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+    if accounting is None or not accounting.uses_xero:
+        return (
+            f"{whitelabel.slug} has no accounting system: an admin must choose Xero on its Accounting System "
+            "Settings page and connect an organisation first."
+        )
+    connection = XeroConnection.objects.filter(whitelabel=whitelabel).first()
+    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+        return f"{whitelabel.slug} is not connected to Xero: an admin must connect it on its settings page first."
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+        why = connection.status_reason or "Xero no longer accepts its tokens."
+        return (
+            f"{whitelabel.slug} needs reconnecting to Xero ({why.rstrip('.')}). An admin must press Reconnect on "
+            "its settings page; its records wait until then."
+        )
+    return None
+
+
+def whitelabels_to_resync() -> list[Whitelabel]:
+    """Every whitelabel that uses Xero and has a connection (working or needing reconnect), by slug."""
+    connected = XeroConnection.objects.exclude(status=XeroConnection.Status.DISCONNECTED).values("whitelabel_id")
+    uses_xero = AccountingSettings.objects.filter(accounting_system=AccountingSettings.System.XERO).values(
+        "whitelabel_id"
+    )
+    return list(Whitelabel.objects.filter(pk__in=connected).filter(pk__in=uses_xero).order_by("slug"))
+
+
+def resync_records(
+    whitelabel: Whitelabel,
+    *,
+    statuses: list[str],
+    kinds: list[str],
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+) -> QuerySet:
+    """The whitelabel's records in `statuses` of `kinds`, billed (the outbox row made) between `since` and
+    `until` inclusive, as dates in the whitelabel's time zone; oldest first. Sent invoices voided in Arena
+    are left to their void's record (outbox.records_recheck)."""
+    records = SyncRecord.objects.filter(whitelabel=whitelabel, status__in=statuses, kind__in=kinds).exclude(
+        status=Status.SENT,
+        kind=SyncRecord.Kind.INVOICE,
+        object_id__in=Invoice.objects.filter(status=Invoice.Status.VOID).values("id"),
+    )
+    tz = whitelabel.tzinfo
+    if since:
+        records = records.filter(created_at__gte=datetime.datetime.combine(since, datetime.time.min, tzinfo=tz))
+    if until:
+        next_day = until + datetime.timedelta(days=1)
+        records = records.filter(created_at__lt=datetime.datetime.combine(next_day, datetime.time.min, tzinfo=tz))
+    return records.order_by("created_at", "id")
+
+
+@dataclass
+class ResyncOutcome:
+    """Where the records a resync asked for are now."""
+
+    total: int = 0
+    already_in_xero: int = 0  # looked up and found there: nothing was sent
+    sent: int = 0
+    failed: int = 0
+    not_sent: int = 0  # skipped by the sync: nothing to send (e.g. voided before it reached Xero)
+    on_the_way: int = 0  # pending, being sent, waiting for a record on its way, or retried before the deadline
+    reasons: Counter = field(default_factory=Counter)
+    not_sent_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def settled(self) -> int:
+        return self.total - self.on_the_way
+
+    @property
+    def all_in_xero(self) -> bool:
+        return not (self.failed or self.on_the_way)
+
+
+def resync_outcome(
+    ids: list[int], *, since: datetime.datetime, retry_by: datetime.datetime | None = None
+) -> ResyncOutcome:
+    """Count the records `ids` by where they are, attempts made from `since` on telling sent from found.
+    A failed record due to be retried by `retry_by` counts as on its way."""
+    now = timezone.now()
+    fields = ("id", "status", "reason", "claimed_until", "next_attempt_at", "blocked_by_id")
+    rows = {row["id"]: row for part in chunks(ids) for row in SyncRecord.objects.filter(id__in=part).values(*fields)}
+    found = set()
+    for part in chunks(ids):
+        found |= set(
+            SyncAttempt.objects.filter(record_id__in=part, started_at__gte=since, outcome=SyncAttempt.Outcome.FOUND)
+            .values_list("record_id", flat=True)
+            .distinct()
+        )
+    blockers: dict[int, dict | None] = {}
+
+    def row_of(pk: int) -> dict | None:
+        if pk not in rows and pk not in blockers:
+            blockers[pk] = SyncRecord.objects.filter(pk=pk).values(*fields).first()
+        return rows.get(pk) or blockers.get(pk)
+
+    def on_its_way(row: dict, depth: int = 0) -> bool:
+        if row["claimed_until"] and row["claimed_until"] > now or row["status"] == Status.PENDING:
+            return True
+        if row["status"] == Status.FAILED:
+            return bool(retry_by and row["next_attempt_at"] and row["next_attempt_at"] <= retry_by)
+        if row["status"] == Status.WAITING and row["blocked_by_id"] and depth < 20:
+            blocker = row_of(row["blocked_by_id"])
+            return bool(blocker) and on_its_way(blocker, depth + 1)
+        return False
+
+    outcome = ResyncOutcome(total=len(rows))
+    for row in rows.values():
+        if row["status"] == Status.SENT:
+            if row["id"] in found:
+                outcome.already_in_xero += 1
+            else:
+                outcome.sent += 1
+        elif on_its_way(row):
+            outcome.on_the_way += 1
+        elif row["status"] == Status.SKIPPED:
+            outcome.not_sent += 1
+            outcome.not_sent_reasons[row["reason"]] += 1
+        else:
+            outcome.failed += 1
+            outcome.reasons[row["reason"] or "No reason given."] += 1
+    return outcome
