@@ -16,6 +16,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
@@ -43,6 +44,17 @@ def admin_link(model: str, pk, text: str, *, app: str = "accounting") -> str:
 
 def short_id(xero_id: str) -> str:
     return f"{xero_id[:8]}…" if len(xero_id) > 9 else xero_id
+
+
+def when(moment) -> str:
+    """A moment as the admin shows its own dates (the site's time zone)."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "—"
+
+
+class BilledFilter(DateFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "when billed"
 
 
 # Accounting settings and connections ----------------------------------------------------------------
@@ -180,7 +192,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "whitelabel",
         OrganisationFilter,
         "outcome_unknown",
-        ("created_at", DateFieldListFilter),
+        ("created_at", BilledFilter),
     ]
     list_select_related = ["whitelabel"]
     search_fields = ["label", "xero_id"]
@@ -261,8 +273,11 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         link = selectors.record_xero_link(obj, short_code=getattr(obj, "short_code", None) or "")
         if not link:
             return "Not in Xero yet."
-        note = "" if getattr(obj, "short_code", None) else " (opens in the organisation you have open in Xero)"
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>{}', link, link, note)
+        if getattr(obj, "short_code", None):
+            note = "it switches to the record's organisation first"
+        else:
+            note = "Arena has no short code for its organisation: it opens in the organisation open in Xero"
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open in Xero ↗</a> ({})', link, note)
 
     @admin.display(description="Xero organisation")
     def organisation(self, obj):
@@ -273,7 +288,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="Next attempt")
     def next_attempt(self, obj):
         if obj.next_attempt_at:
-            return obj.next_attempt_at
+            return when(obj.next_attempt_at)
         if obj.status == Status.FAILED:
             return "None: attempts ran out. Fix the cause, then retry it."
         if obj.status == Status.WAITING:
@@ -463,12 +478,12 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
             return "—"
         who = connection.connected_by or "someone no longer in Arena"
         xero_user = f" (Xero user {connection.connected_as})" if connection.connected_as else ""
-        return f"By {who}{xero_user}, {timezone.localtime(connection.connected_at):%Y-%m-%d %H:%M %Z}"
+        return f"By {who}{xero_user}, {when(connection.connected_at)}"
 
     @admin.display(description="Last token refresh")
     def last_refresh(self, obj):
         connection = self._health(obj).connection
-        return (connection and connection.refreshed_at) or "—"
+        return when(connection and connection.refreshed_at)
 
     @admin.display(description="Scopes")
     def scopes(self, obj):
@@ -499,11 +514,11 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Last successful send")
     def last_successful_send(self, obj):
-        return self._health(obj).last_sent_at or "Never"
+        return when(self._health(obj).last_sent_at) if self._health(obj).last_sent_at else "Never"
 
     @admin.display(description="Paused by Xero's limits")
     def pause(self, obj):
         health = self._health(obj)
         if not health.paused_until:
             return "No"
-        return f"Until {timezone.localtime(health.paused_until):%Y-%m-%d %H:%M %Z}: {health.pause_reason}"
+        return f"Until {when(health.paused_until)}: {health.pause_reason}"

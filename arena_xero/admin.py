@@ -11,6 +11,8 @@ class ArenaAdminSite(admin.AdminSite):
     index_template = "admin/arena_index.html"
     # The portal's pages are for whitelabel admins: "View site" would send support staff to a 403.
     site_url = None
+    # The side bar of every model takes the width the sync records' columns need.
+    enable_nav_sidebar = False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,6 +31,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
+    classes = ["arena-readonly"]
     can_delete = False
     show_change_link = False
 
