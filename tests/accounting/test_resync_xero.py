@@ -117,7 +117,8 @@ def test_dry_run_lists_what_it_would_do_and_changes_nothing(billed_before_connec
     out = resync("--whitelabel", "acme", "--dry-run")
     assert list(SyncRecord.objects.values()) == before
     assert "Dry run: nothing is changed." in out and "acme: would queue 3 record(s)." in out
-    assert "would send again invoice INV-000001 (skipped: The whitelabel is not connected to Xero" in out
+    assert "  Invoice INV-000001 (skipped: The whitelabel is not connected to Xero" in out
+    assert "; would send it again)" in out
     assert "Would queue" in out and "Sent (re-check)" in out
 
 

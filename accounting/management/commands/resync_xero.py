@@ -128,12 +128,12 @@ class Command(BaseCommand):
             shown = records if self.verbosity >= 2 else records[:LISTED]
             self.stdout.write(f"{whitelabel.slug}: would queue {len(records)} record(s).")
             for record in shown:
-                verb = "check in Xero, and send if missing," if record.status == Status.SENT else "send again"
-                because = f": {record.reason}" if record.reason and record.status != Status.SENT else ""
-                self.stdout.write(
-                    f"  would {verb} {record.get_kind_display().lower()} {record.label} "
-                    f"({record.get_status_display().lower()}{because})"
-                )
+                if record.status == Status.SENT:
+                    what = "sent; would look it up in Xero and send it only if Xero lacks it"
+                else:
+                    because = f": {record.reason}" if record.reason else ""
+                    what = f"{record.get_status_display().lower()}{because}; would send it again"
+                self.stdout.write(f"  {record.get_kind_display()} {record.label} ({what})")
             if len(shown) < len(records):
                 self.stdout.write(f"  ... and {len(records) - len(shown)} more (-v 2 lists them all).")
         self._table(["Whitelabel", "Would queue", "Failed", "Skipped", "Sent (re-check)"], rows)
