@@ -28,14 +28,20 @@ from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync,
 from .sync import outbox
 
 Status = SyncRecord.Status
+SKIP_LISTED = 50  # records the skip page names (it acts on all of those selected)
 
 
-def pretty_json(value, *, summary: str) -> str:
-    """JSON indented and folded away behind its summary line (what was sent, what Xero answered)."""
+def pretty_json(value, *, summary: str, unfolded: bool = False) -> str:
+    """JSON indented, under a summary line that folds it away (what was sent, what Xero answered)."""
     if value in (None, "", {}, []):
         return "—"
     text = json.dumps(value, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder)
-    return format_html('<details class="arena-json"><summary>{}</summary><pre>{}</pre></details>', summary, text)
+    return format_html(
+        '<details class="arena-json"{}><summary>{}</summary><pre>{}</pre></details>',
+        " open" if unfolded else "",
+        summary,
+        text,
+    )
 
 
 def admin_link(model: str, pk, text: str, *, app: str = "accounting") -> str:
@@ -297,11 +303,11 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Payload sent")
     def payload_pretty(self, obj):
-        return pretty_json(obj.payload, summary="The last payload sent to Xero")
+        return pretty_json(obj.payload, summary="The last payload sent to Xero", unfolded=True)
 
     @admin.display(description="Xero's answer")
     def response_pretty(self, obj):
-        return pretty_json(obj.response, summary="What Xero answered for this record")
+        return pretty_json(obj.response, summary="What Xero answered for this record", unfolded=True)
 
     # Actions: the only changes support makes, through the outbox's services
 
@@ -357,8 +363,10 @@ class SyncRecordAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "title": "Skip sync records",
             "opts": self.model._meta,
-            "records": queryset.select_related("whitelabel"),
+            "records": queryset.select_related("whitelabel")[:SKIP_LISTED],
+            "count": queryset.count(),
             "sent": queryset.filter(status=Status.SENT).count(),
+            "select_across": request.POST.get("select_across", "0"),
             "form": form,
             "action": "skip_records",
             "from_record": request.POST.get("_from_record", ""),

@@ -80,10 +80,9 @@ class Command(BaseCommand):
         kinds = [selectors.RESYNC_KINDS[k] for k in dict.fromkeys(options["kind"] or selectors.RESYNC_KINDS)]
         self.verbosity = options["verbosity"]
         whitelabels, problems = self._whitelabels(options["whitelabel"])
-        plans = [
-            (w, list(selectors.resync_records(w, statuses=statuses, kinds=kinds, since=since, until=until)))
-            for w in whitelabels
-        ]
+        picked = {"statuses": statuses, "kinds": kinds, "since": since, "until": until}
+        fields = ("id", "kind", "label", "status", "reason")  # not the payloads: a backfill can be long
+        plans = [(w, list(selectors.resync_records(w, **picked).only(*fields))) for w in whitelabels]
         for problem in problems:
             self.stderr.write(self.style.WARNING(f"Not synced: {problem}"))
         if options["dry_run"]:
