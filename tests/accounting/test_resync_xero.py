@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounting.management.commands.resync_xero import Command
-from accounting.models import SyncRecord, XeroConnection
-from accounting.sync import engine
+from accounting.models import SyncRecord, SyncState, XeroConnection
+from accounting.sync import engine, runner
 from payments.models import Allocation
 from payments.services import LineInput, issue_invoice, record_payment
 from tests.books import compare_books, xero_calls
@@ -241,3 +241,24 @@ def test_progress_is_a_bar_on_a_terminal(connected, xero):
     terminal = Terminal()
     resync("--whitelabel", "acme", "--wait", stderr=terminal)
     assert "Sending to Xero" in terminal.getvalue() and "3/3" in terminal.getvalue()
+
+
+def test_wait_stops_when_xeros_limits_pause_the_organisation_and_exits_1(connected, xero):
+    SyncState.objects.get_or_create(whitelabel=connected)
+    runner.pause(connected.pk, until=timezone.now() + datetime.timedelta(hours=1), reason="Xero's daily limit.")
+    error, out = resync_fails("--whitelabel", "acme", "--wait")
+    assert error.returncode == 1
+    assert "acme: paused by Xero's limits until" in out and "the worker sends the rest then." in out
+    row = next(line for line in out.splitlines() if line.startswith("acme ") and "acme:" not in line)
+    assert row.split()[1:] == ["3", "0", "0", "0", "0", "3"], out
+    assert not xero_calls(xero, method="PUT"), "nothing sent while paused"
+
+
+def test_several_whitelabels_are_named_with_repeated_options(billed_before_connecting, whitelabel):
+    connect_row(whitelabel)
+    other = WhitelabelFactory(slug="other")
+    AccountingSettingsFactory(whitelabel=other)
+    connect_row(other)
+    issue_invoice(CustomerFactory(whitelabel=other), [PLAN])
+    out = resync("--whitelabel", "acme", "--whitelabel", "other", "--kind", "contacts", "--kind", "invoices")
+    assert "acme: 2 of 2 record(s) queued" in out and "other: 0 of 0 record(s) queued" in out
