@@ -49,9 +49,11 @@ def _permissions(apps):
 def create_support_group(apps, schema_editor):
     for app_label in ("payments", "accounting"):
         config = apps.get_app_config(app_label)
-        config.models_module = True
+        # Historical app configs have no models module, and create_permissions skips those.
+        previous = getattr(config, "models_module", None)
+        config.models_module = previous or True
         create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
+        config.models_module = previous
     Group = apps.get_model("auth", "Group")
     group, _ = Group.objects.get_or_create(name=GROUP)
     group.permissions.set(_permissions(apps))
