@@ -75,6 +75,12 @@ class XeroConnection(models.Model):
     whitelabel = models.OneToOneField(Whitelabel, on_delete=models.CASCADE, related_name="xero_connection")
     tenant_id = models.CharField(max_length=64, help_text="Xero's organisation (tenant) id.")
     tenant_name = models.CharField(max_length=255, help_text="e.g. 'Organisation 2'.")
+    short_code = models.CharField(
+        max_length=20,
+        blank=True,
+        verbose_name="Xero short code",
+        help_text="The organisation's short code in Xero, e.g. '!a1B2c': links open records in this organisation.",
+    )
     connection_id = models.CharField(max_length=64, help_text="Xero's id of the connection (for DELETE /connections).")
     auth_event_id = models.CharField(max_length=64, blank=True)
     scopes = models.TextField(blank=True, help_text="Scopes Xero granted, space-separated.")
@@ -199,6 +205,11 @@ class SyncRecord(models.Model):
             models.Index(fields=["whitelabel", "kind", "status"], name="sync_kind_status"),
         ]
         ordering = ["id"]
+        # What support staff may do to a record besides looking at it (the admin's actions).
+        permissions = [
+            ("retry_syncrecord", "Can retry sync records now"),
+            ("skip_syncrecord", "Can skip sync records, with a reason"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.label}: {self.get_status_display()}"
@@ -257,6 +268,16 @@ class SyncState(models.Model):
 
     def __str__(self) -> str:
         return f"Sync of {self.whitelabel}"
+
+
+class WhitelabelSync(Whitelabel):
+    """A whitelabel as the sync sees it: the admin's per-whitelabel summary (connection health, records by
+    status, the oldest record not yet in Xero, the last send, a pause). No table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "Xero sync by whitelabel"
+        verbose_name_plural = "Xero sync by whitelabel"
 
 
 class XeroRateBucket(models.Model):

@@ -1,14 +1,16 @@
 """Reads for the integration's pages."""
 
 import datetime
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from payments.models import Whitelabel
+from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import SyncRecord, SyncState, XeroConnection
+from .models import AccountingSettings, SyncAttempt, SyncRecord, SyncState, XeroConnection
+from .xero.links import deep_link
 
 Status = SyncRecord.Status
 
@@ -113,3 +115,340 @@ def books_switch(whitelabel: Whitelabel, tenant_id: str) -> BooksSwitch | None:
     connection = XeroConnection.objects.filter(whitelabel=whitelabel, tenant_id=previous).first()
     name = connection.tenant_name if connection else "the organisation it was connected to before"
     return BooksSwitch(organisation=name, sent=sent)
+
+
+# The support console (the admin) ---------------------------------------------------------------------
+
+# Statuses of records still meant for Xero: the oldest of them is how far behind a whitelabel is.
+NOT_YET_IN_XERO = (Status.PENDING, Status.WAITING, Status.FAILED)
+
+
+def record_xero_target(record: SyncRecord) -> tuple[str, str] | None:
+    """What of Xero's a record became, as (what, id) for xero.links.deep_link, or None if it is in no
+    organisation. Credit applied to an invoice shows on the invoice; an overpayment is the bank transaction
+    that made it (or, if it was found by a look-up, its customer's contact, where the credit shows)."""
+    if not (record.xero_id and record.xero_tenant_id):
+        return None
+    response, payload = record.response or {}, record.payload or {}
+    match record.kind:
+        case SyncRecord.Kind.CONTACT:
+            return ("contact", record.xero_id)
+        case SyncRecord.Kind.INVOICE | SyncRecord.Kind.INVOICE_VOID:
+            return ("invoice", record.xero_id)
+        case (
+            SyncRecord.Kind.PAYMENT
+            | SyncRecord.Kind.RECEIPT
+            | SyncRecord.Kind.REFUND
+            | SyncRecord.Kind.REFUND_RECEIPT
+            | SyncRecord.Kind.PAYMENT_REVERSAL
+            | SyncRecord.Kind.DEPOSIT_REVERSAL
+        ):
+            return ("transaction", record.xero_id)
+        case SyncRecord.Kind.CREDIT_NOTE:
+            return ("credit_note", record.xero_id)
+        case SyncRecord.Kind.OVERPAYMENT:
+            if response.get("BankTransactionID"):
+                return ("transaction", str(response["BankTransactionID"]))
+            contact_id = (response.get("Contact") or payload.get("Contact") or {}).get("ContactID")
+            return ("contact", str(contact_id)) if contact_id else None
+        case SyncRecord.Kind.CREDIT_ALLOCATION | SyncRecord.Kind.CREDIT_NOTE_ALLOCATION:
+            invoice_id = (payload.get("Invoice") or response.get("Invoice") or {}).get("InvoiceID")
+            return ("invoice", str(invoice_id)) if invoice_id else None
+    return None
+
+
+def record_xero_link(record: SyncRecord, *, short_code: str = "") -> str:
+    """The go.xero.com link that opens what the record became in Xero ("" if it is in no organisation)."""
+    target = record_xero_target(record)
+    return deep_link(*target, short_code=short_code) if target else ""
+
+
+def short_code_of(tenant_id: str):
+    """A subquery: the short code of the organisation `tenant_id` (an OuterRef), from its connection."""
+    return Subquery(
+        XeroConnection.objects.filter(tenant_id__iexact=tenant_id)
+        .exclude(short_code="")
+        .order_by("-connected_at")
+        .values("short_code")[:1]
+    )
+
+
+def organisation_names() -> dict[str, str]:
+    """Organisation names by tenant id (lower case), from the connections Arena has or had."""
+    return {
+        tenant_id.lower(): name
+        for tenant_id, name in XeroConnection.objects.order_by("connected_at").values_list("tenant_id", "tenant_name")
+    }
+
+
+@dataclass(frozen=True)
+class ArenaObject:
+    """The Arena record a sync record stands for: the admin page that shows it, and what to call it."""
+
+    model: str
+    pk: int
+    text: str
+
+
+def record_arena_object(record: SyncRecord) -> ArenaObject | None:
+    """The Arena record behind a sync record (None if it was deleted): payments and credit are shown on
+    the payment they come from, with their allocations."""
+    kind = SyncRecord.Kind
+    if record.kind == kind.CONTACT:
+        customer = Customer.objects.filter(pk=record.object_id).first()
+        return customer and ArenaObject("customer", customer.pk, f"Customer {customer}")
+    if record.kind in (kind.INVOICE, kind.INVOICE_VOID):
+        invoice = Invoice.objects.filter(pk=record.object_id).first()
+        return invoice and ArenaObject("invoice", invoice.pk, f"Invoice {invoice.number}")
+    if record.kind in (kind.PAYMENT, kind.CREDIT_ALLOCATION):
+        allocation = Allocation.objects.select_related("payment__receipt").filter(pk=record.object_id).first()
+        if allocation is None:
+            return None
+        receipt = getattr(allocation.payment, "receipt", None)
+        return ArenaObject(
+            "payment", allocation.payment_id, f"Payment {receipt.number if receipt else allocation.payment_id}"
+        )
+    if record.kind == kind.OVERPAYMENT:
+        payment = Payment.objects.select_related("receipt").filter(pk=record.object_id).first()
+        receipt = payment and getattr(payment, "receipt", None)
+        return payment and ArenaObject("payment", payment.pk, f"Payment {receipt.number if receipt else payment.pk}")
+    if record.kind == kind.RECEIPT:
+        receipt = Receipt.objects.filter(pk=record.object_id).first()
+        return receipt and ArenaObject("receipt", receipt.pk, f"Receipt {receipt.number}")
+    return None
+
+
+def records_matching(term: str) -> Q:
+    """Sync records whose Arena record matches `term`: an invoice or receipt number, or a customer's name,
+    account number or email (for the admin's search, beside the label and the Xero id)."""
+    kind = SyncRecord.Kind
+    customers = Customer.objects.filter(
+        Q(name__icontains=term) | Q(account_number__icontains=term) | Q(email__icontains=term)
+    ).values("pk")
+    invoices = Invoice.objects.filter(Q(number__icontains=term) | Q(customer__in=customers)).values("pk")
+    payments = Payment.objects.filter(Q(receipt__number__icontains=term) | Q(customer__in=customers)).values("pk")
+    allocations = Allocation.objects.filter(Q(invoice__in=invoices) | Q(payment__in=payments)).values("pk")
+    receipts = Receipt.objects.filter(payment__in=payments).values("pk")
+    return (
+        Q(kind=kind.CONTACT, object_id__in=customers)
+        | Q(kind__in=[kind.INVOICE, kind.INVOICE_VOID], object_id__in=invoices)
+        | Q(kind__in=[kind.PAYMENT, kind.CREDIT_ALLOCATION], object_id__in=allocations)
+        | Q(kind=kind.OVERPAYMENT, object_id__in=payments)
+        | Q(kind=kind.RECEIPT, object_id__in=receipts)
+    )
+
+
+def whitelabels_with_sync_counts(whitelabels: QuerySet) -> QuerySet:
+    """Whitelabels annotated for the sync summary list: records in each status, the oldest one not yet in
+    Xero, the connection's status and organisation, the last send and any pause."""
+    counts = {f"n_{status}": Count("sync_records", filter=Q(sync_records__status=status)) for status in Status.values}
+    return whitelabels.annotate(
+        **counts,
+        oldest_unsent_at=Min("sync_records__created_at", filter=Q(sync_records__status__in=NOT_YET_IN_XERO)),
+        connection_status=F("xero_connection__status"),
+        organisation=F("xero_connection__tenant_name"),
+        last_sent_at=F("sync_state__last_sent_at"),
+        paused_until=F("sync_state__paused_until"),
+    )
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """One whitelabel's sync at a glance, for support."""
+
+    whitelabel: Whitelabel
+    accounting: AccountingSettings | None
+    connection: XeroConnection | None
+    counts: dict[str, int]
+    oldest_unsent: SyncRecord | None
+    last_sent_at: datetime.datetime | None
+    paused_until: datetime.datetime | None
+    pause_reason: str
+
+    @property
+    def connection_health(self) -> str:
+        """In words: whether records can reach Xero now, and if not what must happen."""
+        if self.accounting is None or not self.accounting.uses_xero:
+            return "No accounting system: nothing is sent to Xero."
+        connection = self.connection
+        if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+            return "Not connected to Xero: records are kept as not sent until an admin connects."
+        if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+            return f"Needs reconnect: {connection.status_reason or 'Xero no longer accepts its tokens.'}"
+        if self.paused_until:
+            return f"Connected to {connection.tenant_name}; paused by Xero's limits."
+        return f"Connected to {connection.tenant_name}."
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.connection and self.connection.is_active and not self.paused_until)
+
+
+def sync_health(whitelabel: Whitelabel) -> SyncHealth:
+    records = SyncRecord.objects.filter(whitelabel=whitelabel)
+    counts = {row["status"]: row["n"] for row in records.values("status").annotate(n=Count("id"))}
+    state = SyncState.objects.filter(whitelabel=whitelabel).first()
+    paused_until = state.paused_until if state and state.paused_until and state.paused_until > timezone.now() else None
+    return SyncHealth(
+        whitelabel=whitelabel,
+        accounting=AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
+        connection=XeroConnection.objects.filter(whitelabel=whitelabel).select_related("connected_by").first(),
+        counts={status: counts.get(status, 0) for status in Status.values},
+        oldest_unsent=records.filter(status__in=NOT_YET_IN_XERO).order_by("created_at", "id").first(),
+        last_sent_at=(state and state.last_sent_at)
+        or records.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"],
+        paused_until=paused_until,
+        pause_reason=state.pause_reason if paused_until else "",
+    )
+
+
+# Ops: resync_xero -------------------------------------------------------------------------------------
+
+# The command's names for the kinds of record, in the order the engine sends them.
+RESYNC_KINDS = {
+    "contacts": SyncRecord.Kind.CONTACT,
+    "invoices": SyncRecord.Kind.INVOICE,
+    "payments": SyncRecord.Kind.PAYMENT,
+    "overpayments": SyncRecord.Kind.OVERPAYMENT,
+    "credit": SyncRecord.Kind.CREDIT_ALLOCATION,
+    "credit-notes": SyncRecord.Kind.CREDIT_NOTE,
+    "credit-note-allocations": SyncRecord.Kind.CREDIT_NOTE_ALLOCATION,
+    "refunds": SyncRecord.Kind.REFUND,
+    "reversals": SyncRecord.Kind.PAYMENT_REVERSAL,
+    "deposit-reversals": SyncRecord.Kind.DEPOSIT_REVERSAL,
+    "voids": SyncRecord.Kind.INVOICE_VOID,
+    "receipts": SyncRecord.Kind.RECEIPT,
+    "refund-receipts": SyncRecord.Kind.REFUND_RECEIPT,
+}
+CHUNK = 2000  # ids per query: SQLite limits the parameters of one statement
+
+
+def chunks(ids: list[int], size: int = CHUNK):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def whitelabel_sync_problem(whitelabel: Whitelabel) -> str | None:
+    """Why the whitelabel's records can't reach Xero now, in words that say what to do; None if they can."""
+    accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+    if accounting is None or not accounting.uses_xero:
+        return (
+            f"{whitelabel.slug} has no accounting system: an admin must choose Xero on its Accounting System "
+            "Settings page and connect an organisation first."
+        )
+    connection = XeroConnection.objects.filter(whitelabel=whitelabel).first()
+    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+        return f"{whitelabel.slug} is not connected to Xero: an admin must connect it on its settings page first."
+    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
+        why = connection.status_reason or "Xero no longer accepts its tokens."
+        return (
+            f"{whitelabel.slug} needs reconnecting to Xero ({why.rstrip('.')}). An admin must press Reconnect on "
+            "its settings page; its records wait until then."
+        )
+    return None
+
+
+def whitelabels_to_resync() -> list[Whitelabel]:
+    """Every whitelabel that uses Xero and has a connection (working or needing reconnect), by slug."""
+    connected = XeroConnection.objects.exclude(status=XeroConnection.Status.DISCONNECTED).values("whitelabel_id")
+    uses_xero = AccountingSettings.objects.filter(accounting_system=AccountingSettings.System.XERO).values(
+        "whitelabel_id"
+    )
+    return list(Whitelabel.objects.filter(pk__in=connected).filter(pk__in=uses_xero).order_by("slug"))
+
+
+def resync_records(
+    whitelabel: Whitelabel,
+    *,
+    statuses: list[str],
+    kinds: list[str],
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+) -> QuerySet:
+    """The whitelabel's records in `statuses` of `kinds`, billed (the outbox row made) between `since` and
+    `until` inclusive, as dates in the whitelabel's time zone; oldest first. Sent invoices voided in Arena
+    are left to their void's record (outbox.records_recheck)."""
+    records = SyncRecord.objects.filter(whitelabel=whitelabel, status__in=statuses, kind__in=kinds).exclude(
+        status=Status.SENT,
+        kind=SyncRecord.Kind.INVOICE,
+        object_id__in=Invoice.objects.filter(status=Invoice.Status.VOID).values("id"),
+    )
+    tz = whitelabel.tzinfo
+    if since:
+        records = records.filter(created_at__gte=datetime.datetime.combine(since, datetime.time.min, tzinfo=tz))
+    if until:
+        next_day = until + datetime.timedelta(days=1)
+        records = records.filter(created_at__lt=datetime.datetime.combine(next_day, datetime.time.min, tzinfo=tz))
+    return records.order_by("created_at", "id")
+
+
+@dataclass
+class ResyncOutcome:
+    """Where the records a resync asked for are now."""
+
+    total: int = 0
+    already_in_xero: int = 0  # looked up and found there: nothing was sent
+    sent: int = 0
+    failed: int = 0
+    not_sent: int = 0  # skipped by the sync: nothing to send (e.g. voided before it reached Xero)
+    on_the_way: int = 0  # pending, being sent, waiting for a record on its way, or retried before the deadline
+    reasons: Counter = field(default_factory=Counter)
+    not_sent_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def settled(self) -> int:
+        return self.total - self.on_the_way
+
+    @property
+    def all_in_xero(self) -> bool:
+        return not (self.failed or self.on_the_way)
+
+
+def resync_outcome(
+    ids: list[int], *, since: datetime.datetime, retry_by: datetime.datetime | None = None
+) -> ResyncOutcome:
+    """Count the records `ids` by where they are, attempts made from `since` on telling sent from found.
+    A failed record due to be retried by `retry_by` counts as on its way."""
+    now = timezone.now()
+    fields = ("id", "status", "reason", "claimed_until", "next_attempt_at", "blocked_by_id")
+    rows = {row["id"]: row for part in chunks(ids) for row in SyncRecord.objects.filter(id__in=part).values(*fields)}
+    found = set()
+    for part in chunks(ids):
+        found |= set(
+            SyncAttempt.objects.filter(record_id__in=part, started_at__gte=since, outcome=SyncAttempt.Outcome.FOUND)
+            .values_list("record_id", flat=True)
+            .distinct()
+        )
+    blockers: dict[int, dict | None] = {}
+
+    def row_of(pk: int) -> dict | None:
+        if pk not in rows and pk not in blockers:
+            blockers[pk] = SyncRecord.objects.filter(pk=pk).values(*fields).first()
+        return rows.get(pk) or blockers.get(pk)
+
+    def on_its_way(row: dict, depth: int = 0) -> bool:
+        if row["claimed_until"] and row["claimed_until"] > now or row["status"] == Status.PENDING:
+            return True
+        if row["status"] == Status.FAILED:
+            return bool(retry_by and row["next_attempt_at"] and row["next_attempt_at"] <= retry_by)
+        if row["status"] == Status.WAITING and row["blocked_by_id"] and depth < 20:
+            blocker = row_of(row["blocked_by_id"])
+            return bool(blocker) and on_its_way(blocker, depth + 1)
+        return False
+
+    outcome = ResyncOutcome(total=len(rows))
+    for row in rows.values():
+        if row["status"] == Status.SENT:
+            if row["id"] in found:
+                outcome.already_in_xero += 1
+            else:
+                outcome.sent += 1
+        elif on_its_way(row):
+            outcome.on_the_way += 1
+        elif row["status"] == Status.SKIPPED:
+            outcome.not_sent += 1
+            outcome.not_sent_reasons[row["reason"]] += 1
+        else:
+            outcome.failed += 1
+            outcome.reasons[row["reason"] or "No reason given."] += 1
+    return outcome

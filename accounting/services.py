@@ -209,10 +209,26 @@ def connection_create(
             whitelabel,
         ) from None
     organisation_caches_clear(connection)
+    connection_read_short_code(connection=connection)
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
     transaction.on_commit(lambda: runner.run_request(whitelabel.pk, delay=0))
     return connection
+
+
+def connection_read_short_code(*, connection: XeroConnection) -> str:
+    """Read the organisation's short code from Xero and keep it on the connection: links from the admin open
+    records in this organisation with it. Blank (and links open in whatever organisation is open in Xero)
+    if Xero can't say right now; connecting again reads it again."""
+    try:
+        organisation = xero_call(connection, client.organisation_get, tenant_id=connection.tenant_id)
+    except (XeroError, NotConnected, ConnectionChanged) as exc:
+        logger.info("Could not read the short code of Xero organisation %s: %s", connection.tenant_id, exc)
+        return ""
+    short_code = str(organisation.get("ShortCode") or "")[: XeroConnection._meta.get_field("short_code").max_length]
+    XeroConnection.objects.filter(pk=connection.pk).update(short_code=short_code)
+    connection.short_code = short_code
+    return short_code
 
 
 # Tokens ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from payments.models import Whitelabel
+from payments.models import Invoice, Whitelabel
 
 from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
 from . import runner
@@ -368,3 +368,83 @@ def records_rearm_for_tenant(*, whitelabel_id: int, tenant_id: str, tenant_name:
             updated_at=now,
         )
     )
+
+
+# Support and ops ---------------------------------------------------------------------------------
+
+
+def _not_claimed(now: datetime.datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def records_retry(*, ids) -> int:
+    """Support's "retry now": the records among `ids` that can go are due now, whitelabel by whitelabel
+    (see records_rearm: not sent ones, not those waiting for another record or being sent right now, and
+    only for connected whitelabels). Sends after commit."""
+    records = SyncRecord.objects.filter(id__in=ids)
+    count = 0
+    for whitelabel_id in records.values_list("whitelabel_id", flat=True).distinct().order_by():
+        count += records_rearm(
+            whitelabel_id=whitelabel_id, ids=records.filter(whitelabel_id=whitelabel_id).values("id")
+        )
+    return count
+
+
+def records_skip(*, ids, reason: str, by: str = "") -> int:
+    """Support decided these records won't go to Xero (e.g. someone entered them there by hand): they are
+    skipped with the reason, kept on the record, and so are the records waiting for them, which would
+    otherwise send them after all. Sent records and records a run is sending right now are left alone;
+    whether an unclear call reached Xero stays noted. "Retry now" sends a skipped record after all.
+    Returns how many records were skipped, the waiting ones included."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise ValueError("Say why the records are skipped.")
+    note = f"Skipped by {by}: {reason}" if by else f"Skipped: {reason}"
+    now = timezone.now()
+    fields = {"status": Status.SKIPPED, "next_attempt_at": None, "blocked_by": None, "updated_at": now}
+    with transaction.atomic():
+        chosen = SyncRecord.objects.filter(id__in=ids).exclude(status=Status.SENT).filter(_not_claimed(now))
+        frontier = list(chosen.values_list("id", flat=True))
+        count = SyncRecord.objects.filter(id__in=frontier).update(reason=note, **fields)
+        while frontier:
+            waiting = list(
+                SyncRecord.objects.filter(blocked_by__in=frontier, status=Status.WAITING).values_list("id", flat=True)
+            )
+            count += SyncRecord.objects.filter(id__in=waiting).update(
+                reason=f"{note} (it waited for a record skipped with it)", **fields
+            )
+            frontier = waiting
+    return count
+
+
+def records_recheck(*, whitelabel_id: int, ids) -> int:
+    """Check sent records against Xero again and send only what Xero lacks (`resync_xero --status sent`).
+
+    Each goes back to pending with its outcome unknown, so the engine looks it up in Xero before sending
+    (invoices by number, payments and receipts by reference, overpayments by their line, credit on its
+    overpayment, voids by status; contacts are upserted by ContactNumber, never duplicated). It becomes a
+    new version so that a re-send has an Idempotency-Key of its own: Xero answers a key it has seen (for a
+    day) with its first answer, without doing anything, and so would never re-create a payment deleted
+    there since. Invoices voided in Arena are left to their void's record. Only for connected whitelabels;
+    records a run is sending right now are left alone. Sends after commit."""
+    if skip_reason(whitelabel_id) is not None:
+        return 0
+    now = timezone.now()
+    count = (
+        SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids, status=Status.SENT)
+        .filter(_not_claimed(now))
+        .exclude(kind=Kind.INVOICE, object_id__in=Invoice.objects.filter(status=Invoice.Status.VOID).values("id"))
+        .update(
+            status=Status.PENDING,
+            reason="Being checked against Xero: it is sent again only if Xero lacks it.",
+            attempts=0,
+            outcome_unknown=True,
+            blocked_by=None,
+            next_attempt_at=now,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+    )
+    if count:
+        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
+    return count

@@ -35,6 +35,14 @@ def test_save_connect_allow_ends_connected_with_organisation_name(admin_client, 
     assert conn.connected_as == "demo@example.com", "the Xero user, from the id token"
     assert "Xero user demo@example.com" in html
     assert "accounting.invoices" in conn.scopes.split()
+    assert conn.short_code == "!z9Y8x", "read from GET /Organisation, for links that open records in Xero"
+
+
+def test_a_short_code_xero_cannot_give_now_is_left_blank_and_the_connection_stands(admin_client, whitelabel, xero):
+    xero.add_fault(method="GET", path="/api.xro/2.0/Organisation", mode="status", status=503)
+    connect(admin_client, whitelabel, xero)
+    conn = XeroConnection.objects.get(whitelabel=whitelabel)
+    assert (conn.status, conn.short_code) == (XeroConnection.Status.ACTIVE, "")
 
 
 def test_authorise_url_carries_state_pkce_and_granular_scopes(admin_client, whitelabel, xero, settings):

@@ -1,14 +1,13 @@
 """The outbox rows that billing changes write, in the same transaction."""
 
-import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
 from accounting.models import AccountingSettings, SyncRecord, XeroConnection
+from accounting.sync import outbox
 from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
 from tests.factories import AccountingSettingsFactory, CustomerFactory
 
@@ -118,21 +117,40 @@ def test_customer_change_sends_the_contact_again(whitelabel):
     assert record.status == Status.PENDING and record.xero_id == "contact-1"
 
 
-def test_resync_command_requeues_skipped_records_once_connected(whitelabel):
+def test_support_skips_with_a_reason_never_a_sent_record_or_one_being_sent(whitelabel):
     AccountingSettingsFactory(whitelabel=whitelabel)
-    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
-    out = io.StringIO()
-    call_command("resync_xero", whitelabel.slug, stdout=out)
-    assert "not re-queued" in out.getvalue()
-    assert kinds(whitelabel, Status.SKIPPED) == [Kind.CONTACT, Kind.INVOICE]
     connect_row(whitelabel)
-    call_command("resync_xero", whitelabel.slug, stdout=out)
-    assert "2 record(s) queued" in out.getvalue()
-    assert kinds(whitelabel, Status.PENDING) == [Kind.CONTACT, Kind.INVOICE]
+    customer = CustomerFactory(whitelabel=whitelabel)
+    first, second = issue_invoice(customer, [PLAN]), issue_invoice(customer, [PLAN])
+    contact = SyncRecord.objects.get(kind=Kind.CONTACT)
+    SyncRecord.objects.filter(pk=contact.pk).update(status=Status.SENT)
+    sending = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=second.pk)
+    SyncRecord.objects.filter(pk=sending.pk).update(claimed_until=timezone.now() + timezone.timedelta(minutes=1))
+    with pytest.raises(ValueError, match="Say why"):
+        outbox.records_skip(ids=[contact.pk], reason="  ")
+    ids = SyncRecord.objects.values_list("id", flat=True)
+    assert outbox.records_skip(ids=ids, reason="Entered in Xero by hand.", by="jo") == 1
+    record = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=first.pk)
+    assert (record.status, record.reason) == (Status.SKIPPED, "Skipped by jo: Entered in Xero by hand.")
+    assert SyncRecord.objects.get(pk=contact.pk).status == Status.SENT
+    assert SyncRecord.objects.get(pk=sending.pk).status == Status.PENDING
 
 
-def test_resync_command_needs_a_known_whitelabel():
-    with pytest.raises(CommandError, match="No whitelabel"):
-        call_command("resync_xero", "nope")
-    with pytest.raises(CommandError, match="Name one"):
-        call_command("resync_xero")
+def test_a_recheck_makes_sent_records_unclear_new_versions_but_not_void_invoices_or_records_being_sent(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    kept, voided, sending = (issue_invoice(customer, [PLAN]) for _ in range(3))
+    void_invoice(voided)
+    SyncRecord.objects.update(status=Status.SENT, xero_id="x", next_attempt_at=None)
+    SyncRecord.objects.filter(kind=Kind.INVOICE, object_id=sending.pk).update(
+        claimed_until=timezone.now() + timezone.timedelta(minutes=1)
+    )
+    ids = SyncRecord.objects.values_list("id", flat=True)
+    assert outbox.records_recheck(whitelabel_id=whitelabel.pk, ids=ids) == 0, "not connected: nothing to check with"
+    connect_row(whitelabel)
+    assert outbox.records_recheck(whitelabel_id=whitelabel.pk, ids=ids) == 3  # the contact, one invoice, the void
+    record = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=kept.pk)
+    assert (record.status, record.outcome_unknown, record.version, record.xero_id) == (Status.PENDING, True, 1, "x")
+    assert SyncRecord.objects.get(kind=Kind.INVOICE, object_id=voided.pk).status == Status.SENT
+    assert SyncRecord.objects.get(kind=Kind.INVOICE_VOID, object_id=voided.pk).status == Status.PENDING
+    assert SyncRecord.objects.get(kind=Kind.INVOICE, object_id=sending.pk).status == Status.SENT

@@ -221,7 +221,7 @@ def test_disconnected_whitelabel_sends_nothing_and_loses_nothing(xero, sync_work
     engine.run_organisation(whitelabel.pk)
     assert not book(xero, whitelabel, tenant_name=ORG1).invoices()
     connect(client, whitelabel, xero, organisations=(ORG1,), **{"accounting-bank_account_code": "090"})
-    call_command("resync_xero", whitelabel.slug, stdout=open("/dev/null", "w"))
+    call_command("resync_xero", "--whitelabel", whitelabel.slug, stdout=open("/dev/null", "w"))
     all_sent((invoice, SyncRecord.Kind.INVOICE))
 
 

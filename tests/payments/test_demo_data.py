@@ -2,6 +2,7 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 from payments.models import Customer, Invoice, Membership, Payment, Receipt, Whitelabel
@@ -24,4 +25,16 @@ def test_demo_data_prints_the_login_and_is_idempotent():
     admin = get_user_model().objects.get(username="admin")
     assert admin.check_password("arena-demo") and not admin.is_staff
     assert Membership.objects.get(user=admin).role == Membership.Role.ADMIN
-    assert get_user_model().objects.get(username="support").is_staff
+    support = get_user_model().objects.get(username="support")
+    assert support.is_staff and not support.is_superuser
+    assert list(support.groups.values_list("name", flat=True)) == ["Support"]
+
+
+def test_demo_support_user_made_a_superuser_by_older_demo_data_is_put_back_in_the_support_group():
+    call_command("load_demo_data", stdout=io.StringIO())
+    get_user_model().objects.filter(username="support").update(is_superuser=True)
+    Group.objects.filter(name="Support").delete()
+    call_command("load_demo_data", stdout=io.StringIO())
+    support = get_user_model().objects.get(username="support")
+    assert support.is_staff and not support.is_superuser
+    assert support.has_perm("accounting.retry_syncrecord") and not support.has_perm("payments.change_invoice")

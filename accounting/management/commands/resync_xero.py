@@ -1,42 +1,264 @@
-"""Send a whitelabel's skipped or failed records to Xero again (e.g. after connecting it).
+"""Send whitelabels' records to Xero again: what failed, what was skipped (billed before connecting), or a
+re-check of what was sent (looked up in Xero; only what Xero lacks is sent again). A second run creates
+nothing new in Xero.
 
 Invoke like so:
-    python manage.py resync_xero demo              # skipped and failed records of whitelabel 'demo'
-    python manage.py resync_xero demo --failed     # only failed ones
-    python manage.py resync_xero --all --failed    # failed records of every connected whitelabel
+    python manage.py resync_xero                              # failed and skipped records of every connected whitelabel
+    python manage.py resync_xero --whitelabel demo --dry-run  # what it would do for 'demo'; changes nothing
+    python manage.py resync_xero --whitelabel demo --status skipped --wait           # backfill 'demo', and wait
+    python manage.py resync_xero --whitelabel demo --status failed --kind invoices --since 2026-05-01
+    python manage.py resync_xero --whitelabel demo --status sent --kind payments --wait  # re-check in Xero
+
+Without --wait it only queues the records (the worker sends them; exit 0 when everything asked for is queued).
+With --wait it sends them itself, in this process (one sync run at a time per organisation: if the worker is
+running one, it waits for it), until every record asked for is in Xero, failed for good, or --timeout passes.
+Exit codes: 0 everything asked for is in Xero (or queued, without --wait); 1 something failed, is still on
+its way, or a whitelabel can't be synced (needs reconnecting, no accounting system); 2 bad arguments.
 """
+
+import datetime
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
+from accounting import selectors
 from accounting.models import SyncRecord
-from accounting.sync import outbox
+from accounting.sync import engine, outbox, runner
 from payments.models import Whitelabel
+
+Status = SyncRecord.Status
+STATUSES = {"failed": Status.FAILED, "skipped": Status.SKIPPED, "sent": Status.SENT}
+DEFAULT_STATUSES = ["failed", "skipped"]
+LISTED = 20  # records listed per whitelabel by --dry-run, unless -v 2
+
+
+class BadArguments(CommandError):
+    def __init__(self, message: str):
+        super().__init__(message, returncode=2)
 
 
 class Command(BaseCommand):
-    help = "Re-queue skipped and/or failed Xero sync records of a whitelabel."
+    help = (
+        "Send whitelabels' failed or skipped Xero sync records again, or re-check sent ones against Xero. "
+        "Exit 0: all in Xero (or queued, without --wait); 1: something failed or can't be synced; 2: bad arguments."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("whitelabel", nargs="?", help="The whitelabel's slug.")
-        parser.add_argument("--all", action="store_true", help="Every whitelabel.")
-        parser.add_argument("--failed", action="store_true", help="Only failed records.")
-        parser.add_argument("--skipped", action="store_true", help="Only skipped records.")
+        parser.add_argument(
+            "--whitelabel",
+            action="append",
+            metavar="SLUG",
+            help="A whitelabel's slug (repeatable). Default: every whitelabel connected to Xero.",
+        )
+        parser.add_argument("--since", metavar="DATE", help="Only records billed on or after DATE (YYYY-MM-DD).")
+        parser.add_argument("--until", metavar="DATE", help="Only records billed on or before DATE (YYYY-MM-DD).")
+        parser.add_argument(
+            "--kind", action="append", choices=list(selectors.RESYNC_KINDS), help="Only these kinds (repeatable)."
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            choices=list(STATUSES),
+            help="Records in this status (repeatable; default failed and skipped). 'sent' looks them up in Xero "
+            "and sends only what Xero lacks.",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="List what would be done; change nothing.")
+        parser.add_argument("--wait", action="store_true", help="Send them now, in this process, and wait.")
+        parser.add_argument(
+            "--timeout", type=float, default=900.0, metavar="SECONDS", help="How long --wait waits (default 900)."
+        )
 
-    def handle(self, *args, whitelabel=None, all=False, failed=False, skipped=False, **options):
-        if bool(whitelabel) == bool(all):
-            raise CommandError("Name one whitelabel's slug, or pass --all.")
-        whitelabels = Whitelabel.objects.all() if all else Whitelabel.objects.filter(slug=whitelabel)
-        if not whitelabels:
-            raise CommandError(f"No whitelabel with slug '{whitelabel}'.")
-        statuses = tuple(
-            s for s, wanted in ((SyncRecord.Status.FAILED, failed), (SyncRecord.Status.SKIPPED, skipped)) if wanted
-        ) or (SyncRecord.Status.FAILED, SyncRecord.Status.SKIPPED)
-        for item in whitelabels:
-            reason = outbox.skip_reason(item.pk)
-            if reason:
-                self.stdout.write(self.style.WARNING(f"{item.slug}: not re-queued. {reason}"))
-                continue
-            with transaction.atomic():
-                count = outbox.records_resync(whitelabel=item, statuses=statuses)
-            self.stdout.write(self.style.SUCCESS(f"{item.slug}: {count} record(s) queued for Xero."))
+    def handle(self, *args, **options):
+        since, until = _date(options["since"], "--since"), _date(options["until"], "--until")
+        if since and until and since > until:
+            raise BadArguments(f"--since {since} is after --until {until}.")
+        if options["timeout"] <= 0:
+            raise BadArguments("--timeout must be a number of seconds above 0.")
+        statuses = [STATUSES[s] for s in dict.fromkeys(options["status"] or DEFAULT_STATUSES)]
+        kinds = [selectors.RESYNC_KINDS[k] for k in dict.fromkeys(options["kind"] or selectors.RESYNC_KINDS)]
+        self.verbosity = options["verbosity"]
+        whitelabels, problems = self._whitelabels(options["whitelabel"])
+        picked = {"statuses": statuses, "kinds": kinds, "since": since, "until": until}
+        fields = ("id", "kind", "label", "status", "reason")  # not the payloads: a backfill can be long
+        plans = [(w, list(selectors.resync_records(w, **picked).only(*fields))) for w in whitelabels]
+        for problem in problems:
+            self.stderr.write(self.style.WARNING(f"Not synced: {problem}"))
+        if options["dry_run"]:
+            self._dry_run(plans)
+        else:
+            started_at = timezone.now()
+            queued = {w.pk: self._queue(w, records) for w, records in plans}
+            if options["wait"]:
+                ok = self._wait(plans, queued, started_at, options["timeout"])
+            else:
+                ok = self._queued_summary(plans, queued)
+            if not ok:
+                raise CommandError("Not everything asked for is in Xero: see above.")
+        if problems:
+            raise CommandError(f"{len(problems)} whitelabel(s) can't be synced: see above.")
+
+    # What to do
+
+    def _whitelabels(self, slugs: list[str] | None) -> tuple[list[Whitelabel], list[str]]:
+        """The whitelabels to resync, and the problems of those (in the default set) that can't be synced.
+        A named whitelabel that is unknown is a bad argument; one that can't be synced is an error."""
+        if not slugs:
+            whitelabels = selectors.whitelabels_to_resync()
+            problems = {w.pk: selectors.whitelabel_sync_problem(w) for w in whitelabels}
+            return [w for w in whitelabels if not problems[w.pk]], [p for p in problems.values() if p]
+        slugs = list(dict.fromkeys(slugs))
+        found = {w.slug: w for w in Whitelabel.objects.filter(slug__in=slugs)}
+        unknown = [s for s in slugs if s not in found]
+        if unknown:
+            raise BadArguments(f"No whitelabel with slug {', '.join(repr(s) for s in unknown)}.")
+        problems = [p for p in (selectors.whitelabel_sync_problem(found[s]) for s in slugs) if p]
+        if problems:
+            raise CommandError(" ".join(problems))
+        return [found[s] for s in slugs], []
+
+    def _dry_run(self, plans) -> None:
+        self.stdout.write("Dry run: nothing is changed.")
+        rows = []
+        for whitelabel, records in plans:
+            by_status = {s: sum(r.status == s for r in records) for s in STATUSES.values()}
+            rows.append([whitelabel.slug, len(records), *by_status.values()])
+            shown = records if self.verbosity >= 2 else records[:LISTED]
+            self.stdout.write(f"{whitelabel.slug}: would queue {len(records)} record(s).")
+            for record in shown:
+                if record.status == Status.SENT:
+                    what = "sent; would look it up in Xero and send it only if Xero lacks it"
+                else:
+                    because = f": {record.reason}" if record.reason else ""
+                    what = f"{record.get_status_display().lower()}{because}; would send it again"
+                self.stdout.write(f"  {record.get_kind_display()} {record.label} ({what})")
+            if len(shown) < len(records):
+                self.stdout.write(f"  ... and {len(records) - len(shown)} more (-v 2 lists them all).")
+        self._table(["Whitelabel", "Would queue", "Failed", "Skipped", "Sent (re-check)"], rows)
+
+    def _queue(self, whitelabel: Whitelabel, records: list[SyncRecord]) -> int:
+        again = [r.pk for r in records if r.status != Status.SENT]
+        recheck = [r.pk for r in records if r.status == Status.SENT]
+        count = 0
+        with transaction.atomic():
+            for part in selectors.chunks(again):
+                count += outbox.records_rearm(whitelabel_id=whitelabel.pk, ids=part)
+            for part in selectors.chunks(recheck):
+                count += outbox.records_recheck(whitelabel_id=whitelabel.pk, ids=part)
+        if self.verbosity >= 1:
+            self.stdout.write(f"{whitelabel.slug}: {count} of {len(records)} record(s) queued for Xero.")
+        return count
+
+    def _queued_summary(self, plans, queued: dict[int, int]) -> bool:
+        rows = [[w.slug, len(records), queued[w.pk], len(records) - queued[w.pk]] for w, records in plans]
+        self._table(["Whitelabel", "Asked", "Queued", "Already on its way"], rows)
+        if any(queued.values()):
+            self.stdout.write("The worker sends them; follow them in the admin, or run again with --wait.")
+        return True
+
+    # --wait
+
+    def _wait(self, plans, queued: dict[int, int], started_at: datetime.datetime, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        retry_by = timezone.now() + datetime.timedelta(seconds=timeout)
+        outcomes, notes = {}, {}
+        progress = Progress(self, total=sum(len(records) for _, records in plans))
+        done = 0
+        for whitelabel, records in plans:
+            ids = [r.pk for r in records]
+            outcome = selectors.resync_outcome(ids, since=started_at, retry_by=retry_by)
+            while outcome.on_the_way:
+                engine.run_organisation(whitelabel.pk, hold_partial=False)
+                before, outcome = outcome, selectors.resync_outcome(ids, since=started_at, retry_by=retry_by)
+                progress.update(done + outcome.settled, whitelabel.slug, outcome)
+                note = self._stuck(whitelabel, deadline)
+                if note and outcome.on_the_way:
+                    notes[whitelabel.slug] = note
+                    break
+                if outcome.settled == before.settled:
+                    time.sleep(0.5)  # a worker's run holds the organisation, or a retry is not due yet
+            done += outcome.total
+            outcomes[whitelabel.slug] = outcome
+            progress.update(done, whitelabel.slug, outcome)
+        progress.close()
+        rows = [
+            [w.slug, queued[w.pk], o.already_in_xero, o.sent, o.failed, o.not_sent, o.on_the_way]
+            for w, o in ((w, outcomes[w.slug]) for w, _ in plans)
+        ]
+        self._table(["Whitelabel", "Queued", "Already in Xero", "Sent", "Failed", "Not sent", "On its way"], rows)
+        for slug, outcome in outcomes.items():
+            for reason, count in outcome.reasons.most_common(3):
+                self.stdout.write(f"{slug}: {count} failed: {reason}")
+            for reason, count in outcome.not_sent_reasons.most_common(3):
+                self.stdout.write(f"{slug}: {count} not sent: {reason}")
+            if slug in notes:
+                self.stdout.write(self.style.WARNING(f"{slug}: {notes[slug]}"))
+        return all(o.all_in_xero for o in outcomes.values())
+
+    def _stuck(self, whitelabel: Whitelabel, deadline: float) -> str | None:
+        """Why waiting longer won't help now, if it won't."""
+        problem = selectors.whitelabel_sync_problem(whitelabel)
+        if problem:
+            return problem
+        paused = runner.paused_until(whitelabel.pk)
+        if paused:
+            return (
+                f"paused by Xero's limits until {timezone.localtime(paused):%Y-%m-%d %H:%M %Z}; "
+                "the worker sends the rest then."
+            )
+        if time.monotonic() > deadline:
+            return "--timeout passed; the worker sends the rest."
+        return None
+
+    def _table(self, headers: list[str], rows: list[list]) -> None:
+        cells = [headers, *[[str(c) for c in row] for row in rows]]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        for n, row in enumerate(cells):
+            self.stdout.write(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+            if n == 0:
+                self.stdout.write("  ".join("-" * w for w in widths))
+
+
+def _date(value: str | None, option: str) -> datetime.date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise BadArguments(f"{option} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-05-01.") from None
+
+
+class Progress:
+    """A progress bar (tqdm, on stderr) on a terminal; otherwise a plain line at most every few seconds."""
+
+    EVERY = 5.0
+
+    def __init__(self, command: BaseCommand, *, total: int):
+        self.command, self.total, self.last, self.printed = command, total, 0.0, -1
+        self.bar = None
+        if command.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="record", desc="Sending to Xero", file=command.stderr._out)
+
+    def update(self, done: int, slug: str, outcome: selectors.ResyncOutcome) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix_str(slug)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.EVERY or (done == self.total and done != self.printed):
+            self.last, self.printed = now, done
+            self.command.stdout.write(
+                f"{slug}: {done}/{self.total} settled (sent {outcome.sent}, already in Xero "
+                f"{outcome.already_in_xero}, failed {outcome.failed}, on its way {outcome.on_the_way})"
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

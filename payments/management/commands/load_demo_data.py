@@ -1,6 +1,9 @@
 """Create a demo whitelabel with an admin, a support user, customers, invoices and payments.
 
-Idempotent: running it again changes nothing and prints the same login.
+The support user is staff in the `Support` group (arena_xero/support.py), not a superuser:
+it sees billing and the sync in the admin and may only retry or skip sync records. Idempotent: running it
+again changes nothing and prints the same login (a support user made a superuser by older demo data is put
+back in its place).
 
 Invoke like so:
     python manage.py load_demo_data
@@ -15,6 +18,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from arena_xero.support import support_group_ensure
 from payments.models import Customer, Membership, PaymentGatewaySettings, Whitelabel
 from payments.services import LineInput, issue_invoice, record_payment
 
@@ -45,7 +49,7 @@ class Command(BaseCommand):
                 slug=DEMO_SLUG, defaults={"name": "Demo Telecom", "default_currency": "AUD"}
             )
             admin = self._user(username, password, is_staff=False)
-            support = self._user("support", password, is_staff=True)
+            support = self._support_user(password)
             Membership.objects.get_or_create(
                 user=admin, whitelabel=whitelabel, defaults={"role": Membership.Role.ADMIN}
             )
@@ -72,9 +76,15 @@ class Command(BaseCommand):
         if created or not user.check_password(password):
             user.set_password(password)
             user.save()
-        if is_staff and not user.is_superuser:
-            user.is_superuser = True
-            user.save(update_fields=["is_superuser"])
+        return user
+
+    def _support_user(self, password: str):
+        """Staff in the Support group, never a superuser (older demo data made it one)."""
+        user = self._user("support", password, is_staff=True)
+        if not user.is_staff or user.is_superuser:
+            user.is_staff, user.is_superuser = True, False
+            user.save(update_fields=["is_staff", "is_superuser"])
+        user.groups.add(support_group_ensure())
         return user
 
     def _billing(self, whitelabel: Whitelabel) -> None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounting', '0002_sync_engine_v2'),
+        ('accounting', '0004_support_group'),
     ]
 
     operations = [
