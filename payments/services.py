@@ -127,6 +127,17 @@ def _line(raw: LineInput | Mapping) -> LineInput:
     return LineInput(description, quantity, unit_amount, tax_rate)
 
 
+def _priced(lines: list[LineInput], *, fixed_tax: Decimal | None = None):
+    """Each line with its amount and tax (rounded half up to the cent), and the subtotal and tax total.
+    `fixed_tax`: the tax of a single line whose total is given (a credit note by amount)."""
+    rows = []
+    for line in lines:
+        amount = (line.quantity * line.unit_amount).quantize(CENT, ROUND_HALF_UP)
+        tax = fixed_tax if fixed_tax is not None else (amount * line.tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
+        rows.append((line, amount, tax))
+    return rows, sum((a for _, a, _ in rows), Decimal("0")), sum((t for _, _, t in rows), Decimal("0"))
+
+
 def _take_number(whitelabel: Whitelabel, field: str, prefix: str, taken) -> str:
     """The next free number of the whitelabel's sequence; numbers already used (a custom invoice number
     like INV-000003) are stepped over, so auto-numbering never collides."""
@@ -197,13 +208,7 @@ def issue_invoice(
     else:
         number = _take_number(whitelabel, "next_invoice_number", "INV", Invoice.objects)
 
-    line_rows = []
-    for line in checked:
-        line_amount = (line.quantity * line.unit_amount).quantize(CENT, ROUND_HALF_UP)
-        tax_amount = (line_amount * line.tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
-        line_rows.append((line, line_amount, tax_amount))
-    subtotal = sum((amount for _, amount, _ in line_rows), Decimal("0"))
-    tax_total = sum((tax for _, _, tax in line_rows), Decimal("0"))
+    line_rows, subtotal, tax_total = _priced(checked)
     if subtotal + tax_total <= 0:
         raise BillingError("An invoice's total must be more than zero.")
     if subtotal + tax_total > MAX_MONEY:
@@ -411,13 +416,7 @@ def issue_credit_note(
         checked = [_line(raw) for raw in lines]
         if not checked:
             raise BillingError("A credit note needs at least one line.")
-    rows = []
-    for line in checked:
-        line_amount = (line.quantity * line.unit_amount).quantize(CENT, ROUND_HALF_UP)
-        tax = fixed_tax if fixed_tax is not None else (line_amount * line.tax_rate / 100).quantize(CENT, ROUND_HALF_UP)
-        rows.append((line, line_amount, tax))
-    subtotal = sum((a for _, a, _ in rows), Decimal("0"))
-    tax_total = sum((t for _, _, t in rows), Decimal("0"))
+    rows, subtotal, tax_total = _priced(checked, fixed_tax=fixed_tax)
     total = subtotal + tax_total
     credited = invoice.credit_notes.aggregate(t=Sum("total"))["t"] or Decimal("0")
     if total <= 0:

@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -322,6 +323,55 @@ def _need(run: Run, record: SyncRecord, dependency: SyncRecord | None, *, kind: 
     return ""
 
 
+def _contact_of(run: Run, record: SyncRecord, contacts: dict[int, SyncRecord], customer: Customer) -> str:
+    """The ContactID of the record's customer; without it the record waits for the contact."""
+    return _need(
+        run, record, contacts.get(customer.pk), kind=Kind.CONTACT, object_id=customer.pk, label=customer.account_number
+    )
+
+
+def _coded_document(run: Run, record: SyncRecord, contacts, document, build) -> dict | None:
+    """The body of an invoice or credit note: its contact, its currency checked, its lines' tax rates
+    mapped; None if the record waits (for its contact) or fails (without a call)."""
+    if not _revenue(run, record):
+        return None
+    contact_id = _contact_of(run, record, contacts, document.customer)
+    if not contact_id:
+        return None
+    try:
+        _check_currency(run, document.currency)
+        tax_types = _tax_types(run, {line.tax_rate for line in document.lines.all()})
+    except MappingError as exc:
+        _fail_without_call(record, str(exc))
+        return None
+    return build(document, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types)
+
+
+def _money_on_revenue(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
+    """The body of a pre-paid receipt or refund receipt: money in or out of the bank account on the revenue
+    account, with that account's tax type; None if the record waits or fails (without a call)."""
+    if not _revenue(run, record) or not _bank(run, record):
+        return None
+    contact_id = _contact_of(run, record, contacts, customer)
+    if not contact_id:
+        return None
+    try:
+        _check_currency(run, currency)
+        account = _revenue_account(run)
+        if account is None:
+            raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
+    except MappingError as exc:
+        _fail_without_call(record, str(exc))
+        return None
+    return build(
+        contact_id=contact_id,
+        bank_code=run.accounting.bank_account_code,
+        account_code=run.accounting.revenue_code,
+        tax_type=account.tax_type,
+        tz=run.tz,
+    )
+
+
 def _required(record: SyncRecord, value: str, missing: str) -> bool:
     """A setting the record needs; without it the record fails visibly until the page is saved."""
     if not value:
@@ -433,30 +483,8 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
         invoice = invoices[record.object_id]
         if invoice.status == Invoice.Status.VOID:
             outbox.record_skip(record, reason="Voided in Arena before it reached Xero.")
-            continue
-        if not _revenue(run, record):
-            continue
-        customer = invoice.customer
-        contact_id = _need(
-            run,
-            record,
-            contacts.get(customer.pk),
-            kind=Kind.CONTACT,
-            object_id=customer.pk,
-            label=customer.account_number,
-        )
-        if not contact_id:
-            continue
-        try:
-            _check_currency(run, invoice.currency)
-            tax_types = _tax_types(run, {line.tax_rate for line in invoice.lines.all()})
-        except MappingError as exc:
-            _fail_without_call(record, str(exc))
-            continue
-        body = payloads.invoice(
-            invoice, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types
-        )
-        items.append(Item(record, body, invoice.number))
+        elif body := _coded_document(run, record, contacts, invoice, payloads.invoice):
+            items.append(Item(record, body, invoice.number))
     _send(run, items, "invoices", client.invoices_create, "InvoiceID")
 
 
@@ -531,14 +559,7 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
             continue
         if not _bank(run, record):
             continue
-        contact_id = _need(
-            run,
-            record,
-            contacts.get(payment.customer_id),
-            kind=Kind.CONTACT,
-            object_id=payment.customer_id,
-            label=payment.customer.account_number,
-        )
+        contact_id = _contact_of(run, record, contacts, payment.customer)
         if not contact_id:
             continue
         try:
@@ -668,37 +689,11 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     contacts = _records_of(Kind.CONTACT, [receipts[r.object_id].payment.customer_id for r in records])
     items = []
     for record in records:
-        if not _revenue(run, record) or not _bank(run, record):
-            continue
         receipt = receipts[record.object_id]
-        customer = receipt.payment.customer
-        contact_id = _need(
-            run,
-            record,
-            contacts.get(customer.pk),
-            kind=Kind.CONTACT,
-            object_id=customer.pk,
-            label=customer.account_number,
-        )
-        if not contact_id:
-            continue
-        try:
-            _check_currency(run, receipt.payment.currency)
-            account = _revenue_account(run)
-            if account is None:
-                raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
-        except MappingError as exc:
-            _fail_without_call(record, str(exc))
-            continue
-        body = payloads.receipt(
-            receipt,
-            contact_id=contact_id,
-            bank_code=run.accounting.bank_account_code,
-            account_code=run.accounting.revenue_code,
-            tax_type=account.tax_type,
-            tz=run.tz,
-        )
-        items.append(Item(record, body, receipt.number))
+        payment = receipt.payment
+        build = partial(payloads.receipt, receipt)
+        if body := _money_on_revenue(run, record, contacts, payment.customer, payment.currency, build):
+            items.append(Item(record, body, receipt.number))
     items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     items = _skip_reversed(items, {pk for pk, r in receipts.items() if r.payment.reversed_at})
     _send(run, items, "receipts", client.bank_transactions_create, "BankTransactionID")
@@ -721,29 +716,8 @@ def sync_credit_notes(run: Run, records: list[SyncRecord]) -> None:
     items = []
     for record in records:
         note = notes[record.object_id]
-        if not _revenue(run, record):
-            continue
-        customer = note.customer
-        contact_id = _need(
-            run,
-            record,
-            contacts.get(customer.pk),
-            kind=Kind.CONTACT,
-            object_id=customer.pk,
-            label=customer.account_number,
-        )
-        if not contact_id:
-            continue
-        try:
-            _check_currency(run, note.currency)
-            tax_types = _tax_types(run, {line.tax_rate for line in note.lines.all()})
-        except MappingError as exc:
-            _fail_without_call(record, str(exc))
-            continue
-        body = payloads.credit_note(
-            note, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types
-        )
-        items.append(Item(record, body, note.number))
+        if body := _coded_document(run, record, contacts, note, payloads.credit_note):
+            items.append(Item(record, body, note.number))
     _send(run, items, "credit-notes", client.credit_notes_create, "CreditNoteID")
 
 
@@ -846,37 +820,10 @@ def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
     contacts = _records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
     items = []
     for record in records:
-        if not _revenue(run, record) or not _bank(run, record):
-            continue
         refund = refunds[record.object_id]
-        customer = refund.customer
-        contact_id = _need(
-            run,
-            record,
-            contacts.get(customer.pk),
-            kind=Kind.CONTACT,
-            object_id=customer.pk,
-            label=customer.account_number,
-        )
-        if not contact_id:
-            continue
-        try:
-            _check_currency(run, refund.currency)
-            account = _revenue_account(run)
-            if account is None:
-                raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
-        except MappingError as exc:
-            _fail_without_call(record, str(exc))
-            continue
-        body = payloads.refund_receipt(
-            refund,
-            contact_id=contact_id,
-            bank_code=run.accounting.bank_account_code,
-            account_code=run.accounting.revenue_code,
-            tax_type=account.tax_type,
-            tz=run.tz,
-        )
-        items.append(Item(record, body, refund.number))
+        build = partial(payloads.refund_receipt, refund)
+        if body := _money_on_revenue(run, record, contacts, refund.customer, refund.currency, build):
+            items.append(Item(record, body, refund.number))
     items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     _send(run, items, "refund-receipts", client.bank_transactions_create, "BankTransactionID")
 

@@ -30,6 +30,21 @@ def contact(customer: Customer, *, name: str, xero_id: str = "") -> dict:
     return data
 
 
+def coded_lines(lines, *, account_code: str, tax_types: dict[Decimal, str]) -> list[dict]:
+    """An invoice's or credit note's lines on the revenue account, with Arena's tax and its Xero tax type."""
+    return [
+        {
+            "Description": line.description,
+            "Quantity": str(line.quantity.normalize()),
+            "UnitAmount": money(line.unit_amount),
+            "AccountCode": account_code,
+            "TaxType": tax_types[line.tax_rate.normalize()],
+            "TaxAmount": money(line.tax_amount),
+        }
+        for line in lines
+    ]
+
+
 def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
     """`tax_types`: the Xero tax type for each of the invoice's tax rates (see mapping.tax_type)."""
     return {
@@ -41,17 +56,7 @@ def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: 
         "CurrencyCode": invoice.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": [
-            {
-                "Description": line.description,
-                "Quantity": str(line.quantity.normalize()),
-                "UnitAmount": money(line.unit_amount),
-                "AccountCode": account_code,
-                "TaxType": tax_types[line.tax_rate.normalize()],
-                "TaxAmount": money(line.tax_amount),
-            }
-            for line in invoice.lines.all()
-        ],
+        "LineItems": coded_lines(invoice.lines.all(), account_code=account_code, tax_types=tax_types),
     }
 
 
@@ -141,17 +146,7 @@ def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_typ
         "CurrencyCode": note.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": [
-            {
-                "Description": line.description,
-                "Quantity": str(line.quantity.normalize()),
-                "UnitAmount": money(line.unit_amount),
-                "AccountCode": account_code,
-                "TaxType": tax_types[line.tax_rate.normalize()],
-                "TaxAmount": money(line.tax_amount),
-            }
-            for line in note.lines.all()
-        ],
+        "LineItems": coded_lines(note.lines.all(), account_code=account_code, tax_types=tax_types),
     }
 
 

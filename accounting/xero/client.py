@@ -292,18 +292,26 @@ def bank_transactions_create(creds: Credentials, transactions: list[dict], *, id
     )
 
 
+def _allocate(
+    operation: str, method: str, creds: Credentials, credit_id: str, allocations: list[dict], idempotency_key: str
+) -> list[Element]:
+    body = _model("Allocations", {"Allocations": allocations})
+    return _write(
+        operation,
+        creds,
+        lambda api: getattr(api, method)(
+            creds.tenant_id, credit_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
+        ),
+        "allocations",
+    )
+
+
 def overpayment_allocate(
     creds: Credentials, overpayment_id: str, allocations: list[dict], *, idempotency_key: str
 ) -> list[Element]:
     """Apply one overpayment to invoices: one call per overpayment, any number of invoices."""
-    body = _model("Allocations", {"Allocations": allocations})
-    return _write(
-        "overpayment_allocate",
-        creds,
-        lambda api: api.create_overpayment_allocations(
-            creds.tenant_id, overpayment_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
-        ),
-        "allocations",
+    return _allocate(
+        "overpayment_allocate", "create_overpayment_allocations", creds, overpayment_id, allocations, idempotency_key
     )
 
 
@@ -323,14 +331,8 @@ def credit_note_allocate(
     creds: Credentials, credit_note_id: str, allocations: list[dict], *, idempotency_key: str
 ) -> list[Element]:
     """Apply one credit note to invoices: one call per credit note, any number of invoices."""
-    body = _model("Allocations", {"Allocations": allocations})
-    return _write(
-        "credit_note_allocate",
-        creds,
-        lambda api: api.create_credit_note_allocation(
-            creds.tenant_id, credit_note_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
-        ),
-        "allocations",
+    return _allocate(
+        "credit_note_allocate", "create_credit_note_allocation", creds, credit_note_id, allocations, idempotency_key
     )
 
 
