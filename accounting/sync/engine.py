@@ -626,26 +626,33 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
         if invoice_id:
             body = payloads.credit_allocation(allocation, invoice_id=invoice_id, tz=run.tz)
             by_overpayment[overpayment_id].append(Item(record, body))
-    # One call per overpayment, with every invoice it pays.
     for overpayment_id, items in by_overpayment.items():
         payment_ids = Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
-        items = _look_up_allocations(
+        _send_allocations(
             run,
-            items,
-            fetch=lambda creds, oid=overpayment_id: client.overpayment_get(creds, oid),
-            kind=Kind.CREDIT_ALLOCATION,
-            siblings=Allocation.objects.filter(payment__in=payment_ids).values("id"),
-        )
-        _send(
-            run,
+            overpayment_id,
             items,
             "allocations",
-            lambda creds, bodies, idempotency_key, oid=overpayment_id: client.overpayment_allocate(
-                creds, oid, bodies, idempotency_key=idempotency_key
-            ),
-            "AllocationID",
-            target=overpayment_id,
+            fetch=client.overpayment_get,
+            allocate=client.overpayment_allocate,
+            siblings=Allocation.objects.filter(payment__in=payment_ids).values("id"),
         )
+
+
+def _send_allocations(run: Run, credit_id: str, items: list[Item], operation: str, *, fetch, allocate, siblings):
+    """One call per credit (an overpayment, a credit note) with every invoice it pays, after looking up
+    those whose last call got no answer."""
+    items = _look_up_allocations(
+        run, items, fetch=lambda creds: fetch(creds, credit_id), kind=items[0].record.kind, siblings=siblings
+    )
+    _send(
+        run,
+        items,
+        operation,
+        lambda creds, bodies, idempotency_key: allocate(creds, credit_id, bodies, idempotency_key=idempotency_key),
+        "AllocationID",
+        target=credit_id,
+    )
 
 
 def _look_up_allocations(run: Run, items: list[Item], *, fetch, kind: str, siblings) -> list[Item]:
@@ -752,24 +759,15 @@ def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
                 allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=run.tz
             )
             by_note[(note_id, allocation.credit_note_id)].append(Item(record, body))
-    # One call per credit note, with every invoice it pays.
     for (note_id, arena_note_id), items in by_note.items():
-        items = _look_up_allocations(
+        _send_allocations(
             run,
-            items,
-            fetch=lambda creds, nid=note_id: client.credit_note_get(creds, nid),
-            kind=Kind.CREDIT_NOTE_ALLOCATION,
-            siblings=CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id"),
-        )
-        _send(
-            run,
+            note_id,
             items,
             "credit-note-allocations",
-            lambda creds, bodies, idempotency_key, nid=note_id: client.credit_note_allocate(
-                creds, nid, bodies, idempotency_key=idempotency_key
-            ),
-            "AllocationID",
-            target=note_id,
+            fetch=client.credit_note_get,
+            allocate=client.credit_note_allocate,
+            siblings=CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id"),
         )
 
 
