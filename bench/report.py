@@ -93,7 +93,7 @@ def render(result) -> str:
             f"{s['ratio_median']:.2f}x (median), {s['ratio_mean']:.2f}x (mean)."
         )
     else:
-        out.append("Save cost: not measured in this run (billed while not connected); see burst and savecost.")
+        out.append("Save cost: not measured in this scenario (see burst and savecost).")
     if result.latencies:
         latencies = ", ".join(f"{v:.2f}" for v in result.latencies)
         out.append(
