@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--invoices", type=int, help="invoices (burst, backfill) or invoices per organisation")
     parser.add_argument("--customers", type=int, help="customers (per organisation for 'organisations')")
     parser.add_argument("--organisations", type=int, default=50, help="organisations for 'organisations'")
+    parser.add_argument(
+        "--first-extra", type=int, default=0, help="organisations: this many more invoices for the first one"
+    )
     parser.add_argument("--overpay-every", type=int, default=25, help="burst: every n-th payment overpays")
     parser.add_argument("--repeats", type=int, default=5, help="single: invoices, one at a time")
     parser.add_argument("--pairs", type=int, default=300, help="savecost: invoices per whitelabel")
@@ -99,7 +102,11 @@ def run(args) -> list:
         elif name == "organisations":
             found = [
                 scenarios.organisations(
-                    options, template, count=args.organisations, **_sized(args, invoices=200, customers=20)
+                    options,
+                    template,
+                    count=args.organisations,
+                    first_extra=args.first_extra,
+                    **_sized(args, invoices=200, customers=20),
                 )
             ]
         elif name == "single":

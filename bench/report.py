@@ -136,6 +136,8 @@ def fairness(organisations) -> dict:
     lasts = sorted(o.last_sent for o in organisations if o.last_sent is not None)
     if not firsts or not lasts:
         return {}
+    biggest = max(organisations, key=lambda o: sum(o.sent_by_kind.values()))
+    biggest_last = biggest.last_sent if biggest.last_sent is not None else float("inf")
     return {
         "latest_first": firsts[-1],
         "earliest_last": lasts[0],
@@ -143,6 +145,10 @@ def fairness(organisations) -> dict:
         "median_last": lasts[len(lasts) // 2],
         "latest_last": lasts[-1],
         "waited_for_a_whole_backlog": sum(1 for f in firsts if f > lasts[0]),
+        "waited_for_the_biggest": sum(
+            1 for o in organisations if o is not biggest and o.first_sent is not None and o.first_sent > biggest_last
+        ),
+        "biggest": biggest.slug,
     }
 
 
@@ -154,5 +160,6 @@ def fairness_line(organisations) -> str:
         f"First record in Xero: median {f['median_first']:.1f} s, latest {f['latest_first']:.1f} s. Last record: "
         f"earliest {f['earliest_last']:.1f} s, median {f['median_last']:.1f} s, latest {f['latest_last']:.1f} s. "
         f"Organisations whose first record came after another organisation's whole backlog was in Xero: "
-        f"{f['waited_for_a_whole_backlog']}."
+        f"{f['waited_for_a_whole_backlog']}; after the biggest backlog ({f['biggest']}) was all in Xero: "
+        f"{f['waited_for_the_biggest']}."
     )

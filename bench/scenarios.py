@@ -369,11 +369,16 @@ def backfill(
         return _finish(result, stack, [whitelabel], started=started)
 
 
-def organisations(options: Options, template: str, *, count: int = 50, invoices: int = 200, customers: int = 20):
-    """`count` whitelabels, each with its own organisation, `invoices` invoices each; billed while not
-    connected, then every one connected and resynced at once. Per organisation: when its first and
-    its last record reached Xero."""
-    result = Result("organisations", _settings(options, organisations=count, invoices=invoices, customers=customers))
+def organisations(
+    options: Options, template: str, *, count: int = 50, invoices: int = 200, customers: int = 20, first_extra: int = 0
+):
+    """`count` whitelabels, each with its own organisation, `invoices` invoices each (the first one
+    `first_extra` more: one big backlog among small ones); billed while not connected, then every one
+    connected and resynced at once. Per organisation: when its first and its last record reached Xero."""
+    result = Result(
+        "organisations",
+        _settings(options, organisations=count, invoices=invoices, customers=customers, first_extra=first_extra),
+    )
     # Organisation 2 is the sandbox's New Zealand one (15% GST): the AUD invoices with 10% GST go to
     # Organisation 1 and to the Australian copies from 3 up.
     numbers = [1, *range(3, count + 2)]
@@ -384,6 +389,8 @@ def organisations(options: Options, template: str, *, count: int = 50, invoices:
         for n in range(invoices):  # round robin, so every organisation's history spans the same time
             for whitelabel, _ in made:
                 bill(people[whitelabel.pk][n % customers], pay=False)
+        for n in range(first_extra):
+            bill(people[made[0][0].pk][n % customers], pay=False)
         result.billing_seconds = time.perf_counter() - began
         for number, (whitelabel, user) in zip(numbers, made, strict=True):
             connect(whitelabel, user, tenant_id_of(number))
