@@ -137,6 +137,7 @@ def fairness(organisations) -> dict:
     if not firsts or not lasts:
         return {}
     biggest = max(organisations, key=lambda o: sum(o.sent_by_kind.values()))
+    sizes = [sum(o.sent_by_kind.values()) for o in organisations]
     biggest_last = biggest.last_sent if biggest.last_sent is not None else float("inf")
     return {
         "latest_first": firsts[-1],
@@ -149,6 +150,7 @@ def fairness(organisations) -> dict:
             1 for o in organisations if o is not biggest and o.first_sent is not None and o.first_sent > biggest_last
         ),
         "biggest": biggest.slug,
+        "biggest_is_bigger": sum(biggest.sent_by_kind.values()) > 2 * sorted(sizes)[len(sizes) // 2],
     }
 
 
@@ -160,6 +162,10 @@ def fairness_line(organisations) -> str:
         f"First record in Xero: median {f['median_first']:.1f} s, latest {f['latest_first']:.1f} s. Last record: "
         f"earliest {f['earliest_last']:.1f} s, median {f['median_last']:.1f} s, latest {f['latest_last']:.1f} s. "
         f"Organisations whose first record came after another organisation's whole backlog was in Xero: "
-        f"{f['waited_for_a_whole_backlog']}; after the biggest backlog ({f['biggest']}) was all in Xero: "
-        f"{f['waited_for_the_biggest']}."
+        f"{f['waited_for_a_whole_backlog']}"
+        + (
+            f"; after the biggest backlog ({f['biggest']}) was all in Xero: {f['waited_for_the_biggest']}."
+            if f["biggest_is_bigger"]
+            else "."
+        )
     )
