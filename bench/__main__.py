@@ -10,6 +10,7 @@ run's table goes to stdout, and all of them to var/bench/results.json.
 """
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -72,7 +73,7 @@ def run(args) -> list:
     environment.configure(options, "http://127.0.0.1:1")
     os.environ["LOG_LEVEL"] = "WARNING"  # this process only; the workers log at INFO (their BENCH lines)
     # The template database: migrated once, copied for every scenario.
-    environment.database_recreate(Options(**{**options.__dict__, "database": template}))
+    environment.database_recreate(dataclasses.replace(options, database=template))
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
         cwd=environment.ROOT,
@@ -87,7 +88,7 @@ def run(args) -> list:
     chosen = SCENARIOS if args.scenario == "all" else (args.scenario,)
     results = []
     for name in chosen:
-        options = Options(**{**base.__dict__, "time_scale": args.time_scale or DEFAULT_TIME_SCALES[name]})
+        options = dataclasses.replace(base, time_scale=args.time_scale or DEFAULT_TIME_SCALES[name])
         if name == "burst":
             found = [
                 scenarios.burst(

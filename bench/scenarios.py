@@ -2,6 +2,7 @@
 bills through `payments.services` only, waits (on conditions) until the outbox is done, and returns
 a `Result` that `report.py` prints. Runs inside Django (set up by `bench.__main__`)."""
 
+import dataclasses
 import datetime
 import json
 import time
@@ -74,7 +75,7 @@ class Stack:
     """A fresh database (from the migrated template), Redis database, sandbox and workers."""
 
     def __init__(self, options: Options, name: str, *, organisations: int, template: str, workers: int | None = None):
-        self.options = Options(**{**options.__dict__, "workers": workers or options.workers})
+        self.options = dataclasses.replace(options, workers=workers or options.workers)
         self.name, self.organisations, self.template = name, organisations, template
         self.run_dir = environment.run_dir_for(name)
         self.processes: list[environment.Process] = []
