@@ -7,7 +7,7 @@ PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint audit install install-dev chromium docs-screenshots clean
+.PHONY: run test lint audit install install-dev chromium docs-screenshots bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,15 @@ DOCS_SHOTS := tour-01-login tour-02-settings tour-03-consent tour-04-connected t
 docs-screenshots: install-dev chromium
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_browser_flow.py -k tour
 	mkdir -p docs && for shot in $(DOCS_SHOTS); do cp var/e2e-screenshots/$$shot.png docs/; done
+
+## The benchmark (bench/, README "Benchmark"): needs PostgreSQL and Redis on 127.0.0.1; takes about an hour.
+## Not part of `make test`. BENCH_ARGS passes options, e.g. BENCH_ARGS="--scenario burst".
+bench: install-dev $(VENV)/.installed-bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+$(VENV)/.installed-bench: bench/requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $@
 
 ## Lint (ruff, settings in ruff.toml).
 lint: install-dev

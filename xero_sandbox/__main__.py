@@ -19,6 +19,8 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=int(os.environ.get("XERO_SANDBOX_PORT", "8090")))
     parser.add_argument("--state-file", help="JSON file keeping organisations and connections across restarts")
     parser.add_argument("--time-scale", type=float, help="how many times faster rate-limit windows run")
+    parser.add_argument("--organisations", type=int,
+                        help="how many organisations to seed (default 2; 3 and up copy Organisation 1)")
     parser.add_argument("--client-id", help="the registered app's client id")
     parser.add_argument("--client-secret", help="the registered app's client secret")
     parser.add_argument("--redirect-uri", action="append", default=[], help="allowed redirect URI (repeatable)")
@@ -36,6 +38,8 @@ def build_config(args, environ=None):
         config.state_file = args.state_file
     if args.time_scale:
         config.update({"time_scale": args.time_scale})
+    if args.organisations:
+        config.update({"organisations": args.organisations})
     if args.validate_openapi:
         config.validate_openapi = True
     apply_client_options(

@@ -17,6 +17,8 @@ DEFAULT_REDIRECT_URIS = (
     "http://localhost:8000/accounting/xero/callback/",
 )
 
+MAX_ORGANISATIONS = 1000
+
 # Settings that POST /_sandbox/config may change, with the type each value is coerced to.
 TUNABLE = {
     "access_token_ttl": int,
@@ -33,6 +35,7 @@ TUNABLE = {
     "request_log": bool,
     "webhook_retry_seconds": float,
     "webhook_max_attempts": int,
+    "organisations": int,
 }
 # Per-app settings POST /_sandbox/config may change (for the first app, or the one named by client_id).
 APP_SETTINGS = ("redirect_uris", "webhook_url", "webhook_key")
@@ -81,6 +84,7 @@ class SandboxConfig:
     request_log: bool = True
     webhook_retry_seconds: float = 1.0
     webhook_max_attempts: int = 10
+    organisations: int = 2  # Organisation 1 and 2, then copies of Organisation 1 up to this number
     signing_key: str | None = None
 
     def client(self, client_id: str | None) -> ClientApp | None:
@@ -106,6 +110,8 @@ class SandboxConfig:
                 raise ValueError(f"unknown setting {key!r}")
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if not 2 <= self.organisations <= MAX_ORGANISATIONS:
+            raise ValueError(f"organisations must be from 2 to {MAX_ORGANISATIONS}")
 
     def _app(self, client_id: str | None) -> ClientApp:
         client = self.client(client_id) if client_id else self.clients[0]

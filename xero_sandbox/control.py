@@ -207,6 +207,38 @@ def revoke_connections():
     return reply({"revoked": doomed})
 
 
+@bp.get("/organisations")
+def organisations():
+    """The organisations the consent page offers, in its order."""
+    box = sandbox()
+    with box.lock:
+        return reply({"organisations": _organisation_list(box)})
+
+
+@bp.post("/organisations")
+def add_organisations():
+    """``{"count": N}``: make sure Organisation 1..N exist (3 and up are copies of Organisation 1's
+    settings, each with its own tenant id); existing ones and their books are kept."""
+    count = body().get("count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return fail("count must be a whole number")
+    box = sandbox()
+    try:
+        box.configure({"organisations": max(count, box.config.organisations)})
+    except ValueError as error:
+        return fail(str(error))
+    with box.lock:
+        return reply({"organisations": _organisation_list(box)})
+
+
+def _organisation_list(box) -> list[dict]:
+    return [
+        {"tenant_id": tenant_id, "name": book.organisation.name, "country_code": book.organisation.country_code,
+         "base_currency": book.organisation.base_currency}
+        for tenant_id, book in box.books.items()
+    ]
+
+
 @bp.post("/organisations/<tenant_id>/edits")
 def edit(tenant_id):
     """A change made "by a person in Xero" (see ``edits``): 200 with the changed records, 400 with

@@ -23,7 +23,7 @@ from .faults import FaultRegistry
 from .models import Identity, OrgBook
 from .ratelimit import RateLimiter
 from .resources.common import CREDITNOTE, Ctx
-from .seed import seed_books
+from .seed import extra_organisation, seed_books, tenant_id_of
 from .stats import Stats
 from .webhooks import Webhooks, event
 
@@ -59,7 +59,7 @@ class Sandbox:
         self.lock = threading.RLock()
         self.clock = Clock(config.time_scale)
         self.signing_key = config.signing_key or secrets.token_urlsafe(48)
-        self.books: dict[str, OrgBook] = seed_books()
+        self.books: dict[str, OrgBook] = seed_books(config.organisations)
         self.identity = Identity()
         self.idempotency: dict[tuple, StoredResponse] = {}
         self.stats = Stats()
@@ -80,7 +80,7 @@ class Sandbox:
             if config:
                 self.config = self.startup_config.copy()
                 self.limiter.configure(self.config)
-            self.books = seed_books()
+            self.books = seed_books(self.config.organisations)
             self.identity = Identity()
             self.idempotency.clear()
             self.clock.reset(self.config.time_scale)
@@ -98,6 +98,19 @@ class Sandbox:
             self.limiter.configure(updated)
             if "time_scale" in changes:
                 self.clock.set_time_scale(updated.time_scale)
+            if "organisations" in changes:
+                self.organisations_add(updated.organisations)
+
+    def organisations_add(self, count: int) -> None:
+        """Make sure Organisation 1 up to ``count`` exist (new ones are copies of Organisation 1's
+        settings with empty books); existing books are kept, none are removed."""
+        with self.lock:
+            for number in range(3, count + 1):
+                if tenant_id_of(number) not in self.books:
+                    book = extra_organisation(number)
+                    self.books[book.tenant_id] = book
+            self.config.organisations = max(self.config.organisations, count)
+            self.save()
 
     def commit(self, ctx: Ctx) -> None:
         """After a write to one organisation's books (under ``lock``): queue webhook events for what

@@ -1,4 +1,6 @@
-"""The organisations a fresh sandbox starts with: an Australian and a New Zealand company.
+"""The organisations a fresh sandbox starts with: an Australian and a New Zealand company, and for
+benchmarks as many more as asked for ("Organisation 3".."Organisation N", copies of Organisation 1's
+Australian settings).
 
 Ids are fixed (uuid5 of a name) so they stay the same across resets and restarts. The regions
 differ on purpose: tax types (OUTPUT vs OUTPUT2) and currencies must be read, not hard-coded.
@@ -60,11 +62,26 @@ def _account(tenant_id, code, name, type_, tax_type, **extra) -> Account:
 
 
 def _org1() -> OrgBook:
-    tid = ORG1_TENANT_ID
+    return _australian(ORG1_TENANT_ID, "Organisation 1", short_code="!a1B2c")
+
+
+def tenant_id_of(number: int) -> str:
+    """The fixed tenant id of "Organisation <number>" (1 and 2 are the seeded ones above)."""
+    return {1: ORG1_TENANT_ID, 2: ORG2_TENANT_ID}.get(number) or _id("organisation", str(number))
+
+
+def extra_organisation(number: int) -> OrgBook:
+    """"Organisation <number>" (3 and up): Organisation 1's Australian settings under its own tenant id."""
+    if number < 3:
+        raise ValueError("Organisations 1 and 2 are always seeded; extra ones are numbered from 3")
+    return _australian(tenant_id_of(number), f"Organisation {number}", short_code=f"!b{number:05d}")
+
+
+def _australian(tid: str, name: str, *, short_code: str) -> OrgBook:
     org = Organisation(
-        organisation_id=tid, name="Organisation 1", legal_name="Organisation 1 Pty Ltd",
+        organisation_id=tid, name=name, legal_name=f"{name} Pty Ltd",
         country_code="AU", base_currency="AUD", currencies=["AUD", "NZD"],
-        timezone="AUSEASTERNSTANDARDTIME", short_code="!a1B2c", tax_number="12 345 678 901",
+        timezone="AUSEASTERNSTANDARDTIME", short_code=short_code, tax_number="12 345 678 901",
         line_of_business="Software services", sales_tax_basis="ACCRUALS", sales_tax_period="QUARTERLY1",
         default_sales_tax="Tax Exclusive", default_purchases_tax="Tax Inclusive", created_utc=CREATED,
     )
@@ -132,6 +149,8 @@ def _book(tenant_id, org, rates, accounts) -> OrgBook:
     )
 
 
-def seed_books() -> dict[str, OrgBook]:
-    """Fresh books for every seeded organisation, keyed by tenant id, in consent-page order."""
-    return {book.tenant_id: book for book in (_org1(), _org2())}
+def seed_books(organisations: int = 2) -> dict[str, OrgBook]:
+    """Fresh books for every seeded organisation, keyed by tenant id, in consent-page order: the two
+    above, then Organisation 3 up to ``organisations``."""
+    books = [_org1(), _org2()] + [extra_organisation(n) for n in range(3, organisations + 1)]
+    return {book.tenant_id: book for book in books}

@@ -173,6 +173,14 @@ class SandboxServer:
         """Merge ``contact`` into ``into``; returns both (the merged one first)."""
         return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
 
+    def organisations(self) -> list[dict]:
+        """``GET /_sandbox/organisations``: tenant id, name, country and currency, in consent-page order."""
+        return self._control("GET", "/organisations")["organisations"]
+
+    def add_organisations(self, count: int) -> list[dict]:
+        """Make sure Organisation 1..``count`` exist (``POST /_sandbox/organisations``); returns them all."""
+        return self._control("POST", "/organisations", {"count": count})["organisations"]
+
     def stats(self) -> dict:
         """``GET /_sandbox/stats``: calls, 429s and peaks per organisation (``tenants``) and per app."""
         return self._control("GET", "/stats")

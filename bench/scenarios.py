@@ -1,0 +1,489 @@
+"""The benchmark's workloads. Each one starts from a fresh database, a fresh sandbox and fresh workers,
+bills through `payments.services` only, waits (on conditions) until the outbox is done, and returns
+a `Result` that `report.py` prints. Runs inside Django (set up by `bench.__main__`)."""
+
+import dataclasses
+import datetime
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from django.contrib.auth import get_user_model
+from django.db import connections, transaction
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
+
+from accounting import services as accounting_services
+from accounting.models import AccountingSettings, SyncRecord, SyncState, XeroConnection
+from accounting.sync import outbox
+from payments.models import Allocation, Customer, Membership, Whitelabel
+from payments.services import LineInput, issue_invoice, record_payment
+from xero_sandbox.seed import tenant_id_of
+from xero_sandbox.testing import consent
+
+from . import environment, measure
+from .environment import Options, wait_for
+
+PLAN = LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), Decimal("10"))
+OVERPAY_BY = Decimal("5.00")
+Status, Kind = SyncRecord.Status, SyncRecord.Kind
+STALL_SECONDS = 240  # no record sent for this long while some are due: the run is stuck
+
+
+@dataclass
+class Organisation:
+    """One whitelabel and its Xero organisation, with what reached Xero and when."""
+
+    slug: str
+    tenant_id: str = ""
+    sent_by_kind: dict[str, int] = field(default_factory=dict)
+    overpayments_allocated: int = 0
+    failed: int = 0
+    first_sent: float | None = None  # seconds after the start of the sync
+    last_sent: float | None = None
+    calls: measure.Calls = field(default_factory=measure.Calls)
+
+    @property
+    def floor(self) -> dict[str, int]:
+        return measure.write_floor(self.sent_by_kind, self.overpayments_allocated)
+
+
+@dataclass
+class Result:
+    scenario: str
+    settings: dict
+    organisations: list[Organisation] = field(default_factory=list)
+    wall_seconds: float = 0.0  # from the start of the sync (first bill, or the resync) to the last record in Xero
+    billing_seconds: float = 0.0
+    memory: dict = field(default_factory=dict)
+    savecost: dict = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    tasks: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+# Set-up ---------------------------------------------------------------------------------------------
+
+
+class Stack:
+    """A fresh database (from the migrated template), Redis database, sandbox and workers."""
+
+    def __init__(self, options: Options, name: str, *, organisations: int, template: str, workers: int | None = None):
+        self.options = dataclasses.replace(options, workers=workers or options.workers)
+        self.name, self.organisations, self.template = name, organisations, template
+        self.run_dir = environment.run_dir_for(name)
+        self.processes: list[environment.Process] = []
+        self.workers: list[environment.Process] = []
+        self.sampler: environment.MemorySampler | None = None
+        self.sandbox_url = ""
+
+    def __enter__(self) -> "Stack":
+        connections.close_all()
+        environment.database_recreate(self.options, template=self.template)
+        environment.redis_flush(self.options)
+        try:
+            sandbox, self.sandbox_url = environment.sandbox_start(
+                self.options, organisations=self.organisations, run_dir=self.run_dir
+            )
+            self.processes.append(sandbox)
+            _point_settings_at(self.sandbox_url)
+            self.workers = environment.workers_start(self.options, sandbox_url=self.sandbox_url, run_dir=self.run_dir)
+            self.processes += self.workers
+            self.sampler = environment.MemorySampler(self.workers).start()
+        except BaseException:
+            environment.stop_all(self.processes)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.sampler:
+            self.sampler.stop()
+        environment.stop_all(list(reversed(self.processes)))
+        connections.close_all()
+
+    def stats(self) -> dict:
+        response = requests.get(f"{self.sandbox_url}/_sandbox/stats", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def clear_stats(self) -> None:
+        requests.delete(f"{self.sandbox_url}/_sandbox/stats", timeout=30).raise_for_status()
+
+    def task_lines(self) -> list[dict]:
+        """The workers' BENCH lines (bench/worker_app.py): one per task."""
+        lines = []
+        for worker in self.workers:
+            for line in worker.log_text().splitlines():
+                if " BENCH " in line:
+                    lines.append(json.loads(line.split(" BENCH ", 1)[1]))
+        return lines
+
+
+def _point_settings_at(sandbox_url: str) -> None:
+    """This process's Django settings follow the sandbox's port (the workers get it in their environment)."""
+    from django.conf import settings
+
+    settings.XERO_AUTHORIZE_URL = f"{sandbox_url}/identity/connect/authorize"
+    settings.XERO_TOKEN_URL = f"{sandbox_url}/connect/token"
+    settings.XERO_REVOCATION_URL = f"{sandbox_url}/connect/revocation"
+    settings.XERO_API_URL = sandbox_url
+
+
+def whitelabel_create(slug: str, *, xero: bool) -> tuple[Whitelabel, object]:
+    """A whitelabel, its admin, and its accounting settings: Xero post-paid (revenue 200, bank 090), or none."""
+    whitelabel = Whitelabel.objects.create(name=slug.title(), slug=slug, default_currency="AUD")
+    user = get_user_model().objects.create_user(username=f"{slug}-admin", password="bench-not-a-secret")
+    Membership.objects.create(user=user, whitelabel=whitelabel, role=Membership.Role.ADMIN)
+    AccountingSettings.objects.create(
+        whitelabel=whitelabel,
+        accounting_system=AccountingSettings.System.XERO if xero else AccountingSettings.System.NONE,
+        payment_type=AccountingSettings.PaymentType.POSTPAID,
+        revenue_code="200" if xero else "",
+        bank_account_code="090" if xero else "",
+    )
+    return whitelabel, user
+
+
+def connect(whitelabel: Whitelabel, user, tenant_id: str) -> XeroConnection:
+    """The app's own connect flow over real OAuth: the consent URL (state and PKCE in a session), the
+    sandbox's consent page with one organisation ticked, then the callback's service."""
+    session: dict = {}
+    url = accounting_services.xero_authorisation_start(session=session, whitelabel=whitelabel)
+    location = consent(url, tenant_ids=[tenant_id])
+    params = {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+    outcome = accounting_services.xero_authorisation_complete(session=session, user=user, params=params)
+    if outcome.connection is None:
+        raise RuntimeError(f"Connecting {whitelabel.slug} to {tenant_id} did not finish: {outcome}")
+    return outcome.connection
+
+
+def customers_create(whitelabel: Whitelabel, count: int) -> list[Customer]:
+    return [
+        Customer.objects.create(
+            whitelabel=whitelabel,
+            account_number=f"C-{n:06d}",
+            name=f"{whitelabel.name} Customer {n}",
+            email=f"customer{n}@{whitelabel.slug}.example.com",
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+def bill(customer: Customer, *, pay: bool = True, overpay: bool = False) -> float:
+    """Issue one invoice (credit applied first) and pay what is due; returns issue_invoice's seconds."""
+    began = time.perf_counter()
+    invoice = issue_invoice(customer, [PLAN])
+    elapsed = time.perf_counter() - began
+    if pay and invoice.amount_due > 0:
+        record_payment(customer, invoice.amount_due + (OVERPAY_BY if overpay else 0), invoice=invoice)
+    return elapsed
+
+
+# Waiting and collecting -----------------------------------------------------------------------------
+
+
+def _busy(whitelabel_ids) -> Counter:
+    """Records still on their way (pending, parked, claimed, or failed with a retry due soon)."""
+    soon = timezone.now() + datetime.timedelta(seconds=120)
+    records = SyncRecord.objects.filter(whitelabel_id__in=whitelabel_ids)
+    busy = records.filter(
+        Q(status__in=[Status.PENDING, Status.WAITING])
+        | Q(status=Status.FAILED, next_attempt_at__lte=soon)
+        | Q(claimed_until__isnull=False)
+    )
+    return Counter(dict(busy.values_list("status").annotate(n=Count("id")).values_list("status", "n")))
+
+
+def wait_until_done(whitelabel_ids, *, timeout: float) -> None:
+    """Until every record of these whitelabels is sent (or given up): polls the database, fails if nothing
+    is sent for STALL_SECONDS, or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_sent, last_progress = -1, time.monotonic()
+    while True:
+        busy = _busy(whitelabel_ids)
+        if not busy:
+            wait_for(
+                lambda: (
+                    not SyncState.objects.filter(whitelabel_id__in=whitelabel_ids, lease_until__isnull=False)
+                    .filter(lease_until__gt=timezone.now())
+                    .exists()
+                ),
+                timeout=120,
+                message="the runs to hand their organisations back",
+            )
+            return
+        sent = SyncRecord.objects.filter(whitelabel_id__in=whitelabel_ids, status=Status.SENT).count()
+        if sent != last_sent:
+            last_sent, last_progress = sent, time.monotonic()
+        now = time.monotonic()
+        if now - last_progress > STALL_SECONDS or now > deadline:
+            raise TimeoutError(f"The outbox did not drain: {dict(busy)} still busy, {sent} sent")
+        time.sleep(0.25)
+
+
+def collect(stack: Stack, whitelabels: list[Whitelabel], *, started: datetime.datetime) -> list[Organisation]:
+    """What reached Xero per organisation (from the database) and the calls it took (from the sandbox)."""
+    stats = stack.stats()["tenants"]
+    found = []
+    for whitelabel in whitelabels:
+        connection = XeroConnection.objects.filter(whitelabel=whitelabel).first()
+        tenant_id = connection.tenant_id if connection else ""
+        records = SyncRecord.objects.filter(whitelabel=whitelabel)
+        sent = records.filter(status=Status.SENT, sent_at__gte=started)  # not what went before the run
+        times = sent.aggregate(first=Min("sent_at"), last=Max("sent_at"))
+        allocations = sent.filter(kind=Kind.CREDIT_ALLOCATION).values_list("object_id", flat=True)
+        found.append(
+            Organisation(
+                slug=whitelabel.slug,
+                tenant_id=tenant_id,
+                sent_by_kind=dict(sent.values_list("kind").annotate(n=Count("id")).values_list("kind", "n")),
+                overpayments_allocated=Allocation.objects.filter(pk__in=list(allocations))
+                .values("payment_id")
+                .distinct()
+                .count(),
+                failed=records.filter(status=Status.FAILED).count(),
+                first_sent=(times["first"] - started).total_seconds() if times["first"] else None,
+                last_sent=(times["last"] - started).total_seconds() if times["last"] else None,
+                calls=measure.calls_from_stats(stats.get(tenant_id, {})),
+            )
+        )
+    return found
+
+
+def tasks_summary(lines: list[dict]) -> dict:
+    """Totals of the workers' BENCH lines: runs, their time, queries, Xero calls, limiter waits."""
+    runs = [line for line in lines if line["task"] == "sync_organisation"]
+    if not runs:
+        return {}
+    seconds = sum(r["seconds"] for r in runs)
+    calls = sum(r["xero_calls"] for r in runs)
+    queries = sum(r["queries"] for r in runs)
+    http = sum(r["xero_seconds"] - r["limiter_wait"] for r in runs)
+    return {
+        "runs": len(runs),
+        "runs_without_calls": sum(1 for r in runs if not r["xero_calls"]),
+        "run_seconds": round(seconds, 2),
+        "xero_calls": calls,
+        "queries": queries,
+        "queries_per_call": round(queries / calls, 1) if calls else None,
+        "db_seconds": round(sum(r["db_seconds"] for r in runs), 2),
+        "http_seconds": round(http, 2),
+        "limiter_wait_seconds": round(sum(r["limiter_wait"] for r in runs), 2),
+        "other_seconds": round(seconds - sum(r["db_seconds"] for r in runs) - sum(r["xero_seconds"] for r in runs), 2),
+        "ms_per_call": round(1000 * seconds / calls, 1) if calls else None,
+        "operations": dict(sum((Counter(r["operations"]) for r in runs), Counter())),
+    }
+
+
+def _finish(result: Result, stack: Stack, whitelabels, *, started: datetime.datetime) -> Result:
+    result.organisations = collect(stack, whitelabels, started=started)
+    lasts = [o.last_sent for o in result.organisations if o.last_sent is not None]
+    result.wall_seconds = max(lasts) if lasts else 0.0
+    stack.sampler.sample()
+    result.memory = {
+        "peak_total_mb": stack.sampler.peak_total / 2**20,
+        "start_total_mb": stack.sampler.baseline_total / 2**20,
+        "peak_per_worker_mb": {k: v / 2**20 for k, v in stack.sampler.peak_per_worker.items()},
+        "workers": len(stack.workers),
+    }
+    result.tasks = tasks_summary(stack.task_lines())
+    return result
+
+
+def _settings(options: Options, **extra) -> dict:
+    return {"time_scale": options.time_scale, "workers": options.workers, **extra}
+
+
+# Scenarios ------------------------------------------------------------------------------------------
+
+
+def burst(options: Options, template: str, *, invoices: int = 1000, customers: int = 100, overpay_every: int = 25):
+    """One organisation; customers, then invoices each paid at once (every `overpay_every`-th payment
+    overpays, so credit and its allocations go too), billed as fast as one process can, while the
+    workers sync. Each invoice is interleaved with one for a whitelabel without an accounting system:
+    the save-cost ratio."""
+    result = Result("burst", _settings(options, invoices=invoices, customers=customers, overpay_every=overpay_every))
+    with Stack(options, "burst", organisations=2, template=template) as stack:
+        whitelabel, user = whitelabel_create("burst", xero=True)
+        connect(whitelabel, user, tenant_id_of(1))
+        plain, _ = whitelabel_create("plain", xero=False)
+        plain_customers = customers_create(plain, 10)
+        wait_until_done([whitelabel.pk], timeout=60)
+        stack.clear_stats()
+        started = timezone.now()
+        began = time.perf_counter()
+        people = customers_create(whitelabel, customers)
+        on, off = [], []
+        for n in range(invoices):
+            overpay = bool(overpay_every) and n % overpay_every == overpay_every - 1
+            # Alternate which goes first, so neither always pays for a cold cache.
+            if n % 2:
+                on.append(bill(people[n % customers], overpay=overpay))
+                off.append(bill(plain_customers[n % 10], pay=False))
+            else:
+                off.append(bill(plain_customers[n % 10], pay=False))
+                on.append(bill(people[n % customers], overpay=overpay))
+        result.billing_seconds = time.perf_counter() - began
+        wait_until_done([whitelabel.pk], timeout=3600)
+        result.savecost = savecost_figures(on, off)
+        return _finish(result, stack, [whitelabel], started=started)
+
+
+def savecost_figures(on: list[float], off: list[float]) -> dict:
+    with_xero, without = measure.summary(on), measure.summary(off)
+    return {
+        "with_xero_ms": {k: (v * 1000 if k != "n" else v) for k, v in with_xero.items()},
+        "without_ms": {k: (v * 1000 if k != "n" else v) for k, v in without.items()},
+        "ratio_median": with_xero["median"] / without["median"],
+        "ratio_mean": with_xero["mean"] / without["mean"],
+    }
+
+
+def backfill(
+    options: Options, template: str, *, invoices: int = 10000, customers: int = 2000, name: str = "backfill"
+) -> Result:
+    """Bill first with the whitelabel not connected (its records are skipped), then connect and resync:
+    the whole history goes at once. The wall time runs from the resync to the last record in Xero."""
+    result = Result(name, _settings(options, invoices=invoices, payments=invoices, customers=customers))
+    with Stack(options, name, organisations=2, template=template) as stack:
+        whitelabel, user = whitelabel_create(name, xero=True)
+        began = time.perf_counter()
+        people = customers_create(whitelabel, customers)
+        for n in range(invoices):
+            bill(people[n % customers])
+        result.billing_seconds = time.perf_counter() - began
+        connect(whitelabel, user, tenant_id_of(1))
+        wait_until_done([whitelabel.pk], timeout=60)  # the connection's own run finds nothing due
+        stack.clear_stats()
+        stack.sampler.peak_total = stack.sampler.sample()
+        started = timezone.now()
+        with transaction.atomic():
+            queued = outbox.records_resync(whitelabel=whitelabel)
+        result.extra["resynced"] = queued
+        wait_until_done([whitelabel.pk], timeout=7200)
+        return _finish(result, stack, [whitelabel], started=started)
+
+
+def organisations(
+    options: Options, template: str, *, count: int = 50, invoices: int = 200, customers: int = 20, first_extra: int = 0
+):
+    """`count` whitelabels, each with its own organisation, `invoices` invoices each (the first one
+    `first_extra` more: one big backlog among small ones); billed while not connected, then every one
+    connected and resynced at once. Per organisation: when its first and its last record reached Xero."""
+    result = Result(
+        "organisations",
+        _settings(options, organisations=count, invoices=invoices, customers=customers, first_extra=first_extra),
+    )
+    # Organisation 2 is the sandbox's New Zealand one (15% GST): the AUD invoices with 10% GST go to
+    # Organisation 1 and to the Australian copies from 3 up.
+    numbers = [1, *range(3, count + 2)]
+    with Stack(options, "organisations", organisations=count + 1, template=template) as stack:
+        made = [whitelabel_create(f"org{n:02d}", xero=True) for n in range(1, count + 1)]
+        began = time.perf_counter()
+        people = {whitelabel.pk: customers_create(whitelabel, customers) for whitelabel, _ in made}
+        for n in range(invoices):  # round robin, so every organisation's history spans the same time
+            for whitelabel, _ in made:
+                bill(people[whitelabel.pk][n % customers], pay=False)
+        for n in range(first_extra):
+            bill(people[made[0][0].pk][n % customers], pay=False)
+        result.billing_seconds = time.perf_counter() - began
+        for number, (whitelabel, user) in zip(numbers, made, strict=True):
+            connect(whitelabel, user, tenant_id_of(number))
+        ids = [whitelabel.pk for whitelabel, _ in made]
+        wait_until_done(ids, timeout=120)
+        stack.clear_stats()
+        started = timezone.now()
+        with transaction.atomic():
+            for whitelabel, _ in made:
+                outbox.records_resync(whitelabel=whitelabel)
+        wait_until_done(ids, timeout=7200)
+        return _finish(result, stack, [w for w, _ in made], started=started)
+
+
+def single(options: Options, template: str, *, repeats: int = 5) -> Result:
+    """A single invoice on a quiet system: from `issue_invoice` to the record sent, `repeats` times,
+    each after the previous one settled and its run handed the organisation back."""
+    result = Result("single", _settings(options, repeats=repeats))
+    with Stack(options, "single", organisations=2, template=template) as stack:
+        whitelabel, user = whitelabel_create("single", xero=True)
+        connect(whitelabel, user, tenant_id_of(1))
+        customer = customers_create(whitelabel, 1)[0]
+        wait_until_done([whitelabel.pk], timeout=120)
+        stack.clear_stats()
+        started = timezone.now()
+        for _ in range(repeats):
+            wait_for(
+                lambda: SyncState.objects.filter(whitelabel=whitelabel, lease_until__isnull=True).exists(),
+                timeout=60,
+                message="a quiet system",
+            )
+            began = timezone.now()
+            invoice = issue_invoice(customer, [PLAN])
+            record = wait_for(
+                lambda invoice=invoice: SyncRecord.objects.filter(
+                    kind=Kind.INVOICE, object_id=invoice.pk, status=Status.SENT
+                ).first(),
+                timeout=120,
+                interval=0.02,
+                message="the invoice to reach Xero",
+            )
+            result.latencies.append((record.sent_at - began).total_seconds())
+            wait_until_done([whitelabel.pk], timeout=60)
+        return _finish(result, stack, [whitelabel], started=started)
+
+
+def memory(options: Options, template: str, *, sizes: tuple[int, ...] = (10000, 100000)) -> list[Result]:
+    """Peak worker memory while a backfill of about `size` records (customers, invoices and payments)
+    goes to one organisation, each size with fresh workers."""
+    results = []
+    for size in sizes:
+        customers = max(size // 50, 1)
+        invoices = (size - customers) // 2
+        result = backfill(options, template, invoices=invoices, customers=customers, name=f"memory-{size}")
+        result.settings["records"] = customers + 2 * invoices
+        results.append(result)
+    return results
+
+
+def savecost(options: Options, template: str, *, pairs: int = 300) -> Result:
+    """Time per `issue_invoice` for a whitelabel with Xero connected against one with no accounting
+    system, interleaved in the same run (the connected one's records are synced meanwhile)."""
+    result = Result("savecost", _settings(options, pairs=pairs))
+    with Stack(options, "savecost", organisations=2, template=template) as stack:
+        whitelabel, user = whitelabel_create("savecost", xero=True)
+        connect(whitelabel, user, tenant_id_of(1))
+        plain, _ = whitelabel_create("plain", xero=False)
+        on_customers, off_customers = customers_create(whitelabel, 20), customers_create(plain, 20)
+        wait_until_done([whitelabel.pk], timeout=120)
+        stack.clear_stats()
+        started = timezone.now()
+        on, off = [], []
+        for n in range(pairs):
+            if n % 2:
+                on.append(bill(on_customers[n % 20], pay=False))
+                off.append(bill(off_customers[n % 20], pay=False))
+            else:
+                off.append(bill(off_customers[n % 20], pay=False))
+                on.append(bill(on_customers[n % 20], pay=False))
+        result.savecost = savecost_figures(on, off)
+        wait_until_done([whitelabel.pk], timeout=600)
+        return _finish(result, stack, [whitelabel], started=started)
+
+
+def write_json(results: list[Result], path: Path) -> None:
+    def encode(value):
+        if hasattr(value, "__dataclass_fields__"):
+            return {k: encode(v) for k, v in value.__dict__.items()}
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [encode(v) for v in value]
+        return value
+
+    path.write_text(json.dumps([encode(r) for r in results], indent=2, default=str))
