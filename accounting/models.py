@@ -203,6 +203,18 @@ class SyncRecord(models.Model):
         indexes = [
             models.Index(fields=["whitelabel", "status", "next_attempt_at"], name="sync_due"),
             models.Index(fields=["whitelabel", "kind", "status"], name="sync_kind_status"),
+            # The outbox's open rows only: claims (by id) and due times (by next attempt) stay quick however
+            # much history the sent rows pile up.
+            models.Index(
+                fields=["whitelabel", "kind", "id"],
+                name="sync_open_by_id",
+                condition=models.Q(status__in=["pending", "failed"]),
+            ),
+            models.Index(
+                fields=["whitelabel", "kind", "next_attempt_at"],
+                name="sync_open_by_due",
+                condition=models.Q(status__in=["pending", "failed"]),
+            ),
         ]
         ordering = ["id"]
         # What support staff may do to a record besides looking at it (the admin's actions).

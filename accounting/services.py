@@ -212,7 +212,7 @@ def connection_create(
     connection_read_short_code(connection=connection)
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
-    transaction.on_commit(lambda: runner.run_request(whitelabel.pk, delay=0))
+    runner.run_request(whitelabel.pk, delay=0)
     return connection
 
 

@@ -2,7 +2,9 @@
 
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db import models
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from .models import (
     Allocation,
@@ -37,13 +39,32 @@ def customer_credit(customer: Customer, *, currency: str | None = None) -> Decim
     return held - used
 
 
+def _held(model, amount_field: str, allocations, link: str):
+    """`model` rows annotated with `held`: what they still hold after allocations and refunds."""
+    zero = Value(Decimal("0"), output_field=models.DecimalField(max_digits=14, decimal_places=2))
+
+    def total(query):
+        return Coalesce(Subquery(query.values(link).annotate(t=Sum("amount")).values("t")[:1]), zero)
+
+    used = allocations.filter(**{link: OuterRef("pk")})
+    refunded = RefundPart.objects.filter(**{link: OuterRef("pk")})
+    return model.objects.annotate(held=F(amount_field) - total(used) - total(refunded))
+
+
 def credit_sources(customer: Customer, *, currency: str) -> list:
-    """Payments (oldest money first), then credit notes, that still hold credit, locked for update."""
-    payments = Payment.objects.select_for_update().filter(customer=customer, currency=currency, reversed_at=None)
-    notes = CreditNote.objects.select_for_update().filter(customer=customer, currency=currency)
-    return [
-        source for source in [*payments.order_by("received_at", "id"), *notes.order_by("id")] if source.unallocated > 0
-    ]
+    """What holds the customer's credit, locked for update, each with `held` (what it still holds):
+    money received (oldest first), then credit notes. In a few queries, however long the history."""
+    payments = (
+        _held(Payment, "amount", Allocation.objects.filter(reversed_at=None), "payment")
+        .filter(customer=customer, currency=currency, reversed_at=None, held__gt=0)
+        .order_by("received_at", "id")
+    )
+    notes = (
+        _held(CreditNote, "total", CreditNoteAllocation.objects.all(), "credit_note")
+        .filter(customer=customer, currency=currency, held__gt=0)
+        .order_by("id")
+    )
+    return [*payments.select_for_update(of=("self",)), *notes.select_for_update(of=("self",))]
 
 
 def customer_open_invoices(customer: Customer) -> QuerySet[Invoice]:

@@ -261,7 +261,7 @@ def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation | CreditNoteAll
     for source in credit_sources(invoice.customer, currency=invoice.currency):
         if invoice.amount_due == 0:
             break
-        amount = min(source.unallocated, invoice.amount_due)
+        amount = min(source.held, invoice.amount_due)
         if isinstance(source, Payment):
             allocations.append(_allocate(source, invoice, amount, Allocation.Source.CREDIT, now))
         else:
@@ -468,7 +468,7 @@ def refund_credit(
     whitelabel = customer.whitelabel
     currency = whitelabel.default_currency
     sources = credit_sources(customer, currency=currency)
-    available = sum((source.unallocated for source in sources), Decimal("0"))
+    available = sum((source.held for source in sources), Decimal("0")).quantize(CENT)
     if amount > available:
         raise BillingError(f"{customer} has {available} {currency} of credit; {amount} can't be refunded.")
     refund = Refund.objects.create(
@@ -485,7 +485,7 @@ def refund_credit(
     for source in sources:
         if remaining == 0:
             break
-        part = min(source.unallocated, remaining)
+        part = min(source.held, remaining)
         RefundPart.objects.create(
             refund=refund,
             payment=source if isinstance(source, Payment) else None,

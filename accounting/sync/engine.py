@@ -201,17 +201,16 @@ def _send(
                 outbox.record_mark_failed(record, reason=reason, unclear=True)
                 outcomes.append(outbox.Outcome(record, Outcome.UNCLEAR, reason, body))
         else:
+            accepted = []
             for record, body, element in zip(records, bodies, elements, strict=True):
                 answer = _jsonable(element.data)
                 if element.ok:
-                    xero_id = str(element.data.get(id_field) or "")
-                    run.sent += outbox.record_mark_sent(
-                        record, xero_id=xero_id, response=answer, tenant_id=run.tenant_id
-                    )
+                    accepted.append((record, str(element.data.get(id_field) or ""), answer))
                     outcomes.append(outbox.Outcome(record, Outcome.SENT, "", body, answer))
                 else:
                     reason = "Xero refused it: " + "; ".join(element.errors)
                     _refused(record, reason, body=body, response=answer, outcomes=outcomes)
+            run.sent += outbox.records_mark_sent(accepted, tenant_id=run.tenant_id)
     finally:
         if outcomes:
             outbox.attempts_record(

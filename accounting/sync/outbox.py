@@ -37,10 +37,10 @@ PREPAID_KINDS = {Kind.RECEIPT, Kind.REFUND_RECEIPT}
 GIVEN_UP = Q(status=Status.FAILED, next_attempt_at__isnull=True)
 
 
-def applies(accounting: AccountingSettings | None, kind: str) -> bool:
+def applies(payment_type: str | None, kind: str) -> bool:
     """Whether the whitelabel's payment type sends this kind at all (post-paid: invoices, payments, credit,
     credit notes, refunds; pre-paid: receipts and refund receipts; contacts and reversals in both)."""
-    payment_type = accounting.payment_type if accounting else AccountingSettings.PaymentType.POSTPAID
+    payment_type = payment_type or AccountingSettings.PaymentType.POSTPAID
     if kind in POSTPAID_KINDS:
         return payment_type == AccountingSettings.PaymentType.POSTPAID
     if kind in PREPAID_KINDS:
@@ -48,31 +48,38 @@ def applies(accounting: AccountingSettings | None, kind: str) -> bool:
     return True
 
 
-_UNREAD = object()
+def _sync_settings(whitelabel_id: int) -> dict:
+    """The whitelabel's accounting system, payment type and connection status, in one query."""
+    return Whitelabel.objects.filter(pk=whitelabel_id).values(
+        system=F("accounting_settings__accounting_system"),
+        payment_type=F("accounting_settings__payment_type"),
+        connection=F("xero_connection__status"),
+    ).first() or {"system": None, "payment_type": None, "connection": None}
 
 
-def skip_reason(whitelabel_id: int, accounting=_UNREAD) -> str | None:
-    """Why a record would not be sent now; None if it should be. Pass `accounting` if already read."""
-    if accounting is _UNREAD:
-        accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
-    if accounting is None or not accounting.uses_xero:
+def _skip_reason(found: dict) -> str | None:
+    if found["system"] != AccountingSettings.System.XERO:
         return "No accounting system is chosen for this whitelabel."
-    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id).values("status").first()
-    if connection is None or connection["status"] == XeroConnection.Status.DISCONNECTED:
+    if found["connection"] in (None, XeroConnection.Status.DISCONNECTED):
         return "The whitelabel is not connected to Xero; resync it after connecting to send this."
     return None
+
+
+def skip_reason(whitelabel_id: int) -> str | None:
+    """Why a record would not be sent now; None if it should be."""
+    return _skip_reason(_sync_settings(whitelabel_id))
 
 
 def record_enqueue(
     *, whitelabel_id: int, kind: str, object_id: int, label: str, resend: bool = False, created: bool = False
 ) -> SyncRecord | None:
     """Add (or with `resend`, re-arm as a new version) the outbox row for an Arena record, in the
-    caller's transaction, and ask for a run after commit. `created`: the Arena record is new, so its
-    row can't exist yet. Returns None when it already exists and nothing changed."""
-    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
-    if not applies(accounting, kind):
+    caller's transaction, and ask for a run (queued after commit). `created`: the Arena record is new, so
+    its row can't exist yet. Returns None when it already exists and nothing changed."""
+    found = _sync_settings(whitelabel_id)
+    if not applies(found["payment_type"], kind):
         return None
-    reason = skip_reason(whitelabel_id, accounting)
+    reason = _skip_reason(found)
     now = timezone.now()
     fields = {
         "whitelabel_id": whitelabel_id,
@@ -101,7 +108,7 @@ def record_enqueue(
         )
         record.status = Status.PENDING
     if record.status == Status.PENDING:
-        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
+        runner.run_request(whitelabel_id)
     return record
 
 
@@ -197,25 +204,38 @@ def records_fail_unexpectedly(records: list[SyncRecord], *, reason: str) -> None
 
 
 def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> bool:
-    """Sent, unless the Arena record changed while it was in flight: then Xero's id is kept and the
-    record stays pending, so the new version goes too. Wakes the records that waited for it."""
+    """One record Xero has (e.g. found by a look-up): see records_mark_sent."""
+    return bool(records_mark_sent([(record, xero_id, response)], tenant_id=tenant_id))
+
+
+def records_mark_sent(answers: list[tuple[SyncRecord, str, dict | None]], *, tenant_id: str) -> int:
+    """A batch Xero accepted, in three queries whatever its size: every record keeps Xero's id and answer;
+    those whose version is the one sent are sent (a record that changed in flight stays pending, so the
+    new version goes too); the records waiting for any of them wake. Returns how many were sent."""
+    if not answers:
+        return 0
     now = timezone.now()
-    answer = {
-        "xero_id": xero_id or record.xero_id,
-        "response": response,
-        "outcome_unknown": False,
-        "xero_tenant_id": tenant_id,
-        "claimed_until": None,
-        "updated_at": now,
-    }
-    done = {"status": Status.SENT, "reason": "", "next_attempt_at": None, "sent_at": now, "blocked_by": None}
-    if not SyncRecord.objects.filter(pk=record.pk, version=record.version).update(**answer, **done):
-        SyncRecord.objects.filter(pk=record.pk).update(**answer)
-        done = {}
-    for name, value in {**answer, **done}.items():
-        setattr(record, name, value)
-    records_wake(blocked_by=[record.pk])
-    return bool(done)
+    records = []
+    for record, xero_id, response in answers:
+        record.xero_id, record.response = xero_id or record.xero_id, response
+        record.outcome_unknown, record.xero_tenant_id, record.claimed_until, record.updated_at = (
+            False,
+            tenant_id,
+            None,
+            now,
+        )
+        records.append(record)
+    SyncRecord.objects.bulk_update(
+        records, ["xero_id", "response", "outcome_unknown", "xero_tenant_id", "claimed_until", "updated_at"]
+    )
+    same_version = Q()
+    for record in records:
+        same_version |= Q(pk=record.pk, version=record.version)
+    sent = SyncRecord.objects.filter(same_version).update(
+        status=Status.SENT, reason="", next_attempt_at=None, sent_at=now, blocked_by=None
+    )
+    records_wake(blocked_by=[r.pk for r in records])
+    return sent
 
 
 def record_mark_failed(
@@ -335,7 +355,7 @@ def records_rearm(*, whitelabel_id: int, ids) -> int:
         .update(status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now)
     )
     if count:
-        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
+        runner.run_request(whitelabel_id)
     return count
 
 
@@ -446,5 +466,5 @@ def records_recheck(*, whitelabel_id: int, ids) -> int:
         )
     )
     if count:
-        transaction.on_commit(lambda: runner.run_request(whitelabel_id))
+        runner.run_request(whitelabel_id)
     return count

@@ -1,7 +1,8 @@
 """When sync runs: at most one run per Xero organisation at a time, across all workers and machines.
 
-A billing change bumps the whitelabel's `SyncState.event_seq` and, unless a run is already under way
-or queued, queues one `XERO_SYNC_COALESCE_SECONDS` later, so a burst becomes full batches. A run holds
+A billing change bumps the whitelabel's `SyncState.event_seq` in its own transaction and, unless a run
+is already under way or queued, queues one `XERO_SYNC_COALESCE_SECONDS` later (published after the
+commit), so a burst becomes full batches. A run holds
 a lease on the SyncState row (the lease lapses if its worker dies; it lasts as long as the task's hard
 time limit); when it ends it hands the lease back and schedules the next wake-up, if anything is due
 later, as one delayed task. It only lets go without a wake-up if no billing change arrived while it
@@ -14,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -41,34 +43,45 @@ def _ensure_state(whitelabel_id: int) -> None:
         SyncState.objects.get_or_create(whitelabel_id=whitelabel_id)
 
 
-def run_request(whitelabel_id: int, *, delay: float | None = None) -> bool:
+def run_request(whitelabel_id: int, *, delay: float | None = None) -> None:
     """Something changed for this whitelabel: make sure a run comes, after the coalescing window.
 
-    Costs one UPDATE when a run is already running or queued, two and a publish otherwise.
+    Called inside the transaction that made the change (the billing transaction): the counter and the
+    schedule change with it, so a rolled-back change asks for nothing, and no commit of its own is added.
+    One UPDATE when the run is queued by it, two when a run is already running or queued; the task is
+    published after the commit.
     """
     now = timezone.now()
-    delay = settings.XERO_SYNC_COALESCE_SECONDS if delay is None else delay
-    bumped = SyncState.objects.filter(whitelabel_id=whitelabel_id).update(
-        event_seq=F("event_seq") + 1, last_event_at=now
-    )
-    if not bumped:
-        _ensure_state(whitelabel_id)
-        SyncState.objects.filter(whitelabel_id=whitelabel_id).update(event_seq=F("event_seq") + 1, last_event_at=now)
-    return schedule(whitelabel_id, at=now + datetime.timedelta(seconds=delay))
+    at = now + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS if delay is None else delay)
+    bump = {"event_seq": F("event_seq") + 1, "last_event_at": now}
+    state = SyncState.objects.filter(whitelabel_id=whitelabel_id)
+    if state.filter(_schedulable(now, at)).update(wake_at=at, **bump):
+        transaction.on_commit(lambda: _enqueue_or_forget(whitelabel_id, at))
+    elif not state.update(**bump):
+        _ensure_state(whitelabel_id)  # the first change of a new whitelabel
+        if state.exists():
+            run_request(whitelabel_id, delay=delay)
+
+
+def _schedulable(now: datetime.datetime, at: datetime.datetime) -> Q:
+    """No run holds the organisation, and none is queued for `at` or earlier (or the queued one is lost)."""
+    stale = now - datetime.timedelta(seconds=settings.XERO_SYNC_SWEEP_SECONDS)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return free & (Q(wake_at__isnull=True) | Q(wake_at__gt=at) | Q(wake_at__lt=stale))
 
 
 def schedule(whitelabel_id: int, *, at: datetime.datetime) -> bool:
     """Queue a run for `at` unless one is running, or queued for `at` or earlier. True if one was queued."""
-    now = timezone.now()
-    stale = now - datetime.timedelta(seconds=settings.XERO_SYNC_SWEEP_SECONDS)
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    unscheduled = Q(wake_at__isnull=True) | Q(wake_at__gt=at) | Q(wake_at__lt=stale)
-    if not SyncState.objects.filter(free, unscheduled, whitelabel_id=whitelabel_id).update(wake_at=at):
+    if not SyncState.objects.filter(_schedulable(timezone.now(), at), whitelabel_id=whitelabel_id).update(wake_at=at):
         return False
-    if not _enqueue(whitelabel_id, at):
-        SyncState.objects.filter(whitelabel_id=whitelabel_id, wake_at=at).update(wake_at=None)
-        return False
-    return True
+    return _enqueue_or_forget(whitelabel_id, at)
+
+
+def _enqueue_or_forget(whitelabel_id: int, at: datetime.datetime) -> bool:
+    if _enqueue(whitelabel_id, at):
+        return True
+    SyncState.objects.filter(whitelabel_id=whitelabel_id, wake_at=at).update(wake_at=None)
+    return False
 
 
 def _enqueue(whitelabel_id: int, at: datetime.datetime) -> bool:

@@ -34,8 +34,8 @@ from .errors import XeroRateLimited, XeroUnavailable
 logger = logging.getLogger(__name__)
 MINUTE, DAY = 60.0, 86400.0
 FAIR_SHARE_FROM = 0.8  # fair sharing starts when this part of the app-wide minute budget is used
-# A call leaves our window a little after it leaves Xero's: Xero counts it when it arrives, which may be
-# a moment after we admitted it, so a call admitted the instant ours frees up could still count twice there.
+# Xero counts a call when it arrives; we count it from when it ended (release re-stamps it), which is never
+# earlier, and keep our windows a little longer than Xero's besides, for the clocks' differences.
 MARGIN_SECONDS, MARGIN_REAL_SECONDS = 1.0, 0.1
 CONCURRENT_RETRY = 0.05  # seconds before asking again when all in-flight slots are taken
 
@@ -165,6 +165,21 @@ return missing
 """
 
 
+# The call is over: it leaves the in-flight set, and its place in the windows moves to now. Xero counted it
+# when it arrived, somewhere between the permit and now: counting from now never lets a call in early.
+_RELEASE = """
+local inflight, minute, day, app = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local permit, app_member, scale = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) + tonumber(t[2]) / 1000000) * scale
+redis.call('ZREM', inflight, permit)
+redis.call('ZADD', minute, 'XX', now, permit)
+redis.call('ZADD', day, 'XX', now, permit)
+redis.call('ZADD', app, 'XX', now, app_member)
+return 1
+"""
+
+
 class RedisLimiter:
     def __init__(self, url: str):
         import redis
@@ -172,6 +187,7 @@ class RedisLimiter:
         self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._observe = self._redis.register_script(_OBSERVE)
+        self._release = self._redis.register_script(_RELEASE)
         self._errors = (redis.RedisError,)
 
     @staticmethod
@@ -214,9 +230,13 @@ class RedisLimiter:
         problem = problem.decode() if isinstance(problem, bytes) else problem
         return Refusal(CONCURRENT_RETRY if wait < 0 else max(wait, 0.001), problem)
 
-    def release(self, permit: Permit) -> None:
+    def release(self, permit: Permit, limits: Limits) -> None:
+        keys = self._keys(permit.tenant_id)
         try:
-            self._redis.zrem(self._keys(permit.tenant_id)["inflight"], permit.id)
+            self._release(
+                keys=[keys["inflight"], keys["minute"], keys["day"], keys["app"]],
+                args=[permit.id, f"{permit.tenant_id}|{permit.id}", limits.scale],
+            )
         except self._errors:
             logger.warning("Could not release a Xero rate-limit permit; it lapses on its own")
 
@@ -330,8 +350,8 @@ class DatabaseLimiter:
             if len(row.in_flight) >= limits.concurrent:
                 return Refusal(CONCURRENT_RETRY, "concurrent")
             permit = Permit(tenant_id, uuid.uuid4().hex)
-            row.calls.append([now, tenant_id])
-            app.calls.append([now, tenant_id])
+            row.calls.append([now, tenant_id, permit.id])
+            app.calls.append([now, tenant_id, permit.id])
             slot = str(int(now // MINUTE))
             row.day[slot] = row.day.get(slot, 0) + 1
             row.in_flight[permit.id] = real + limits.permit_ttl
@@ -339,13 +359,16 @@ class DatabaseLimiter:
             app.save(update_fields=["calls"])
             return permit
 
-    def release(self, permit: Permit) -> None:
-        from ..models import XeroRateBucket
-
+    def release(self, permit: Permit, limits: Limits) -> None:
+        """The call leaves the in-flight set and counts in the windows from now (see _RELEASE)."""
+        _, now = self._now(limits)
         with transaction.atomic():
-            row = XeroRateBucket.objects.select_for_update().filter(key=f"tenant:{permit.tenant_id}").first()
-            if row is not None and row.in_flight.pop(permit.id, None) is not None:
-                row.save(update_fields=["in_flight"])
+            app, row = self._rows(permit.tenant_id)
+            row.in_flight.pop(permit.id, None)
+            for bucket in (row, app):
+                bucket.calls = [[now, *call[1:]] if call[2:] == [permit.id] else call for call in bucket.calls]
+            row.save(update_fields=["in_flight", "calls"])
+            app.save(update_fields=["calls"])
 
     def observe(self, tenant_id: str, remaining: dict[str, int], limits: Limits) -> None:
         real, now = self._now(limits)
@@ -415,11 +438,11 @@ def acquire(tenant_id: str, *, max_wait: float | None = None) -> Permit:
 
 def release(permit: Permit, headers: dict | None = None) -> None:
     """The call is over; learn what Xero says is left."""
-    limiter = backend()
-    limiter.release(permit)
+    limiter, limits = backend(), Limits.from_settings()
+    limiter.release(permit, limits)
     remaining = _remaining(headers or {})
     if remaining:
-        limiter.observe(permit.tenant_id, remaining, Limits.from_settings())
+        limiter.observe(permit.tenant_id, remaining, limits)
 
 
 def refused(tenant_id: str, *, retry_after: float, problem: str | None) -> None:
