@@ -226,12 +226,17 @@ class XeroIndex:
 
 
 class ArenaBooks:
-    """What Arena has for one whitelabel and organisation: the sync records and the billing rows they stand for."""
+    """What Arena has for one whitelabel and organisation: the sync records and the billing rows they stand for.
 
-    def __init__(self, whitelabel: Whitelabel, tenant_id: str):
+    `about`: only what these sync records' checks need (a webhook's invoices and contacts: their payments,
+    credit, void and customer); None: the whole whitelabel.
+    """
+
+    def __init__(self, whitelabel: Whitelabel, tenant_id: str, *, about: list[SyncRecord] | None = None):
         self.whitelabel, self.tenant_id = whitelabel, tenant_id
         self.accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
-        records = list(SyncRecord.objects.filter(whitelabel=whitelabel))
+        related = models.Q() if about is None else _related(about)
+        records = list(SyncRecord.objects.filter(related, whitelabel=whitelabel))
         self.records = {(r.kind, r.object_id): r for r in records}
         self.by_kind = defaultdict(list)
         for record in records:
@@ -256,8 +261,10 @@ class ArenaBooks:
         self.receipts = Receipt.objects.select_related("payment__customer").in_bulk(
             [r.object_id for r in self.by_kind[RecordKind.RECEIPT]]
         )
-        self.invoice_numbers = set(Invoice.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
-        self.receipt_numbers = set(Receipt.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
+        self.invoice_numbers, self.receipt_numbers = set(), set()  # for extras: only with the whole whitelabel
+        if about is None:
+            self.invoice_numbers = set(Invoice.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
+            self.receipt_numbers = set(Receipt.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
 
     def record(self, kind: str, object_id: int) -> SyncRecord | None:
         return self.records.get((kind, object_id))
@@ -278,6 +285,23 @@ class ArenaBooks:
     @property
     def postpaid(self) -> bool:
         return self.accounting is None or self.accounting.payment_type == AccountingSettings.PaymentType.POSTPAID
+
+
+def _related(records: list[SyncRecord]) -> models.Q:
+    """The sync records an invoice's or contact's checks read: the invoice's payments, credit and void, and
+    the customer's contact and overpayments."""
+    invoices = [r.object_id for r in records if r.kind == RecordKind.INVOICE]
+    customers = {r.object_id for r in records if r.kind == RecordKind.CONTACT}
+    customers |= set(Invoice.objects.filter(pk__in=invoices).values_list("customer_id", flat=True))
+    allocations = list(Allocation.objects.filter(invoice_id__in=invoices).values_list("pk", "payment_id"))
+    return (
+        models.Q(kind__in=[RecordKind.INVOICE, RecordKind.INVOICE_VOID], object_id__in=invoices)
+        | models.Q(
+            kind__in=[RecordKind.PAYMENT, RecordKind.CREDIT_ALLOCATION], object_id__in=[a for a, _ in allocations]
+        )
+        | models.Q(kind=RecordKind.OVERPAYMENT, object_id__in={p for _, p in allocations})
+        | models.Q(kind=RecordKind.CONTACT, object_id__in=customers)
+    )
 
 
 def books_compare(
@@ -1260,7 +1284,7 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
     rows = services.xero_call(connection, lambda creds: read(creds, known), tenant_id=connection.tenant_id)
     part = "invoices" if kind == RecordKind.INVOICE else "contacts"
     books = XeroBooks(parts={part}, **{part: rows})
-    arena = ArenaBooks(connection.whitelabel, connection.tenant_id)
+    arena = ArenaBooks(connection.whitelabel, connection.tenant_id, about=list(records.values()))
     scope = {records[_key(rid)].pk for rid in known}
     comparison = Comparison()
     xero = XeroIndex(books)

@@ -1,7 +1,8 @@
 """Celery tasks: thin, take ids, and leave the work to the sync engine.
 
 Retries: a record's retry schedule lives in the outbox (`outbox.record_mark_failed`), never here. Celery
-retries a task only when the engine could not do its work at all (the database was unreachable).
+retries a task only when the engine could not do its work at all (the database was unreachable), and a
+webhook delivery's processing when Xero's limits or an outage hold it back (after Xero's Retry-After).
 """
 
 import logging
@@ -10,10 +11,11 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import services
+from . import services, webhooks
 from .sync import engine, outbox, runner
 
 logger = logging.getLogger(__name__)
+RATE_LIMITED_RETRIES = 50  # a delivery held back by Xero's limits waits out their windows, not forever
 
 
 @shared_task(
@@ -34,11 +36,38 @@ def sync_organisation(whitelabel_id: int) -> None:
 def sweep_outbox() -> int:
     """Periodic (Celery beat): queue a run for every organisation with due records and none queued (saved
     while the broker was down, or held by a worker that died), wake records whose dependency is gone or
-    sent, forget unfinished consents, and prune old attempt history."""
+    sent, forget unfinished consents, queue Xero webhook deliveries left unprocessed, and prune old attempt
+    and webhook history."""
     outbox.records_wake_orphans()
     woken = runner.whitelabels_to_wake(engine.whitelabels_due())
     for whitelabel_id in woken:
         runner.run_request(whitelabel_id, delay=0)
     services.pending_authorisations_purge()
     outbox.attempts_prune(older_than_days=settings.XERO_SYNC_HISTORY_DAYS)
+    webhooks.deliveries_requeue_stale()
+    webhooks.deliveries_prune(older_than_days=settings.XERO_SYNC_HISTORY_DAYS)
     return len(woken)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def process_xero_webhook(self, delivery_id: int) -> None:
+    """Process one stored Xero webhook delivery (a no-op once processed, or if its signature was wrong)."""
+    try:
+        webhooks.delivery_process(delivery_id)
+    except webhooks.TryLater as exc:
+        webhooks.delivery_retry_later(delivery_id, str(exc), exc.retry_in)
+        raise self.retry(countdown=max(exc.retry_in, 1.0), max_retries=RATE_LIMITED_RETRIES) from None
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        webhooks.delivery_failed(delivery_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from accounting import reconcile, services
 from accounting.models import Reconciliation, SyncRecord
-from accounting.sync import engine
 from accounting.xero import client
 from payments.models import Allocation
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.services import LineInput, add_credit, issue_invoice, record_payment
+from tests.accounting.drift import bill, drain
 from tests.books import compare_books, connected, xero_calls
 from tests.factories import CustomerFactory
 from tests.xero import book
@@ -24,31 +24,6 @@ from tests.xero import book
 pytestmark = pytest.mark.django_db
 Kind, Status = SyncRecord.Kind, SyncRecord.Status
 DriftKind = reconcile.DriftKind
-
-
-def drain(whitelabel):
-    engine.run_organisation(whitelabel.pk, hold_partial=False)
-    assert not SyncRecord.objects.filter(whitelabel=whitelabel).exclude(status__in=[Status.SENT, Status.SKIPPED])
-
-
-def bill(whitelabel) -> dict:
-    """Every kind of post-paid record for one customer: an invoice paid in two parts, one paid with 20.00
-    over (credit), a top-up, credit applied to a later invoice, an open invoice and a voided one."""
-    customer = CustomerFactory(whitelabel=whitelabel)
-    gst = Decimal("10")
-    paid = issue_invoice(customer, [LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), gst)])
-    record_payment(customer, "50.00", invoice=paid)
-    record_payment(customer, "60.00", invoice=paid)
-    extra = issue_invoice(customer, [LineInput("Extra data", Decimal("2"), Decimal("10.00"), gst)])
-    record_payment(customer, "42.00", invoice=extra)  # 20.00 left as credit
-    add_credit(customer, "25.00")
-    from_credit = issue_invoice(customer, [LineInput("Handset", Decimal("1"), Decimal("30.00"), Decimal("0"))])
-    open_invoice = issue_invoice(
-        customer, [LineInput("Roaming", Decimal("1"), Decimal("80.00"), gst)], apply_credit=False
-    )
-    mistake = issue_invoice(customer, [LineInput("Wrong plan", Decimal("1"), Decimal("5.00"), gst)], apply_credit=False)
-    void_invoice(mistake)
-    return {"customer": customer, "paid": paid, "from_credit": from_credit, "open": open_invoice}
 
 
 def run(*args) -> tuple[int, str, str]:
