@@ -11,11 +11,19 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import services, webhooks
+from payments.models import Whitelabel
+
+from . import reconcile, services, webhooks
+from .errors import NotConnected
+from .models import Reconciliation
 from .sync import engine, outbox, runner
+from .xero.errors import XeroError
 
 logger = logging.getLogger(__name__)
 RATE_LIMITED_RETRIES = 50  # a delivery held back by Xero's limits waits out their windows, not forever
+# A first (full) reconcile of a big organisation reads many pages at 60 calls a minute: give it an hour. Later
+# nightly runs read only what changed since the last one.
+RECONCILE_TIME_LIMIT = 3600
 
 
 @shared_task(
@@ -71,3 +79,34 @@ def process_xero_webhook(self, delivery_id: int) -> None:
     except Exception as exc:
         webhooks.delivery_failed(delivery_id, f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_all() -> int:
+    """Periodic (Celery beat, XERO_RECONCILE_SCHEDULE): queue a reconcile for every connected whitelabel."""
+    whitelabels = reconcile.whitelabels_to_reconcile()
+    for whitelabel in whitelabels:
+        reconcile_whitelabel.delay(whitelabel.pk)
+    return len(whitelabels)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    time_limit=RECONCILE_TIME_LIMIT,
+    soft_time_limit=RECONCILE_TIME_LIMIT - 30,
+)
+def reconcile_whitelabel(whitelabel_id: int) -> None:
+    """Compare one whitelabel's books with Xero's (what changed since the last nightly run) and flag what a
+    person changed in Xero. It never sends anything: `xero_reconcile --fix` does, when someone asks."""
+    whitelabel = Whitelabel.objects.filter(pk=whitelabel_id).first()
+    if whitelabel is None:
+        return
+    try:
+        reconcile.whitelabel_reconcile(
+            whitelabel=whitelabel,
+            since=reconcile.last_reconciled_since(whitelabel),
+            trigger=Reconciliation.Trigger.SCHEDULE,
+        )
+    except (NotConnected, XeroError) as exc:
+        logger.warning("Nightly reconcile of whitelabel %s not done: %s", whitelabel_id, exc)

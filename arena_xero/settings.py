@@ -248,9 +248,28 @@ XERO_LIMIT_TIME_SCALE = env.float("XERO_LIMIT_TIME_SCALE", default=1.0)
 # Drift detection (README, "Drift: when Xero's books change underneath"). The key of the app's webhook in
 # Xero's developer portal; without it the webhook endpoint answers 503 and only the reconcile finds drift.
 XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
+# When the nightly reconcile runs, as cron's five fields (minute hour day-of-month month day-of-week) in
+# TIME_ZONE; "off" (or empty) runs none.
+XERO_RECONCILE_SCHEDULE = env.str("XERO_RECONCILE_SCHEDULE", default="0 3 * * *").strip()
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
 }
+if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
+    from celery.schedules import crontab
+
+    _cron = XERO_RECONCILE_SCHEDULE.split()
+    try:
+        if len(_cron) != 5:
+            raise ValueError("five fields")
+        _minute, _hour, _day_of_month, _month, _day_of_week = _cron
+        _schedule = crontab(
+            minute=_minute, hour=_hour, day_of_month=_day_of_month, month_of_year=_month, day_of_week=_day_of_week
+        )
+    except ValueError:
+        raise ImproperlyConfigured(
+            "XERO_RECONCILE_SCHEDULE is cron's five fields, e.g. '0 3 * * *' (03:00 every day), or 'off'."
+        ) from None
+    CELERY_BEAT_SCHEDULE["reconcile-xero"] = {"task": "accounting.tasks.reconcile_all", "schedule": _schedule}
 
 CACHES = {
     "default": (

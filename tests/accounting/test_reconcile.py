@@ -11,7 +11,7 @@ import requests
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from accounting import reconcile, services
+from accounting import reconcile, services, tasks
 from accounting.models import Reconciliation, SyncRecord
 from accounting.xero import client
 from payments.models import Allocation
@@ -358,3 +358,32 @@ def test_credit_removed_from_an_invoice_in_xero_is_changed_in_xero(books, xero):
         (DriftKind.AMOUNT_DIFFERS, "credit", f"{billed['customer'].account_number} credit (AUD)"),
     }
     assert all(d["by_person"] for d in found)
+
+
+def test_the_nightly_reconcile_compares_what_changed_since_the_last_one_and_only_flags(books, xero, monkeypatch):
+    whitelabel, billed = books
+    monkeypatch.setattr(tasks.reconcile_whitelabel, "delay", lambda pk: tasks.reconcile_whitelabel.run(pk))
+    assert tasks.reconcile_all() == 1
+    first = Reconciliation.objects.get(whitelabel=whitelabel)
+    assert (first.trigger, first.since, first.drift) == (Reconciliation.Trigger.SCHEDULE, None, 0)
+    xero.void_invoice(billed["open"].number)
+    xero.clear_requests_log()
+
+    tasks.reconcile_all()
+
+    second = Reconciliation.objects.filter(whitelabel=whitelabel).first()
+    assert second.since == first.started_at and second.drift == 1
+    assert second.differences[0]["kind"] == DriftKind.STATUS_DIFFERS
+    assert SyncRecord.objects.get(kind=Kind.INVOICE, object_id=billed["open"].pk).changed_in_xero_at
+    assert {c["method"] for c in xero_calls(xero)} == {"GET"}
+    listings = [c for c in xero_calls(xero) if "pageSize" in c["query"]]
+    assert listings and all(c["headers"].get("If-Modified-Since") for c in listings)
+
+
+def test_the_nightly_reconcile_skips_a_whitelabel_that_needs_reconnecting(books, xero):
+    whitelabel, _ = books
+    whitelabel.xero_connection.status = "needs_reconnect"
+    whitelabel.xero_connection.save()
+    assert tasks.reconcile_all() == 0
+    tasks.reconcile_whitelabel.run(whitelabel.pk)  # queued before it needed reconnecting: logs, raises nothing
+    assert not Reconciliation.objects.exists()
