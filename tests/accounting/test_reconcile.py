@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from accounting import reconcile, services, tasks
@@ -17,7 +18,7 @@ from accounting.xero import client
 from payments.models import Allocation
 from payments.services import LineInput, add_credit, issue_invoice, record_payment
 from tests.accounting.drift import bill, drain
-from tests.books import compare_books, connected, xero_calls
+from tests.books import admin_client_for, compare_books, connected, xero_calls
 from tests.factories import CustomerFactory
 from tests.xero import book
 
@@ -387,3 +388,23 @@ def test_the_nightly_reconcile_skips_a_whitelabel_that_needs_reconnecting(books,
     assert tasks.reconcile_all() == 0
     tasks.reconcile_whitelabel.run(whitelabel.pk)  # queued before it needed reconnecting: logs, raises nothing
     assert not Reconciliation.objects.exists()
+
+
+def test_the_sync_card_says_what_was_changed_in_xero_and_when_the_books_were_compared(books, xero):
+    whitelabel, billed = books
+    client = admin_client_for(whitelabel)
+    card = reverse("accounting:xero_sync", kwargs={"whitelabel": whitelabel.slug})
+    assert "Changed in Xero" not in client.get(card).content.decode()
+    run("--whitelabel", whitelabel.slug)
+    assert "Books last compared with Xero" in client.get(card).content.decode()
+    assert ": they agree." in client.get(card).content.decode()
+
+    xero.void_invoice(billed["open"].number)
+    xero.archive_account("200")
+    run("--whitelabel", whitelabel.slug)
+    html = " ".join(client.get(card).content.decode().split())
+
+    assert "Changed in Xero: <strong>1</strong> record was changed by a person in Xero after Arena sent it" in html
+    assert f"(Invoice {billed['open'].number}: Voided in Xero after Arena sent it; Arena still bills it.)" in html
+    assert "Account 200 (Sales) is archived in Xero: Xero will refuse new invoices and receipts" in html
+    assert "they agree" not in html
