@@ -49,13 +49,47 @@ class XeroConnectionAdmin(admin.ModelAdmin):
         return False
 
 
+class ChangedInXeroFilter(admin.SimpleListFilter):
+    """Records a person changed in Xero after Arena sent them (found by a webhook or the reconcile)."""
+
+    title = "changed in Xero"
+    parameter_name = "changed_in_xero"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Changed in Xero"), ("no", "Not changed in Xero")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(changed_in_xero_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(SyncRecord)
 class SyncRecordAdmin(admin.ModelAdmin):
-    list_display = ["label", "kind", "whitelabel", "status", "attempts", "next_attempt_at", "xero_id", "reason"]
-    list_filter = ["status", "kind", "whitelabel"]
+    list_display = [
+        "label",
+        "kind",
+        "whitelabel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "xero_id",
+        "reason",
+        "changed_in_xero_at",
+    ]
+    list_filter = ["status", "kind", ChangedInXeroFilter, "whitelabel"]
     search_fields = ["label", "xero_id", "reason"]
     readonly_fields = [f.name for f in SyncRecord._meta.fields]
-    actions = ["retry_now"]
+    actions = ["retry_now", "resolve_changes_in_xero"]
+
+    @admin.action(description="Mark the changes in Xero as resolved")
+    def resolve_changes_in_xero(self, request, queryset):
+        count = outbox.records_resolve_changed_in_xero(ids=queryset.values("id"))
+        messages.success(
+            request,
+            ngettext("%(count)d change in Xero resolved.", "%(count)d changes in Xero resolved.", count)
+            % {"count": count},
+        )
 
     def has_add_permission(self, request):
         return False
