@@ -247,17 +247,23 @@ class ArenaBooks:
         )
         money_kinds = (RecordKind.PAYMENT, RecordKind.CREDIT_ALLOCATION)
         allocation_ids = [r.object_id for kind in money_kinds for r in self.by_kind[kind]]
-        self.allocations = Allocation.objects.select_related("payment__receipt", "invoice__customer").in_bulk(
-            allocation_ids
-        )
-        self.allocations_of_invoice = defaultdict(list)
+        self.allocations = Allocation.objects.select_related(
+            "payment__receipt", "payment__customer", "invoice__customer"
+        ).in_bulk(allocation_ids)
+        self.allocations_of_invoice, self.credit_of_customer = defaultdict(list), defaultdict(list)
         for allocation in self.allocations.values():
             self.allocations_of_invoice[allocation.invoice_id].append(allocation)
+            if allocation.source == Allocation.Source.CREDIT:
+                self.credit_of_customer[allocation.payment.customer_id].append(allocation)
+        self.payment_ids = {_key(r.xero_id) for r in self.by_kind[RecordKind.PAYMENT] if r.xero_id}
         self.payments = (
             Payment.objects.select_related("receipt", "customer")
             .prefetch_related("allocations")
             .in_bulk([r.object_id for r in self.by_kind[RecordKind.OVERPAYMENT]])
         )
+        self.overpayments_of_customer = defaultdict(list)
+        for payment in self.payments.values():
+            self.overpayments_of_customer[payment.customer_id].append(payment)
         self.receipts = Receipt.objects.select_related("payment__customer").in_bulk(
             [r.object_id for r in self.by_kind[RecordKind.RECEIPT]]
         )
@@ -622,7 +628,7 @@ def _removed_credit(arena: ArenaBooks, xero: XeroIndex, invoice: Invoice) -> lis
 
 def _added_payments(arena: ArenaBooks, invoice: Invoice, found: dict) -> list[dict]:
     """Payments on the invoice in Xero that Arena did not send (entered in Xero by a person)."""
-    ours = {_key(r.xero_id) for r in arena.by_kind[RecordKind.PAYMENT] if r.xero_id}
+    ours = arena.payment_ids
     references = {payloads.payment_reference(a) for a in arena.allocations_of_invoice.get(invoice.pk, [])}
     return [
         p
@@ -866,12 +872,8 @@ def _check_credit(arena: ArenaBooks, xero: XeroIndex, customer_id: int, result: 
     """A customer's credit: what Arena sent as overpayments, less the credit it applied, against the
     contact's overpayments' RemainingCredit in Xero, per currency."""
     kinds = (RecordKind.OVERPAYMENT, RecordKind.CREDIT_ALLOCATION)
-    payments = [p for p in arena.payments.values() if p.customer_id == customer_id]
-    allocations = [
-        a
-        for a in arena.allocations.values()
-        if a.payment.customer_id == customer_id and a.source == Allocation.Source.CREDIT
-    ]
+    payments = arena.overpayments_of_customer.get(customer_id, [])
+    allocations = arena.credit_of_customer.get(customer_id, [])
     records = [arena.record(kinds[0], p.pk) for p in payments] + [arena.record(kinds[1], a.pk) for a in allocations]
     contact_id = arena.contact_id(customer_id)
     if not contact_id or any(arena.in_flight(r) for r in records):
