@@ -32,7 +32,7 @@ from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whi
 
 from . import services
 from .errors import NotConnected
-from .models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection
+from .models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent
 from .sync import engine, outbox, payloads
 from .xero import client
 from .xero.errors import XeroRateLimited, XeroUnavailable
@@ -334,8 +334,7 @@ def books_compare(
             _check_invoice(arena, xero, record, result, payments_read="payments" in books.parts)
         for record in sent[RecordKind.INVOICE_VOID]:
             _check_void(arena, xero, record, result)
-        if scope is None or "payments" in books.parts:
-            _extra_invoices(arena, xero, result)
+        _extra_invoices(arena, xero, result)
     if "payments" in books.parts:
         for record in sent[RecordKind.PAYMENT]:
             _check_payment(arena, xero, record, result)
@@ -1268,8 +1267,6 @@ class RecordCheck:
 def records_check_in_xero(connection: XeroConnection, category: str, resource_ids: list[str]) -> dict[str, RecordCheck]:
     """Xero says these invoices or contacts changed: read them (one call), compare each with what Arena sent,
     and flag the records a person changed. Returns what was found per resource id."""
-    from .models import XeroWebhookEvent
-
     Outcome = XeroWebhookEvent.Outcome
     kind = RecordKind.INVOICE if category == "INVOICE" else RecordKind.CONTACT
     records = {
