@@ -188,9 +188,34 @@ class SkipForm(forms.Form):
     )
 
 
+class ChangedInXeroFilter(admin.SimpleListFilter):
+    """Records a person changed in Xero after Arena sent them (found by a webhook or the reconcile)."""
+
+    title = "changed in Xero"
+    parameter_name = "changed_in_xero"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Changed in Xero"), ("no", "Not changed in Xero")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(changed_in_xero_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(SyncRecord)
 class SyncRecordAdmin(ReadOnlyAdmin):
-    list_display = ["label", "kind", "whitelabel", "status", "attempts", "next_attempt_at", "in_xero", "reason_start"]
+    list_display = [
+        "label",
+        "kind",
+        "whitelabel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "in_xero",
+        "changed_in_xero",
+        "reason_start",
+    ]
     list_display_links = ["label"]
     list_filter = [
         "status",
@@ -198,17 +223,31 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "whitelabel",
         OrganisationFilter,
         "outcome_unknown",
+        ChangedInXeroFilter,
         ("created_at", BilledFilter),
     ]
     list_select_related = ["whitelabel"]
     search_fields = ["label", "xero_id"]
     search_help_text = "An invoice or receipt number, a customer's name, account number or email, a label or a Xero id."
     list_per_page = 50
-    actions = ["retry_now", "skip_records"]
+    actions = ["retry_now", "skip_records", "resolve_changes_in_xero"]
     inlines = [SyncAttemptInline]
     fieldsets = [
         (None, {"fields": ["label", "kind", "whitelabel", "arena_object", "status", "reason", "waits_for"]}),
-        ("In Xero", {"fields": ["open_in_xero", "xero_id", "organisation", "sent_at", "outcome_unknown"]}),
+        (
+            "In Xero",
+            {
+                "fields": [
+                    "open_in_xero",
+                    "xero_id",
+                    "organisation",
+                    "sent_at",
+                    "outcome_unknown",
+                    "changed_in_xero_at",
+                    "xero_change",
+                ]
+            },
+        ),
         ("Attempts", {"fields": ["attempts", "next_attempt", "claimed_until", "version", "created_at", "updated_at"]}),
         ("Payload and answer", {"fields": ["payload_pretty", "response_pretty"]}),
     ]
@@ -322,6 +361,20 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         if request.POST.get("_from_record") and queryset.count() == 1:
             return HttpResponseRedirect(reverse("admin:accounting_syncrecord_change", args=[queryset.get().pk]))
         return None
+
+    @admin.display(description="Changed in Xero", boolean=True)
+    def changed_in_xero(self, obj):
+        return obj.changed_in_xero_at is not None
+
+    @admin.action(description="Mark the changes in Xero as resolved", permissions=["retry"])
+    def resolve_changes_in_xero(self, request, queryset):
+        count = outbox.records_resolve_changed_in_xero(ids=queryset.values("id"))
+        messages.success(
+            request,
+            ngettext("%(count)d change in Xero resolved.", "%(count)d changes in Xero resolved.", count)
+            % {"count": count},
+        )
+        return self._back(request, queryset)
 
     @admin.action(description="Retry the selected records now", permissions=["retry"])
     def retry_now(self, request, queryset):

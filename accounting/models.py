@@ -195,6 +195,17 @@ class SyncRecord(models.Model):
     payload = models.JSONField(null=True, blank=True, help_text="The last payload sent to Xero.")
     response = models.JSONField(null=True, blank=True, help_text="Xero's answer for this record.")
     sent_at = models.DateTimeField(null=True, blank=True)
+    changed_in_xero_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        verbose_name="changed in Xero",
+        help_text="When Arena found that a person changed this record in Xero after it was sent (a webhook or the "
+        "reconcile); it stays set until someone resolves it.",
+    )
+    xero_change = models.TextField(
+        blank=True, help_text="What was changed in Xero, in words, e.g. 'Voided in Xero after Arena sent it.'"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -305,3 +316,103 @@ class XeroRateBucket(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class XeroWebhookDelivery(models.Model):
+    """One POST from Xero's webhooks, stored as it arrived before anything else (store, verify, process).
+
+    A delivery whose signature is wrong is kept too (verified off, never processed): a wrong
+    `XERO_WEBHOOK_KEY` shows here as a row of refused deliveries.
+    """
+
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    body = models.TextField(help_text="The raw body as received: the signature is over these bytes.")
+    signature = models.CharField(max_length=200, blank=True, help_text="The x-xero-signature header as received.")
+    verified = models.BooleanField(
+        default=False, help_text="The signature matched XERO_WEBHOOK_KEY; only verified deliveries are processed."
+    )
+    event_count = models.PositiveIntegerField(default=0)
+    first_event_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    last_event_sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="Xero's limits or an outage held processing back until then."
+    )
+    error = models.TextField(blank=True, help_text="Why processing failed or stopped, e.g. 'Xero is unavailable'.")
+
+    class Meta:
+        verbose_name = "Xero webhook delivery"
+        verbose_name_plural = "Xero webhook deliveries"
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["verified", "processed_at"], name="webhook_unprocessed")]
+
+    def __str__(self) -> str:
+        return f"Xero webhook delivery {self.pk} ({self.event_count} events)"
+
+
+class XeroWebhookEvent(models.Model):
+    """One event of a delivery. Xero delivers at least once: an event is stored (and processed) once,
+    however many deliveries carry it."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting to be processed"
+        CHANGED = "changed", "Changed in Xero: the record is flagged"
+        AGREES = "agrees", "Agrees with what Arena sent"
+        IN_FLIGHT = "in_flight", "Arena is still sending it: left to the reconcile"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="SHA-256 of the event's organisation, category, type, resource and date: a repeat is found by it.",
+    )
+    delivery = models.ForeignKey(XeroWebhookDelivery, on_delete=models.CASCADE, related_name="events")
+    tenant_id = models.CharField(max_length=64, help_text="The organisation the event is about.")
+    category = models.CharField(max_length=20, help_text="INVOICE, CONTACT or CREDITNOTE.")
+    event_type = models.CharField(max_length=20, help_text="CREATE or UPDATE.")
+    resource_id = models.CharField(max_length=64, help_text="The InvoiceID or ContactID that changed.")
+    event_date = models.DateTimeField(null=True, blank=True)
+    whitelabel = models.ForeignKey(Whitelabel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    record = models.ForeignKey(SyncRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="xero_events")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, db_index=True)
+    note = models.TextField(blank=True, help_text="What processing found, in words.")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Xero webhook event"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.event_type} {self.resource_id}"
+
+
+class Reconciliation(models.Model):
+    """One comparison of a whitelabel's books in Arena with its Xero organisation's (`xero_reconcile`, or
+    the nightly task): what was compared, every difference found, and what was re-sent."""
+
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "xero_reconcile"
+        SCHEDULE = "schedule", "Nightly"
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="reconciliations")
+    tenant_id = models.CharField(max_length=64)
+    tenant_name = models.CharField(max_length=255, blank=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    since = models.DateTimeField(
+        null=True, blank=True, help_text="Only what changed from then on was compared; empty: everything."
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    compared = models.JSONField(default=dict, help_text="How many of each were compared, e.g. {'invoices': 12}.")
+    differences = models.JSONField(default=list, help_text="Every difference found, with its kind and ids.")
+    drift = models.PositiveIntegerField(default=0, help_text="Differences found.")
+    fixed = models.PositiveIntegerField(default=0, help_text="Records missing in Xero that were sent again.")
+    error = models.TextField(blank=True, help_text="Why the comparison could not be finished.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["whitelabel", "-started_at"], name="reconciliations_of_whitelabel")]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.whitelabel} at {self.started_at:%Y-%m-%d %H:%M}"

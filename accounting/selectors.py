@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import AccountingSettings, SyncAttempt, SyncRecord, SyncState, XeroConnection
+from .models import AccountingSettings, Reconciliation, SyncAttempt, SyncRecord, SyncState, XeroConnection
 from .xero.links import deep_link
 
 Status = SyncRecord.Status
@@ -38,6 +38,10 @@ class SyncSummary:
     retrying_soon: int = 0
     paused_until: datetime.datetime | None = None
     pause_reason: str = ""
+    changed_in_xero: int = 0  # records a person changed in Xero after they were sent, not yet resolved
+    changed_example: SyncRecord | None = None
+    reconciled_at: datetime.datetime | None = None  # when the books were last compared with Xero's
+    setting_drift: tuple[str, ...] = ()  # e.g. the revenue account archived in Xero, from that comparison
 
     @property
     def statuses(self) -> list[StatusCount]:
@@ -84,6 +88,12 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
             status=Status.FAILED, next_attempt_at__isnull=False, next_attempt_at__lte=timezone.now() + RETRY_SOON
         ).count()
     state = SyncState.objects.filter(whitelabel=whitelabel, paused_until__gt=timezone.now()).first()
+    changed = records.filter(changed_in_xero_at__isnull=False).order_by("-changed_in_xero_at")
+    reconciled = (
+        Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
+        .order_by("-started_at")
+        .first()
+    )
     return SyncSummary(
         counts,
         latest,
@@ -91,6 +101,12 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
         retrying_soon,
         paused_until=state.paused_until if state else None,
         pause_reason=state.pause_reason if state else "",
+        changed_in_xero=changed.count(),
+        changed_example=changed.first(),
+        reconciled_at=reconciled.finished_at if reconciled else None,
+        setting_drift=tuple(d["detail"] for d in reconciled.differences if d.get("what") == "setting")
+        if reconciled
+        else (),
     )
 
 

@@ -1,7 +1,8 @@
 """Celery tasks: thin, take ids, and leave the work to the sync engine.
 
 Retries: a record's retry schedule lives in the outbox (`outbox.record_mark_failed`), never here. Celery
-retries a task only when the engine could not do its work at all (the database was unreachable).
+retries a task only when the engine could not do its work at all (the database was unreachable), and a
+webhook delivery's processing when Xero's limits or an outage hold it back (after Xero's Retry-After).
 """
 
 import logging
@@ -10,10 +11,19 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import services
+from payments.models import Whitelabel
+
+from . import reconcile, services, webhooks
+from .errors import NotConnected
+from .models import Reconciliation
 from .sync import engine, outbox, runner
+from .xero.errors import XeroError
 
 logger = logging.getLogger(__name__)
+RATE_LIMITED_RETRIES = 50  # a delivery held back by Xero's limits waits out their windows, not forever
+# A first (full) reconcile of a big organisation reads many pages at 60 calls a minute: give it an hour. Later
+# nightly runs read only what changed since the last one.
+RECONCILE_TIME_LIMIT = 3600
 
 
 @shared_task(
@@ -34,11 +44,69 @@ def sync_organisation(whitelabel_id: int) -> None:
 def sweep_outbox() -> int:
     """Periodic (Celery beat): queue a run for every organisation with due records and none queued (saved
     while the broker was down, or held by a worker that died), wake records whose dependency is gone or
-    sent, forget unfinished consents, and prune old attempt history."""
+    sent, forget unfinished consents, queue Xero webhook deliveries left unprocessed, and prune old attempt
+    and webhook history."""
     outbox.records_wake_orphans()
     woken = runner.whitelabels_to_wake(engine.whitelabels_due())
     for whitelabel_id in woken:
         runner.run_request(whitelabel_id, delay=0)
     services.pending_authorisations_purge()
     outbox.attempts_prune(older_than_days=settings.XERO_SYNC_HISTORY_DAYS)
+    webhooks.deliveries_requeue_stale()
+    webhooks.deliveries_prune(older_than_days=settings.XERO_SYNC_HISTORY_DAYS)
     return len(woken)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def process_xero_webhook(self, delivery_id: int) -> None:
+    """Process one stored Xero webhook delivery (a no-op once processed, or if its signature was wrong)."""
+    try:
+        webhooks.delivery_process(delivery_id)
+    except webhooks.TryLater as exc:
+        webhooks.delivery_retry_later(delivery_id, str(exc), exc.retry_in)
+        raise self.retry(countdown=max(exc.retry_in, 1.0), max_retries=RATE_LIMITED_RETRIES) from None
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        webhooks.delivery_failed(delivery_id, f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reconcile_all() -> int:
+    """Periodic (Celery beat, XERO_RECONCILE_SCHEDULE): queue a reconcile for every connected whitelabel."""
+    whitelabels = reconcile.whitelabels_to_reconcile()
+    for whitelabel in whitelabels:
+        reconcile_whitelabel.delay(whitelabel.pk)
+    return len(whitelabels)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    time_limit=RECONCILE_TIME_LIMIT,
+    soft_time_limit=RECONCILE_TIME_LIMIT - 30,
+)
+def reconcile_whitelabel(whitelabel_id: int) -> None:
+    """Compare one whitelabel's books with Xero's (what changed since the last nightly run) and flag what a
+    person changed in Xero. It never sends anything: `xero_reconcile --fix` does, when someone asks."""
+    whitelabel = Whitelabel.objects.filter(pk=whitelabel_id).first()
+    if whitelabel is None:
+        return
+    try:
+        reconcile.whitelabel_reconcile(
+            whitelabel=whitelabel,
+            since=reconcile.last_reconciled_since(whitelabel),
+            trigger=Reconciliation.Trigger.SCHEDULE,
+        )
+    except (NotConnected, XeroError) as exc:
+        logger.warning("Nightly reconcile of whitelabel %s not done: %s", whitelabel_id, exc)

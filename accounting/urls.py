@@ -19,4 +19,5 @@ urlpatterns = [
     path(SETTINGS + "xero/sync/", views.xero_sync_status, name="xero_sync"),
     path(SETTINGS + "xero/organisation/<int:pending>/", views.xero_organisation, name="xero_organisation"),
     path("accounting/xero/callback/", views.xero_callback, name="xero_callback"),
+    path("accounting/xero/webhooks/", views.xero_webhook, name="xero_webhook"),
 ]

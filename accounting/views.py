@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,12 +12,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
-from . import services
+from . import services, webhooks
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch, sync_summary
@@ -345,3 +347,23 @@ def xero_resync(request: HttpRequest, whitelabel: str) -> HttpResponse:
     else:
         messages.info(request, "Nothing to send: every record is in Xero or on its way.")
     return _settings_redirect(whitelabel)
+
+
+@csrf_exempt
+@require_POST
+def xero_webhook(request: HttpRequest) -> HttpResponse:
+    """Xero's webhook deliveries (Invoices and Contacts events): store, verify, answer; a task processes them.
+
+    200 (empty body) for a correct `x-xero-signature`, 401 otherwise (Xero's intent-to-receive check sends
+    both); 503 while no XERO_WEBHOOK_KEY is set (nothing can be verified; Xero tries again later).
+    """
+    key = settings.XERO_WEBHOOK_KEY
+    if not key:
+        logger.error("A Xero webhook delivery came, but XERO_WEBHOOK_KEY is not set: answered 503")
+        return HttpResponse(status=503)
+    if int(request.META.get("CONTENT_LENGTH") or 0) > webhooks.MAX_BODY_BYTES:
+        return HttpResponse(status=413)
+    delivery = webhooks.delivery_store(
+        body=request.body, signature=request.headers.get("x-xero-signature", ""), key=key
+    )
+    return HttpResponse(status=200 if delivery.verified else 401)

@@ -245,9 +245,31 @@ XERO_APP_MINUTE_LIMIT = env.int("XERO_APP_MINUTE_LIMIT", default=10000)
 XERO_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("XERO_RATE_LIMIT_MAX_WAIT_SECONDS", default=2.0)
 # Benchmarks only: run Xero's minute and day this many times faster, as the sandbox's --time-scale does.
 XERO_LIMIT_TIME_SCALE = env.float("XERO_LIMIT_TIME_SCALE", default=1.0)
+# Drift detection (README, "Drift: when Xero's books change underneath"). The key of the app's webhook in
+# Xero's developer portal; without it the webhook endpoint answers 503 and only the reconcile finds drift.
+XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
+# When the nightly reconcile runs, as cron's five fields (minute hour day-of-month month day-of-week) in
+# TIME_ZONE; "off" (or empty) runs none.
+XERO_RECONCILE_SCHEDULE = env.str("XERO_RECONCILE_SCHEDULE", default="0 3 * * *").strip()
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
 }
+if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
+    from celery.schedules import crontab
+
+    _cron = XERO_RECONCILE_SCHEDULE.split()
+    try:
+        if len(_cron) != 5:
+            raise ValueError("five fields")
+        _minute, _hour, _day_of_month, _month, _day_of_week = _cron
+        _schedule = crontab(
+            minute=_minute, hour=_hour, day_of_month=_day_of_month, month_of_year=_month, day_of_week=_day_of_week
+        )
+    except ValueError:
+        raise ImproperlyConfigured(
+            "XERO_RECONCILE_SCHEDULE is cron's five fields, e.g. '0 3 * * *' (03:00 every day), or 'off'."
+        ) from None
+    CELERY_BEAT_SCHEDULE["reconcile-xero"] = {"task": "accounting.tasks.reconcile_all", "schedule": _schedule}
 
 CACHES = {
     "default": (
@@ -312,6 +334,10 @@ def _refuse_to_start() -> None:
         "XERO_CLIENT_ID": (XERO_CLIENT_ID, "your Xero app's client id (developer.xero.com > My Apps)"),
         "XERO_CLIENT_SECRET": (XERO_CLIENT_SECRET, "your Xero app's client secret"),
     }
+    if not DEBUG and XERO_WEBHOOK_KEY.strip() and _is_placeholder(XERO_WEBHOOK_KEY):
+        problems.append(
+            "XERO_WEBHOOK_KEY is a placeholder from the repository or its docs: set your Xero webhook's key."
+        )
     for name, (value, wanted) in required.items():
         if not value.strip():
             problems.append(f"{name} is not set: {wanted}.")

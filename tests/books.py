@@ -222,3 +222,11 @@ def xero_calls(xero, *, method: str | None = None, path_end: str | None = None, 
         and (path_end is None or r["path"].endswith(path_end))
         and (status is None or r["status"] == status)
     ]
+
+
+def assert_no_drift(whitelabel) -> None:
+    """xero_reconcile's comparison agrees: once the books match, it reports no difference (no false drift)."""
+    from accounting import reconcile
+
+    report = reconcile.whitelabel_reconcile(whitelabel=whitelabel)
+    assert not report.differences, [d.as_dict() for d in report.differences]

@@ -468,3 +468,59 @@ def records_recheck(*, whitelabel_id: int, ids) -> int:
     if count:
         runner.run_request(whitelabel_id)
     return count
+
+
+# Drift: what a person changed in Xero, and what Xero lacks (accounting/reconcile.py, webhooks) -------------
+
+
+def records_mark_changed_in_xero(changes: dict[int, list[str]]) -> int:
+    """Flag records a person changed in Xero after they were sent, saying what changed. The first time found is
+    kept; a new finding is added to the words. Nothing is sent: Arena never overwrites a person's change."""
+    now, flagged = timezone.now(), 0
+    for record in SyncRecord.objects.filter(pk__in=list(changes)):
+        words = [w for w in dict.fromkeys(changes[record.pk]) if w not in record.xero_change]
+        if record.changed_in_xero_at is not None and not words:
+            continue
+        record.changed_in_xero_at = record.changed_in_xero_at or now
+        record.xero_change = " ".join(filter(None, [record.xero_change, *words]))[:4000]
+        SyncRecord.objects.filter(pk=record.pk).update(
+            changed_in_xero_at=record.changed_in_xero_at, xero_change=record.xero_change, updated_at=now
+        )
+        flagged += 1
+    if flagged:
+        logger.info("%s sync record(s) flagged as changed in Xero", flagged)
+    return flagged
+
+
+def records_resolve_changed_in_xero(*, ids) -> int:
+    """Someone has looked at what was changed in Xero and dealt with it: clear the flag."""
+    return SyncRecord.objects.filter(id__in=ids, changed_in_xero_at__isnull=False).update(
+        changed_in_xero_at=None, xero_change="", updated_at=timezone.now()
+    )
+
+
+def records_resend_missing(*, whitelabel_id: int, ids) -> int:
+    """Records Arena sent that Xero lacks: send them again as a new version whose outcome is unknown, so the
+    engine looks each up first and creates only what is really missing (and what waits for them follows).
+    Records a run is sending right now are left alone. Sends after commit."""
+    if skip_reason(whitelabel_id) is not None:
+        return 0
+    now = timezone.now()
+    count = (
+        SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(
+            status=Status.PENDING,
+            reason="Missing in Xero (found by the reconcile): looked up, then sent again.",
+            attempts=0,
+            xero_id="",
+            outcome_unknown=True,
+            blocked_by=None,
+            next_attempt_at=now,
+            version=F("version") + 1,
+            updated_at=now,
+        )
+    )
+    if count:
+        runner.run_request(whitelabel_id, delay=0)
+    return count

@@ -428,3 +428,97 @@ def bank_transaction_get(creds: Credentials, bank_transaction_id: str) -> dict:
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# Reading Xero's books back (the reconcile and webhooks) --------------------------------------------
+# One page per call: the caller loops, so each page is its own call through the rate limiter (and its own
+# 401-refresh in services.xero_call). A page shorter than `page_size` is the last one.
+
+
+def _modified(modified_since: datetime.datetime | None) -> dict:
+    """Xero's If-Modified-Since: records whose UpdatedDateUTC is at or after this moment (UTC)."""
+    if modified_since is None:
+        return {}
+    return {"if_modified_since": modified_since.astimezone(datetime.UTC).replace(microsecond=0)}
+
+
+def contacts_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of the organisation's contacts, archived ones included (a person may have archived one)."""
+    return _read(
+        "contacts_page",
+        creds,
+        "get_contacts",
+        "contacts",
+        page=page,
+        page_size=page_size,
+        include_archived=True,
+        **_modified(modified_since),
+    )
+
+
+def invoices_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of sales invoices (ACCREC) of every status, with their payments."""
+    return _read(
+        "invoices_page",
+        creds,
+        "get_invoices",
+        "invoices",
+        where='Type=="ACCREC"',
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
+def payments_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of payments, deleted ones included (Xero lists them with Status DELETED)."""
+    return _read(
+        "payments_page", creds, "get_payments", "payments", page=page, page_size=page_size, **_modified(modified_since)
+    )
+
+
+def overpayments_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of overpayments (customers' credit), with their allocations and RemainingCredit."""
+    return _read(
+        "overpayments_page",
+        creds,
+        "get_overpayments",
+        "overpayments",
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
+def receipts_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of RECEIVE bank transactions (money received without an invoice: pre-paid receipts)."""
+    return _read(
+        "receipts_page",
+        creds,
+        "get_bank_transactions",
+        "bank_transactions",
+        where='Type=="RECEIVE"',
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
+def invoices_get(creds: Credentials, invoice_ids: list[str]) -> list[dict]:
+    """These invoices as Xero has them now, in one call (a webhook names them by id)."""
+    return _read("invoices_get", creds, "get_invoices", "invoices", i_ds=list(invoice_ids))
+
+
+def contacts_get(creds: Credentials, contact_ids: list[str]) -> list[dict]:
+    """These contacts as Xero has them now, archived or not, in one call."""
+    return _read("contacts_get", creds, "get_contacts", "contacts", i_ds=list(contact_ids), include_archived=True)

@@ -24,7 +24,7 @@ from payments.services import (
     reverse_payment,
     void_invoice,
 )
-from tests.books import admin_client_for, compare_books, connected, outbox_settled, wait_for_books
+from tests.books import admin_client_for, assert_no_drift, compare_books, connected, outbox_settled, wait_for_books
 from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, callback_path, connect, consent, save_settings, settings_url, wait_until
 
@@ -123,6 +123,7 @@ def test_books_match_after(name, xero, sync_worker, record_property):
     else:
         bill_mixed(whitelabel)
     report(record_property, name, wait_for_books(xero, whitelabel))
+    assert_no_drift(whitelabel)
     modes_hit = {r["fault"] for r in xero.requests_log() if r.get("fault")}
     assert {f["mode"] for f in FAULTS[name]} <= modes_hit, "the faults were hit"
 

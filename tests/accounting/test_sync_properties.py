@@ -33,7 +33,7 @@ from payments.services import (
     reverse_payment,
     void_invoice,
 )
-from tests.books import compare_books
+from tests.books import assert_no_drift, compare_books
 from tests.factories import CustomerFactory, MembershipFactory, WhitelabelFactory
 from tests.xero import connect, save_settings
 
@@ -190,3 +190,4 @@ def test_after_any_billing_xero_books_equal_arenas(examples, sequence):
     examples.xero.clear_faults()
     settle(whitelabel)
     compare_books(examples.xero, whitelabel).assert_same()
+    assert_no_drift(whitelabel)

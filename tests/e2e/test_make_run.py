@@ -176,6 +176,27 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
 
     wait_until(demo_invoices_in_organisation_1, timeout=60, message="the demo invoices in Organisation 1")
     assert "INV-000002" in requests.get(sandbox + "/", timeout=5).text
+
+    # An accountant voids an unpaid invoice on the sandbox's page: its signed webhook gets the record flagged.
+    books = {o["name"]: o for o in requests.get(sandbox + "/_sandbox/state", timeout=5).json()["organisations"]}
+    unpaid = next(
+        i for i in books["Organisation 1"]["invoices"] if i["AmountPaid"] == 0 and i["Status"] == "AUTHORISED"
+    )
+    voided = requests.post(
+        sandbox + "/edits",
+        data={
+            "tenant_id": books["Organisation 1"]["tenant_id"],
+            "action": "void_invoice",
+            "invoice": unpaid["InvoiceID"],
+        },
+        timeout=10,
+    )
+    assert voided.status_code == 200
+    wait_until(
+        lambda: "Changed in Xero: <strong>1</strong>" in browser.get(back.url + "xero/sync/").text,
+        timeout=60,
+        message="the sync card to show the invoice voided in Xero",
+    )
     assert browser.get(app + "/no/such/page/").status_code == 404
 
     running_app.stop(signal.SIGTERM)
