@@ -28,7 +28,17 @@ from decimal import Decimal
 from django.db import models, transaction
 from django.utils import timezone
 
-from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
+from payments.models import (
+    Allocation,
+    CreditNote,
+    CreditNoteAllocation,
+    Customer,
+    Invoice,
+    Payment,
+    Receipt,
+    RefundPart,
+    Whitelabel,
+)
 
 from . import services
 from .errors import NotConnected
@@ -97,6 +107,7 @@ class XeroBooks:
     invoices: list[dict] = field(default_factory=list)
     payments: list[dict] = field(default_factory=list)
     overpayments: list[dict] = field(default_factory=list)
+    credit_notes: list[dict] = field(default_factory=list)
     receipts: list[dict] = field(default_factory=list)
 
     def add(self, part: str, rows: list[dict], id_field: str) -> None:
@@ -124,6 +135,7 @@ LISTINGS = [
     ("invoices", client.invoices_page, "InvoiceID"),
     ("payments", client.payments_page, "PaymentID"),
     ("overpayments", client.overpayments_page, "OverpaymentID"),
+    ("credit_notes", client.credit_notes_page, "CreditNoteID"),
     ("receipts", client.receipts_page, "BankTransactionID"),
 ]
 
@@ -219,6 +231,10 @@ class XeroIndex:
         self.overpayments_by_contact = defaultdict(list)
         for overpayment in books.overpayments:
             self.overpayments_by_contact[_key((overpayment.get("Contact") or {}).get("ContactID"))].append(overpayment)
+        self.credit_notes = {_key(c.get("CreditNoteID")): c for c in books.credit_notes}
+        self.credit_notes_by_contact = defaultdict(list)
+        for note in books.credit_notes:
+            self.credit_notes_by_contact[_key((note.get("Contact") or {}).get("ContactID"))].append(note)
         self.receipts = {_key(t.get("BankTransactionID")): t for t in books.receipts}
         self.receipts_by_reference = defaultdict(list)
         for receipt in books.receipts:
@@ -267,6 +283,26 @@ class ArenaBooks:
         self.receipts = Receipt.objects.select_related("payment__customer").in_bulk(
             [r.object_id for r in self.by_kind[RecordKind.RECEIPT]]
         )
+        # Money flowing back: credit notes and what they paid, refunds, reversed payments.
+        self.credit_notes = CreditNote.objects.select_related("customer").in_bulk(
+            [r.object_id for r in self.by_kind[RecordKind.CREDIT_NOTE]]
+        )
+        self.credit_notes_of_customer = defaultdict(list)
+        for note in self.credit_notes.values():
+            self.credit_notes_of_customer[note.customer_id].append(note)
+        self.note_allocations = CreditNoteAllocation.objects.select_related("credit_note").in_bulk(
+            [r.object_id for r in self.by_kind[RecordKind.CREDIT_NOTE_ALLOCATION]]
+        )
+        self.note_allocations_of_invoice, self.note_allocations_of_customer = defaultdict(list), defaultdict(list)
+        for allocation in self.note_allocations.values():
+            self.note_allocations_of_invoice[allocation.invoice_id].append(allocation)
+            self.note_allocations_of_customer[allocation.credit_note.customer_id].append(allocation)
+        self.refund_parts = RefundPart.objects.select_related("refund", "payment", "credit_note").in_bulk(
+            [r.object_id for r in self.by_kind[RecordKind.REFUND]]
+        )
+        self.refunds_of_customer = defaultdict(list)
+        for part in self.refund_parts.values():
+            self.refunds_of_customer[part.refund.customer_id].append(part)
         self.invoice_numbers, self.receipt_numbers = set(), set()  # for extras: only with the whole whitelabel
         if about is None:
             self.invoice_numbers = set(Invoice.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
@@ -284,6 +320,14 @@ class ArenaBooks:
         """On its way, or failed and to be tried again: Xero may or may not have it yet."""
         return record is not None and record.status in (Status.PENDING, Status.WAITING, Status.FAILED)
 
+    def reversed_in_xero(self, kind: str, object_id: int) -> bool | None:
+        """Arena reversed this money: True once the reversal (`kind`) was sent, None while it is on its way
+        (or not yet recorded), so the money's own checks expect it gone, or leave it alone."""
+        record = self.record(kind, object_id) or SyncRecord.objects.filter(kind=kind, object_id=object_id).first()
+        if self.sent(record) or (record is not None and record.status == Status.SKIPPED):
+            return True
+        return None
+
     def contact_id(self, customer_id: int) -> str:
         record = self.record(RecordKind.CONTACT, customer_id)
         return record.xero_id if self.sent(record) else ""
@@ -294,19 +338,37 @@ class ArenaBooks:
 
 
 def _related(records: list[SyncRecord]) -> models.Q:
-    """The sync records an invoice's or contact's checks read: the invoice's payments, credit and void, and
-    the customer's contact and overpayments."""
+    """The sync records an invoice's or contact's checks read: the invoice's payments (and their reversals),
+    credit, credit notes and void, and the customer's contact, overpayments, credit notes and refunds."""
     invoices = [r.object_id for r in records if r.kind == RecordKind.INVOICE]
     customers = {r.object_id for r in records if r.kind == RecordKind.CONTACT}
     customers |= set(Invoice.objects.filter(pk__in=invoices).values_list("customer_id", flat=True))
     allocations = list(Allocation.objects.filter(invoice_id__in=invoices).values_list("pk", "payment_id"))
+    allocation_ids = [a for a, _ in allocations]
     return (
         models.Q(kind__in=[RecordKind.INVOICE, RecordKind.INVOICE_VOID], object_id__in=invoices)
         | models.Q(
-            kind__in=[RecordKind.PAYMENT, RecordKind.CREDIT_ALLOCATION], object_id__in=[a for a, _ in allocations]
+            kind__in=[RecordKind.PAYMENT, RecordKind.CREDIT_ALLOCATION, RecordKind.PAYMENT_REVERSAL],
+            object_id__in=allocation_ids,
         )
-        | models.Q(kind=RecordKind.OVERPAYMENT, object_id__in={p for _, p in allocations})
+        | models.Q(
+            kind__in=[RecordKind.OVERPAYMENT, RecordKind.DEPOSIT_REVERSAL], object_id__in={p for _, p in allocations}
+        )
         | models.Q(kind=RecordKind.CONTACT, object_id__in=customers)
+        | models.Q(
+            kind=RecordKind.CREDIT_NOTE,
+            object_id__in=CreditNote.objects.filter(customer_id__in=customers).values("id"),
+        )
+        | models.Q(
+            kind=RecordKind.CREDIT_NOTE_ALLOCATION,
+            object_id__in=CreditNoteAllocation.objects.filter(
+                models.Q(invoice_id__in=invoices) | models.Q(credit_note__customer_id__in=customers)
+            ).values("id"),
+        )
+        | models.Q(
+            kind=RecordKind.REFUND,
+            object_id__in=RefundPart.objects.filter(refund__customer_id__in=customers).values("id"),
+        )
     )
 
 
@@ -339,7 +401,10 @@ def books_compare(
         for record in sent[RecordKind.PAYMENT]:
             _check_payment(arena, xero, record, result)
         _extra_payments(arena, xero, result)
-    if "overpayments" in books.parts and arena.postpaid:
+    if "credit_notes" in books.parts and arena.postpaid:
+        for record in sent[RecordKind.CREDIT_NOTE]:
+            _check_credit_note(arena, xero, record, result)
+    if "overpayments" in books.parts and "credit_notes" in books.parts and arena.postpaid:
         for record in sent[RecordKind.OVERPAYMENT]:
             _check_overpayment(arena, xero, record, result)
         for record in sent[RecordKind.CREDIT_ALLOCATION]:
@@ -354,7 +419,8 @@ def books_compare(
 
 
 def _credit_customers(arena: ArenaBooks, records_by_kind: dict) -> set[int]:
-    """The customers whose credit the given overpayment and credit allocation records change."""
+    """The customers whose credit the given records change (overpayments, credit applied, credit notes,
+    refunds)."""
     customers = {
         arena.payments[r.object_id].customer_id
         for r in records_by_kind[RecordKind.OVERPAYMENT]
@@ -364,6 +430,16 @@ def _credit_customers(arena: ArenaBooks, records_by_kind: dict) -> set[int]:
         arena.allocations[r.object_id].payment.customer_id
         for r in records_by_kind[RecordKind.CREDIT_ALLOCATION]
         if r.object_id in arena.allocations
+    }
+    customers |= {
+        arena.credit_notes[r.object_id].customer_id
+        for r in records_by_kind[RecordKind.CREDIT_NOTE]
+        if r.object_id in arena.credit_notes
+    }
+    customers |= {
+        arena.refund_parts[r.object_id].refund.customer_id
+        for r in records_by_kind[RecordKind.REFUND]
+        if r.object_id in arena.refund_parts
     }
     return customers
 
@@ -489,6 +565,8 @@ def _removed_payments(arena: ArenaBooks, xero: XeroIndex, invoice: Invoice, foun
         record = arena.record(RecordKind.PAYMENT, allocation.pk)
         if allocation.source != Allocation.Source.PAYMENT or not arena.sent(record) or not record.xero_id:
             continue
+        if allocation.reversed_at is not None:
+            continue  # Arena deleted it (a reversed payment): not a person's doing
         payment = xero.payments.get(_key(record.xero_id))
         if payment is not None and payment.get("Status") == "DELETED":
             removed.append((record, allocation, payment))
@@ -643,9 +721,18 @@ def _check_amount_due(
     allocations = arena.allocations_of_invoice.get(invoice.pk, [])
     kinds = {Allocation.Source.PAYMENT: RecordKind.PAYMENT, Allocation.Source.CREDIT: RecordKind.CREDIT_ALLOCATION}
     records = [arena.record(kinds[a.source], a.pk) for a in allocations]
-    if any(arena.in_flight(r) for r in records):
+    notes = arena.note_allocations_of_invoice.get(invoice.pk, [])
+    note_records = [arena.record(RecordKind.CREDIT_NOTE_ALLOCATION, a.pk) for a in notes]
+    reversed_now = {}
+    for allocation in allocations:
+        if allocation.reversed_at is not None:
+            reversed_now[allocation.pk] = arena.reversed_in_xero(RecordKind.PAYMENT_REVERSAL, allocation.pk)
+    if any(arena.in_flight(r) for r in records + note_records) or None in reversed_now.values():
         return
-    paid = sum((a.amount for a, r in zip(allocations, records, strict=True) if arena.sent(r)), Decimal("0"))
+    paid = sum(
+        (a.amount for a, r in zip(allocations, records, strict=True) if arena.sent(r) and not reversed_now.get(a.pk)),
+        Decimal("0"),
+    ) + sum((a.amount for a, r in zip(notes, note_records, strict=True) if arena.sent(r)), Decimal("0"))
     expected, due = money(invoice.total - paid), money(found.get("AmountDue"))
     if expected == due or money(found.get("Total")) - money(paid) == due:
         return  # as sent, or only the total differs (reported on its own)
@@ -727,6 +814,9 @@ def _check_payment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
     allocation = arena.allocations.get(record.object_id)
     if allocation is None:
         return
+    if allocation.reversed_at is not None:
+        _check_reversed_payment(arena, xero, record, allocation, result)
+        return
     result.compared["payments"] += 1
     reference = payloads.payment_reference(allocation)
     live = _live(xero.payments_by_reference.get(reference, []), ("DELETED",))
@@ -781,10 +871,88 @@ def _check_payment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
         )
 
 
+def _check_reversed_payment(arena, xero, record: SyncRecord, allocation: Allocation, result: Comparison) -> None:
+    """A payment Arena reversed: once the reversal was sent, Xero must have deleted it."""
+    if not arena.reversed_in_xero(RecordKind.PAYMENT_REVERSAL, allocation.pk):
+        return  # the reversal is on its way
+    result.compared["reversed payments"] += 1
+    found = xero.payments.get(_key(record.xero_id))
+    if found is not None and found.get("Status") != "DELETED":
+        reference = payloads.payment_reference(allocation)
+        result.add(
+            Difference(
+                DriftKind.STATUS_DIFFERS,
+                "payment",
+                reference,
+                f"Reversed in Arena ({allocation.payment.reversal_reason}) and the reversal was sent, but Xero "
+                "still has the payment.",
+                customer=allocation.invoice.customer.account_number,
+                arena="DELETED",
+                xero=str(found.get("Status")),
+                arena_id=f"allocation {allocation.pk}",
+                xero_id=record.xero_id,
+                record_id=record.pk,
+                by_person=True,
+            )
+        )
+
+
+def _check_credit_note(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
+    note = arena.credit_notes.get(record.object_id)
+    if note is None:
+        return
+    result.compared["credit notes"] += 1
+    found = xero.credit_notes.get(_key(record.xero_id))
+    common = {"customer": note.customer.account_number, "arena_id": f"credit note {note.pk}", "record_id": record.pk}
+    if found is None:
+        result.add(
+            Difference(
+                DriftKind.MISSING_IN_XERO,
+                "credit note",
+                note.number,
+                f"Arena sent this credit note of {money(note.total)}, but Xero has no such credit note.",
+                arena=str(money(note.total)),
+                xero_id=record.xero_id,
+                fixable=True,
+                **common,
+            )
+        )
+        return
+    common["xero_id"] = str(found.get("CreditNoteID") or "")
+    if found.get("Status") in ("VOIDED", "DELETED"):
+        result.add(
+            Difference(
+                DriftKind.STATUS_DIFFERS,
+                "credit note",
+                note.number,
+                f"{str(found.get('Status')).title()} in Xero after Arena sent it.",
+                arena="AUTHORISED",
+                xero=str(found.get("Status")),
+                by_person=True,
+                **common,
+            )
+        )
+    elif money(found.get("Total")) != money(note.total):
+        result.add(
+            Difference(
+                DriftKind.AMOUNT_DIFFERS,
+                "credit note",
+                note.number,
+                f"Xero's credit note is {money(found.get('Total'))}, Arena's {money(note.total)}.",
+                arena=str(money(note.total)),
+                xero=str(money(found.get("Total"))),
+                by_person=True,
+                **common,
+            )
+        )
+
+
 def _check_overpayment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     payment = arena.payments.get(record.object_id)
     if payment is None:
         return
+    if payment.reversed_at is not None:
+        return  # the credit went with the reversed payment: counted (or not) in the customer's credit
     result.compared["overpayments"] += 1
     expected = money(payloads.overpayment_amount(payment))
     label = f"credit from {payment.receipt.number}"
@@ -868,28 +1036,39 @@ def _check_credit_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRec
 
 
 def _check_credit(arena: ArenaBooks, xero: XeroIndex, customer_id: int, result: Comparison) -> None:
-    """A customer's credit: what Arena sent as overpayments, less the credit it applied, against the
-    contact's overpayments' RemainingCredit in Xero, per currency."""
-    kinds = (RecordKind.OVERPAYMENT, RecordKind.CREDIT_ALLOCATION)
+    """A customer's credit, as Arena sent it: overpayments (less those of reversed payments) and credit notes,
+    less the credit applied to invoices and refunded; against the RemainingCredit of the contact's
+    overpayments and credit notes in Xero, per currency. Not compared while any of it is on its way."""
     payments = arena.overpayments_of_customer.get(customer_id, [])
     allocations = arena.credit_of_customer.get(customer_id, [])
-    records = [arena.record(kinds[0], p.pk) for p in payments] + [arena.record(kinds[1], a.pk) for a in allocations]
+    notes = arena.credit_notes_of_customer.get(customer_id, [])
+    note_allocations = arena.note_allocations_of_customer.get(customer_id, [])
+    refunds = arena.refunds_of_customer.get(customer_id, [])
+    parts = [
+        *[(RecordKind.OVERPAYMENT, p.pk, p.currency, payloads.overpayment_amount(p)) for p in payments],
+        *[(RecordKind.CREDIT_ALLOCATION, a.pk, a.payment.currency, -a.amount) for a in allocations],
+        *[(RecordKind.CREDIT_NOTE, n.pk, n.currency, n.total) for n in notes],
+        *[(RecordKind.CREDIT_NOTE_ALLOCATION, a.pk, a.credit_note.currency, -a.amount) for a in note_allocations],
+        *[(RecordKind.REFUND, r.pk, r.refund.currency, -r.amount) for r in refunds],
+    ]
+    records = [arena.record(kind, object_id) for kind, object_id, _, _ in parts]
+    reversed_credit = {
+        p.pk: arena.reversed_in_xero(RecordKind.DEPOSIT_REVERSAL, p.pk) for p in payments if p.reversed_at
+    }
     contact_id = arena.contact_id(customer_id)
-    if not contact_id or any(arena.in_flight(r) for r in records):
+    if not contact_id or any(arena.in_flight(r) for r in records) or None in reversed_credit.values():
         return
     result.compared["customers' credit"] += 1
     expected: Counter = Counter()
-    for payment in payments:
-        if arena.sent(arena.record(kinds[0], payment.pk)):
-            expected[payment.currency] += money(payloads.overpayment_amount(payment))
-    for allocation in allocations:
-        if arena.sent(arena.record(kinds[1], allocation.pk)):
-            expected[allocation.payment.currency] -= money(allocation.amount)
+    for (kind, object_id, currency, amount), record in zip(parts, records, strict=True):
+        if arena.sent(record) and not (kind == RecordKind.OVERPAYMENT and reversed_credit.get(object_id)):
+            expected[currency] += money(amount)
     in_xero: Counter = Counter()
-    for overpayment in xero.overpayments_by_contact.get(_key(contact_id), []):
-        if overpayment.get("Status") == "AUTHORISED":
-            in_xero[overpayment.get("CurrencyCode") or arena.whitelabel.default_currency] += money(
-                overpayment.get("RemainingCredit")
+    contact = _key(contact_id)
+    for credit in [*xero.overpayments_by_contact.get(contact, []), *xero.credit_notes_by_contact.get(contact, [])]:
+        if credit.get("Status") in ("AUTHORISED", "PAID"):
+            in_xero[credit.get("CurrencyCode") or arena.whitelabel.default_currency] += money(
+                credit.get("RemainingCredit")
             )
     customer = arena.customers.get(customer_id) or Customer.objects.get(pk=customer_id)
     by_person = any(d.by_person and d.customer == customer.account_number for d in result.differences)
@@ -914,8 +1093,8 @@ def _check_credit(arena: ArenaBooks, xero: XeroIndex, customer_id: int, result: 
 
 def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     receipt = arena.receipts.get(record.object_id)
-    if receipt is None:
-        return
+    if receipt is None or receipt.payment.reversed_at is not None:
+        return  # a reversed payment's receipt is deleted by its reversal
     result.compared["receipts"] += 1
     amount = money(receipt.payment.amount)
     common = {

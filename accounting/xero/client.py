@@ -483,6 +483,22 @@ def payments_page(
     )
 
 
+def credit_notes_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of sales credit notes (ACCRECCREDIT) of every status, with their allocations."""
+    return _read(
+        "credit_notes_page",
+        creds,
+        "get_credit_notes",
+        "credit_notes",
+        where='Type=="ACCRECCREDIT"',
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
 def overpayments_page(
     creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
 ) -> list[dict]:
