@@ -35,7 +35,7 @@ def pretty_json(value, *, summary: str, unfolded: bool = False) -> str:
     """JSON indented, under a summary line that folds it away (what was sent, what Xero answered)."""
     if value in (None, "", {}, []):
         return "—"
-    text = json.dumps(value, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder)
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=DjangoJSONEncoder)
     return format_html(
         '<details class="arena-json"{}><summary>{}</summary><pre>{}</pre></details>',
         " open" if unfolded else "",

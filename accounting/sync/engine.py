@@ -32,6 +32,7 @@ from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
+from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
@@ -95,6 +96,7 @@ class Run:
     deadline: float
     hold_partial: bool = True
     sent: int = 0
+    batches: int = 0
     _settings: dict = field(default_factory=dict)
 
     @property
@@ -132,6 +134,15 @@ class Run:
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline
+
+    def should_yield(self) -> bool:
+        """After XERO_SYNC_FAIR_BATCHES batches, give the worker back if another organisation's run is queued
+        and due but has no worker: runs take turns, so no organisation waits for another's whole backlog."""
+        if self.batches < settings.XERO_SYNC_FAIR_BATCHES:
+            return False
+        now = timezone.now()
+        waiting = SyncState.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), wake_at__lte=now)
+        return waiting.exclude(whitelabel_id=self.whitelabel.pk).exists()
 
 
 def idempotency_key(operation: str, target: str, records: list[SyncRecord], bodies: list[dict]) -> str:
@@ -970,6 +981,9 @@ def _drain(run: Run) -> datetime.datetime | None:
                     break
                 _handle(run, handler, records)
                 progress = True
+                run.batches += 1
+                if run.should_yield():
+                    return timezone.now()
         if not progress:
             return min(holds.values(), default=None)
     return timezone.now()
