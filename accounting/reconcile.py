@@ -36,6 +36,7 @@ from payments.models import (
     Invoice,
     Payment,
     Receipt,
+    Refund,
     RefundPart,
     Whitelabel,
 )
@@ -76,7 +77,7 @@ class Difference:
     """
 
     kind: str
-    what: str  # contact, invoice, void, payment, overpayment, credit allocation, receipt, credit, setting
+    what: str  # contact, invoice, void, payment, overpayment, credit allocation, receipt, refund receipt, credit, ...
     label: str  # what a person calls it: INV-000042, C-1001, "revenue account 200"
     detail: str  # in words, for a support person
     customer: str = ""
@@ -235,10 +236,17 @@ class XeroIndex:
         self.credit_notes_by_contact = defaultdict(list)
         for note in books.credit_notes:
             self.credit_notes_by_contact[_key((note.get("Contact") or {}).get("ContactID"))].append(note)
-        self.receipts = {_key(t.get("BankTransactionID")): t for t in books.receipts}
-        self.receipts_by_reference = defaultdict(list)
-        for receipt in books.receipts:
-            self.receipts_by_reference[receipt.get("Reference")].append(receipt)
+        # The bank transactions read: money received (receipts) and money paid back (refund receipts).
+        self.receipts, self.receipts_by_reference = self._bank_transactions(books.receipts, "RECEIVE")
+        self.refund_receipts, self.refund_receipts_by_reference = self._bank_transactions(books.receipts, "SPEND")
+
+    @staticmethod
+    def _bank_transactions(rows: list[dict], type_: str) -> tuple[dict, dict]:
+        of_type = [t for t in rows if t.get("Type", "RECEIVE") == type_]
+        by_reference = defaultdict(list)
+        for row in of_type:
+            by_reference[row.get("Reference")].append(row)
+        return {_key(t.get("BankTransactionID")): t for t in of_type}, by_reference
 
 
 class ArenaBooks:
@@ -303,10 +311,15 @@ class ArenaBooks:
         self.refunds_of_customer = defaultdict(list)
         for part in self.refund_parts.values():
             self.refunds_of_customer[part.refund.customer_id].append(part)
-        self.invoice_numbers, self.receipt_numbers = set(), set()  # for extras: only with the whole whitelabel
+        self.refunds = Refund.objects.select_related("customer").in_bulk(
+            [r.object_id for r in self.by_kind[RecordKind.REFUND_RECEIPT]]
+        )
+        # For extras: only with the whole whitelabel.
+        self.invoice_numbers, self.receipt_numbers, self.refund_numbers = set(), set(), set()
         if about is None:
             self.invoice_numbers = set(Invoice.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
             self.receipt_numbers = set(Receipt.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
+            self.refund_numbers = set(Refund.objects.filter(whitelabel=whitelabel).values_list("number", flat=True))
 
     def record(self, kind: str, object_id: int) -> SyncRecord | None:
         return self.records.get((kind, object_id))
@@ -414,7 +427,10 @@ def books_compare(
     if "receipts" in books.parts and not arena.postpaid:
         for record in sent[RecordKind.RECEIPT]:
             _check_receipt(arena, xero, record, result)
+        for record in sent[RecordKind.REFUND_RECEIPT]:
+            _check_refund_receipt(arena, xero, record, result)
         _extra_receipts(arena, xero, result)
+        _extra_refund_receipts(arena, xero, result)
     return result
 
 
@@ -1091,26 +1107,84 @@ def _check_credit(arena: ArenaBooks, xero: XeroIndex, customer_id: int, result: 
             )
 
 
+@dataclass(frozen=True)
+class BankTransactionKind:
+    """A bank transaction Arena sends for a pre-paid whitelabel: a receipt (money received, RECEIVE) or a
+    refund receipt (money paid back, SPEND). Both are found by the Arena number in their Reference."""
+
+    what: str  # as a Difference names it
+    arena_name: str  # Arena's object, as in Difference.arena_id
+    received: bool  # money in (RECEIVE) or out (SPEND)
+
+    def of(self, xero: "XeroIndex") -> tuple[dict, dict]:
+        if self.received:
+            return xero.receipts, xero.receipts_by_reference
+        return xero.refund_receipts, xero.refund_receipts_by_reference
+
+
+RECEIPT = BankTransactionKind("receipt", "receipt", received=True)
+REFUND_RECEIPT = BankTransactionKind("refund receipt", "refund", received=False)
+
+
 def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     receipt = arena.receipts.get(record.object_id)
     if receipt is None or receipt.payment.reversed_at is not None:
         return  # a reversed payment's receipt is deleted by its reversal
     result.compared["receipts"] += 1
-    amount = money(receipt.payment.amount)
-    common = {
-        "customer": receipt.payment.customer.account_number,
-        "arena_id": f"receipt {receipt.pk}",
-        "record_id": record.pk,
-    }
-    live = _live(xero.receipts_by_reference.get(receipt.number, []), ("DELETED", "VOIDED"))
-    found = xero.receipts.get(_key(record.xero_id))
+    payment = receipt.payment
+    _check_bank_transaction(
+        RECEIPT,
+        xero,
+        record,
+        result,
+        number=receipt.number,
+        amount=payment.amount,
+        customer=payment.customer,
+        arena_id=receipt.pk,
+    )
+
+
+def _check_refund_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
+    refund = arena.refunds.get(record.object_id)
+    if refund is None:
+        return
+    result.compared["refund receipts"] += 1
+    _check_bank_transaction(
+        REFUND_RECEIPT,
+        xero,
+        record,
+        result,
+        number=refund.number,
+        amount=refund.amount,
+        customer=refund.customer,
+        arena_id=refund.pk,
+    )
+
+
+def _check_bank_transaction(
+    kind: BankTransactionKind,
+    xero: XeroIndex,
+    record: SyncRecord,
+    result: Comparison,
+    *,
+    number: str,
+    amount: Decimal,
+    customer: Customer,
+    arena_id: int,
+) -> None:
+    """One receipt or refund receipt Arena sent: in Xero once, alive, for the same amount."""
+    amount = money(amount)
+    by_id, by_reference = kind.of(xero)
+    common = {"customer": customer.account_number, "arena_id": f"{kind.arena_name} {arena_id}", "record_id": record.pk}
+    live = _live(by_reference.get(number, []), ("DELETED", "VOIDED"))
+    found = by_id.get(_key(record.xero_id))
     if found is not None and found.get("Status") in ("DELETED", "VOIDED") and not live:
         result.add(
             Difference(
                 DriftKind.CHANGED_IN_XERO,
-                "receipt",
-                receipt.number,
-                f"Receipt of {amount} was deleted in Xero after Arena sent it.",
+                kind.what,
+                number,
+                f"{kind.what.capitalize()} of {amount} was deleted in Xero after Arena sent it.",
                 arena=str(amount),
                 xero=str(found.get("Status")),
                 xero_id=record.xero_id,
@@ -1124,9 +1198,9 @@ def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
         result.add(
             Difference(
                 DriftKind.MISSING_IN_XERO,
-                "receipt",
-                receipt.number,
-                "Arena sent this receipt, but Xero has no bank transaction with its reference.",
+                kind.what,
+                number,
+                f"Arena sent this {kind.what}, but Xero has no bank transaction with its reference.",
                 arena=str(amount),
                 xero_id=record.xero_id,
                 fixable=True,
@@ -1139,9 +1213,9 @@ def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
         result.add(
             Difference(
                 DriftKind.EXTRA_IN_XERO,
-                "receipt",
-                receipt.number,
-                f"Xero has {len(live)} receipts with reference {receipt.number}.",
+                kind.what,
+                number,
+                f"Xero has {len(live)} {kind.what}s with reference {number}.",
                 arena="1",
                 xero=str(len(live)),
                 **common,
@@ -1151,8 +1225,8 @@ def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
         result.add(
             Difference(
                 DriftKind.AMOUNT_DIFFERS,
-                "receipt",
-                receipt.number,
+                kind.what,
+                number,
                 f"Xero has {money(found.get('Total'))}, Arena {amount}.",
                 arena=str(amount),
                 xero=str(money(found.get("Total"))),
@@ -1222,23 +1296,38 @@ def _extra_payments(arena: ArenaBooks, xero: XeroIndex, result: Comparison) -> N
 
 def _extra_receipts(arena: ArenaBooks, xero: XeroIndex, result: Comparison) -> None:
     """Money received from Arena's customers in Xero that Arena did not receipt (pre-paid whitelabels)."""
+    _extra_bank_transactions(RECEIPT, arena.receipt_numbers, arena, xero, result)
+
+
+def _extra_refund_receipts(arena: ArenaBooks, xero: XeroIndex, result: Comparison) -> None:
+    """Money paid back to Arena's customers in Xero that Arena did not refund (pre-paid whitelabels): their
+    credit in Arena is more than what they really have."""
+    _extra_bank_transactions(REFUND_RECEIPT, arena.refund_numbers, arena, xero, result)
+
+
+def _extra_bank_transactions(
+    kind: BankTransactionKind, numbers: set[str], arena: ArenaBooks, xero: XeroIndex, result: Comparison
+) -> None:
     contacts = _arena_contacts(arena)
-    for receipt in xero.receipts.values():
-        customer = contacts.get(_key((receipt.get("Contact") or {}).get("ContactID")))
-        if customer is None or receipt.get("Reference") in arena.receipt_numbers:
+    by_id, _ = kind.of(xero)
+    for row in by_id.values():
+        customer = contacts.get(_key((row.get("Contact") or {}).get("ContactID")))
+        if customer is None or row.get("Reference") in numbers:
             continue
-        if receipt.get("Status") in ("DELETED", "VOIDED"):
+        if row.get("Status") in ("DELETED", "VOIDED"):
             continue
+        total, who = money(row.get("Total")), customer.account_number
         result.add(
             Difference(
                 DriftKind.EXTRA_IN_XERO,
-                "receipt",
-                str(receipt.get("Reference") or receipt.get("BankTransactionID")),
-                f"{money(receipt.get('Total'))} received from {customer.account_number} is in Xero but has no receipt "
-                "in Arena.",
-                customer=customer.account_number,
-                xero=str(money(receipt.get("Total"))),
-                xero_id=str(receipt.get("BankTransactionID") or ""),
+                kind.what,
+                str(row.get("Reference") or row.get("BankTransactionID")),
+                f"{total} received from {who} is in Xero but has no receipt in Arena."
+                if kind.received
+                else f"{total} paid back to {who} is in Xero but was not refunded in Arena.",
+                customer=who,
+                xero=str(total),
+                xero_id=str(row.get("BankTransactionID") or ""),
             )
         )
 
@@ -1320,6 +1409,11 @@ def _complete(reader: XeroReader, arena: ArenaBooks, books: XeroBooks, scope: se
         arena.receipts[r.object_id].number
         for r in by_kind[RecordKind.RECEIPT]
         if r.object_id in arena.receipts and _key(r.xero_id) not in index.receipts
+    ]
+    receipts += [
+        arena.refunds[r.object_id].number
+        for r in by_kind[RecordKind.REFUND_RECEIPT]
+        if r.object_id in arena.refunds and _key(r.xero_id) not in index.refund_receipts
     ]
     if receipts:
         books.add("receipts", reader.chunked(client.bank_transactions_find, receipts), "BankTransactionID")

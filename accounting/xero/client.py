@@ -517,13 +517,14 @@ def overpayments_page(
 def receipts_page(
     creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
 ) -> list[dict]:
-    """One page of RECEIVE bank transactions (money received without an invoice: pre-paid receipts)."""
+    """One page of RECEIVE and SPEND bank transactions (money received without an invoice and money paid
+    back: pre-paid receipts and refund receipts)."""
     return _read(
         "receipts_page",
         creds,
         "get_bank_transactions",
         "bank_transactions",
-        where='Type=="RECEIVE"',
+        where='Type=="RECEIVE" OR Type=="SPEND"',
         page=page,
         page_size=page_size,
         **_modified(modified_since),

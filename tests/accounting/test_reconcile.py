@@ -16,7 +16,7 @@ from accounting import reconcile, services, tasks
 from accounting.models import Reconciliation, SyncRecord
 from accounting.xero import client
 from payments.models import Allocation
-from payments.services import LineInput, add_credit, issue_invoice, record_payment
+from payments.services import LineInput, add_credit, issue_invoice, record_payment, refund_credit
 from tests.accounting.drift import bill, drain
 from tests.books import admin_client_for, compare_books, connected, xero_calls
 from tests.factories import CustomerFactory
@@ -322,6 +322,89 @@ def test_prepaid_receipts_are_compared(xero):
     assert run("--whitelabel", whitelabel.slug, "--fix")[0] == 0
     receipts = sorted(t["Reference"] for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "RECEIVE")
     assert receipts == ["RCT-000001", "RCT-000002", late.number]
+
+
+def xero_api(xero, whitelabel, method: str, path: str, body: dict | None = None) -> dict:
+    """What a person does in Xero, through Xero's API (the sandbox has no screen for bank transactions)."""
+    connection = whitelabel.xero_connection
+    response = requests.request(
+        method,
+        f"{xero.url}/api.xro/2.0/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {connection.access_token}", "xero-tenant-id": connection.tenant_id},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def refunded(xero):
+    """A pre-paid customer with two top-ups and one refund receipt, all in Xero."""
+    whitelabel = connected(xero, payment_type="prepaid")
+    customer = CustomerFactory(whitelabel=whitelabel)
+    add_credit(customer, "30.00")
+    add_credit(customer, "45.00")
+    refund = refund_credit(customer=customer, amount="20.00")
+    drain(whitelabel)
+    return whitelabel, customer, refund
+
+
+def test_prepaid_refund_receipts_are_compared(refunded, xero):
+    whitelabel, customer, refund = refunded
+    code, out, err = run("--whitelabel", whitelabel.slug, "--format", "json")
+    assert code == 0, out + err
+    compared = json.loads(out)["whitelabels"][0]["compared"]
+    assert (compared["receipts"], compared["refund receipts"]) == (2, 1)
+
+    late = refund_credit(customer=customer, amount="5.00")
+    record = SyncRecord.objects.get(kind=Kind.REFUND_RECEIPT, object_id=late.pk)
+    SyncRecord.objects.filter(pk=record.pk).update(xero_tenant_id=whitelabel.xero_connection.tenant_id)
+    forget_in_xero(record)
+
+    code, found = differences("--whitelabel", whitelabel.slug)
+
+    assert code == 1 and kinds(found) == {(DriftKind.MISSING_IN_XERO, "refund receipt", late.number)}
+    assert found[0]["fixable"] and found[0]["arena"] == "5.00"
+    assert run("--whitelabel", whitelabel.slug, "--fix")[0] == 0
+    spends = sorted(t["Reference"] for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "SPEND")
+    assert spends == [refund.number, late.number], "sent once more, and only the one Xero lacked"
+    assert run("--whitelabel", whitelabel.slug)[0] == 0
+
+
+def test_a_refund_receipt_deleted_in_xero_is_changed_in_xero(refunded, xero):
+    whitelabel, _, refund = refunded
+    record = SyncRecord.objects.get(kind=Kind.REFUND_RECEIPT, object_id=refund.pk)
+    (spend,) = [t for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "SPEND"]
+    deleted = {k: spend[k] for k in ("Type", "Contact", "BankAccount", "LineItems", "Reference")}
+    xero_api(xero, whitelabel, "POST", f"BankTransactions/{record.xero_id}", {"BankTransactions": [
+        {**deleted, "BankTransactionID": record.xero_id, "Status": "DELETED"}
+    ]})  # fmt: skip
+
+    code, found = differences("--whitelabel", whitelabel.slug)
+
+    assert code == 1 and kinds(found) == {(DriftKind.CHANGED_IN_XERO, "refund receipt", refund.number)}
+    assert (found[0]["arena"], found[0]["xero"], found[0]["by_person"]) == ("20.00", "DELETED", True)
+    assert SyncRecord.objects.get(pk=record.pk).changed_in_xero_at is not None, "flagged, never sent again"
+    assert run("--whitelabel", whitelabel.slug, "--fix")[0] == 1
+    assert len([t for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "SPEND"]) == 1
+
+
+def test_money_paid_back_in_xero_but_not_in_arena_is_extra(refunded, xero):
+    whitelabel, customer, _ = refunded
+    contact = SyncRecord.objects.get(kind=Kind.CONTACT, object_id=customer.pk).xero_id
+    (receipt, *_) = [t for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "RECEIVE"]
+    line = {"Description": "Paid back by hand", "Quantity": 1, "UnitAmount": 7.5}
+    line["AccountCode"] = receipt["LineItems"][0]["AccountCode"]
+    xero_api(xero, whitelabel, "PUT", "BankTransactions", {"BankTransactions": [{
+        "Type": "SPEND", "Contact": {"ContactID": contact}, "BankAccount": receipt["BankAccount"],
+        "Reference": "by hand", "LineItems": [line], "LineAmountTypes": "Inclusive",
+    }]})  # fmt: skip
+
+    code, found = differences("--whitelabel", whitelabel.slug)
+
+    assert code == 1 and kinds(found) == {(DriftKind.EXTRA_IN_XERO, "refund receipt", "by hand")}
+    assert found[0]["xero"] == "7.50" and "paid back to" in found[0]["detail"]
 
 
 def test_unknown_whitelabel_and_bad_date_are_bad_arguments(db):
