@@ -298,7 +298,7 @@ class ArenaBooks:
         self.credit_notes_of_customer = defaultdict(list)
         for note in self.credit_notes.values():
             self.credit_notes_of_customer[note.customer_id].append(note)
-        self.note_allocations = CreditNoteAllocation.objects.select_related("credit_note").in_bulk(
+        self.note_allocations = CreditNoteAllocation.objects.select_related("credit_note__customer", "invoice").in_bulk(
             [r.object_id for r in self.by_kind[RecordKind.CREDIT_NOTE_ALLOCATION]]
         )
         self.note_allocations_of_invoice, self.note_allocations_of_customer = defaultdict(list), defaultdict(list)
@@ -417,6 +417,8 @@ def books_compare(
     if "credit_notes" in books.parts and arena.postpaid:
         for record in sent[RecordKind.CREDIT_NOTE]:
             _check_credit_note(arena, xero, record, result)
+        for record in sent[RecordKind.CREDIT_NOTE_ALLOCATION]:
+            _check_credit_note_allocation(arena, xero, record, result)
     if "overpayments" in books.parts and "credit_notes" in books.parts and arena.postpaid:
         for record in sent[RecordKind.OVERPAYMENT]:
             _check_overpayment(arena, xero, record, result)
@@ -1024,31 +1026,81 @@ def _check_overpayment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, r
 
 
 def _check_credit_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
+    """Credit (an overpayment) applied to an invoice: still among the overpayment's allocations in Xero."""
     allocation = arena.allocations.get(record.object_id)
     if allocation is None or not record.xero_id:
         return
     result.compared["credit allocations"] += 1
     credit_record = arena.record(RecordKind.OVERPAYMENT, allocation.payment_id)
     overpayment = xero.overpayments.get(_key(credit_record.xero_id)) if arena.sent(credit_record) else None
-    if overpayment is None or overpayment.get("Status") in ("VOIDED", "DELETED"):
-        return  # reported on the overpayment
-    allocated = {_key(a.get("AllocationID")) for a in overpayment.get("Allocations") or []}
-    if _key(record.xero_id) not in allocated:
-        result.add(
-            Difference(
-                DriftKind.CHANGED_IN_XERO,
-                "credit allocation",
-                f"{money(allocation.amount)} to {allocation.invoice.number}",
-                f"Credit of {money(allocation.amount)} applied to {allocation.invoice.number} was removed in Xero.",
-                customer=allocation.payment.customer.account_number,
-                arena=str(money(allocation.amount)),
-                xero="none",
-                arena_id=f"allocation {allocation.pk}",
-                xero_id=record.xero_id,
-                record_id=record.pk,
-                by_person=True,
-            )
+    _check_allocated(
+        overpayment,
+        record,
+        result,
+        what="credit allocation",
+        words=f"Credit of {money(allocation.amount)}",
+        amount=allocation.amount,
+        invoice=allocation.invoice,
+        customer=allocation.payment.customer,
+        arena_id=f"allocation {allocation.pk}",
+    )
+
+
+def _check_credit_note_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
+    """A credit note applied to an invoice: still among the credit note's allocations in Xero."""
+    allocation = arena.note_allocations.get(record.object_id)
+    if allocation is None or not record.xero_id:
+        return
+    result.compared["credit note allocations"] += 1
+    note = allocation.credit_note
+    note_record = arena.record(RecordKind.CREDIT_NOTE, note.pk)
+    found = xero.credit_notes.get(_key(note_record.xero_id)) if arena.sent(note_record) else None
+    _check_allocated(
+        found,
+        record,
+        result,
+        what="credit note allocation",
+        words=f"{money(allocation.amount)} of credit note {note.number}",
+        amount=allocation.amount,
+        invoice=allocation.invoice,
+        customer=note.customer,
+        arena_id=f"credit note allocation {allocation.pk}",
+    )
+
+
+def _check_allocated(
+    credit: dict | None,
+    record: SyncRecord,
+    result: Comparison,
+    *,
+    what: str,
+    words: str,
+    amount: Decimal,
+    invoice: Invoice,
+    customer: Customer,
+    arena_id: str,
+) -> None:
+    """An allocation Arena sent is still listed in its credit (an overpayment or credit note) in Xero."""
+    if credit is None or credit.get("Status") in ("VOIDED", "DELETED"):
+        return  # reported on the credit itself
+    allocated = {_key(a.get("AllocationID")) for a in credit.get("Allocations") or []}
+    if _key(record.xero_id) in allocated:
+        return
+    result.add(
+        Difference(
+            DriftKind.CHANGED_IN_XERO,
+            what,
+            f"{money(amount)} to {invoice.number}",
+            f"{words} applied to {invoice.number} was removed in Xero.",
+            customer=customer.account_number,
+            arena=str(money(amount)),
+            xero="none",
+            arena_id=arena_id,
+            xero_id=record.xero_id,
+            record_id=record.pk,
+            by_person=True,
         )
+    )
 
 
 def _check_credit(arena: ArenaBooks, xero: XeroIndex, customer_id: int, result: Comparison) -> None:

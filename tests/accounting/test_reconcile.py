@@ -16,7 +16,14 @@ from accounting import reconcile, services, tasks
 from accounting.models import Reconciliation, SyncRecord
 from accounting.xero import client
 from payments.models import Allocation
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, refund_credit
+from payments.services import (
+    LineInput,
+    add_credit,
+    issue_credit_note,
+    issue_invoice,
+    record_payment,
+    refund_credit,
+)
 from tests.accounting.drift import bill, drain
 from tests.books import admin_client_for, compare_books, connected, xero_calls
 from tests.factories import CustomerFactory
@@ -405,6 +412,36 @@ def test_money_paid_back_in_xero_but_not_in_arena_is_extra(refunded, xero):
 
     assert code == 1 and kinds(found) == {(DriftKind.EXTRA_IN_XERO, "refund receipt", "by hand")}
     assert found[0]["xero"] == "7.50" and "paid back to" in found[0]["detail"]
+
+
+def test_a_credit_note_taken_off_its_invoice_in_xero_is_changed_in_xero(xero):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [LineInput("Plan", Decimal("1"), Decimal("100.00"), Decimal("10"))])
+    note = issue_credit_note(invoice=invoice, amount="22.00", reason="Roaming overcharged")
+    drain(whitelabel)
+    code, out, err = run("--whitelabel", whitelabel.slug, "--format", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["whitelabels"][0]["compared"]["credit note allocations"] == 1
+    (allocation,) = note.allocations.all()
+    record = SyncRecord.objects.get(kind=Kind.CREDIT_NOTE_ALLOCATION, object_id=allocation.pk)
+    note_id = SyncRecord.objects.get(kind=Kind.CREDIT_NOTE, object_id=note.pk).xero_id
+    xero_api(xero, whitelabel, "DELETE", f"CreditNotes/{note_id}/Allocations/{record.xero_id}")
+
+    code, found = differences("--whitelabel", whitelabel.slug)
+
+    assert code == 1
+    assert kinds(found) == {
+        (DriftKind.CHANGED_IN_XERO, "credit note allocation", f"22.00 to {invoice.number}"),
+        (DriftKind.AMOUNT_DIFFERS, "invoice", invoice.number),
+        (DriftKind.AMOUNT_DIFFERS, "credit", f"{customer.account_number} credit (AUD)"),
+    }
+    removed = next(d for d in found if d["what"] == "credit note allocation")
+    assert removed["detail"] == f"22.00 of credit note {note.number} applied to {invoice.number} was removed in Xero."
+    assert SyncRecord.objects.get(pk=record.pk).changed_in_xero_at is not None
+    xero.clear_requests_log()
+    assert run("--whitelabel", whitelabel.slug, "--fix")[0] == 1, "a person's change is never undone"
+    assert {c["method"] for c in xero_calls(xero)} == {"GET"}
 
 
 def test_unknown_whitelabel_and_bad_date_are_bad_arguments(db):
