@@ -470,7 +470,7 @@ def records_recheck(*, whitelabel_id: int, ids) -> int:
     return count
 
 
-# Drift: what a person changed in Xero, and what Xero lacks (accounting/reconcile.py, webhooks) -------------
+# Drift: what a person changed in Xero, and what Xero lacks (accounting/reconcile/, webhooks) --------------
 
 
 def records_mark_changed_in_xero(changes: dict[int, list[str]]) -> int:

@@ -1,0 +1,305 @@
+"""The reconcile service (read, compare, flag what a person changed, send again what Xero lacks, keep a
+`Reconciliation`), and the checks webhooks run on the records Xero says changed."""
+
+import datetime
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from payments.models import Allocation, Whitelabel
+
+from .. import services
+from ..errors import NotConnected
+from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent
+from ..sync import engine, outbox, payloads
+from ..xero import client
+from .books import LISTINGS, ArenaBooks, Comparison, Difference, Progress, XeroBooks, XeroIndex, XeroReader, id_key
+from .compare import books_compare, check_contact, check_invoice, credit_customers
+
+RecordKind, Status = SyncRecord.Kind, SyncRecord.Status
+logger = logging.getLogger(__name__)
+
+
+# The service ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """One whitelabel's reconcile: what was compared, the differences, what was sent again."""
+
+    whitelabel: Whitelabel
+    organisation: str
+    tenant_id: str
+    since: datetime.datetime | None
+    comparison: Comparison
+    fixed: list[Difference] = field(default_factory=list)
+    not_fixed: list[Difference] = field(default_factory=list)
+    calls: int = 0
+    reconciliation_id: int | None = None
+
+    @property
+    def differences(self) -> list[Difference]:
+        return self.comparison.differences
+
+    @property
+    def remaining(self) -> list[Difference]:
+        """The differences still there after --fix (all of them without it)."""
+        fixed = {(d.kind, d.record_id) for d in self.fixed}
+        return [d for d in self.differences if (d.kind, d.record_id) not in fixed]
+
+    @property
+    def agrees(self) -> bool:
+        return not self.remaining
+
+
+def _scope(arena: ArenaBooks, books: XeroBooks, since: datetime.datetime) -> set[int]:
+    """With `since`: the records Arena sent from then on, and those whose counterpart Xero changed since."""
+    changed = {id_key(r.get(f)) for part, _, f in LISTINGS for r in getattr(books, part)}
+    changed |= {id_key(a.get("AllocationID")) for o in books.overpayments for a in o.get("Allocations") or []}
+    numbers = {i.get("InvoiceNumber") for i in books.invoices}
+    scope = set()
+    for record in arena.records.values():
+        if (record.sent_at and record.sent_at >= since) or (record.xero_id and id_key(record.xero_id) in changed):
+            scope.add(record.pk)
+        elif record.kind == RecordKind.INVOICE and record.label in numbers:
+            scope.add(record.pk)
+        elif record.status != Status.SENT and record.updated_at >= since:
+            scope.add(record.pk)
+    return scope
+
+
+def _complete(reader: XeroReader, arena: ArenaBooks, books: XeroBooks, scope: set[int]) -> None:
+    """With `since`, Xero's listings hold only what changed: look up the rest of what the scope's records need
+    (an invoice sent since whose listing came back empty, a customer's other overpayments for their credit)."""
+    index = XeroIndex(books)
+    records = [r for r in arena.records.values() if r.pk in scope and arena.sent(r)]
+    by_kind = defaultdict(list)
+    for record in records:
+        by_kind[record.kind].append(record)
+    numbers = [
+        arena.invoices[r.object_id].number
+        for r in by_kind[RecordKind.INVOICE] + by_kind[RecordKind.INVOICE_VOID]
+        if r.object_id in arena.invoices and arena.invoices[r.object_id].number not in index.invoices_by_number
+    ]
+    if numbers:
+        books.add("invoices", reader.chunked(client.invoices_find, numbers), "InvoiceID")
+    contacts = [r.xero_id for r in by_kind[RecordKind.CONTACT] if r.xero_id and id_key(r.xero_id) not in index.contacts]
+    if contacts:
+        books.add("contacts", reader.chunked(client.contacts_get, contacts), "ContactID")
+    references = [
+        payloads.payment_reference(arena.allocations[r.object_id])
+        for r in by_kind[RecordKind.PAYMENT]
+        if r.object_id in arena.allocations and id_key(r.xero_id) not in index.payments
+    ]
+    if references:
+        books.add("payments", reader.chunked(client.payments_find, references), "PaymentID")
+    receipts = [
+        arena.receipts[r.object_id].number
+        for r in by_kind[RecordKind.RECEIPT]
+        if r.object_id in arena.receipts and id_key(r.xero_id) not in index.receipts
+    ]
+    receipts += [
+        arena.refunds[r.object_id].number
+        for r in by_kind[RecordKind.REFUND_RECEIPT]
+        if r.object_id in arena.refunds and id_key(r.xero_id) not in index.refund_receipts
+    ]
+    if receipts:
+        books.add("receipts", reader.chunked(client.bank_transactions_find, receipts), "BankTransactionID")
+    contact_ids = [arena.contact_id(c) for c in credit_customers(arena, by_kind) if arena.contact_id(c)]
+    if contact_ids:
+        books.add("overpayments", reader.chunked(client.overpayments_find, contact_ids), "OverpaymentID")
+
+
+def whitelabel_connection_active(whitelabel: Whitelabel) -> XeroConnection:
+    connection = XeroConnection.objects.filter(whitelabel=whitelabel).first()
+    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
+        raise NotConnected(f"{whitelabel.slug} is not connected to Xero.")
+    if not connection.is_active:
+        raise NotConnected(f"{whitelabel.slug}'s Xero connection needs an admin to reconnect it.")
+    return connection
+
+
+def whitelabel_reconcile(
+    *,
+    whitelabel: Whitelabel,
+    since: datetime.datetime | None = None,
+    fix: bool = False,
+    trigger: str = Reconciliation.Trigger.COMMAND,
+    progress: Progress | None = None,
+    fix_timeout: float = 300.0,
+    sleep=time.sleep,
+) -> Report:
+    """Read the organisation, compare, flag what a person changed in Xero, and with `fix` send again what Xero
+    lacks. Each run is kept as a Reconciliation. Raises NotConnected, or a XeroError if Xero can't be read."""
+    connection = whitelabel_connection_active(whitelabel)
+    reconciliation = Reconciliation.objects.create(
+        whitelabel=whitelabel,
+        tenant_id=connection.tenant_id,
+        tenant_name=connection.tenant_name,
+        trigger=trigger,
+        since=since,
+        started_at=timezone.now(),
+    )
+    reader = XeroReader(connection, progress=progress, sleep=sleep)
+    try:
+        books = reader.books(since=since)
+        arena = ArenaBooks(whitelabel, connection.tenant_id)
+        scope = None
+        if since is not None:
+            scope = _scope(arena, books, since)
+            _complete(reader, arena, books, scope)
+        comparison = books_compare(whitelabel, connection.tenant_id, books, scope=scope, arena=arena)
+    except Exception as exc:
+        Reconciliation.objects.filter(pk=reconciliation.pk).update(
+            finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    report = Report(
+        whitelabel, connection.tenant_name, connection.tenant_id, since, comparison, reconciliation_id=reconciliation.pk
+    )
+    records_flag(report.differences)
+    if fix:
+        report.fixed, report.not_fixed = _fix(whitelabel, report.differences, progress, fix_timeout, sleep)
+    report.calls = reader.calls
+    Reconciliation.objects.filter(pk=reconciliation.pk).update(
+        finished_at=timezone.now(),
+        compared=dict(comparison.compared),
+        differences=[d.as_dict() for d in comparison.differences],
+        drift=len(comparison.differences),
+        fixed=len(report.fixed),
+    )
+    logger.info(
+        "Reconciled whitelabel %s with Xero: %s difference(s), %s sent again",
+        whitelabel.pk,
+        len(comparison.differences),
+        len(report.fixed),
+    )
+    return report
+
+
+def records_flag(differences: list[Difference]) -> int:
+    """Flag the records a person changed in Xero (their change is kept until someone resolves it)."""
+    changes = defaultdict(list)
+    for difference in differences:
+        if difference.by_person and difference.record_id:
+            changes[difference.record_id].append(difference.detail)
+    return outbox.records_mark_changed_in_xero(changes)
+
+
+def _fix(whitelabel, differences, progress, timeout: float, sleep) -> tuple[list[Difference], list[Difference]]:
+    """Send again what Xero lacks, in this process, and wait until each is in Xero or failed."""
+    missing = [d for d in differences if d.fixable and d.record_id]
+    if not missing:
+        return [], []
+    with transaction.atomic():
+        outbox.records_resend_missing(whitelabel_id=whitelabel.pk, ids=[d.record_id for d in missing])
+    ids = [d.record_id for d in missing]
+    deadline = time.monotonic() + timeout
+    while True:
+        engine.run_organisation(whitelabel.pk, hold_partial=False)
+        records = SyncRecord.objects.filter(pk__in=ids)
+        on_the_way = [r for r in records if r.status in (Status.PENDING, Status.WAITING) or r.claimed_until]
+        retrying = [r for r in records if r.status == Status.FAILED and r.next_attempt_at is not None]
+        if progress:
+            progress(f"sending again: {len(ids) - len(on_the_way) - len(retrying)}/{len(ids)} settled")
+        if (not on_the_way and not retrying) or time.monotonic() > deadline:
+            break
+        if not on_the_way:
+            due = min(r.next_attempt_at for r in retrying)
+            if (due - timezone.now()).total_seconds() > deadline - time.monotonic():
+                break
+        sleep(0.5)  # a worker's run holds the organisation, or a retry is not due yet
+    sent = set(SyncRecord.objects.filter(pk__in=ids, status=Status.SENT).values_list("pk", flat=True))
+    return [d for d in missing if d.record_id in sent], [d for d in missing if d.record_id not in sent]
+
+
+# Webhooks --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """What a webhook's check found for one Xero record."""
+
+    record: SyncRecord | None
+    outcome: str  # an XeroWebhookEvent.Outcome
+    note: str
+
+
+def records_check_in_xero(connection: XeroConnection, category: str, resource_ids: list[str]) -> dict[str, RecordCheck]:
+    """Xero says these invoices or contacts changed: read them (one call), compare each with what Arena sent,
+    and flag the records a person changed. Returns what was found per resource id."""
+    Outcome = XeroWebhookEvent.Outcome
+    kind = RecordKind.INVOICE if category == "INVOICE" else RecordKind.CONTACT
+    records = {
+        id_key(r.xero_id): r
+        for r in SyncRecord.objects.filter(
+            kind=kind, xero_tenant_id=connection.tenant_id, xero_id__in=resource_ids, whitelabel=connection.whitelabel
+        )
+    }
+    checks = {rid: RecordCheck(None, Outcome.IGNORED, "Not a record Arena sent.") for rid in resource_ids}
+    known = [rid for rid in resource_ids if id_key(rid) in records]
+    if not known:
+        return checks
+    read = client.invoices_get if kind == RecordKind.INVOICE else client.contacts_get
+    rows = services.xero_call(connection, lambda creds: read(creds, known), tenant_id=connection.tenant_id)
+    part = "invoices" if kind == RecordKind.INVOICE else "contacts"
+    books = XeroBooks(parts={part}, **{part: rows})
+    arena = ArenaBooks(connection.whitelabel, connection.tenant_id, about=list(records.values()))
+    scope = {records[id_key(rid)].pk for rid in known}
+    comparison = Comparison()
+    xero = XeroIndex(books)
+    for rid in known:
+        record = arena.records.get((records[id_key(rid)].kind, records[id_key(rid)].object_id))
+        if record is None or record.pk not in scope:
+            continue
+        before = len(comparison.differences)
+        if not arena.sent(record):
+            checks[rid] = RecordCheck(record, Outcome.IN_FLIGHT, "Arena is sending it again; left to the reconcile.")
+            continue
+        if kind == RecordKind.INVOICE:
+            check_invoice(arena, xero, record, comparison, payments_read=False, from_event=True)
+        else:
+            check_contact(arena, xero, record, comparison)
+        found = comparison.differences[before:]
+        if any(d.by_person for d in found):
+            checks[rid] = RecordCheck(record, Outcome.CHANGED, " ".join(d.detail for d in found if d.by_person))
+        elif found:
+            note = "Differs, but not by a change made in Xero: " + found[0].detail
+            checks[rid] = RecordCheck(record, Outcome.AGREES, note)
+        elif kind == RecordKind.INVOICE and _invoice_in_flight(arena, record):
+            checks[rid] = RecordCheck(record, Outcome.IN_FLIGHT, "Payments or a void are on their way; not compared.")
+        else:
+            checks[rid] = RecordCheck(record, Outcome.AGREES, "As Arena sent it.")
+    records_flag(comparison.differences)
+    return checks
+
+
+def _invoice_in_flight(arena: ArenaBooks, record: SyncRecord) -> bool:
+    kinds = {Allocation.Source.PAYMENT: RecordKind.PAYMENT, Allocation.Source.CREDIT: RecordKind.CREDIT_ALLOCATION}
+    related = [arena.record(kinds[a.source], a.pk) for a in arena.allocations_of_invoice.get(record.object_id, [])]
+    related.append(arena.record(RecordKind.INVOICE_VOID, record.object_id))
+    return any(arena.in_flight(r) for r in related)
+
+
+def whitelabels_to_reconcile() -> list[Whitelabel]:
+    """Whitelabels that use Xero and are connected (an admin must reconnect the others first)."""
+    return list(
+        Whitelabel.objects.filter(
+            accounting_settings__accounting_system=AccountingSettings.System.XERO,
+            xero_connection__status=XeroConnection.Status.ACTIVE,
+        ).order_by("slug")
+    )
+
+
+def last_reconciled_since(whitelabel: Whitelabel) -> datetime.datetime | None:
+    """Where the nightly reconcile starts: the last finished one's start (None: compare everything)."""
+    last = (
+        Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
+        .order_by("-started_at")
+        .first()
+    )
+    return last.started_at if last else None
