@@ -105,6 +105,15 @@ class Comparison:
     def add(self, difference: Difference) -> None:
         self.differences.append(difference)
 
+    def missing(self, what: str, label: str, detail: str, *, record: SyncRecord, **fields) -> None:
+        """Arena sent `record`, and Xero has no trace of it: `--fix` sends it again."""
+        fields.update(xero_id=record.xero_id, fixable=True)
+        self.add(Difference(DriftKind.MISSING_IN_XERO, what, label, detail, **fields))
+
+    def twice(self, what: str, label: str, detail: str, *, count: int, **fields) -> None:
+        """Xero has `count` of what Arena sent once."""
+        self.add(Difference(DriftKind.EXTRA_IN_XERO, what, label, detail, arena="1", xero=str(count), **fields))
+
 
 # Reading Xero --------------------------------------------------------------------------------------------
 

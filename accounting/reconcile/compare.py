@@ -144,30 +144,22 @@ def check_contact(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result
         "record_id": record.pk,
     }
     if contact is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                "contact",
-                customer.account_number,
-                "Arena sent this customer's contact, but Xero has no such contact.",
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            "contact",
+            customer.account_number,
+            "Arena sent this customer's contact, but Xero has no such contact.",
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(contact.get("ContactID") or "")
     if len(same_number) > 1:
-        result.add(
-            Difference(
-                DriftKind.EXTRA_IN_XERO,
-                "contact",
-                customer.account_number,
-                f"Xero has {len(same_number)} active contacts numbered {customer.account_number}.",
-                arena="1",
-                xero=str(len(same_number)),
-                **common,
-            )
+        result.twice(
+            "contact",
+            customer.account_number,
+            f"Xero has {len(same_number)} active contacts numbered {customer.account_number}.",
+            count=len(same_number),
+            **common,
         )
     if contact.get("ContactStatus") == "ARCHIVED":
         merged_into = xero.contacts.get(id_key(contact.get("MergedToContactID")))
@@ -243,31 +235,23 @@ def check_invoice(
     found = xero.invoices.get(id_key(record.xero_id)) or next(iter(live), None) or next(iter(numbered), None)
     common = {"customer": invoice.customer.account_number, "arena_id": f"invoice {invoice.pk}", "record_id": record.pk}
     if found is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                "invoice",
-                invoice.number,
-                "Arena sent this invoice, but Xero has no invoice with its number.",
-                arena=str(money(invoice.total)),
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            "invoice",
+            invoice.number,
+            "Arena sent this invoice, but Xero has no invoice with its number.",
+            arena=str(money(invoice.total)),
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(found.get("InvoiceID") or "")
     if len(live) > 1:
-        result.add(
-            Difference(
-                DriftKind.EXTRA_IN_XERO,
-                "invoice",
-                invoice.number,
-                f"Xero has {len(live)} invoices numbered {invoice.number}.",
-                arena="1",
-                xero=str(len(live)),
-                **common,
-            )
+        result.twice(
+            "invoice",
+            invoice.number,
+            f"Xero has {len(live)} invoices numbered {invoice.number}.",
+            count=len(live),
+            **common,
         )
     status = found.get("Status")
     void_record = arena.record(RecordKind.INVOICE_VOID, invoice.pk)
@@ -479,31 +463,23 @@ def _check_payment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
         return
     found = found if found is not None and found.get("Status") != "DELETED" else next(iter(live), None)
     if found is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                "payment",
-                reference,
-                f"Arena sent this payment of {money(allocation.amount)}, but Xero has no payment with its reference.",
-                arena=str(money(allocation.amount)),
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            "payment",
+            reference,
+            f"Arena sent this payment of {money(allocation.amount)}, but Xero has no payment with its reference.",
+            arena=str(money(allocation.amount)),
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(found.get("PaymentID") or "")
     if len(live) > 1:
-        result.add(
-            Difference(
-                DriftKind.EXTRA_IN_XERO,
-                "payment",
-                reference,
-                f"Xero has {len(live)} payments with reference {reference}.",
-                arena="1",
-                xero=str(len(live)),
-                **common,
-            )
+        result.twice(
+            "payment",
+            reference,
+            f"Xero has {len(live)} payments with reference {reference}.",
+            count=len(live),
+            **common,
         )
     if money(found.get("Amount")) != money(allocation.amount):
         result.add(
@@ -553,17 +529,13 @@ def _check_credit_note(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, r
     found = xero.credit_notes.get(id_key(record.xero_id))
     common = {"customer": note.customer.account_number, "arena_id": f"credit note {note.pk}", "record_id": record.pk}
     if found is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                "credit note",
-                note.number,
-                f"Arena sent this credit note of {money(note.total)}, but Xero has no such credit note.",
-                arena=str(money(note.total)),
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            "credit note",
+            note.number,
+            f"Arena sent this credit note of {money(note.total)}, but Xero has no such credit note.",
+            arena=str(money(note.total)),
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(found.get("CreditNoteID") or "")
@@ -614,17 +586,13 @@ def _check_overpayment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, r
             None,
         )
     if found is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                "overpayment",
-                label,
-                f"Arena sent {expected} of credit (an overpayment), but Xero has no such overpayment.",
-                arena=str(expected),
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            "overpayment",
+            label,
+            f"Arena sent {expected} of credit (an overpayment), but Xero has no such overpayment.",
+            arena=str(expected),
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(found.get("OverpaymentID") or "")
@@ -877,31 +845,23 @@ def _check_bank_transaction(
         return
     found = found if found is not None and found.get("Status") not in ("DELETED", "VOIDED") else next(iter(live), None)
     if found is None:
-        result.add(
-            Difference(
-                DriftKind.MISSING_IN_XERO,
-                kind.what,
-                number,
-                f"Arena sent this {kind.what}, but Xero has no bank transaction with its reference.",
-                arena=str(amount),
-                xero_id=record.xero_id,
-                fixable=True,
-                **common,
-            )
+        result.missing(
+            kind.what,
+            number,
+            f"Arena sent this {kind.what}, but Xero has no bank transaction with its reference.",
+            arena=str(amount),
+            record=record,
+            **common,
         )
         return
     common["xero_id"] = str(found.get("BankTransactionID") or "")
     if len(live) > 1:
-        result.add(
-            Difference(
-                DriftKind.EXTRA_IN_XERO,
-                kind.what,
-                number,
-                f"Xero has {len(live)} {kind.what}s with reference {number}.",
-                arena="1",
-                xero=str(len(live)),
-                **common,
-            )
+        result.twice(
+            kind.what,
+            number,
+            f"Xero has {len(live)} {kind.what}s with reference {number}.",
+            count=len(live),
+            **common,
         )
     if money(found.get("Total")) != amount:
         result.add(
