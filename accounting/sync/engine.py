@@ -897,6 +897,9 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
         payment = payments[record.object_id]
         deposit_key = payment.receipt.pk if prepaid else payment.pk
         deposit = deposits.get(deposit_key)
+        if deposit is None and not prepaid:
+            outbox.record_skip(record, reason="The payment left no credit, so Xero has nothing more to reverse.")
+            continue
         if _never_sent(deposit):
             what = "receipt" if prepaid else "credit"
             outbox.record_skip(

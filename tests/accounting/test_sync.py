@@ -12,8 +12,18 @@ from accounting.models import AccountingSettings, SyncRecord, XeroConnection
 from accounting.sync import engine
 from accounting.tasks import sweep_outbox
 from payments.models import Customer, Invoice, Membership
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
-from tests.books import all_sent, connected, outbox_settled
+from payments.selectors import customer_credit
+from payments.services import (
+    LineInput,
+    add_credit,
+    issue_credit_note,
+    issue_invoice,
+    record_payment,
+    refund_credit,
+    reverse_payment,
+    void_invoice,
+)
+from tests.books import all_sent, connected, outbox_settled, wait_for_books, xero_calls
 from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, book, connect, save_settings, wait_until
 
@@ -342,3 +352,68 @@ def test_receipt_whose_answer_was_lost_is_not_deposited_twice(xero, sync_worker)
     all_sent((top_up.receipt, SyncRecord.Kind.RECEIPT))
     assert dropped(xero, "/BankTransactions")
     assert [t["Reference"] for t in book(xero, whitelabel).bank_transactions()] == [top_up.receipt.number]
+
+
+def writes(xero) -> list[tuple[str, str]]:
+    """The write calls Xero answered 200 since the log was cleared, as (method, path without ids)."""
+    calls = [c for c in xero_calls(xero, status=200) if c["method"] != "GET"]
+    return [(c["method"], "/".join("{id}" if len(p) == 36 else p for p in c["path"].split("/")[3:])) for c in calls]
+
+
+def step(xero, whitelabel, operation) -> list[tuple[str, str]]:
+    """Do one billing operation, let the worker settle it, check both books agree; the writes it took."""
+    xero.clear_requests_log()
+    operation()
+    wait_for_books(xero, whitelabel).assert_same()
+    return writes(xero)
+
+
+def test_postpaid_money_flowing_back_reaches_xero_step_by_step(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    first = record_payment(customer, "50.00", invoice=invoice)
+    wait_for_books(xero, whitelabel).assert_same()
+
+    note = step(xero, whitelabel, lambda: issue_credit_note(invoice=invoice, amount="22.00", reason="Overcharged"))
+    assert note == [("PUT", "CreditNotes"), ("PUT", "CreditNotes/{id}/Allocations")]
+    over = step(xero, whitelabel, lambda: record_payment(customer, "60.00", invoice=invoice))  # 38.00 due
+    assert over == [("PUT", "Payments"), ("PUT", "BankTransactions")], "the payment, then 22.00 as credit"
+    refund = step(xero, whitelabel, lambda: refund_credit(customer=customer, amount="10.00"))
+    assert refund == [("PUT", "Payments")], "a refund payment on the overpayment"
+    reverse = step(xero, whitelabel, lambda: reverse_payment(payment=first, reason="Chargeback"))
+    assert reverse == [("POST", "Payments/{id}")], "the first payment deleted"
+
+    invoice.refresh_from_db()
+    assert (invoice.amount_due, customer_credit(customer)) == (Decimal("50.00"), Decimal("12.00"))
+    org = book(xero, whitelabel)
+    (xero_invoice,) = org.invoices()
+    assert Decimal(str(xero_invoice["AmountDue"])) == Decimal("50.00")
+    assert sorted(p["Status"] for p in org.payments()) == ["AUTHORISED", "AUTHORISED", "DELETED"]
+    (overpayment,) = org.overpayments()
+    assert Decimal(str(overpayment["RemainingCredit"])) == Decimal("12.00")
+    (skipped,) = SyncRecord.objects.filter(whitelabel=whitelabel).exclude(status=Status.SENT)
+    assert (skipped.kind, skipped.status) == (SyncRecord.Kind.DEPOSIT_REVERSAL, Status.SKIPPED)
+    assert skipped.reason == "The payment left no credit, so Xero has nothing more to reverse."
+
+
+def test_prepaid_refunds_and_reversed_top_ups_reach_xero_step_by_step(xero, sync_worker):
+    whitelabel = connected(xero, payment_type="prepaid")
+    customer = CustomerFactory(whitelabel=whitelabel)
+    kept = step(xero, whitelabel, lambda: add_credit(customer, "50.00"))
+    assert kept == [("POST", "Contacts"), ("PUT", "BankTransactions")], "the contact, then the receipt"
+    bounced = add_credit(customer, "30.00")
+    wait_for_books(xero, whitelabel).assert_same()
+
+    refund = step(xero, whitelabel, lambda: refund_credit(customer=customer, amount="20.00"))
+    assert refund == [("PUT", "BankTransactions")], "one SPEND with the refund receipt's number"
+    reverse = step(xero, whitelabel, lambda: reverse_payment(payment=bounced, reason="Bounced"))
+    assert reverse == [("POST", "BankTransactions/{id}")], "its receipt deleted"
+
+    transactions = book(xero, whitelabel).bank_transactions()
+    assert sorted((t["Type"], t["Status"], str(t["Total"])) for t in transactions) == [
+        ("RECEIVE", "AUTHORISED", "50.0"),
+        ("RECEIVE", "DELETED", "30.0"),
+        ("SPEND", "AUTHORISED", "20.0"),
+    ]
+    assert customer_credit(customer) == Decimal("30.00")
