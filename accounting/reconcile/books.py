@@ -127,6 +127,8 @@ LISTINGS = [
     ("credit_notes", client.credit_notes_page, "CreditNoteID"),
     ("receipts", client.receipts_page, "BankTransactionID"),
 ]
+POSTPAID_ONLY = {"overpayments", "credit_notes"}  # what only a post-paid whitelabel sends
+PREPAID_ONLY = {"receipts"}  # receipts and refund receipts: only a pre-paid whitelabel sends them
 
 
 class XeroReader:
@@ -162,13 +164,16 @@ class XeroReader:
                 return rows
             page += 1
 
-    def books(self, *, since: datetime.datetime | None) -> XeroBooks:
-        """The organisation's accounts and (modified since `since`, or all) contacts, sales invoices, payments,
-        overpayments and receipts."""
+    def books(self, *, since: datetime.datetime | None, postpaid: bool = True) -> XeroBooks:
+        """The organisation's accounts and (modified since `since`, or all) contacts, sales invoices, payments
+        and what the payment type sends besides: post-paid, overpayments and credit notes; pre-paid, receipts
+        and refund receipts. What is not read is not compared."""
         modified_since = since - MODIFIED_SINCE_MARGIN if since else None
-        books = XeroBooks(parts={"accounts", *(part for part, _, _ in LISTINGS)})
+        skip = PREPAID_ONLY if postpaid else POSTPAID_ONLY
+        listings = [listing for listing in LISTINGS if listing[0] not in skip]
+        books = XeroBooks(parts={"accounts", *(part for part, _, _ in listings)})
         books.accounts = self.call(client.accounts_list)
-        for part, page_fn, _ in LISTINGS:
+        for part, page_fn, _ in listings:
             setattr(books, part, self.listing(part, page_fn, modified_since=modified_since))
         return books
 

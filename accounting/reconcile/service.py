@@ -146,7 +146,10 @@ def whitelabel_reconcile(
     )
     reader = XeroReader(connection, progress=progress, sleep=sleep)
     try:
-        books = reader.books(since=since)
+        postpaid = not AccountingSettings.objects.filter(
+            whitelabel=whitelabel, payment_type=AccountingSettings.PaymentType.PREPAID
+        ).exists()
+        books = reader.books(since=since, postpaid=postpaid)  # Xero first: Arena then knows all Xero has
         arena = ArenaBooks(whitelabel, connection.tenant_id)
         scope = None
         if since is not None:

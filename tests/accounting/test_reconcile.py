@@ -81,6 +81,7 @@ def test_a_reconcile_only_reads(books, xero):
     assert run("--whitelabel", whitelabel.slug)[0] == 0
     calls = xero_calls(xero)
     assert calls and {c["method"] for c in calls} == {"GET"}
+    assert not xero_calls(xero, path_end="/BankTransactions"), "post-paid sends no receipts: none are read"
 
 
 def test_clean_books_in_json(books):
@@ -359,8 +360,11 @@ def refunded(xero):
 
 def test_prepaid_refund_receipts_are_compared(refunded, xero):
     whitelabel, customer, refund = refunded
+    xero.clear_requests_log()
     code, out, err = run("--whitelabel", whitelabel.slug, "--format", "json")
     assert code == 0, out + err
+    read = {c["path"].rsplit("/", 1)[-1] for c in xero_calls(xero)}
+    assert read == {"Accounts", "Contacts", "Invoices", "Payments", "BankTransactions"}, "nothing pre-paid never sends"
     compared = json.loads(out)["whitelabels"][0]["compared"]
     assert (compared["receipts"], compared["refund receipts"]) == (2, 1)
 
