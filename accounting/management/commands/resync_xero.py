@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounting import selectors
+from accounting.management.options import BadArguments, date_option, whitelabels_named
 from accounting.models import SyncRecord
 from accounting.sync import engine, outbox, runner
 from payments.models import Whitelabel
@@ -32,11 +33,6 @@ Status = SyncRecord.Status
 STATUSES = {"failed": Status.FAILED, "skipped": Status.SKIPPED, "sent": Status.SENT}
 DEFAULT_STATUSES = ["failed", "skipped"]
 LISTED = 20  # records listed per whitelabel by --dry-run, unless -v 2
-
-
-class BadArguments(CommandError):
-    def __init__(self, message: str):
-        super().__init__(message, returncode=2)
 
 
 class Command(BaseCommand):
@@ -71,7 +67,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        since, until = _date(options["since"], "--since"), _date(options["until"], "--until")
+        since, until = date_option(options["since"], "--since"), date_option(options["until"], "--until")
         if since and until and since > until:
             raise BadArguments(f"--since {since} is after --until {until}.")
         if options["timeout"] <= 0:
@@ -108,15 +104,11 @@ class Command(BaseCommand):
             whitelabels = selectors.whitelabels_to_resync()
             problems = {w.pk: selectors.whitelabel_sync_problem(w) for w in whitelabels}
             return [w for w in whitelabels if not problems[w.pk]], [p for p in problems.values() if p]
-        slugs = list(dict.fromkeys(slugs))
-        found = {w.slug: w for w in Whitelabel.objects.filter(slug__in=slugs)}
-        unknown = [s for s in slugs if s not in found]
-        if unknown:
-            raise BadArguments(f"No whitelabel with slug {', '.join(repr(s) for s in unknown)}.")
-        problems = [p for p in (selectors.whitelabel_sync_problem(found[s]) for s in slugs) if p]
+        named = whitelabels_named(slugs)
+        problems = [p for p in (selectors.whitelabel_sync_problem(w) for w in named) if p]
         if problems:
             raise CommandError(" ".join(problems))
-        return [found[s] for s in slugs], []
+        return named, []
 
     def _dry_run(self, plans) -> None:
         self.stdout.write("Dry run: nothing is changed.")
@@ -222,15 +214,6 @@ class Command(BaseCommand):
             )
             if n == 0:
                 self.stdout.write("  ".join("-" * w for w in widths))
-
-
-def _date(value: str | None, option: str) -> datetime.date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise BadArguments(f"{option} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-05-01.") from None
 
 
 class Progress:

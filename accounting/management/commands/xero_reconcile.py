@@ -24,17 +24,13 @@ from django.utils import timezone
 
 from accounting import reconcile
 from accounting.errors import NotConnected
+from accounting.management.options import date_option, whitelabels_named
 from accounting.models import SyncRecord, XeroConnection
 from accounting.xero.errors import XeroError
 from payments.models import Whitelabel
 
 DriftKind = reconcile.DriftKind
 COLUMNS = ["Kind", "What", "Record", "Customer", "Arena", "Xero", "Arena id", "Xero id", "Detail"]
-
-
-class BadArguments(CommandError):
-    def __init__(self, message: str):
-        super().__init__(message, returncode=2)
 
 
 class Command(BaseCommand):
@@ -59,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["table", "json"], default="table", help="How to print the report.")
 
     def handle(self, *args, **options):
-        since = _date(options["since"])
+        since = date_option(options["since"], "--since")
         whitelabels = self._whitelabels(options["whitelabel"])
         progress = Progress(self, total=len(whitelabels), quiet=options["verbosity"] < 1)
         reports, problems = [], []
@@ -98,12 +94,7 @@ class Command(BaseCommand):
                 xero_connection__status__in=[XeroConnection.Status.ACTIVE, XeroConnection.Status.NEEDS_RECONNECT],
             )
             return list(connected.order_by("slug"))
-        slugs = list(dict.fromkeys(slugs))
-        found = {w.slug: w for w in Whitelabel.objects.filter(slug__in=slugs)}
-        unknown = [s for s in slugs if s not in found]
-        if unknown:
-            raise BadArguments(f"No whitelabel with slug {', '.join(repr(s) for s in unknown)}.")
-        return [found[s] for s in slugs]
+        return whitelabels_named(slugs)
 
     # The table
 
@@ -209,15 +200,6 @@ def _as_json(reports, problems, *, fix: bool) -> dict:
         ],
         "not_compared": [{"whitelabel": w.slug, "reason": reason} for w, reason in problems],
     }
-
-
-def _date(value: str | None) -> datetime.date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        raise BadArguments(f"--since {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-05-01.") from None
 
 
 def _start_of(day: datetime.date | None, whitelabel: Whitelabel) -> datetime.datetime | None:
