@@ -66,3 +66,14 @@ def test_readme_set_up_commands_exist_in_the_makefile():
         assert f"make {target}" in readme
         assert re.search(rf"^{target}:", makefile, re.M)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_sandbox_sends_its_webhooks_to_web_signed_with_the_apps_key(compose):
+    from django.urls import reverse
+
+    services = compose["services"]
+    app, sandbox = services["web"]["environment"], services["sandbox"]["environment"]
+    port = services["web"]["command"][services["web"]["command"].index("--bind") + 1].rsplit(":", 1)[1]
+    assert sandbox["XERO_SANDBOX_WEBHOOK_URL"] == f"http://web:{port}{reverse('accounting:xero_webhook')}"
+    assert sandbox["XERO_SANDBOX_WEBHOOK_KEY"] == app["XERO_WEBHOOK_KEY"] == "${XERO_WEBHOOK_KEY:-}"
+    assert "web" in app["DJANGO_ALLOWED_HOSTS"].split(","), "the delivery's Host header is web:8000"
