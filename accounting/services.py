@@ -18,14 +18,14 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from payments.models import Membership, Whitelabel
+from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
 from .errors import ConnectError, ConnectionChanged, NotConnected
 from .forms import ChartAccount
-from .models import AccountingSettings, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
-from .sync import runner
+from .sync import outbox, runner
 from .xero import client, oauth
 from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -390,6 +390,30 @@ def connection_disconnect(*, connection: XeroConnection) -> None:
         updated_at=timezone.now(),
     )
     organisation_caches_clear(connection)
+
+
+def accounting_settings_save(
+    *, whitelabel: Whitelabel, user, accounting: AccountingSettings, gateway: PaymentGatewaySettings
+) -> AccountingSettings:
+    """Save the settings page's two sections (validated by their forms) in one transaction, and send again
+    what Xero refused: the new settings (a revenue code, a bank account) may be what it lacked."""
+    with transaction.atomic():
+        accounting.whitelabel, gateway.whitelabel = whitelabel, whitelabel
+        accounting.updated_by = user
+        accounting.save()
+        gateway.save()
+        outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
+    return accounting
+
+
+def whitelabel_resync(*, whitelabel: Whitelabel) -> int:
+    """Send again what was skipped (e.g. billed before connecting) or failed; how many records will go.
+    Raises NotConnected, saying why, when the whitelabel's records can't be sent now."""
+    reason = outbox.skip_reason(whitelabel.pk)
+    if reason:
+        raise NotConnected(reason)
+    with transaction.atomic():
+        return outbox.records_resync(whitelabel=whitelabel)
 
 
 def whitelabel_connection(whitelabel: Whitelabel) -> XeroConnection | None:

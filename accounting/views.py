@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,10 +18,10 @@ from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
 from . import services, webhooks
+from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
-from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, XeroAuthorisation, XeroConnection
 from .selectors import books_switch, sync_summary
-from .sync import outbox
 from .xero.errors import XeroConnectionRevoked, XeroError
 
 logger = logging.getLogger(__name__)
@@ -144,13 +143,12 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     gateway_form = PaymentGatewayForm(data, instance=gateway, prefix="gateway")
     if request.method == "POST":
         if accounting_form.is_valid() and gateway_form.is_valid():
-            with transaction.atomic():
-                saved = accounting_form.save(commit=False)
-                saved.updated_by = request.user
-                saved.save()
-                gateway_form.save()
-                # What Xero refused may be fixed by these settings (e.g. the revenue code): try again now.
-                outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
+            saved = services.accounting_settings_save(
+                whitelabel=whitelabel,
+                user=request.user,
+                accounting=accounting_form.save(commit=False),
+                gateway=gateway_form.save(commit=False),
+            )
             if saved.uses_xero and (connection is None or not connection.is_active):
                 # No message yet: the one shown on the way back from Xero says how it ended.
                 request.session[SAVED_BEFORE_CONNECT] = whitelabel.pk
@@ -328,12 +326,11 @@ def xero_disconnect(request: HttpRequest, whitelabel: str) -> HttpResponse:
 def xero_resync(request: HttpRequest, whitelabel: str) -> HttpResponse:
     """Send what was skipped (e.g. billed before connecting) or failed, when the admin asks."""
     whitelabel = admin_whitelabel(request, whitelabel)
-    reason = outbox.skip_reason(whitelabel.pk)
-    if reason:
-        messages.error(request, f"Nothing was sent: {reason}")
+    try:
+        count = services.whitelabel_resync(whitelabel=whitelabel)
+    except NotConnected as exc:
+        messages.error(request, f"Nothing was sent: {exc}")
         return _settings_redirect(whitelabel)
-    with transaction.atomic():
-        count = outbox.records_resync(whitelabel=whitelabel)
     if count:
         messages.success(
             request,
