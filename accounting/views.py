@@ -130,7 +130,9 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
         messages.info(request, "Changes discarded.")
         return _settings_redirect(whitelabel)
 
-    accounting, _ = AccountingSettings.objects.get_or_create(whitelabel=whitelabel)
+    accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first() or AccountingSettings(
+        whitelabel=whitelabel
+    )
     gateway = PaymentGatewaySettings.objects.filter(whitelabel=whitelabel).first() or PaymentGatewaySettings(
         whitelabel=whitelabel, currency=whitelabel.default_currency
     )
