@@ -3,6 +3,8 @@
 Each class says whether its message is shown to users.
 """
 
+from django.core.management.base import CommandError
+
 from payments.models import Whitelabel
 
 from .xero.errors import XeroError
@@ -28,3 +30,10 @@ class ConnectionChanged(XeroError):
 class MappingError(Exception):
     """An Arena value has no counterpart in the organisation (a tax rate, a currency): the record fails
     without calling Xero. The message says what to create in Xero and is shown to users."""
+
+
+class BadArguments(CommandError):
+    """A management command was called wrongly (exit code 2); nothing was done. Shown to the operator."""
+
+    def __init__(self, message: str):
+        super().__init__(message, returncode=2)

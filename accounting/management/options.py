@@ -2,16 +2,8 @@
 
 import datetime
 
-from django.core.management.base import CommandError
-
+from accounting.errors import BadArguments
 from payments.models import Whitelabel
-
-
-class BadArguments(CommandError):
-    """The command was called wrongly: exit code 2, nothing done."""
-
-    def __init__(self, message: str):
-        super().__init__(message, returncode=2)
 
 
 def date_option(value: str | None, option: str) -> datetime.date | None:

@@ -24,7 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounting import selectors
-from accounting.management.options import BadArguments, date_option, whitelabels_named
+from accounting.errors import BadArguments
+from accounting.management.options import date_option, whitelabels_named
 from accounting.models import SyncRecord
 from accounting.sync import engine, outbox, runner
 from payments.models import Whitelabel
