@@ -191,7 +191,7 @@ def _send(
         raise
     except (XeroValidationError, XeroNotFound) as exc:
         for record, body in zip(records, bodies, strict=True):
-            _refused(record, f"Xero refused it: {exc}", body=body, outcomes=outcomes)
+            _mark_refused(record, f"Xero refused it: {exc}", body=body, outcomes=outcomes)
     except XeroAuthExpired as exc:  # Xero did nothing
         for record, body in zip(records, bodies, strict=True):
             outbox.record_mark_failed(record, reason=str(exc))
@@ -220,7 +220,7 @@ def _send(
                     outcomes.append(outbox.Outcome(record, Outcome.SENT, "", body, answer))
                 else:
                     reason = "Xero refused it: " + "; ".join(element.errors)
-                    _refused(record, reason, body=body, response=answer, outcomes=outcomes)
+                    _mark_refused(record, reason, body=body, response=answer, outcomes=outcomes)
             run.sent += outbox.records_mark_sent(accepted, tenant_id=run.tenant_id)
     finally:
         if outcomes:
@@ -233,7 +233,7 @@ def _send(
             )
 
 
-def _refused(record, reason, *, body, outcomes, response=None) -> None:
+def _mark_refused(record, reason, *, body, outcomes, response=None) -> None:
     """Xero said no: the same body would be refused again, so it waits for a fix (or a slow retry)."""
     outbox.record_mark_failed(
         record, reason=reason, response=response, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS
@@ -246,7 +246,7 @@ def _fail_without_call(record: SyncRecord, reason: str) -> None:
     outbox.record_mark_failed(record, reason=reason, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
 
 
-def _found(run: Run, item: Item, data: dict, id_field: str) -> None:
+def _mark_found(run: Run, item: Item, data: dict, id_field: str) -> None:
     logger.info("Found %s %s already in Xero; not sending it again", item.record.kind, item.record.label)
     answer = _jsonable(data)
     run.sent += outbox.record_mark_sent(
@@ -275,7 +275,7 @@ def _look_up_unclear(
     for item in items:
         match = by_key.get(item.key) if item.record.outcome_unknown else None
         if match:
-            _found(run, item, match, id_field)
+            _mark_found(run, item, match, id_field)
         else:
             remaining.append(item)
     return remaining
@@ -289,7 +289,7 @@ def _skip_reversed(items: list[Item], reversed_ids: set[int]) -> list[Item]:
     return [i for i in items if i.record.object_id not in reversed_ids]
 
 
-def _present(records: list[SyncRecord], objects: dict) -> list[SyncRecord]:
+def _skip_gone(records: list[SyncRecord], objects: dict) -> list[SyncRecord]:
     """The records whose Arena record still exists; the others are skipped."""
     for record in records:
         if record.object_id not in objects:
@@ -308,7 +308,9 @@ def _records_of(kind: str, object_ids) -> dict[int, SyncRecord]:
     return {r.object_id: r for r in SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))}
 
 
-def _need(run: Run, record: SyncRecord, dependency: SyncRecord | None, *, kind: str, object_id: int, label: str) -> str:
+def _dependency_id_or_park(
+    run: Run, record: SyncRecord, dependency: SyncRecord | None, *, kind: str, object_id: int, label: str
+) -> str:
     """The Xero id of what `record` needs (its contact, invoice, credit); without it, `record` is parked
     until it is sent, and it is sent if nothing else would send it."""
     xero_id = _in_this_organisation(run, dependency)
@@ -333,9 +335,9 @@ def _need(run: Run, record: SyncRecord, dependency: SyncRecord | None, *, kind: 
     return ""
 
 
-def _contact_of(run: Run, record: SyncRecord, contacts: dict[int, SyncRecord], customer: Customer) -> str:
+def _contact_id_or_park(run: Run, record: SyncRecord, contacts: dict[int, SyncRecord], customer: Customer) -> str:
     """The ContactID of the record's customer; without it the record waits for the contact."""
-    return _need(
+    return _dependency_id_or_park(
         run, record, contacts.get(customer.pk), kind=Kind.CONTACT, object_id=customer.pk, label=customer.account_number
     )
 
@@ -343,9 +345,9 @@ def _contact_of(run: Run, record: SyncRecord, contacts: dict[int, SyncRecord], c
 def _coded_document(run: Run, record: SyncRecord, contacts, document, build) -> dict | None:
     """The body of an invoice or credit note: its contact, its currency checked, its lines' tax rates
     mapped; None if the record waits (for its contact) or fails (without a call)."""
-    if not _revenue(run, record):
+    if _failed_without_revenue_code(run, record):
         return None
-    contact_id = _contact_of(run, record, contacts, document.customer)
+    contact_id = _contact_id_or_park(run, record, contacts, document.customer)
     if not contact_id:
         return None
     try:
@@ -360,9 +362,9 @@ def _coded_document(run: Run, record: SyncRecord, contacts, document, build) -> 
 def _money_on_revenue(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
     """The body of a pre-paid receipt or refund receipt: money in or out of the bank account on the revenue
     account, with that account's tax type; None if the record waits or fails (without a call)."""
-    if not _revenue(run, record) or not _bank(run, record):
+    if _failed_without_revenue_code(run, record) or _failed_without_bank_account(run, record):
         return None
-    contact_id = _contact_of(run, record, contacts, customer)
+    contact_id = _contact_id_or_park(run, record, contacts, customer)
     if not contact_id:
         return None
     try:
@@ -382,11 +384,11 @@ def _money_on_revenue(run: Run, record: SyncRecord, contacts, customer, currency
     )
 
 
-def _required(record: SyncRecord, value: str, missing: str) -> bool:
-    """A setting the record needs; without it the record fails visibly until the page is saved."""
+def _failed_if_missing(record: SyncRecord, value: str, missing: str) -> bool:
+    """Fail the record (visibly, until the page is saved) when a setting it needs is empty; True if it did."""
     if not value:
         _fail_without_call(record, missing)
-    return bool(value)
+    return not value
 
 
 def _revenue_account(run: Run):
@@ -394,14 +396,14 @@ def _revenue_account(run: Run):
     return next((a for a in chart if a.code.lower() == run.accounting.revenue_code.lower()), None)
 
 
-def _bank(run: Run, record: SyncRecord) -> bool:
-    return _required(
+def _failed_without_bank_account(run: Run, record: SyncRecord) -> bool:
+    return _failed_if_missing(
         record, run.accounting.bank_account_code, "Choose the Xero bank account on the Accounting System Settings page."
     )
 
 
-def _revenue(run: Run, record: SyncRecord) -> bool:
-    return _required(
+def _failed_without_revenue_code(run: Run, record: SyncRecord) -> bool:
+    return _failed_if_missing(
         record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."
     )
 
@@ -463,7 +465,7 @@ def _contact_names(run: Run, customers: list[Customer]) -> dict[int, str]:
 
 def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
     customers = Customer.objects.in_bulk([r.object_id for r in records])
-    records = _present(records, customers)
+    records = _skip_gone(records, customers)
     names = _contact_names(run, [customers[r.object_id] for r in records])
     items = [
         Item(
@@ -483,7 +485,7 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
     invoices = (
         Invoice.objects.select_related("customer").prefetch_related("lines").in_bulk([r.object_id for r in records])
     )
-    records = _present(records, invoices)
+    records = _skip_gone(records, invoices)
     # Look up first: an invoice voided in Arena after an unclear send may be in Xero, and must be voided there.
     candidates = [Item(r, {}, invoices[r.object_id].number) for r in records]
     records = [i.record for i in _look_up_unclear(run, candidates, client.invoices_find, "InvoiceNumber", "InvoiceID")]
@@ -500,7 +502,7 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
 
 def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
     invoices = Invoice.objects.in_bulk([r.object_id for r in records])
-    records = _present(records, invoices)
+    records = _skip_gone(records, invoices)
     invoice_records = _records_of(Kind.INVOICE, [r.object_id for r in records])
     items = []
     for record in records:
@@ -508,7 +510,7 @@ def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
         if invoice_record is None or (invoice_record.status == Status.SKIPPED and not invoice_record.xero_id):
             outbox.record_skip(record, reason="The invoice never reached Xero, so there is nothing to void.")
             continue
-        invoice_id = _need(
+        invoice_id = _dependency_id_or_park(
             run, record, invoice_record, kind=Kind.INVOICE, object_id=record.object_id, label=record.label
         )
         if invoice_id:
@@ -528,14 +530,14 @@ def _allocations(records: list[SyncRecord]) -> dict[int, Allocation]:
 
 def sync_payments(run: Run, records: list[SyncRecord]) -> None:
     allocations = _allocations(records)
-    records = _present(records, allocations)
+    records = _skip_gone(records, allocations)
     invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     items = []
     for record in records:
-        if not _bank(run, record):
+        if _failed_without_bank_account(run, record):
             continue
         allocation = allocations[record.object_id]
-        invoice_id = _need(
+        invoice_id = _dependency_id_or_park(
             run,
             record,
             invoices.get(allocation.invoice_id),
@@ -559,7 +561,7 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         .prefetch_related("allocations")
         .in_bulk([r.object_id for r in records])
     )
-    records = _present(records, payments)
+    records = _skip_gone(records, payments)
     contacts = _records_of(Kind.CONTACT, [payments[r.object_id].customer_id for r in records])
     items = []
     for record in records:
@@ -567,9 +569,9 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         if payloads.overpayment_amount(payment) <= 0:
             outbox.record_skip(record, reason="Nothing was left over as credit.")
             continue
-        if not _bank(run, record):
+        if _failed_without_bank_account(run, record):
             continue
-        contact_id = _contact_of(run, record, contacts, payment.customer)
+        contact_id = _contact_id_or_park(run, record, contacts, payment.customer)
         if not contact_id:
             continue
         try:
@@ -603,7 +605,7 @@ def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
     for item in items:
         match = found.get((item.body["Contact"]["ContactID"], item.key)) if item.record.outcome_unknown else None
         if match:
-            _found(run, item, match, "OverpaymentID")
+            _mark_found(run, item, match, "OverpaymentID")
         else:
             remaining.append(item)
     return remaining
@@ -611,13 +613,13 @@ def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
 
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
     allocations = _allocations(records)
-    records = _present(records, allocations)
+    records = _skip_gone(records, allocations)
     credits = _records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
     invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_overpayment: dict[str, list[Item]] = defaultdict(list)
     for record in records:
         allocation = allocations[record.object_id]
-        overpayment_id = _need(
+        overpayment_id = _dependency_id_or_park(
             run,
             record,
             credits.get(allocation.payment_id),
@@ -625,7 +627,7 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
             object_id=allocation.payment_id,
             label=allocation.payment.receipt.number,
         )
-        invoice_id = overpayment_id and _need(
+        invoice_id = overpayment_id and _dependency_id_or_park(
             run,
             record,
             invoices.get(allocation.invoice_id),
@@ -687,7 +689,7 @@ def _look_up_allocations(run: Run, items: list[Item], *, fetch, kind: str, sibli
     for item in items:
         key = (item.body["Invoice"]["InvoiceID"], item.body["Amount"])
         if item.record.outcome_unknown and existing.get(key):
-            _found(run, item, existing[key].pop(), "AllocationID")
+            _mark_found(run, item, existing[key].pop(), "AllocationID")
         else:
             remaining.append(item)
     return remaining
@@ -702,7 +704,7 @@ def _decimal(value) -> Decimal:
 
 def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     receipts = Receipt.objects.select_related("payment__customer").in_bulk([r.object_id for r in records])
-    records = _present(records, receipts)
+    records = _skip_gone(records, receipts)
     contacts = _records_of(Kind.CONTACT, [receipts[r.object_id].payment.customer_id for r in records])
     items = []
     for record in records:
@@ -725,7 +727,7 @@ def sync_credit_notes(run: Run, records: list[SyncRecord]) -> None:
         .prefetch_related("lines")
         .in_bulk([r.object_id for r in records])
     )
-    records = _present(records, notes)
+    records = _skip_gone(records, notes)
     candidates = [Item(r, {}, notes[r.object_id].number) for r in records]
     found = _look_up_unclear(run, candidates, client.credit_notes_find, "CreditNoteNumber", "CreditNoteID")
     records = [i.record for i in found]
@@ -742,13 +744,13 @@ def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
     allocations = CreditNoteAllocation.objects.select_related("credit_note", "invoice").in_bulk(
         [r.object_id for r in records]
     )
-    records = _present(records, allocations)
+    records = _skip_gone(records, allocations)
     notes = _records_of(Kind.CREDIT_NOTE, [allocations[r.object_id].credit_note_id for r in records])
     invoices = _records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_note: dict[tuple[str, int], list[Item]] = defaultdict(list)
     for record in records:
         allocation = allocations[record.object_id]
-        note_id = _need(
+        note_id = _dependency_id_or_park(
             run,
             record,
             notes.get(allocation.credit_note_id),
@@ -756,7 +758,7 @@ def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
             object_id=allocation.credit_note_id,
             label=allocation.credit_note.number,
         )
-        invoice_id = note_id and _need(
+        invoice_id = note_id and _dependency_id_or_park(
             run,
             record,
             invoices.get(allocation.invoice_id),
@@ -786,16 +788,16 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
     parts = RefundPart.objects.select_related("refund", "payment__receipt", "credit_note").in_bulk(
         [r.object_id for r in records]
     )
-    records = _present(records, parts)
+    records = _skip_gone(records, parts)
     overpayments = _records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id])
     notes = _records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
     items = []
     for record in records:
-        if not _bank(run, record):
+        if _failed_without_bank_account(run, record):
             continue
         part = parts[record.object_id]
         if part.payment_id:
-            credit_id = _need(
+            credit_id = _dependency_id_or_park(
                 run,
                 record,
                 overpayments.get(part.payment_id),
@@ -805,7 +807,7 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
             )
             credit = {"Overpayment": {"OverpaymentID": credit_id}}
         else:
-            credit_id = _need(
+            credit_id = _dependency_id_or_park(
                 run,
                 record,
                 notes.get(part.credit_note_id),
@@ -824,7 +826,7 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
 def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
     """Pre-paid: the refund receipt is money out of the bank account, on the revenue code."""
     refunds = Refund.objects.select_related("customer").in_bulk([r.object_id for r in records])
-    records = _present(records, refunds)
+    records = _skip_gone(records, refunds)
     contacts = _records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
     items = []
     for record in records:
@@ -853,7 +855,9 @@ def sync_payment_reversals(run: Run, records: list[SyncRecord]) -> None:
         if _never_sent(payment):
             outbox.record_skip(record, reason="The payment never reached Xero, so there is nothing to reverse.")
             continue
-        payment_id = _need(run, record, payment, kind=Kind.PAYMENT, object_id=record.object_id, label=record.label)
+        payment_id = _dependency_id_or_park(
+            run, record, payment, kind=Kind.PAYMENT, object_id=record.object_id, label=record.label
+        )
         if not payment_id:
             continue
         item = Item(record, {"PaymentID": payment_id, "Status": "DELETED"})
@@ -861,7 +865,7 @@ def sync_payment_reversals(run: Run, records: list[SyncRecord]) -> None:
             record.outcome_unknown
             and run.call(lambda creds, pid=payment_id: client.payment_get(creds, pid)).get("Status") == "DELETED"
         ):
-            _found(run, item, {"PaymentID": payment_id, "Status": "DELETED"}, "PaymentID")
+            _mark_found(run, item, {"PaymentID": payment_id, "Status": "DELETED"}, "PaymentID")
             continue
         _delete_one(
             run,
@@ -890,7 +894,7 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
     holds its credit; pre-paid, its receipt. That bank transaction is deleted."""
     prepaid = run.accounting.payment_type == AccountingSettings.PaymentType.PREPAID
     payments = Payment.objects.select_related("receipt").in_bulk([r.object_id for r in records])
-    records = _present(records, payments)
+    records = _skip_gone(records, payments)
     kind = Kind.RECEIPT if prepaid else Kind.OVERPAYMENT
     deposits = _records_of(kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records])
     for record in records:
@@ -906,7 +910,9 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
                 record, reason=f"The payment's {what} never reached Xero, so there is nothing to reverse."
             )
             continue
-        if not _need(run, record, deposit, kind=kind, object_id=deposit_key, label=payment.receipt.number):
+        if not _dependency_id_or_park(
+            run, record, deposit, kind=kind, object_id=deposit_key, label=payment.receipt.number
+        ):
             continue
         transaction_id = deposit.xero_id if prepaid else _overpayment_transaction_id(run, deposit)
         if not transaction_id:
@@ -917,7 +923,7 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
         if record.outcome_unknown:
             current = run.call(lambda creds, tid=transaction_id: client.bank_transaction_get(creds, tid))
             if current.get("Status") == "DELETED":
-                _found(run, item, current, "BankTransactionID")
+                _mark_found(run, item, current, "BankTransactionID")
                 continue
         _delete_one(
             run,
