@@ -420,6 +420,19 @@ def whitelabel_connection(whitelabel: Whitelabel) -> XeroConnection | None:
     return XeroConnection.objects.filter(whitelabel=whitelabel).select_related("connected_by").first()
 
 
+def currency_warning(connection: XeroConnection) -> str | None:
+    """A message if the organisation lacks the whitelabel's billing currency: Xero would refuse every invoice,
+    payment and receipt in it. Raises a XeroError if Xero can't be asked."""
+    code = connection.whitelabel.default_currency
+    if code in currencies(connection):
+        return None
+    return (
+        f"Arena bills {connection.whitelabel.name} in {code}, but Xero organisation {connection.tenant_name} does "
+        f"not have that currency, so Xero will refuse what Arena sends. Add {code} in Xero (Accounting > Advanced "
+        "> Currencies); what was refused is then sent again when you press Send."
+    )
+
+
 def revenue_code_warning(connection: XeroConnection, accounting: AccountingSettings) -> str | None:
     """A message if the saved revenue code isn't an active revenue account of the connected organisation."""
     from .forms import AccountingSettingsForm

@@ -155,7 +155,11 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
                 # No message yet: the one shown on the way back from Xero says how it ended.
                 request.session[SAVED_BEFORE_CONNECT] = whitelabel.pk
                 return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
-            messages.success(request, "Accounting system settings saved.")
+            warning = _currency_warning(connection) if saved.uses_xero else None
+            if warning:
+                messages.warning(request, f"Accounting system settings saved. {warning}")
+            else:
+                messages.success(request, "Accounting system settings saved.")
             return _settings_redirect(whitelabel)
         messages.error(request, "Nothing was saved: please correct the fields marked below.")
     return render(
@@ -188,6 +192,15 @@ def xero_connect(request: HttpRequest, whitelabel: str) -> HttpResponse:
     return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
 
 
+def _currency_warning(connection: XeroConnection) -> str | None:
+    try:
+        return services.currency_warning(connection)
+    except XeroConnectionRevoked:
+        return None  # the connection is marked "needs reconnect": its banner says so
+    except XeroError as exc:
+        return f"Arena could not check the organisation's currencies: {exc}"
+
+
 def _connected_message(request: HttpRequest, connection: XeroConnection) -> None:
     """One message for the outcome: connected, and what the admin still has to do."""
     parts = [f"Connected to Xero organisation {connection.tenant_name}."]
@@ -201,6 +214,10 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
         if warning:
             parts.append(warning)
             level = messages.WARNING
+    warning = _currency_warning(connection)
+    if warning:
+        parts.append(warning)
+        level = messages.WARNING
     if accounting and not accounting.bank_account_code:
         parts.append("Now choose the bank account payments are deposited to, and Save.")
     unsent = sync_summary(connection.whitelabel).unsent

@@ -294,6 +294,25 @@ def test_connected_page_offers_bank_accounts_and_checks_revenue_code(admin_clien
     assert whitelabel.accounting_settings.bank_account_code == "090"
 
 
+def test_an_organisation_without_the_billing_currency_is_named_at_connect_and_at_save(admin_client, whitelabel, xero):
+    whitelabel.default_currency = "USD"
+    whitelabel.save()
+    warning = (
+        f"Arena bills Acme Telecom in USD, but Xero organisation {ORG1} does not have that currency, so Xero will "
+        "refuse what Arena sends. Add USD in Xero (Accounting > Advanced > Currencies)"
+    )
+
+    connected = connect(admin_client, whitelabel, xero)
+    assert f"Connected to Xero organisation {ORG1}." in messages_of(connected) and warning in messages_of(connected)
+
+    saved = admin_client.get(save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "090"}).url)
+    assert messages_of(saved).startswith("Accounting system settings saved. " + warning)
+    whitelabel.default_currency = "NZD"  # Organisation 1 has AUD and NZD
+    whitelabel.save()
+    saved = admin_client.get(save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "090"}).url)
+    assert messages_of(saved) == "Accounting system settings saved."
+
+
 def test_tokens_never_reach_the_logs(admin_client, whitelabel, xero, caplog, settings):
     import logging
 
