@@ -342,9 +342,9 @@ def _contact_id_or_park(run: Run, record: SyncRecord, contacts: dict[int, SyncRe
     )
 
 
-def _coded_document(run: Run, record: SyncRecord, contacts, document, build) -> dict | None:
+def _document_body_or_hold(run: Run, record: SyncRecord, contacts, document, build) -> dict | None:
     """The body of an invoice or credit note: its contact, its currency checked, its lines' tax rates
-    mapped; None if the record waits (for its contact) or fails (without a call)."""
+    mapped. None when it holds the record instead: parked for its contact, or failed without a call."""
     if _failed_without_revenue_code(run, record):
         return None
     contact_id = _contact_id_or_park(run, record, contacts, document.customer)
@@ -359,9 +359,10 @@ def _coded_document(run: Run, record: SyncRecord, contacts, document, build) -> 
     return build(document, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types)
 
 
-def _money_on_revenue(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
+def _bank_money_body_or_hold(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
     """The body of a pre-paid receipt or refund receipt: money in or out of the bank account on the revenue
-    account, with that account's tax type; None if the record waits or fails (without a call)."""
+    account, with that account's tax type. None when it holds the record instead: parked for its contact,
+    or failed without a call."""
     if _failed_without_revenue_code(run, record) or _failed_without_bank_account(run, record):
         return None
     contact_id = _contact_id_or_park(run, record, contacts, customer)
@@ -495,7 +496,7 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
         invoice = invoices[record.object_id]
         if invoice.status == Invoice.Status.VOID:
             outbox.record_skip(record, reason="Voided in Arena before it reached Xero.")
-        elif body := _coded_document(run, record, contacts, invoice, payloads.invoice):
+        elif body := _document_body_or_hold(run, record, contacts, invoice, payloads.invoice):
             items.append(Item(record, body, invoice.number))
     _send(run, items, "invoices", client.invoices_create, "InvoiceID")
 
@@ -711,7 +712,7 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
         receipt = receipts[record.object_id]
         payment = receipt.payment
         build = partial(payloads.receipt, receipt)
-        if body := _money_on_revenue(run, record, contacts, payment.customer, payment.currency, build):
+        if body := _bank_money_body_or_hold(run, record, contacts, payment.customer, payment.currency, build):
             items.append(Item(record, body, receipt.number))
     items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     items = _skip_reversed(items, {pk for pk, r in receipts.items() if r.payment.reversed_at})
@@ -735,7 +736,7 @@ def sync_credit_notes(run: Run, records: list[SyncRecord]) -> None:
     items = []
     for record in records:
         note = notes[record.object_id]
-        if body := _coded_document(run, record, contacts, note, payloads.credit_note):
+        if body := _document_body_or_hold(run, record, contacts, note, payloads.credit_note):
             items.append(Item(record, body, note.number))
     _send(run, items, "credit-notes", client.credit_notes_create, "CreditNoteID")
 
@@ -832,7 +833,7 @@ def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
     for record in records:
         refund = refunds[record.object_id]
         build = partial(payloads.refund_receipt, refund)
-        if body := _money_on_revenue(run, record, contacts, refund.customer, refund.currency, build):
+        if body := _bank_money_body_or_hold(run, record, contacts, refund.customer, refund.currency, build):
             items.append(Item(record, body, refund.number))
     items = _look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     _send(run, items, "refund-receipts", client.bank_transactions_create, "BankTransactionID")
