@@ -5,7 +5,6 @@ once, credit equal to unallocated overpayments, contacts one per customer. Zero 
 Each case records a line "billed / in Xero / duplicates / lost" that the test run prints at the end.
 """
 
-import os
 from decimal import Decimal
 
 import pytest
@@ -26,6 +25,7 @@ from payments.services import (
 )
 from tests.books import admin_client_for, assert_no_drift, compare_books, connected, outbox_settled, wait_for_books
 from tests.factories import CustomerFactory
+from tests.services import require
 from tests.xero import ORG1, ORG2, callback_path, connect, consent, save_settings, settings_url, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -172,10 +172,7 @@ def test_books_match_after_the_broker_was_down_at_save(xero, sync_worker, record
 
 
 def test_books_match_after_the_database_connection_drops_mid_run(xero, sync_worker, record_property):
-    if db_connection.vendor != "postgresql":
-        if os.environ.get("CI"):
-            pytest.fail("CI runs this against PostgreSQL")
-        pytest.skip("dropping the worker's database connection needs PostgreSQL")
+    require(db_connection.vendor == "postgresql", "dropping the worker's database connection needs PostgreSQL")
     whitelabel = connected(xero)
     tenant_id = whitelabel.xero_connection.tenant_id
     xero.add_fault(method="PUT", path=f"{API}/Invoices", mode="slow", delay=60)

@@ -17,6 +17,7 @@ from accounting.xero import client, limits
 from payments.services import LineInput, issue_invoice, record_payment
 from tests.books import admin_client_for, all_sent, compare_books, connected, outbox_settled, xero_calls
 from tests.factories import CustomerFactory
+from tests.services import require
 from tests.xero import ORG2, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -106,8 +107,7 @@ def test_a_payment_waiting_for_a_refused_invoice_makes_no_calls_and_runs_no_task
 
 @pytest.mark.parametrize("backend", ["database", "redis"])
 def test_the_limiter_never_lets_workers_exceed_xeros_minute_or_concurrency_limits(xero, settings, backend):
-    if backend == "redis" and not settings.REDIS_URL:
-        pytest.skip("the Redis limiter needs REDIS_URL (CI sets it; the database limiter is tested here)")
+    require(backend != "redis" or bool(settings.REDIS_URL), "the Redis limiter needs REDIS_URL")
     settings.XERO_RATE_LIMIT_BACKEND = backend
     # A Xero minute lasts 2 real seconds in the sandbox and in the limiter, so 150 calls span 5 minutes.
     xero.configure(time_scale=30)
@@ -188,8 +188,7 @@ def test_the_daily_limit_pauses_until_xeros_reset_and_is_shown(xero, sync_worker
 
 @pytest.mark.parametrize("backend", ["database", "redis"])
 def test_the_limiter_stops_before_xero_once_its_headers_say_the_day_is_spent(settings, backend):
-    if backend == "redis" and not settings.REDIS_URL:
-        pytest.skip("the Redis limiter needs REDIS_URL (CI sets it; the database limiter is tested here)")
+    require(backend != "redis" or bool(settings.REDIS_URL), "the Redis limiter needs REDIS_URL")
     settings.XERO_RATE_LIMIT_BACKEND = backend
     limiter = limits.backend()
     limiter.reset()
