@@ -1,9 +1,10 @@
 """The `Support` group: support staff see billing and the sync in the admin, and act on sync records only
 through its two actions (retry now, skip with a reason). Billing changes only through payments.services.
 
-Accounting's migration 0004 creates the group (with its own frozen copy of this list, as migrations must);
-`support_group_ensure` puts it back as described here: load_demo_data calls it, so the demo's `support` user
-can work also on a database that was flushed (tests) or migrated before a model was added.
+Accounting's migrations 0004 and 0006 create the group (with their own frozen copies of this list, as
+migrations must); `support_group_ensure` puts it back as described here: load_demo_data calls it, so the
+demo's `support` user can work also on a database that was flushed (tests) or migrated before a model was
+added.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -21,6 +22,11 @@ VIEW = {
         "allocation",
         "receipt",
         "paymentgatewaysettings",
+        "creditnote",
+        "creditnoteline",
+        "creditnoteallocation",
+        "refund",
+        "refundpart",
     ],
     "accounting": [
         "accountingsettings",

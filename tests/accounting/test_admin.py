@@ -100,17 +100,20 @@ def listed(client, query: str) -> set[str]:
 def test_the_support_group_may_view_billing_and_sync_and_only_retry_or_skip():
     Group.objects.filter(name=SUPPORT_GROUP).delete()
     import_module("accounting.migrations.0004_support_group").create_support_group(django_apps, None)
+    import_module("accounting.migrations.0006_support_sees_money_back").grant(django_apps, None)
     group = Group.objects.get(name=SUPPORT_GROUP)
     codenames = set(group.permissions.values_list("codename", flat=True))
     assert {
         "view_invoice",
         "view_payment",
+        "view_creditnote",
+        "view_refund",
         "view_syncrecord",
         "view_xeroconnection",
         "view_whitelabelsync",
     } <= codenames
     assert codenames - {c for c in codenames if c.startswith("view_")} == {"retry_syncrecord", "skip_syncrecord"}
-    assert set(support_permissions()) == set(group.permissions.all()), "the migration and the code agree"
+    assert set(support_permissions()) == set(group.permissions.all()), "the migrations and the code agree"
     Group.objects.filter(name=SUPPORT_GROUP).delete()
     assert set(support_group_ensure().permissions.all()) == set(support_permissions()), "made again if missing"
 
