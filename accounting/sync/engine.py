@@ -318,14 +318,15 @@ def _dependency_id_or_park(
         return xero_id
     what = f"{SyncRecord.Kind(kind).label.lower()} {label}"
     if dependency is None:
-        dependency = SyncRecord.objects.create(
-            whitelabel_id=record.whitelabel_id,
+        # Another record of this batch may have made it already (two payments on one invoice never recorded).
+        dependency, _ = SyncRecord.objects.get_or_create(
             kind=kind,
             object_id=object_id,
-            label=label,
-            next_attempt_at=timezone.now(),
+            defaults={"whitelabel_id": record.whitelabel_id, "label": label, "next_attempt_at": timezone.now()},
         )
-    elif dependency.status in (Status.SKIPPED, Status.SENT):
+        if xero_id := _in_this_organisation(run, dependency):
+            return xero_id
+    if dependency.status in (Status.SKIPPED, Status.SENT):
         outbox.dependency_rearm(dependency)
     if dependency.status == Status.FAILED:
         reason = f"Waiting for {what}, which failed: {dependency.reason}"

@@ -232,3 +232,20 @@ def test_two_equal_overpayments_on_one_day_whose_answers_were_lost_are_told_apar
     for payment in (first, second):
         record = record_of(payment, Kind.OVERPAYMENT)
         assert record.xero_id == by_receipt[f"Credit from receipt {payment.receipt.number}"]
+
+
+def test_two_payments_needing_one_missing_invoice_record_make_it_once(connected, xero):
+    customer = CustomerFactory(whitelabel=connected)
+    invoice = issue_invoice(customer, [line("100.00")])
+    first = record_payment(customer, "40.00", invoice=invoice).allocations.get()
+    second = record_payment(customer, "60.00", invoice=invoice).allocations.get()
+    record_of(invoice, Kind.INVOICE).delete()  # an invoice whose row was never made (billed before a fix)
+
+    drain(connected)
+    drain(connected)  # the invoice made in the first run; the payments woken when it was sent
+
+    assert SyncRecord.objects.filter(kind=Kind.INVOICE, object_id=invoice.pk).count() == 1
+    assert {record_of(a, Kind.PAYMENT).status for a in (first, second)} == {Status.SENT}
+    assert len(xero_calls(xero, method="PUT", path_end="/Invoices")) == 1
+    assert len(xero_calls(xero, method="PUT", path_end="/Payments")) == 1, "both payments in one batch"
+    compare_books(xero, connected).assert_same()
