@@ -5,7 +5,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from encrypted_fields.fields import EncryptedTextField
 
-from payments.models import Whitelabel
+from payments.models import Allocation, Whitelabel
 
 xero_account_code_validator = RegexValidator(
     r"^[A-Za-z0-9]{1,10}$",
@@ -236,6 +236,13 @@ class SyncRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.label}: {self.get_status_display()}"
+
+
+def allocation_kind(allocation: Allocation) -> str:
+    """The sync record kind of money applied to an invoice: a payment, or credit (an overpayment) applied."""
+    if allocation.source == Allocation.Source.PAYMENT:
+        return SyncRecord.Kind.PAYMENT
+    return SyncRecord.Kind.CREDIT_ALLOCATION
 
 
 class SyncAttempt(models.Model):

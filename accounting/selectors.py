@@ -89,11 +89,7 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
         ).count()
     state = SyncState.objects.filter(whitelabel=whitelabel, paused_until__gt=timezone.now()).first()
     changed = records.filter(changed_in_xero_at__isnull=False).order_by("-changed_in_xero_at")
-    reconciled = (
-        Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
-        .order_by("-started_at")
-        .first()
-    )
+    reconciled = last_reconciliation(whitelabel)
     return SyncSummary(
         counts,
         latest,
@@ -364,13 +360,28 @@ def whitelabel_sync_problem(whitelabel: Whitelabel) -> str | None:
     return None
 
 
-def whitelabels_to_resync() -> list[Whitelabel]:
-    """Every whitelabel that uses Xero and has a connection (working or needing reconnect), by slug."""
-    connected = XeroConnection.objects.exclude(status=XeroConnection.Status.DISCONNECTED).values("whitelabel_id")
-    uses_xero = AccountingSettings.objects.filter(accounting_system=AccountingSettings.System.XERO).values(
-        "whitelabel_id"
+def whitelabels_connected(
+    *, statuses: tuple[str, ...] = (XeroConnection.Status.ACTIVE, XeroConnection.Status.NEEDS_RECONNECT)
+) -> list[Whitelabel]:
+    """Every whitelabel that uses Xero and whose connection is in `statuses` (by default: working or needing
+    a reconnect), by slug."""
+    return list(
+        Whitelabel.objects.filter(
+            accounting_settings__accounting_system=AccountingSettings.System.XERO,
+            xero_connection__status__in=statuses,
+        ).order_by("slug")
     )
-    return list(Whitelabel.objects.filter(pk__in=connected).filter(pk__in=uses_xero).order_by("slug"))
+
+
+def last_reconciliation(whitelabel: Whitelabel) -> Reconciliation | None:
+    """The whitelabel's latest reconcile that finished without an error."""
+    finished = Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
+    return finished.order_by("-started_at").first()
+
+
+def whitelabel_day_start(whitelabel: Whitelabel, day: datetime.date) -> datetime.datetime:
+    """Midnight at the start of `day` in the whitelabel's time zone."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=whitelabel.tzinfo)
 
 
 def resync_records(
@@ -389,12 +400,10 @@ def resync_records(
         kind=SyncRecord.Kind.INVOICE,
         object_id__in=Invoice.objects.filter(status=Invoice.Status.VOID).values("id"),
     )
-    tz = whitelabel.tzinfo
     if since:
-        records = records.filter(created_at__gte=datetime.datetime.combine(since, datetime.time.min, tzinfo=tz))
+        records = records.filter(created_at__gte=whitelabel_day_start(whitelabel, since))
     if until:
-        next_day = until + datetime.timedelta(days=1)
-        records = records.filter(created_at__lt=datetime.datetime.combine(next_day, datetime.time.min, tzinfo=tz))
+        records = records.filter(created_at__lt=whitelabel_day_start(whitelabel, until + datetime.timedelta(days=1)))
     return records.order_by("created_at", "id")
 
 

@@ -15,7 +15,8 @@ from payments.models import (
     RefundPart,
 )
 
-from .models import SyncRecord
+from .models import SyncRecord, allocation_kind
+from .sync import payloads
 from .sync.outbox import record_enqueue
 
 Kind = SyncRecord.Kind
@@ -57,10 +58,9 @@ def allocation_saved(sender, instance: Allocation, created: bool, **kwargs) -> N
                 label=f"{instance.amount} to {instance.invoice.number}",
             )
         return
-    kind = Kind.PAYMENT if instance.source == Allocation.Source.PAYMENT else Kind.CREDIT_ALLOCATION
     record_enqueue(
         whitelabel_id=instance.invoice.whitelabel_id,
-        kind=kind,
+        kind=allocation_kind(instance),
         object_id=instance.pk,
         label=f"{instance.amount} to {instance.invoice.number}",
         created=True,
@@ -79,8 +79,7 @@ def receipt_saved(sender, instance: Receipt, created: bool, **kwargs) -> None:
         label=instance.number,
         created=True,
     )
-    paid_at_receipt = sum(a.amount for a in payment.allocations.all() if a.source == Allocation.Source.PAYMENT)
-    if payment.amount > paid_at_receipt:
+    if payloads.overpayment_amount(payment) > 0:
         record_enqueue(
             whitelabel_id=instance.whitelabel_id, kind=Kind.OVERPAYMENT, object_id=payment.pk, label=instance.number
         )

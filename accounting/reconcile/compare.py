@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from payments.models import Allocation, Customer, Invoice, Whitelabel
 
-from ..models import SyncRecord
+from ..models import SyncRecord, allocation_kind
 from ..sync import payloads
 from .books import ArenaBooks, Comparison, Difference, DriftKind, XeroBooks, XeroIndex, alive, id_key, money
 
@@ -351,8 +351,7 @@ def _check_amount_due(
 ) -> None:
     """What Xero should still be owed, from what Arena sent (payments and credit on their way don't count yet)."""
     allocations = arena.allocations_of_invoice.get(invoice.pk, [])
-    kinds = {Allocation.Source.PAYMENT: RecordKind.PAYMENT, Allocation.Source.CREDIT: RecordKind.CREDIT_ALLOCATION}
-    records = [arena.record(kinds[a.source], a.pk) for a in allocations]
+    records = [arena.record(allocation_kind(a), a.pk) for a in allocations]
     notes = arena.note_allocations_of_invoice.get(invoice.pk, [])
     note_records = [arena.record(RecordKind.CREDIT_NOTE_ALLOCATION, a.pk) for a in notes]
     reversed_now = {}

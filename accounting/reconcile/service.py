@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Allocation, Whitelabel
+from payments.models import Whitelabel
 
-from .. import services
+from .. import selectors, services
 from ..errors import NotConnected
-from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent
+from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent, allocation_kind
 from ..sync import engine, outbox, payloads
 from ..xero import client
 from .books import LISTINGS, ArenaBooks, Comparison, Difference, Progress, XeroBooks, XeroIndex, XeroReader, id_key
@@ -252,12 +252,11 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
     part = "invoices" if kind == RecordKind.INVOICE else "contacts"
     books = XeroBooks(parts={part}, **{part: rows})
     arena = ArenaBooks(connection.whitelabel, connection.tenant_id, about=list(records.values()))
-    scope = {records[id_key(rid)].pk for rid in known}
     comparison = Comparison()
     xero = XeroIndex(books)
     for rid in known:
-        record = arena.records.get((records[id_key(rid)].kind, records[id_key(rid)].object_id))
-        if record is None or record.pk not in scope:
+        record = arena.record(kind, records[id_key(rid)].object_id)
+        if record is None:
             continue
         before = len(comparison.differences)
         if not arena.sent(record):
@@ -282,27 +281,18 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
 
 
 def _invoice_in_flight(arena: ArenaBooks, record: SyncRecord) -> bool:
-    kinds = {Allocation.Source.PAYMENT: RecordKind.PAYMENT, Allocation.Source.CREDIT: RecordKind.CREDIT_ALLOCATION}
-    related = [arena.record(kinds[a.source], a.pk) for a in arena.allocations_of_invoice.get(record.object_id, [])]
+    allocations = arena.allocations_of_invoice.get(record.object_id, [])
+    related = [arena.record(allocation_kind(a), a.pk) for a in allocations]
     related.append(arena.record(RecordKind.INVOICE_VOID, record.object_id))
     return any(arena.in_flight(r) for r in related)
 
 
 def whitelabels_to_reconcile() -> list[Whitelabel]:
     """Whitelabels that use Xero and are connected (an admin must reconnect the others first)."""
-    return list(
-        Whitelabel.objects.filter(
-            accounting_settings__accounting_system=AccountingSettings.System.XERO,
-            xero_connection__status=XeroConnection.Status.ACTIVE,
-        ).order_by("slug")
-    )
+    return selectors.whitelabels_connected(statuses=(XeroConnection.Status.ACTIVE,))
 
 
 def last_reconciled_since(whitelabel: Whitelabel) -> datetime.datetime | None:
     """Where the nightly reconcile starts: the last finished one's start (None: compare everything)."""
-    last = (
-        Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
-        .order_by("-started_at")
-        .first()
-    )
+    last = selectors.last_reconciliation(whitelabel)
     return last.started_at if last else None

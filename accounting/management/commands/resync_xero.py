@@ -102,7 +102,7 @@ class Command(BaseCommand):
         """The whitelabels to resync, and the problems of those (in the default set) that can't be synced.
         A named whitelabel that is unknown is a bad argument; one that can't be synced is an error."""
         if not slugs:
-            whitelabels = selectors.whitelabels_to_resync()
+            whitelabels = selectors.whitelabels_connected()
             problems = {w.pk: selectors.whitelabel_sync_problem(w) for w in whitelabels}
             return [w for w in whitelabels if not problems[w.pk]], [p for p in problems.values() if p]
         named = whitelabels_named(slugs)

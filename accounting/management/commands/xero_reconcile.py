@@ -15,17 +15,16 @@ Exit codes: 0 the books agree (after --fix, everything missing was sent); 1 drif
 whitelabel could not be compared (not connected, Xero unreachable): see stderr.
 """
 
-import datetime
 import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounting import reconcile
+from accounting import reconcile, selectors
 from accounting.errors import NotConnected
 from accounting.management.options import date_option, whitelabels_named
-from accounting.models import SyncRecord, XeroConnection
+from accounting.models import SyncRecord
 from accounting.xero.errors import XeroError
 from payments.models import Whitelabel
 
@@ -61,7 +60,7 @@ class Command(BaseCommand):
         reports, problems = [], []
         for whitelabel in whitelabels:
             progress.start(whitelabel.slug)
-            start = _start_of(since, whitelabel)
+            start = selectors.whitelabel_day_start(whitelabel, since) if since else None
             try:
                 report = reconcile.whitelabel_reconcile(
                     whitelabel=whitelabel, since=start, fix=options["fix"], progress=progress.step
@@ -88,13 +87,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(problems)} whitelabel(s) could not be compared: see above.", returncode=2)
 
     def _whitelabels(self, slugs: list[str] | None) -> list[Whitelabel]:
-        if not slugs:
-            connected = Whitelabel.objects.filter(
-                accounting_settings__accounting_system="xero",
-                xero_connection__status__in=[XeroConnection.Status.ACTIVE, XeroConnection.Status.NEEDS_RECONNECT],
-            )
-            return list(connected.order_by("slug"))
-        return whitelabels_named(slugs)
+        return whitelabels_named(slugs) if slugs else selectors.whitelabels_connected()
 
     # The table
 
@@ -200,12 +193,6 @@ def _as_json(reports, problems, *, fix: bool) -> dict:
         ],
         "not_compared": [{"whitelabel": w.slug, "reason": reason} for w, reason in problems],
     }
-
-
-def _start_of(day: datetime.date | None, whitelabel: Whitelabel) -> datetime.datetime | None:
-    if day is None:
-        return None
-    return datetime.datetime.combine(day, datetime.time(), tzinfo=whitelabel.tzinfo)
 
 
 class Progress:
