@@ -241,9 +241,8 @@ def issue_invoice(
     # Saved again as issued, with its lines in place, so listeners see a complete invoice.
     invoice.status = Invoice.Status.ISSUED
     invoice.save(update_fields=["status", "updated_at"])
-    if apply_credit:
-        apply_credit_to_invoice(invoice)
-        invoice.refresh_from_db()
+    if apply_credit and apply_credit_to_invoice(invoice):
+        invoice.refresh_from_db()  # paid (in part) from credit
     return invoice
 
 

@@ -509,7 +509,7 @@ def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
     items = []
     for record in records:
         invoice_record = invoice_records.get(record.object_id)
-        if invoice_record is None or (invoice_record.status == Status.SKIPPED and not invoice_record.xero_id):
+        if _never_sent(invoice_record):
             outbox.record_skip(record, reason="The invoice never reached Xero, so there is nothing to void.")
             continue
         invoice_id = _dependency_id_or_park(

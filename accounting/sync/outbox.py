@@ -34,7 +34,6 @@ POSTPAID_KINDS = {
     Kind.PAYMENT_REVERSAL,
 }
 PREPAID_KINDS = {Kind.RECEIPT, Kind.REFUND_RECEIPT}
-GIVEN_UP = Q(status=Status.FAILED, next_attempt_at__isnull=True)
 
 
 def applies(payment_type: str | None, kind: str) -> bool:
@@ -113,9 +112,7 @@ def record_enqueue(
 
 
 def due_filter(now: datetime.datetime) -> Q:
-    return Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) & (
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    )
+    return Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) & (_not_claimed(now))
 
 
 def due(whitelabel_id: int, kind: str, *, limit: int) -> list[datetime.datetime]:
@@ -351,7 +348,7 @@ def records_rearm(*, whitelabel_id: int, ids) -> int:
     count = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
         .exclude(status__in=[Status.SENT, Status.WAITING])
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(_not_claimed(now))
         .update(status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now)
     )
     if count:
@@ -508,7 +505,7 @@ def records_resend_missing(*, whitelabel_id: int, ids) -> int:
     now = timezone.now()
     count = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(_not_claimed(now))
         .update(
             status=Status.PENDING,
             reason="Missing in Xero (found by the reconcile): looked up, then sent again.",

@@ -70,13 +70,6 @@ def _schedulable(now: datetime.datetime, at: datetime.datetime) -> Q:
     return free & (Q(wake_at__isnull=True) | Q(wake_at__gt=at) | Q(wake_at__lt=stale))
 
 
-def schedule(whitelabel_id: int, *, at: datetime.datetime) -> bool:
-    """Queue a run for `at` unless one is running, or queued for `at` or earlier. True if one was queued."""
-    if not SyncState.objects.filter(_schedulable(timezone.now(), at), whitelabel_id=whitelabel_id).update(wake_at=at):
-        return False
-    return _enqueue_or_forget(whitelabel_id, at)
-
-
 def _enqueue_or_forget(whitelabel_id: int, at: datetime.datetime) -> bool:
     if _enqueue(whitelabel_id, at):
         return True
@@ -129,8 +122,8 @@ def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: 
     if not query.update(lease_until=None, lease_token="", wake_at=wake_at):
         return False
     horizon = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RESCHEDULE_WITHIN_SECONDS)
-    if wake_at is not None and wake_at <= horizon and not _enqueue(lease.whitelabel_id, wake_at):
-        SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, wake_at=wake_at).update(wake_at=None)
+    if wake_at is not None and wake_at <= horizon:
+        _enqueue_or_forget(lease.whitelabel_id, wake_at)
     return True
 
 
