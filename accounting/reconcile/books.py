@@ -251,9 +251,16 @@ class ArenaBooks:
     credit, void and customer); None: the whole whitelabel.
     """
 
-    def __init__(self, whitelabel: Whitelabel, tenant_id: str, *, about: list[SyncRecord] | None = None):
+    def __init__(
+        self,
+        whitelabel: Whitelabel,
+        tenant_id: str,
+        *,
+        about: list[SyncRecord] | None = None,
+        accounting: AccountingSettings | None = None,
+    ):
         self.whitelabel, self.tenant_id = whitelabel, tenant_id
-        self.accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+        self.accounting = accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first()
         related = models.Q() if about is None else _related(about)
         records = list(SyncRecord.objects.filter(related, whitelabel=whitelabel))
         self.records = {(r.kind, r.object_id): r for r in records}
@@ -342,7 +349,12 @@ class ArenaBooks:
 
     @property
     def postpaid(self) -> bool:
-        return self.accounting is None or self.accounting.payment_type == AccountingSettings.PaymentType.POSTPAID
+        return postpaid(self.accounting)
+
+
+def postpaid(accounting: AccountingSettings | None) -> bool:
+    """Post-paid unless the settings say pre-paid (post-paid is the default)."""
+    return accounting is None or accounting.payment_type == AccountingSettings.PaymentType.POSTPAID
 
 
 def _related(records: list[SyncRecord]) -> models.Q:

@@ -17,7 +17,18 @@ from ..errors import NotConnected
 from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent, allocation_kind
 from ..sync import engine, outbox, payloads
 from ..xero import client
-from .books import LISTINGS, ArenaBooks, Comparison, Difference, Progress, XeroBooks, XeroIndex, XeroReader, id_key
+from .books import (
+    LISTINGS,
+    ArenaBooks,
+    Comparison,
+    Difference,
+    Progress,
+    XeroBooks,
+    XeroIndex,
+    XeroReader,
+    id_key,
+    postpaid,
+)
 from .compare import books_compare, check_contact, check_invoice, credit_customers
 
 RecordKind, Status = SyncRecord.Kind, SyncRecord.Status
@@ -146,11 +157,9 @@ def whitelabel_reconcile(
     )
     reader = XeroReader(connection, progress=progress, sleep=sleep)
     try:
-        postpaid = not AccountingSettings.objects.filter(
-            whitelabel=whitelabel, payment_type=AccountingSettings.PaymentType.PREPAID
-        ).exists()
-        books = reader.books(since=since, postpaid=postpaid)  # Xero first: Arena then knows all Xero has
-        arena = ArenaBooks(whitelabel, connection.tenant_id)
+        accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+        books = reader.books(since=since, postpaid=postpaid(accounting))  # Xero first: Arena then knows all it has
+        arena = ArenaBooks(whitelabel, connection.tenant_id, accounting=accounting)
         scope = None
         if since is not None:
             scope = _scope(arena, books, since)
