@@ -271,9 +271,14 @@ def _look_up_unclear(
     existing = run.call(lambda creds: find(creds, [i.key for i in unclear]))
     accept = accept or (lambda data: data.get("Status") not in ("DELETED", "VOIDED"))
     by_key = {str(data.get(key_field)): data for data in existing if accept(data)}
+    return _mark_found_or_keep(run, items, by_key, lambda item: item.key, id_field)
+
+
+def _mark_found_or_keep(run: Run, items: list[Item], found: dict, key: Callable[[Item], object], id_field: str):
+    """Mark sent the unclear items Xero already has (`found`, by `key(item)`); returns the others."""
     remaining = []
     for item in items:
-        match = by_key.get(item.key) if item.record.outcome_unknown else None
+        match = found.get(key(item)) if item.record.outcome_unknown else None
         if match:
             _mark_found(run, item, match, id_field)
         else:
@@ -603,14 +608,9 @@ def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
             continue
         for line in overpayment.get("LineItems") or []:
             found[(overpayment["Contact"]["ContactID"], line.get("Description"))] = overpayment
-    remaining = []
-    for item in items:
-        match = found.get((item.body["Contact"]["ContactID"], item.key)) if item.record.outcome_unknown else None
-        if match:
-            _mark_found(run, item, match, "OverpaymentID")
-        else:
-            remaining.append(item)
-    return remaining
+    return _mark_found_or_keep(
+        run, items, found, lambda item: (item.body["Contact"]["ContactID"], item.key), "OverpaymentID"
+    )
 
 
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
