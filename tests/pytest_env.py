@@ -18,8 +18,11 @@ INDEX = int(WORKER.removeprefix("gw") or 0)
 
 (ROOT / "var").mkdir(exist_ok=True)  # the SQLite test database lives there; settings create no folder
 if os.environ.get("REDIS_URL"):
+    # Database N of REDIS_URL (default 0) puts this run's workers on N+1, N+2...: two test runs on one
+    # machine (two checkouts) keep apart by giving their REDIS_URLs databases a few apart.
     parts = urlsplit(os.environ["REDIS_URL"])
-    os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{1 + INDEX % 15}"))
+    base = int(parts.path.strip("/") or 0)
+    os.environ["REDIS_URL"] = urlunsplit(parts._replace(path=f"/{1 + (base + INDEX) % 15}"))
     os.environ.pop("CELERY_BROKER_URL", None)
 else:
     os.environ["CELERY_BROKER_FOLDER"] = str(ROOT / "var" / f"test-broker-{WORKER}")
