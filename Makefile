@@ -1,13 +1,14 @@
 # The two set-up commands: `make run` (the app with embedded defaults) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV := .venv
+PROD_VENV := .venv-prod
 AUDIT_VENV := .venv-audit
 PY := $(VENV)/bin/python
 PORT ?= 8000
 SANDBOX_PORT ?= 8090
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint audit install install-dev chromium docs-screenshots bench clean
+.PHONY: run test lint audit install install-dev install-prod chromium docs-screenshots bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,16 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+## What production installs, alone (requirements.txt, no dev tools): tests/e2e/test_production.py runs
+## gunicorn, the Celery worker and beat from it.
+install-prod: $(PROD_VENV)/.installed
+
+$(PROD_VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(PROD_VENV)
+	$(PROD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PROD_VENV)/bin/python -m pip install --quiet -r requirements.txt
+	touch $@
+
 ## Run the app, a Celery worker (with beat) and the Xero sandbox (Procfile); Ctrl-C or SIGTERM stops them all.
 ## `exec`: no shell stays between make and bin/run-procfile, which stops everything if make is killed.
 run: install
@@ -31,7 +42,7 @@ run: install
 
 ## Run the whole test suite (SQLite and a file broker by default; DATABASE_URL/REDIS_URL switch).
 ## The browser tests share one worker (--dist loadgroup, xdist_group "browser").
-test: lint chromium
+test: lint chromium install-prod
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## Chromium for the browser tests: Debian's package (Playwright can't download its own browsers here).
@@ -70,4 +81,4 @@ $(AUDIT_VENV)/.installed: requirements-audit.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(AUDIT_VENV) var
+	rm -rf $(VENV) $(PROD_VENV) $(AUDIT_VENV) var

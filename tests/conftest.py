@@ -10,6 +10,18 @@ from .factories import MembershipFactory, UserFactory, WhitelabelFactory
 pytest_plugins = ["xero_sandbox.pytest_plugin", "tests.worker"]
 
 
+def pytest_configure(config):
+    """Static files: plain names here. Production's storage (hashed names from `collectstatic`'s manifest,
+    served by WhiteNoise) is what tests/e2e/test_production.py runs under gunicorn; in-process tests render
+    pages without a collectstatic, and the browser tests' live server serves from the source folders."""
+    from django.conf import settings
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
 def whitelabel(db):
     return WhitelabelFactory(name="Acme Telecom", slug="acme")
@@ -36,8 +48,8 @@ def xero(xero_sandbox, settings):
     settings.XERO_REVOCATION_URL = f"{xero_sandbox.url}/connect/revocation"
     settings.XERO_API_URL = xero_sandbox.url
     settings.XERO_REDIRECT_URI = "http://testserver/accounting/xero/callback/"
-    settings.XERO_CLIENT_ID = "arena-sandbox-client"
-    settings.XERO_CLIENT_SECRET = "arena-sandbox-secret"
+    settings.XERO_CLIENT_ID = xero_sandbox.client_id
+    settings.XERO_CLIENT_SECRET = xero_sandbox.client_secret
     settings.XERO_HTTP_TIMEOUT = 2.0
     # The policy lets forms lead on to the consent page's origin, read from XERO_AUTHORIZE_URL at start.
     settings.CONTENT_SECURITY_POLICY = settings.CONTENT_SECURITY_POLICY.replace(

@@ -77,3 +77,22 @@ def test_the_sandbox_sends_its_webhooks_to_web_signed_with_the_apps_key(compose)
     assert sandbox["XERO_SANDBOX_WEBHOOK_URL"] == f"http://web:{port}{reverse('accounting:xero_webhook')}"
     assert sandbox["XERO_SANDBOX_WEBHOOK_KEY"] == app["XERO_WEBHOOK_KEY"] == "${XERO_WEBHOOK_KEY:-}"
     assert "web" in app["DJANGO_ALLOWED_HOSTS"].split(","), "the delivery's Host header is web:8000"
+
+
+def test_compose_web_runs_the_dockerfiles_command_and_the_sandbox_knows_the_apps_credentials(compose):
+    """tests/e2e/test_production.py runs these commands from requirements.txt alone; compose and the image
+    must say the same."""
+    import json
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = json.loads(next(line for line in dockerfile.splitlines() if line.startswith("CMD")).removeprefix("CMD"))
+    services = compose["services"]
+    assert services["web"]["command"] == cmd
+    assert "RUN pip install --no-cache-dir -r requirements.txt" in dockerfile, "the image installs production's file"
+    assert "collectstatic --noinput" in dockerfile, "static files are collected into the image"
+    app, sandbox = services["web"]["environment"], services["sandbox"]["environment"]
+    for name in ("DJANGO_SECRET_KEY", "ENCRYPTION_SALT", "XERO_CLIENT_ID", "XERO_CLIENT_SECRET"):
+        assert app[name].startswith(f"${{{name}:?"), f"{name} has no default: the app refuses public values"
+    assert sandbox["XERO_SANDBOX_CLIENT_ID"].startswith("${XERO_CLIENT_ID:?")
+    assert sandbox["XERO_SANDBOX_CLIENT_SECRET"].startswith("${XERO_CLIENT_SECRET:?")
+    assert all(services[name]["build"] == "." for name in ("web", "worker", "beat", "migrate", "sandbox"))

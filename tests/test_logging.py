@@ -27,8 +27,11 @@ except ZeroDivisionError:
 
 
 def run(tmp_path, **environment):
-    return _start({**production_secrets(), "DJANGO_SECURE_SSL_REDIRECT": "0", **environment}, "shell", "-c", SCRIPT,
-                  tmp_path=tmp_path)  # fmt: skip
+    """SCRIPT in a fresh process, after the collectstatic a deployment runs (pages name hashed files)."""
+    environment = {**production_secrets(), "DJANGO_SECURE_SSL_REDIRECT": "0", **environment}
+    collected = _start(environment, "collectstatic", "--noinput", "-v0", tmp_path=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    return _start(environment, "shell", "-c", SCRIPT, tmp_path=tmp_path)
 
 
 def test_each_event_is_one_line_once_with_an_iso_utc_time(tmp_path):
@@ -61,5 +64,5 @@ def test_log_format_json_writes_one_object_per_line(tmp_path):
 
 
 def test_an_unknown_log_format_stops_the_app(tmp_path):
-    result = run(tmp_path, LOG_FORMAT="xml")
+    result = _start({**production_secrets(), "LOG_FORMAT": "xml"}, "check", tmp_path=tmp_path)
     assert result.returncode != 0 and "LOG_FORMAT is 'plain' or 'json'" in result.stderr

@@ -3,11 +3,9 @@ save Xero settings, consent on the sandbox's page for Organisation 1, come back 
 demo billing reach the sandbox after asking for it. And: SIGTERM or SIGINT, to the script or to `make`,
 stops every process it started; its logs are one line per event, in UTC."""
 
-import html
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,24 +16,13 @@ import requests
 from tests.pytest_env import TEST_ENVIRONMENT
 from tests.xero import wait_until
 
+from .walk import answers, connect_organisation_1, free_port, log_in, sandbox_books, send_unsent
+
 ROOT = Path(__file__).resolve().parents[2]
 # The services and the tests' own values: `make run` brings its own (bin/local.env).
 SERVICES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_BROKER_FOLDER", *TEST_ENVIRONMENT)
 OUTER_MAKE = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # `make test` runs us: `make run` must not see its flags
 UTC_LINE = re.compile(r"^\w+ +\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 [A-Z]+ \S+ ")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code < 500
-    except requests.ConnectionError:
-        return False
 
 
 def descendants(pid: int) -> set[int]:
@@ -82,7 +69,9 @@ class RunningApp:
 
 def start(tmp_path, command: list[str]) -> RunningApp:
     port, sandbox_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in SERVICES + OUTER_MAKE}  # the embedded defaults
+    env = {  # the embedded defaults: none of the tests' services, values or sandbox set-up
+        k: v for k, v in os.environ.items() if k not in SERVICES + OUTER_MAKE and not k.startswith("XERO_SANDBOX_")
+    }
     env.update(PORT=str(port), SANDBOX_PORT=str(sandbox_port), PY=sys.executable, ARENA_VAR_DIR=str(tmp_path))
     out = tmp_path / "run.out"
     with open(out, "w") as log:
@@ -114,63 +103,20 @@ def running_app(tmp_path):
         os.killpg(running.process.pid, signal.SIGKILL)
 
 
-def csrf(page: requests.Response) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-
-
-def messages(page: requests.Response) -> list[str]:
-    return [html.unescape(m) for m in re.findall(r'<p class="message[^"]*"[^>]*>([^<]*)</p>', page.text)]
-
-
 def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_app):
     app, sandbox, printed = running_app.app, running_app.sandbox, running_app.printed
     assert "Log in as admin / arena-demo" in printed and f"Arena:        {app}/" in printed
     browser = requests.Session()
-    login = browser.get(app + "/accounts/login/")
-    settings_page = browser.post(
-        app + "/accounts/login/",
-        data={"csrfmiddlewaretoken": csrf(login), "username": "admin", "password": "arena-demo"},
-    )
+    settings_page = log_in(browser, app, "admin", "arena-demo")
     assert "<h1>Accounting System Settings</h1>" in settings_page.text
-    form = {
-        "csrfmiddlewaretoken": csrf(settings_page),
-        "action": "save",
-        "accounting-accounting_system": "xero",
-        "accounting-payment_type": "postpaid",
-        "accounting-revenue_code": "200",
-        "gateway-provider": "windcave",
-        "gateway-accepted_cards": ["visa"],
-        "gateway-currency": "AUD",
-        "gateway-gateway_user": "demo-gateway",
-        "gateway-gateway_password": "",
-    }
-    consent = browser.post(settings_page.url, data=form)
-    assert consent.url.startswith(sandbox + "/identity/connect/authorize")
-    for text in ("wants access to", "Organisation 1", "Organisation 1", "Allow access", "Cancel"):
+    consent, saved = connect_organisation_1(browser, settings_page, sandbox)
+    for text in ("wants access to", "Organisation 1", "Allow access", "Cancel"):
         assert text in consent.text
-    fields = {
-        k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text)
-    }
-    ticked = re.findall(r'value="([0-9a-f-]{36})"\s*checked>\s*(?:<[^>]+>\s*)*(Organisation \d)', consent.text)
-    assert [name for _, name in ticked] == ["Organisation 1"], "the tour says Organisation 1 is pre-ticked"
-    back = browser.post(
-        sandbox + "/identity/connect/authorize", data={**fields, "tenant_id": ticked[0][0], "action": "allow"}
-    )
-    assert back.url == settings_page.url
-    (connected,) = messages(back)
-    assert connected.startswith("Connected to Xero organisation Organisation 1. Now choose the bank account")
-    assert "090 – Business Bank Account" in back.text
-
-    saved = browser.post(
-        back.url, data={**form, "csrfmiddlewaretoken": csrf(back), "accounting-bank_account_code": "090"}
-    )
-    assert messages(saved) == ["Accounting system settings saved."]
-    sent = browser.post(back.url + "xero/resync/", data={"csrfmiddlewaretoken": csrf(saved)})
-    assert re.fullmatch(r"\d+ records will be sent to Xero: the card below shows them arrive\.", messages(sent)[0])
+    sent = send_unsent(browser, saved)
+    assert re.fullmatch(r"\d+ records will be sent to Xero: the card below shows them arrive\.", sent)
 
     def demo_invoices_in_organisation_1():
-        organisations = requests.get(sandbox + "/_sandbox/state", timeout=5).json()["organisations"]
-        books = {o["name"]: o for o in organisations}
+        books = sandbox_books(sandbox)
         numbers = sorted(i["InvoiceNumber"] for i in books["Organisation 1"]["invoices"])
         return numbers == ["INV-000001", "INV-000002", "INV-000003"] and not books["Organisation 2"]["invoices"]
 
@@ -178,7 +124,7 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
     assert "INV-000002" in requests.get(sandbox + "/", timeout=5).text
 
     # An accountant voids an unpaid invoice on the sandbox's page: its signed webhook gets the record flagged.
-    books = {o["name"]: o for o in requests.get(sandbox + "/_sandbox/state", timeout=5).json()["organisations"]}
+    books = sandbox_books(sandbox)
     unpaid = next(
         i for i in books["Organisation 1"]["invoices"] if i["AmountPaid"] == 0 and i["Status"] == "AUTHORISED"
     )
@@ -193,7 +139,7 @@ def test_new_user_connects_organisation_1_and_demo_billing_reaches_it(running_ap
     )
     assert voided.status_code == 200
     wait_until(
-        lambda: "Changed in Xero: <strong>1</strong>" in browser.get(back.url + "xero/sync/").text,
+        lambda: "Changed in Xero: <strong>1</strong>" in browser.get(saved.url + "xero/sync/").text,
         timeout=60,
         message="the sync card to show the invoice voided in Xero",
     )
