@@ -8,6 +8,9 @@ weak one stops every process at start with one message naming each variable (see
 Importing these settings creates no folder and writes nothing.
 """
 
+import functools
+import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,6 +49,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files in production (gunicorn has no static server): compressed, hashed, cached for a year.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,10 +137,29 @@ AXES_LOCKOUT_CALLABLE = "arena_xero.views.locked_out"
 # Masked in axes' log lines and in the attempts it stores (the password always is).
 AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
 
+# Django's full set: not like the user's name or email, at least 12 characters, not a common password,
+# not all digits.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Email (password reset): EMAIL_URL as django-environ reads it, e.g. smtp+tls://user:pass@smtp.example.com:587
+# or consolemail:// (`make run`). Without it nothing is mailed and the reset pages are not offered: the login
+# page says whom to ask instead (PASSWORD_HELP).
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Arena <arena@localhost>")
+PASSWORD_HELP = env.str(
+    "PASSWORD_HELP",
+    default="Forgot your password? Ask an admin of your whitelabel, or Arena support, to set a new one.",
+)
+# Password reset requests are throttled like the logins: LOGIN_FAILURE_LIMIT per address, and per email
+# address asked for, every LOGIN_LOCKOUT_MINUTES (django-ratelimit, counting in the cache).
+PASSWORD_RESET_RATE = f"{AXES_FAILURE_LIMIT}/{int(AXES_COOLOFF_TIME.total_seconds())}s"
 
 # dumpdata writes encrypted fields as ciphertext, not in clear (arena_xero.serializers).
 SERIALIZATION_MODULES = {
@@ -156,7 +180,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic` writes here (the Dockerfile does at build time); WhiteNoise serves it.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (a changed file gets a new URL, so browsers may cache each one for a year) and gzip copies.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "accounting:settings_home"
@@ -312,18 +342,72 @@ LOGGING = {
 }
 
 
+# Xero's OAuth library (oauthlib, under requests-oauthlib) refuses plain http unless the process-wide
+# OAUTHLIB_INSECURE_TRANSPORT is set. Arena sets it only when XERO_ALLOW_HTTP_HOSTS names a local sandbox;
+# every Xero URL is still checked per host (accounting/xero/endpoints.py). Set from outside with an empty
+# list, it would let OAuth run over http anywhere: refused below.
+_INSECURE_TRANSPORT_FROM_ENVIRONMENT = bool(os.environ.get("OAUTHLIB_INSECURE_TRANSPORT"))
+if XERO_ALLOW_HTTP_HOSTS:
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+# Xero's webhook keys are long random strings: a shorter XERO_WEBHOOK_KEY is a typo or a made-up value.
+WEBHOOK_KEY_MIN_LENGTH = 32
+
+
 def _is_placeholder(value: str) -> bool:
-    """A value from this repository or its docs rather than a secret of the deployment's own."""
+    """A value anyone can read: a placeholder from the docs, or a value written in this repository."""
     lowered = value.strip().lower()
     if lowered.startswith("<") and lowered.endswith(">"):  # the README's "<...>" examples, copied as they are
         return True
-    return lowered in _PUBLIC_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+    if lowered in _PUBLIC_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
+        return True
+    return _in_repository(value.strip())
 
 
-# Values that were defaults or examples here (anyone can read them), and the words that mark placeholders
-# (bin/local.env's values all say "insecure").
-_PUBLIC_VALUES = {"arena-xero-local-salt", "collectstatic", "tests-secret-key", "secret", "salt"}
+# Values that were defaults or examples here (anyone can read them, in this repository or its history), and
+# the words that mark placeholders (bin/local.env's values all say "insecure").
+_PUBLIC_VALUES = {
+    "arena-xero-local-salt",
+    "collectstatic",
+    "tests-secret-key",
+    "secret",
+    "salt",
+    "build",
+    "arena-sandbox-client",
+    "arena-sandbox-secret",
+    "arena-xero-test-suite-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "arena-xero-test-suite-salt",
+}
 _PLACEHOLDER_MARKERS = ("change-me", "changeme", "change_me", "replace-me", "insecure", "placeholder", "example")
+# What is read for _in_repository: the repository's own text files (not installed packages, run-time files,
+# Git's objects or Xero's vendored API description).
+_TEXT_SUFFIXES = {".py", ".md", ".txt", ".env", ".yml", ".yaml", ".toml", ".ini", ".cfg", ".html", ".css", ".js", ""}
+_NOT_SOURCE = {".git", "var", "node_modules", "__pycache__", "openapi", "staticfiles"}
+
+
+def _in_repository(value: str) -> bool:
+    """Whether `value` is written in one of this repository's files as a whole word (Dockerfile's
+    `ENCRYPTION_SALT=build`, a test's client id...): such a value is public, whoever copied it."""
+    if len(value) < 4:
+        return True  # too short to be a secret of anyone's own
+    pattern = re.compile(r"(?<![\w.-])" + re.escape(value) + r"(?![\w-])")
+    return pattern.search(_repository_text()) is not None
+
+
+@functools.cache
+def _repository_text() -> str:
+    """The repository's text files, read once per process (about 1.5 MB; only with debug off)."""
+    texts = []
+    for folder, subfolders, files in os.walk(BASE_DIR):
+        subfolders[:] = [d for d in subfolders if d not in _NOT_SOURCE and not d.startswith((".venv", "venv"))]
+        for name in files:
+            path = Path(folder, name)
+            if path.suffix in _TEXT_SUFFIXES:
+                try:
+                    texts.append(path.read_text(errors="ignore"))
+                except OSError:
+                    continue
+    return "\n".join(texts)
 
 
 def _refuse_to_start() -> None:
@@ -335,10 +419,16 @@ def _refuse_to_start() -> None:
         "XERO_CLIENT_ID": (XERO_CLIENT_ID, "your Xero app's client id (developer.xero.com > My Apps)"),
         "XERO_CLIENT_SECRET": (XERO_CLIENT_SECRET, "your Xero app's client secret"),
     }
-    if not DEBUG and XERO_WEBHOOK_KEY.strip() and _is_placeholder(XERO_WEBHOOK_KEY):
-        problems.append(
-            "XERO_WEBHOOK_KEY is a placeholder from the repository or its docs: set your Xero webhook's key."
-        )
+    if not DEBUG and XERO_WEBHOOK_KEY.strip():
+        if len(XERO_WEBHOOK_KEY.strip()) < WEBHOOK_KEY_MIN_LENGTH:
+            problems.append(
+                f"XERO_WEBHOOK_KEY is too short to be Xero's: paste the webhook key Xero shows (at least "
+                f"{WEBHOOK_KEY_MIN_LENGTH} characters), or leave it unset."
+            )
+        elif _is_placeholder(XERO_WEBHOOK_KEY):
+            problems.append(
+                "XERO_WEBHOOK_KEY is a placeholder from the repository or its docs: set your Xero webhook's key."
+            )
     for name, (value, wanted) in required.items():
         if not value.strip():
             problems.append(f"{name} is not set: {wanted}.")
@@ -347,6 +437,11 @@ def _refuse_to_start() -> None:
     # Django's own rule for a strong key (check --deploy's security.W009).
     if not DEBUG and SECRET_KEY.strip() and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
         problems.append("DJANGO_SECRET_KEY is too weak: use at least 50 random characters.")
+    if not DEBUG and _INSECURE_TRANSPORT_FROM_ENVIRONMENT and not XERO_ALLOW_HTTP_HOSTS:
+        problems.append(
+            "OAUTHLIB_INSECURE_TRANSPORT is set, which lets OAuth run over plain http to any host: unset it"
+            " (Arena sets it itself for the hosts named in XERO_ALLOW_HTTP_HOSTS, a local Xero sandbox only)."
+        )
     for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL"):
         url = urlsplit(globals()[name])
         if url.scheme == "http" and url.hostname not in XERO_ALLOW_HTTP_HOSTS:

@@ -4,6 +4,7 @@ separate process, real Celery workers as separate processes, and a sampler of th
 Nothing here imports Django: the environment is set before Django starts (see `configure`)."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,8 +19,12 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
-SANDBOX_CLIENT_ID = "arena-sandbox-client"
-SANDBOX_CLIENT_SECRET = "arena-sandbox-secret"
+# Debug is off, as in production, so the app refuses values written in this repository: each bench process
+# makes its own (the workers inherit them; the sandbox registers the app with the same credentials).
+SANDBOX_CLIENT_ID = secrets.token_hex(16).upper()
+SANDBOX_CLIENT_SECRET = secrets.token_urlsafe(36)
+SECRET_KEY = secrets.token_urlsafe(50)
+ENCRYPTION_SALT = secrets.token_urlsafe(16)
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,8 @@ def app_environment(options: Options, sandbox_url: str = "http://127.0.0.1:1") -
     return {
         "DJANGO_SETTINGS_MODULE": "arena_xero.settings",
         "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "arena-xero-benchmark-key-not-for-production-0123456789-abcdefghijkl",
-        "ENCRYPTION_SALT": "arena-xero-benchmark-salt",
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "ENCRYPTION_SALT": ENCRYPTION_SALT,
         "DATABASE_URL": options.database_url,
         "REDIS_URL": options.redis_url,
         "CELERY_BROKER_URL": options.redis_url,
@@ -174,7 +179,10 @@ def sandbox_start(options: Options, *, organisations: int, run_dir: Path) -> tup
         "XERO_SANDBOX_VALIDATE_OPENAPI": "false",
         "XERO_SANDBOX_ORGANISATIONS": str(max(organisations, 2)),
     }
-    command = [sys.executable, "-m", "xero_sandbox", "--port", str(port), "--time-scale", str(options.time_scale)]
+    command = [
+        *(sys.executable, "-m", "xero_sandbox", "--port", str(port), "--time-scale", str(options.time_scale)),
+        *("--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET),
+    ]
     process = _start("sandbox", command, env, run_dir / "sandbox.log")
 
     def up():

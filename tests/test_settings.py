@@ -3,6 +3,7 @@ start with one message naming each variable. Each case starts a fresh process, a
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -212,3 +213,68 @@ def test_the_content_security_policy_lets_forms_go_on_to_xeros_consent_page(tmp_
     }
     policy = settings_in(sandbox, "CONTENT_SECURITY_POLICY", tmp_path=tmp_path)["CONTENT_SECURITY_POLICY"]
     assert policy.endswith("form-action 'self' http://127.0.0.1:8090")
+
+
+# Public values: refused with debug off by manage.py, the worker and gunicorn ------------------------------
+
+# (variable, a public value, what the message says): the sandbox's own app, the Dockerfile's build values,
+# a value written in this repository's tests, and webhook keys too short to be Xero's or from bin/local.env.
+PUBLIC_VALUES = [
+    ("XERO_CLIENT_ID", "arena-sandbox-client", "XERO_CLIENT_ID is a placeholder"),
+    ("XERO_CLIENT_SECRET", "arena-sandbox-secret", "XERO_CLIENT_SECRET is a placeholder"),
+    ("ENCRYPTION_SALT", "build", "ENCRYPTION_SALT is a placeholder"),
+    ("XERO_CLIENT_ID", "build", "XERO_CLIENT_ID is a placeholder"),
+    ("DJANGO_SECRET_KEY", "drift-tests-webhook-key-0123456789-abcdefghijklmnopqrstuvwxyz", "DJANGO_SECRET_KEY is a"),
+    ("XERO_WEBHOOK_KEY", "x", "XERO_WEBHOOK_KEY is too short"),
+    ("XERO_WEBHOOK_KEY", "insecure-local-webhook-key-for-make-run-only", "XERO_WEBHOOK_KEY is a placeholder"),
+]
+PROCESSES = {
+    "manage.py check": [sys.executable, "manage.py", "check"],
+    "celery worker": [sys.executable, "-m", "celery", "-A", "arena_xero", "worker", "--pool=solo"],
+    "gunicorn": [sys.executable, "-m", "gunicorn", "arena_xero.wsgi:application", "--bind", "127.0.0.1:0"],
+}
+
+
+@pytest.mark.parametrize("process", PROCESSES)
+@pytest.mark.parametrize("name, value, message", PUBLIC_VALUES, ids=[f"{n}={v[:12]}" for n, v, _ in PUBLIC_VALUES])
+def test_a_public_value_stops_every_process_naming_its_variable(process, name, value, message, tmp_path):
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
+    env.update(production_secrets(), ARENA_VAR_DIR=str(tmp_path / "var"), **{name: value})
+    result = subprocess.run(PROCESSES[process], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "arena-xero will not start until these environment variables are fixed" in result.stderr
+    assert message in result.stderr
+
+
+def test_every_value_the_repository_gives_a_secret_is_refused_without_debug():
+    """Whatever file sets DJANGO_SECRET_KEY, ENCRYPTION_SALT, XERO_CLIENT_ID, XERO_CLIENT_SECRET or
+    XERO_WEBHOOK_KEY to a literal (Dockerfile, compose, bin/local.env, the README, tests), that value is
+    public and the app refuses it."""
+    from arena_xero.settings import _is_placeholder
+
+    names = "DJANGO_SECRET_KEY|ENCRYPTION_SALT|XERO_CLIENT_ID|XERO_CLIENT_SECRET|XERO_WEBHOOK_KEY|XERO_SANDBOX_\\w+"
+    assignment = re.compile(rf"""\b(?:{names})["']?\s*[:=]\s*["']?(?:\$\{{\w+:-)?([^\s"'}}$<]+)""")
+    found = set()
+    for path in ROOT.rglob("*"):
+        if path.is_file() and not {".git", ".venv", "var", "openapi"} & set(path.parts) and path.suffix != ".png":
+            found |= set(assignment.findall(path.read_text(errors="ignore")))
+    found = {value for value in found if not value.startswith(("os.", "secrets.", "settings.", "production_"))}
+    assert {"build", "arena-sandbox-client", "insecure-local-webhook-key-for-make-run-only"} <= found
+    accepted = sorted(value for value in found if not _is_placeholder(value))
+    assert not accepted, f"values written in the repository that the app would accept: {accepted}"
+
+
+def test_oauthlib_insecure_transport_is_set_only_while_a_sandbox_host_is_allowed(tmp_path):
+    code = "import os, django; django.setup(); print(os.environ.get('OAUTHLIB_INSECURE_TRANSPORT', ''))"
+    env = {name: os.environ[name] for name in KEEP if name in os.environ}
+    env.update(production_secrets(), ARENA_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="arena_xero.settings")
+
+    def flag(**extra) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-c", code]
+        return subprocess.run(command, cwd=ROOT, env={**env, **extra}, capture_output=True, text=True)
+
+    assert flag().stdout.strip() == ""
+    assert flag(XERO_ALLOW_HTTP_HOSTS="127.0.0.1").stdout.strip() == "1"
+    refused = flag(OAUTHLIB_INSECURE_TRANSPORT="1")
+    assert refused.returncode != 0 and "OAUTHLIB_INSECURE_TRANSPORT is set" in refused.stderr
+    assert flag(OAUTHLIB_INSECURE_TRANSPORT="1", DJANGO_DEBUG="1").returncode == 0

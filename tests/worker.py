@@ -128,8 +128,8 @@ def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_pat
         "XERO_TOKEN_URL": f"{url}/connect/token",
         "XERO_REVOCATION_URL": f"{url}/connect/revocation",
         "XERO_API_URL": url,
-        "XERO_CLIENT_ID": "arena-sandbox-client",
-        "XERO_CLIENT_SECRET": "arena-sandbox-secret",
+        "XERO_CLIENT_ID": xero_sandbox_server.client_id,
+        "XERO_CLIENT_SECRET": xero_sandbox_server.client_secret,
         **TEST_TIMINGS,
     }
     worker = Worker(env, tmp_path_factory.mktemp("celery") / "worker.log")

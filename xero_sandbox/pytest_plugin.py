@@ -1,7 +1,8 @@
 """pytest fixtures for the Xero sandbox. Enable with ``pytest_plugins = ["xero_sandbox.pytest_plugin"]``.
 
 - ``xero_sandbox_server`` (session): one in-process sandbox per test process (so one per xdist
-  worker), with OpenAPI validation on.
+  worker), with OpenAPI validation on, configured from the ``XERO_SANDBOX_*`` variables (e.g. the app's
+  client id and secret).
 - ``xero_sandbox`` (function): the same server, reset before the test (state, faults, config,
   clock, request log, violations); the test fails at teardown if any request or response broke
   Xero's OpenAPI description. A test that sends bad requests on purpose must call
@@ -13,13 +14,15 @@ import json
 
 import pytest
 
-from .config import SandboxConfig
+from .config import config_from_env
 from .testing import SandboxServer
 
 
 @pytest.fixture(scope="session")
 def xero_sandbox_server():
-    server = SandboxServer(SandboxConfig(validate_openapi=True)).start()
+    config = config_from_env()
+    config.validate_openapi = True
+    server = SandboxServer(config).start()
     yield server
     server.stop()
 

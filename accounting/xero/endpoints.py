@@ -2,9 +2,8 @@
 XERO_ALLOW_HTTP_HOSTS setting (a Xero sandbox on this machine or the compose network; empty in
 production).
 
-oauthlib's own rule has one way out, the process-wide OAUTHLIB_INSECURE_TRANSPORT variable, which would
-let every OAuth call in the process use http. So oauth.py drives oauthlib's client itself and every call
-to Xero (OAuth and API) asks this module first, per URL.
+oauthlib's own rule is process-wide (OAUTHLIB_INSECURE_TRANSPORT, which the settings set only while
+XERO_ALLOW_HTTP_HOSTS names a host), so every call to Xero (OAuth and API) asks this module first, per URL.
 """
 
 from urllib.parse import urlsplit

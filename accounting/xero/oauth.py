@@ -1,22 +1,20 @@
 """Xero's OAuth 2.0 endpoints: the consent URL, the code exchange, refresh and revocation.
 
-oauthlib's WebApplicationClient builds the requests and reads Xero's answers (errors included);
-requests sends them, to URLs that `endpoints.checked` allows (requests-oauthlib would need the
-process-wide OAUTHLIB_INSECURE_TRANSPORT to reach the sandbox over http). Tokens are returned to the
-caller and never logged.
+requests-oauthlib's OAuth2Session builds the requests and reads Xero's answers (errors included), with
+PKCE (S256) from oauthlib's client. Every URL is first checked by `endpoints.checked` (https, or plain http
+to a host in XERO_ALLOW_HTTP_HOSTS only; for those the settings set oauthlib's process-wide
+OAUTHLIB_INSECURE_TRANSPORT). Tokens are returned to the caller and never logged.
 """
 
-import base64
 import dataclasses
-import hashlib
-import secrets
 import time
 
 import jwt
 import requests
 from django.conf import settings
-from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
+from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth2Session
 
 from .endpoints import checked
 from .errors import XeroConnectionRevoked, XeroOAuthError, XeroUnavailable
@@ -50,26 +48,35 @@ class TokenSet:
 
 
 def new_pkce_pair() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge) for one consent."""
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
+    """(code_verifier, S256 code_challenge) for one consent; the verifier waits in the admin's session."""
+    client = WebApplicationClient(settings.XERO_CLIENT_ID)
+    verifier = client.create_code_verifier(64)
+    return verifier, client.create_code_challenge(verifier, "S256")
+
+
+def _session(**kwargs) -> OAuth2Session:
+    session = OAuth2Session(settings.XERO_CLIENT_ID, redirect_uri=settings.XERO_REDIRECT_URI, **kwargs)
+    # Xero's token service down: an answer to wait for, not a refusal (oauthlib would read it as one).
+    for hook in ("access_token_response", "refresh_token_response"):
+        session.register_compliance_hook(hook, _unavailable_if_server_error)
+    return session
+
+
+def _unavailable_if_server_error(response: requests.Response) -> requests.Response:
+    if response.status_code >= 500:
+        raise XeroUnavailable(f"Xero's token service answered {response.status_code}.")
+    return response
 
 
 def authorization_url(state: str, code_challenge: str) -> str:
     """Xero's consent page for this app, with `state` and the PKCE S256 challenge."""
-    return add_params_to_uri(
+    url, _ = _session(scope=settings.XERO_SCOPES).authorization_url(
         checked(settings.XERO_AUTHORIZE_URL, "XERO_AUTHORIZE_URL"),
-        [
-            ("response_type", "code"),
-            ("client_id", settings.XERO_CLIENT_ID),
-            ("redirect_uri", settings.XERO_REDIRECT_URI),
-            ("scope", " ".join(settings.XERO_SCOPES)),
-            ("state", state),
-            ("code_challenge", code_challenge),
-            ("code_challenge_method", "S256"),
-        ],
+        state=state,
+        code_challenge=code_challenge,
+        code_challenge_method="S256",
     )
+    return url
 
 
 def _token_set(token: dict) -> TokenSet:
@@ -81,20 +88,10 @@ def _token_set(token: dict) -> TokenSet:
     )
 
 
-def _post_to_token_endpoint(body: str) -> TokenSet:
-    """Send a prepared token request (client credentials in Basic auth) and read Xero's answer."""
-    url = checked(settings.XERO_TOKEN_URL, "XERO_TOKEN_URL")
+def _token_request(fetch) -> TokenSet:
+    """Run a token request (`fetch()`, returning the token dict) and sort its failures."""
     try:
-        response = requests.post(
-            url,
-            data=body,
-            headers={"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
-            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=(5, settings.XERO_HTTP_TIMEOUT),
-        )
-        if response.status_code >= 500:
-            raise XeroUnavailable(f"Xero's token service answered {response.status_code}.")
-        return _token_set(WebApplicationClient(settings.XERO_CLIENT_ID).parse_request_body_response(response.text))
+        return _token_set(fetch())
     except OAuth2Error as exc:
         if exc.error == "invalid_grant":
             raise XeroConnectionRevoked(XeroOAuthError("invalid_grant").args[0]) from None
@@ -103,36 +100,44 @@ def _post_to_token_endpoint(body: str) -> TokenSet:
         raise XeroUnavailable("Xero's token service did not answer in time.") from None
     except requests.ConnectionError:
         raise XeroUnavailable("Could not reach Xero's token service.") from None
-    except ValueError:
+    except (ValueError, KeyError):
         raise XeroUnavailable("Xero's token service answered with something that is not a token.") from None
 
 
+def _client_auth() -> HTTPBasicAuth:
+    return HTTPBasicAuth(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET)
+
+
+def _timeout() -> tuple[float, float]:
+    return (5, settings.XERO_HTTP_TIMEOUT)
+
+
 def exchange_code(code: str, code_verifier: str) -> TokenSet:
-    """Trade the consent's code for tokens."""
-    body = WebApplicationClient(settings.XERO_CLIENT_ID).prepare_request_body(
-        code=code, redirect_uri=settings.XERO_REDIRECT_URI, code_verifier=code_verifier, include_client_id=False
+    """Trade the consent's code for tokens (client credentials in Basic auth, the PKCE verifier)."""
+    url = checked(settings.XERO_TOKEN_URL, "XERO_TOKEN_URL")
+    return _token_request(
+        lambda: _session().fetch_token(
+            url, code=code, code_verifier=code_verifier, auth=_client_auth(), timeout=_timeout()
+        )
     )
-    return _post_to_token_endpoint(body)
 
 
 def refresh(refresh_token: str) -> TokenSet:
-    """Spend a (single-use) refresh token for a new pair. Call under the connection's lock."""
-    tokens = _post_to_token_endpoint(
-        WebApplicationClient(settings.XERO_CLIENT_ID).prepare_refresh_body(refresh_token=refresh_token)
+    """Spend a (single-use) refresh token for a new pair. Call under the connection's lock.
+
+    An answer without a new refresh token leaves the old one in force (RFC 6749, section 6;
+    OAuth2Session keeps it)."""
+    url = checked(settings.XERO_TOKEN_URL, "XERO_TOKEN_URL")
+    return _token_request(
+        lambda: _session().refresh_token(url, refresh_token=refresh_token, auth=_client_auth(), timeout=_timeout())
     )
-    # An answer without a new refresh token leaves the old one in force (RFC 6749, section 6).
-    return tokens if tokens.refresh_token else dataclasses.replace(tokens, refresh_token=refresh_token)
 
 
 def revoke(refresh_token: str) -> None:
     """Revoke a refresh token (Xero removes that user's connections for the app)."""
+    url = checked(settings.XERO_REVOCATION_URL, "XERO_REVOCATION_URL")
     try:
-        response = requests.post(
-            checked(settings.XERO_REVOCATION_URL, "XERO_REVOCATION_URL"),
-            data={"token": refresh_token},
-            auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-            timeout=(5, settings.XERO_HTTP_TIMEOUT),
-        )
+        response = _session().post(url, data={"token": refresh_token}, auth=_client_auth(), timeout=_timeout())
     except requests.RequestException:
         raise XeroUnavailable("Could not reach Xero's revocation service.") from None
     if response.status_code >= 500:
