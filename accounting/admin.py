@@ -24,7 +24,7 @@ from django.utils.translation import ngettext
 from arena_xero.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from . import selectors
-from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync, XeroConnection
+from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync, XeroConnection, XeroWebhookRefusal
 from .sync import outbox
 
 Status = SyncRecord.Status
@@ -583,3 +583,12 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
         if not health.paused_until:
             return "No"
         return f"Until {when(health.paused_until)}: {health.pause_reason}"
+
+
+@admin.register(XeroWebhookRefusal)
+class XeroWebhookRefusalAdmin(ReadOnlyAdmin):
+    """Posts to the webhook URL that were not Xero's signed deliveries, counted per day (never stored). A
+    steady count with "does not match XERO_WEBHOOK_KEY" means the key differs from Xero's."""
+
+    list_display = ["day", "count", "last_at", "last_reason"]
+    date_hierarchy = "day"

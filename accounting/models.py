@@ -326,17 +326,18 @@ class XeroRateBucket(models.Model):
 
 
 class XeroWebhookDelivery(models.Model):
-    """One POST from Xero's webhooks, stored as it arrived before anything else (store, verify, process).
+    """One POST from Xero's webhooks whose signature matched `XERO_WEBHOOK_KEY`, stored as it arrived
+    before it is processed (verify, store, process).
 
-    A delivery whose signature is wrong is kept too (verified off, never processed): a wrong
-    `XERO_WEBHOOK_KEY` shows here as a row of refused deliveries.
+    A delivery whose signature is missing or wrong is never stored (anyone can post to the URL): it is
+    answered 401 and counted per day in `XeroWebhookRefusal`, where a wrong key shows.
     """
 
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     body = models.TextField(help_text="The raw body as received: the signature is over these bytes.")
     signature = models.CharField(max_length=200, blank=True, help_text="The x-xero-signature header as received.")
     verified = models.BooleanField(
-        default=False, help_text="The signature matched XERO_WEBHOOK_KEY; only verified deliveries are processed."
+        default=False, help_text="The signature matched XERO_WEBHOOK_KEY (only such deliveries are stored)."
     )
     event_count = models.PositiveIntegerField(default=0)
     first_event_sequence = models.PositiveBigIntegerField(null=True, blank=True)
@@ -355,6 +356,24 @@ class XeroWebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Xero webhook delivery {self.pk} ({self.event_count} events)"
+
+
+class XeroWebhookRefusal(models.Model):
+    """How many posts to the webhook URL were refused on a day (no signature, a wrong one, too large, not
+    Xero's format), and the last reason: a count, never what was sent."""
+
+    day = models.DateField(unique=True, help_text="In TIME_ZONE.")
+    count = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField()
+    last_reason = models.CharField(max_length=200, help_text="e.g. 'The signature does not match XERO_WEBHOOK_KEY.'")
+
+    class Meta:
+        verbose_name = "refused webhook delivery count"
+        verbose_name_plural = "refused webhook deliveries"
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.count} refused on {self.day}"
 
 
 class XeroWebhookEvent(models.Model):

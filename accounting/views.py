@@ -371,15 +371,19 @@ def xero_webhook(request: HttpRequest) -> HttpResponse:
     """Xero's webhook deliveries (Invoices and Contacts events): store, verify, answer; a task processes them.
 
     200 (empty body) for a correct `x-xero-signature`, 401 otherwise (Xero's intent-to-receive check sends
-    both); 503 while no XERO_WEBHOOK_KEY is set (nothing can be verified; Xero tries again later).
+    both), 400 for a signed body that is not Xero's JSON, 413 for one over 1 MB: those are counted, never
+    stored. 503 while no XERO_WEBHOOK_KEY is set (nothing can be verified; Xero tries again later).
     """
     key = settings.XERO_WEBHOOK_KEY
     if not key:
         logger.error("A Xero webhook delivery came, but XERO_WEBHOOK_KEY is not set: answered 503")
         return HttpResponse(status=503)
-    if int(request.META.get("CONTENT_LENGTH") or 0) > webhooks.MAX_BODY_BYTES:
-        return HttpResponse(status=413)
-    delivery = webhooks.delivery_store(
-        body=request.body, signature=request.headers.get("x-xero-signature", ""), key=key
-    )
-    return HttpResponse(status=200 if delivery.verified else 401)
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > webhooks.MAX_BODY_BYTES:
+            raise webhooks.Refused(f"The body is over {webhooks.MAX_BODY_BYTES:,} bytes.", status=413)
+        webhooks.delivery_store(body=request.body, signature=request.headers.get("x-xero-signature", ""), key=key)
+    except webhooks.Refused as refused:
+        webhooks.refusal_count(reason=str(refused))
+        logger.warning("Xero webhook delivery refused (%s): %s", refused.status, refused)
+        return HttpResponse(status=refused.status)
+    return HttpResponse(status=200)

@@ -2,8 +2,9 @@
 
 Xero POSTs batches of thin events (an invoice or contact of an organisation was created or updated) signed
 with `x-xero-signature` = base64(HMAC-SHA256(raw body, webhook key)), and expects 200 within 5 seconds (401
-for a wrong signature: that is also how its "intent to receive" check is answered). The view only stores
-the delivery; `delivery_process` (in a Celery task) records each event once, however often Xero delivers
+for a wrong signature: that is also how its "intent to receive" check is answered). Anyone can post to the
+URL, so only what the key signed is stored; the rest is answered 401 (or 400) and counted. The view only
+stores the delivery; `delivery_process` (in a Celery task) records each event once, however often Xero delivers
 it, reads the invoices and contacts it names from Xero, compares them with what Arena sent
 (`reconcile.records_check_in_xero`) and flags the records a person changed in Xero.
 
@@ -21,11 +22,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import reconcile
-from .models import XeroConnection, XeroWebhookDelivery, XeroWebhookEvent
+from .models import XeroConnection, XeroWebhookDelivery, XeroWebhookEvent, XeroWebhookRefusal
 from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
@@ -48,32 +49,81 @@ def signature_valid(body: bytes, signature: str, key: str) -> bool:
     return hmac.compare_digest(expected.encode(), (signature or "").encode())
 
 
+class Refused(Exception):
+    """A post to the webhook URL that is not a delivery from Xero: answered with `status`, counted, never
+    stored. The message says why (for the log and the count)."""
+
+    def __init__(self, reason: str, status: int = 401):
+        self.status = status
+        super().__init__(reason)
+
+
 def delivery_store(*, body: bytes, signature: str, key: str) -> XeroWebhookDelivery:
-    """Store a delivery as it came; a verified one with events is processed by a task after commit."""
-    verified = signature_valid(body, signature, key)
-    delivery = XeroWebhookDelivery(body=body.decode("utf-8", "replace"), signature=signature[:200], verified=verified)
-    if not verified:
-        delivery.save()
-        logger.warning("Xero webhook delivery %s refused: the signature does not match XERO_WEBHOOK_KEY", delivery.pk)
-        return delivery
+    """Verify a delivery and store it as it came; its events are processed by a task after commit.
+
+    Raises Refused (nothing stored) for a missing or wrong signature (401), or a signed body that is not
+    Xero's JSON (400)."""
+    if not signature:
+        raise Refused("The delivery has no x-xero-signature header.")
+    if not signature_valid(body, signature, key):
+        raise Refused("The signature does not match XERO_WEBHOOK_KEY.")
     try:
-        payload = json.loads(body)
+        text = body.decode("utf-8")
+        payload = json.loads(text)
         events = payload["events"]
         if not isinstance(events, list):
             raise TypeError("events is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        delivery.error, delivery.processed_at = f"Not a webhook payload: {exc}", timezone.now()
-        delivery.save()
-        return delivery
-    delivery.event_count = len(events)
-    delivery.first_event_sequence = _sequence(payload.get("firstEventSequence"))
-    delivery.last_event_sequence = _sequence(payload.get("lastEventSequence"))
+        _check_text(payload)
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise Refused(f"Signed, but not a webhook payload ({exc}).", status=400) from None
+    delivery = XeroWebhookDelivery(
+        body=text,
+        signature=signature[:200],
+        verified=True,
+        event_count=len(events),
+        first_event_sequence=_sequence(payload.get("firstEventSequence")),
+        last_event_sequence=_sequence(payload.get("lastEventSequence")),
+    )
     if not events:  # Xero's intent-to-receive check, or an empty batch
         delivery.processed_at = timezone.now()
     delivery.save()
     if events:
         transaction.on_commit(lambda: delivery_enqueue(delivery.pk))
     return delivery
+
+
+def _check_text(value) -> None:
+    """ValueError if any text in the payload is one the database can't hold: a NUL or a lone surrogate
+    (which JSON's escapes \\u0000 and \\ud800 decode to)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a NUL character")
+        value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate
+
+
+def refusal_count(*, reason: str) -> None:
+    """Count a refused post on today's row (one row a day, whatever is posted)."""
+    now = timezone.now()
+    day, reason = timezone.localdate(now), reason[:200]
+    for _ in range(2):
+        updated = XeroWebhookRefusal.objects.filter(day=day).update(
+            count=F("count") + 1, last_at=now, last_reason=reason
+        )
+        if updated:
+            return
+        try:
+            with transaction.atomic():
+                XeroWebhookRefusal.objects.create(day=day, count=1, last_at=now, last_reason=reason)
+            return
+        except IntegrityError:
+            continue  # another request made today's row first: count on it
 
 
 def _sequence(value) -> int | None:

@@ -1,4 +1,5 @@
-"""Xero's webhooks: the endpoint stores each delivery, verifies its signature and answers at once; a task
+"""Xero's webhooks: the endpoint verifies each delivery's signature, stores what Xero signed (and only that:
+anything else is answered 401 or 400 and counted) and answers at once; a task
 processes the stored delivery (each event once), reads what changed from Xero and flags the records a person
 changed. The endpoint is driven with Django's test client; the last test runs the whole loop: the sandbox
 signs and POSTs to a live server, and the real worker processes what was stored."""
@@ -10,9 +11,12 @@ import pytest
 import requests
 from celery.exceptions import Retry
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from accounting import webhooks
-from accounting.models import SyncRecord, XeroWebhookDelivery, XeroWebhookEvent
+from accounting.models import SyncRecord, XeroWebhookDelivery, XeroWebhookEvent, XeroWebhookRefusal
 from accounting.tasks import process_xero_webhook, sweep_outbox
 from accounting.xero import limits
 from tests.accounting.drift import WEBHOOK_KEY, WEBHOOK_PATH, bill, delivery, drain, event, post_delivery, sign
@@ -52,9 +56,10 @@ def test_intent_to_receive_gets_200_when_signed_with_the_key_and_401_otherwise(c
     refused = post_delivery(client, intent, signature=sign(intent, "another key"))
     assert refused.status_code == 401 and refused.content == b""
     assert post_delivery(client, intent, signature="").status_code == 401
-    stored = list(XeroWebhookDelivery.objects.order_by("id"))
-    assert [d.verified for d in stored] == [True, False, False]
-    assert stored[0].processed_at is not None and stored[0].event_count == 0
+    (stored,) = XeroWebhookDelivery.objects.all()
+    assert stored.verified and stored.processed_at is not None and stored.event_count == 0
+    (refusals,) = XeroWebhookRefusal.objects.all()
+    assert refusals.count == 2 and refusals.last_reason == "The delivery has no x-xero-signature header."
 
 
 @pytest.mark.django_db
@@ -82,13 +87,68 @@ def test_a_bad_signature_is_refused_with_401_and_changes_nothing(books, xero, cl
     response = post_delivery(client, body, signature=sign(body, "not the key"))
 
     assert response.status_code == 401
-    (stored,) = XeroWebhookDelivery.objects.all()
-    assert not stored.verified and stored.body == body.decode(), "kept for support: a wrong key shows"
-    assert webhooks.delivery_process(stored.pk) is None
-    process_xero_webhook.run(stored.pk)
+    assert not XeroWebhookDelivery.objects.exists(), "what the key did not sign is never stored"
+    (refusals,) = XeroWebhookRefusal.objects.all()
+    assert (refusals.count, refusals.last_reason) == (1, "The signature does not match XERO_WEBHOOK_KEY.")
     assert not XeroWebhookEvent.objects.exists()
     assert not SyncRecord.objects.filter(changed_in_xero_at__isnull=False).exists()
     assert xero_calls(xero) == [], "nothing was read from Xero"
+
+
+@pytest.mark.django_db
+def test_a_thousand_unsigned_megabyte_bodies_leave_the_table_unchanged(client, webhook_key):
+    body = b"{" + b"x" * (webhooks.MAX_BODY_BYTES - 2) + b"}"
+    answers = {
+        post_delivery(client, body, signature=sign(body, f"guess {n}") if n % 2 else "").status_code
+        for n in range(1000)
+    }
+    assert answers == {401}
+    assert not XeroWebhookDelivery.objects.exists()
+    assert list(XeroWebhookRefusal.objects.values_list("count", flat=True)) == [1000], "counted on today's row"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body, signed, status",
+    [
+        (b'{"events": []}\x00', False, 401),
+        (b'{"events": [], "entropy": "\x00"}', True, 400),
+        (b'{"events": [{"resourceId": "\\u0000"}]}', True, 400),
+        (b'{"events": [{"tenantId": "\\ud800"}]}', True, 400),
+        (b"\xff\xfe not UTF-8", True, 400),
+        (b"\xff\xfe not UTF-8", False, 401),
+        (b'{"events": "not a list"}', True, 400),
+        (b"[" * 100_000 + b"]" * 100_000, True, 400),
+        (b"[1, 2, 3]", True, 400),
+        (b"", True, 400),
+    ],
+    ids=[
+        *("unsigned NUL", "signed NUL", "escaped NUL", "lone surrogate", "signed bytes", "unsigned bytes"),
+        *("events", "deep", "list", "empty"),
+    ],
+)
+def test_any_bytes_are_answered_401_or_400_never_stored(client, webhook_key, body, signed, status):
+    response = post_delivery(client, body, signature=sign(body) if signed else sign(body, "not the key"))
+    assert response.status_code == status
+    assert not XeroWebhookDelivery.objects.exists()
+    assert XeroWebhookRefusal.objects.get().count == 1
+
+
+@pytest.mark.django_db
+def test_a_body_over_a_megabyte_is_refused_before_it_is_read(client, webhook_key):
+    body = b" " * (webhooks.MAX_BODY_BYTES + 1)
+    assert post_delivery(client, body).status_code == 413
+    assert not XeroWebhookDelivery.objects.exists()
+    assert "over 1,000,000 bytes" in XeroWebhookRefusal.objects.get().last_reason
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=2000), signed=st.booleans())
+@pytest.mark.django_db
+def test_no_byte_sequence_gives_a_server_error(client, webhook_key, body, signed):
+    response = post_delivery(client, body, signature=sign(body) if signed else sign(body, "not the key"))
+    assert response.status_code in ((200, 400) if signed else (401,))
+    assert XeroWebhookDelivery.objects.filter(verified=False).count() == 0
 
 
 @pytest.mark.django_db
@@ -233,7 +293,7 @@ def test_the_sweeper_queues_deliveries_left_unprocessed(client, webhook_key, mon
     monkeypatch.setattr(process_xero_webhook, "apply_async", lambda args, **options: queued.append(args[0]))
     post_delivery(client, delivery(event(str(uuid.uuid4()), str(uuid.uuid4()))))
     post_delivery(client, delivery(event(str(uuid.uuid4()), str(uuid.uuid4()))), signature="wrong")
-    fresh, refused = XeroWebhookDelivery.objects.order_by("id")
+    (fresh,) = XeroWebhookDelivery.objects.all()
     assert webhooks.deliveries_requeue_stale() == 0, "too soon: its own task is on the way"
 
     later = timezone.now() + datetime.timedelta(minutes=6)
