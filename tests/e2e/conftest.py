@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "e2e-screenshots"
@@ -94,7 +95,8 @@ def arena(live_server, xero, sync_worker, settings, transactional_db):
 
     settings.XERO_REDIRECT_URI = f"{live_server.url}/accounting/xero/callback/"
     xero.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
-    call_command("load_demo_data", stdout=io.StringIO())
+    with override_settings(DEBUG=True):  # as `make run` loads it: the tour's public login
+        call_command("load_demo_data", stdout=io.StringIO())
     return Arena(url=live_server.url, sandbox=xero, whitelabel=Whitelabel.objects.get(slug="demo"))
 
 

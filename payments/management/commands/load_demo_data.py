@@ -5,16 +5,25 @@ it sees billing and the sync in the admin and may only retry or skip sync record
 again changes nothing and prints the same login (a support user made a superuser by older demo data is put
 back in its place).
 
+With DJANGO_DEBUG off (a deployment) it refuses to run unless told so with --allow-without-debug: then
+the users it creates get fresh random passwords, printed once (the public `arena-demo` is for `make run`
+only), and users that exist keep theirs.
+
 Invoke like so:
     python manage.py load_demo_data
-    python manage.py load_demo_data --password s3cret-demo
+    python manage.py load_demo_data --password s3cret-demo-password
+    DJANGO_DEBUG=0 python manage.py load_demo_data --allow-without-debug
 """
 
 import datetime
+import secrets
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +32,7 @@ from payments.models import Customer, Membership, PaymentGatewaySettings, Whitel
 from payments.services import LineInput, issue_invoice, record_payment
 
 DEMO_SLUG = "demo"
+DEMO_PASSWORD = "arena-demo"  # public: for `make run` (debug on) only
 CUSTOMERS = [
     ("C-1001", "Jane Citizen", "jane@example.com", "+61 400 000 001", "1 George St\nSydney NSW 2000"),
     (
@@ -41,9 +51,26 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
-        parser.add_argument("--password", default="arena-demo")
+        parser.add_argument("--password", help=f"the users' password (default: {DEMO_PASSWORD}; random without debug)")
+        parser.add_argument(
+            "--allow-without-debug",
+            action="store_true",
+            help="run although DJANGO_DEBUG is off (a staging or demo deployment): new users get random passwords",
+        )
 
-    def handle(self, *args, username: str, password: str, **options):
+    def handle(self, *args, username: str, password: str | None, allow_without_debug: bool, **options):
+        if not settings.DEBUG and not allow_without_debug:
+            raise CommandError(
+                "DJANGO_DEBUG is off: this looks like a deployment, where demo users with a known password would "
+                "let anyone in. To load the demo data here anyway, add --allow-without-debug: its users then get "
+                "fresh random passwords, printed once."
+            )
+        if password is not None and not settings.DEBUG:
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError(f"--password is too weak for a deployment: {' '.join(exc.messages)}") from None
+        self.logins = []
         with transaction.atomic():
             whitelabel, created = Whitelabel.objects.get_or_create(
                 slug=DEMO_SLUG, defaults={"name": "Demo Telecom", "default_currency": "AUD"}
@@ -62,20 +89,33 @@ class Command(BaseCommand):
                     "accepted_cards": ["visa", "mastercard"],
                     "currency": "AUD",
                     "gateway_user": "demo-gateway",
-                    "gateway_password": "demo-gateway-password",
+                    "gateway_password": secrets.token_urlsafe(16),
                 },
             )
             if created:
                 self._billing(whitelabel)
         self.stdout.write(self.style.SUCCESS(f"Demo whitelabel '{whitelabel.name}' is ready."))
-        self.stdout.write(f"Log in as {username} / {password} (whitelabel admin)")
-        self.stdout.write(f"Log in as support / {password} (support staff, Django admin)")
+        roles = {username: "whitelabel admin", "support": "support staff, Django admin"}
+        for name, shown in self.logins:
+            self.stdout.write(f"Log in as {name} / {shown} ({roles[name]})")
 
-    def _user(self, username: str, password: str, *, is_staff: bool):
+    def _user(self, username: str, password: str | None, *, is_staff: bool):
+        """The user, with the password asked for (debug on: `arena-demo` by default). Without debug a new user
+        gets a random password, and one that exists keeps its own."""
         user, created = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": is_staff})
-        if created or not user.check_password(password):
-            user.set_password(password)
+        if settings.DEBUG or password is not None:
+            wanted = password or DEMO_PASSWORD
+            if created or not user.check_password(wanted):
+                user.set_password(wanted)
+                user.save()
+            self.logins.append((username, wanted))
+        elif created:
+            wanted = secrets.token_urlsafe(12)
+            user.set_password(wanted)
             user.save()
+            self.logins.append((username, wanted))
+        else:
+            self.logins.append((username, "(its existing password: unchanged)"))
         return user
 
     def _support_user(self, password: str):
