@@ -3,11 +3,14 @@ access for Organisation 1 on the sandbox's consent page, choose the bank account
 billing and watch it arrive; then the other ways it can go. Every step saves a screenshot to
 var/e2e-screenshots/ (see conftest.py)."""
 
+import base64
 import re
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from accounting.models import SyncRecord, XeroConnection
@@ -308,3 +311,37 @@ def test_revoked_at_xero_shows_the_reconnect_banner_and_reconnecting_sends_what_
     )
     shot("reconnected")
 
+
+def test_support_without_an_app_sets_one_up_then_needs_its_code(page: Page, arena, screenshots):
+    shot = screenshots("staff-2fa")
+    log_in_to_the_console(page, arena)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
+    qr_code = page.get_by_role("img", name=re.compile("QR code that adds Arena support"))
+    expect(qr_code).to_be_visible()
+    assert qr_code.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR code loads under the CSP"
+    expect(page.get_by_label("Code")).to_have_accessible_description(re.compile("enter the code the app shows"))
+    shot("set-up")
+
+    # The key shown for typing in by hand, as an authenticator app would take it.
+    key = base64.b32decode(page.locator("#secret-key").inner_text().replace(" ", ""))
+    page.get_by_label("Code").fill(f"{TOTP(key).token():06d}")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(arena.url + "/admin/")
+    expect(page.locator(".messagelist")).to_contain_text("Two-factor authentication is set up")
+    assert TOTPDevice.objects.get(user__username="support").bin_key == key
+    shot("in-the-console")
+
+    page.get_by_role("link", name="Two-factor authentication").click()
+    page.get_by_role("link", name="Make backup codes").click()
+    page.get_by_role("button", name="Make backup codes").click()
+    expect(page.get_by_role("list", name="Backup codes").get_by_role("listitem")).to_have_count(10)
+    shot("backup-codes")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in_to_the_console(page, arena)
+    expect(page.get_by_text("enter the 6-digit code it shows for Arena support")).to_be_visible()
+    page.get_by_label("Code").fill(f"{(TOTP(key).token() + 1) % 1_000_000:06d}")  # not the app's
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile("That code is not right, or it has expired"))
+    expect(page.get_by_role("button", name="Use a backup code")).to_be_visible()
+    shot("wrong-code")
