@@ -1,7 +1,10 @@
 """The Django admin as Arena's support console: branded, with a front page that says what support can do,
-and read-only by default. Each app's admin.py registers its models on this site."""
+read-only by default, and open to staff only after a second factor (arena_xero.second_factor). Each app's
+admin.py registers its models on this site."""
 
 from django.contrib import admin
+
+from .second_factor import StaffLoginView, second_factor_required
 
 
 class ArenaAdminSite(admin.AdminSite):
@@ -13,6 +16,16 @@ class ArenaAdminSite(admin.AdminSite):
     site_url = None
     # The side bar of every model takes the width the sync records' columns need.
     enable_nav_sidebar = False
+
+    def has_permission(self, request):
+        """Active staff, and (when STAFF_REQUIRE_2FA is on) in a session verified by a device's code."""
+        if not super().has_permission(request):
+            return False
+        return not second_factor_required(request.user) or request.user.is_verified()
+
+    def login(self, request, extra_context=None):
+        """User name and password, then the code (arena_xero.second_factor.StaffLoginView)."""
+        return StaffLoginView.as_view(admin_site=self)(request)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

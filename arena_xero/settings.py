@@ -137,6 +137,25 @@ AXES_LOCKOUT_CALLABLE = "arena_xero.views.locked_out"
 # Masked in axes' log lines and in the attempts it stores (the password always is).
 AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
 
+# A second factor for staff (README, "The support console"). Staff and superusers use the support console
+# (/admin/) only after a code from an authenticator app: TOTP devices and backup codes from django-otp, the
+# login and set-up pages from django-two-factor-auth (arena_xero.second_factor). STAFF_REQUIRE_2FA is on by
+# default whenever debug is off; under `make run` (debug on) it is off and staff may still set a device
+# up. The portal's login (/accounts/login/, whitelabel admins) asks for the password only.
+STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEBUG)
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static", "two_factor"]
+# request.user.is_verified(): whether this session has passed a device's code.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+# The admin's login is a wizard, its fields named by step: axes masks the password and codes it keeps.
+AXES_SENSITIVE_PARAMETERS += ["auth-password", "token-otp_token", "backup-otp_token"]
+OTP_LOGIN_URL = "admin:login"
+OTP_TOTP_ISSUER = "Arena support"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin's device pages never show a key or a backup code
+TWO_FACTOR_PATCH_ADMIN = False  # ArenaAdminSite has its own login; no monkeypatching of Django's AdminSite
+
 # Django's full set: not like the user's name or email, at least 12 characters, not a common password,
 # not all digits.
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import views
+from . import second_factor, views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounting:settings_home", permanent=False)),
@@ -19,6 +19,8 @@ urlpatterns = [
     ),
     path("accounts/reset/done/", views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Staff's second factor: set-up, QR code, backup codes (two_factor's URL names); the login is the admin's.
+    path("admin/two-factor/", include((second_factor.urlpatterns, "two_factor"))),
     path("admin/", admin.site.urls),
     path("", include("accounting.urls")),
 ]

@@ -8,6 +8,7 @@ from axes.models import AccessAttempt
 from django.core.management import call_command
 
 from .factories import UserFactory
+from .second_factor import password_step
 
 PASSWORD = "the-right-password-42"
 LOGINS = {"portal": "/accounts/login/", "admin": "/admin/login/"}
@@ -23,6 +24,8 @@ def user(db, settings):
 
 
 def log_in(client, url, password, username="jo"):
+    if url == LOGINS["admin"]:  # the password step of the admin's login (then comes the code)
+        return client.post(url, password_step(username, password))
     return client.post(url, {"username": username, "password": password, "next": "/admin/"})
 
 

@@ -19,6 +19,7 @@ from accounting.models import SyncRecord, XeroConnection
 from payments.models import Membership, PaymentGatewaySettings
 from payments.services import LineInput, issue_invoice, record_payment
 from tests.factories import CustomerFactory, MembershipFactory, UserFactory, WhitelabelFactory
+from tests.second_factor import log_in_verified
 from tests.xero import connect, save_settings, settings_url, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -84,7 +85,7 @@ def test_a_full_connect_and_sync_leaks_no_secret(xero, sync_worker, caplog):
     secrets |= refreshed | {GATEWAY_PASSWORD, settings.XERO_CLIENT_SECRET, settings.SECRET_KEY}
 
     support = Client()
-    support.force_login(UserFactory(username="support-jo", is_staff=True, is_superuser=True))
+    log_in_verified(support, UserFactory(username="support-jo", is_staff=True, is_superuser=True))
     pages = {
         "settings page": admin.get(settings_url(whitelabel)),
         "admin connections": support.get("/admin/accounting/xeroconnection/"),

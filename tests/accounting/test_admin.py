@@ -20,6 +20,7 @@ from arena_xero.support import SUPPORT_GROUP, support_group_ensure, support_perm
 from payments.models import Invoice, Membership, Payment
 from payments.services import LineInput, issue_invoice, record_payment, void_invoice
 from tests.factories import AccountingSettingsFactory, CustomerFactory, MembershipFactory, UserFactory
+from tests.second_factor import log_in_verified
 
 pytestmark = pytest.mark.django_db
 Kind, Status = SyncRecord.Kind, SyncRecord.Status
@@ -39,13 +40,13 @@ def support_user(username="support-jo"):
 
 @pytest.fixture
 def support_client(client):
-    client.force_login(support_user())
+    log_in_verified(client, support_user())
     return client
 
 
 @pytest.fixture
 def superuser_client(client):
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    log_in_verified(client, UserFactory(username="root", is_staff=True, is_superuser=True))
     return client
 
 
@@ -126,7 +127,7 @@ def test_people_who_are_not_staff_are_sent_to_the_admins_login(client, admin_use
 
 
 def test_staff_outside_the_support_group_see_nothing(client):
-    client.force_login(UserFactory(username="intern", is_staff=True))
+    log_in_verified(client, UserFactory(username="intern", is_staff=True))
     assert "permission to view or edit anything" in page(client, "/admin/")
     page(client, "/admin/accounting/syncrecord/", status=403)
 
@@ -382,7 +383,7 @@ def page_post(client, data) -> str:
 def test_staff_who_may_only_view_get_no_actions(client, books):
     viewer = UserFactory(username="viewer", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_syncrecord"))
-    client.force_login(viewer)
+    log_in_verified(client, viewer)
     content = page(client, "/admin/accounting/syncrecord/")
     assert "retry_now" not in content and "skip_records" not in content
     refused = record_of(books["refused"], Kind.INVOICE)

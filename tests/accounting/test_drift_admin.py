@@ -9,13 +9,14 @@ from accounting.models import SyncRecord
 from accounting.sync import outbox
 from payments.services import LineInput, issue_invoice
 from tests.factories import AccountingSettingsFactory, CustomerFactory, UserFactory
+from tests.second_factor import log_in_verified
 
 pytestmark = pytest.mark.django_db
 LIST = "/admin/accounting/syncrecord/"
 
 
 def test_changed_in_xero_filter_column_and_resolve_action(client, whitelabel):
-    client.force_login(UserFactory(username="support", is_staff=True, is_superuser=True))
+    log_in_verified(client, UserFactory(username="support", is_staff=True, is_superuser=True))
     AccountingSettingsFactory(whitelabel=whitelabel)
     customer = CustomerFactory(whitelabel=whitelabel)
     for amount in ("10.00", "20.00"):

@@ -3,15 +3,20 @@ access for Organisation 1 on the sandbox's consent page, choose the bank account
 billing and watch it arrive; then the other ways it can go. Every step saves a screenshot to
 var/e2e-screenshots/ (see conftest.py)."""
 
+import base64
 import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from accounting.models import SyncRecord, XeroConnection
 from payments.models import Customer
 from payments.services import LineInput, issue_invoice, record_payment
+from tests.second_factor import code_of, device_for
 from tests.xero import ORG1, ORG2, book, tenant_ids, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
@@ -28,6 +33,14 @@ def log_in(page: Page, url: str, username: str = "admin", *, shot=None) -> None:
     page.get_by_label("Password").fill("arena-demo")
     if shot:
         shot("login")
+    page.get_by_role("button", name="Log in").click()
+
+
+def log_in_to_the_console(page: Page, arena, username: str = "support") -> None:
+    """The admin's login, first step: user name and password (then comes the code, or the set-up)."""
+    page.goto(arena.url + "/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("arena-demo")
     page.get_by_role("button", name="Log in").click()
 
 
@@ -137,10 +150,11 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     page.get_by_role("button", name="Log out").click()
     expect(message(page)).to_have_text("You have logged out.")
     shot("logged-out")
-    page.goto(arena.url + "/admin/")
-    page.get_by_label("Username").fill("support")
-    page.get_by_label("Password").fill("arena-demo")
-    page.get_by_role("button", name="Log in").click()
+    # The tests run without debug, as production: support has an authenticator app and types its code.
+    app = device_for(get_user_model().objects.get(username="support"))
+    log_in_to_the_console(page, arena)
+    page.get_by_label("Code").fill(code_of(app))
+    page.get_by_role("button", name="Verify").click()
     page.locator("#accounting-syncrecord").get_by_role("link", name="Sync records").click()
     expect(page.locator("#result_list")).to_contain_text("INV-000001")
     shot("admin-sync-records")
@@ -296,3 +310,38 @@ def test_revoked_at_xero_shows_the_reconnect_banner_and_reconnecting_sends_what_
         message=f"{invoice.number}, which waited, to be sent after reconnecting",
     )
     shot("reconnected")
+
+
+def test_support_without_an_app_sets_one_up_then_needs_its_code(page: Page, arena, screenshots):
+    shot = screenshots("staff-2fa")
+    log_in_to_the_console(page, arena)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
+    qr_code = page.get_by_role("img", name=re.compile("QR code that adds Arena support"))
+    expect(qr_code).to_be_visible()
+    assert qr_code.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR code loads under the CSP"
+    expect(page.get_by_label("Code")).to_have_accessible_description(re.compile("enter the code the app shows"))
+    shot("set-up")
+
+    # The key shown for typing in by hand, as an authenticator app would take it.
+    key = base64.b32decode(page.locator("#secret-key").inner_text().replace(" ", ""))
+    page.get_by_label("Code").fill(f"{TOTP(key).token():06d}")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(arena.url + "/admin/")
+    expect(page.locator(".messagelist")).to_contain_text("Two-factor authentication is set up")
+    assert TOTPDevice.objects.get(user__username="support").bin_key == key
+    shot("in-the-console")
+
+    page.get_by_role("link", name="Two-factor authentication").click()
+    page.get_by_role("link", name="Make backup codes").click()
+    page.get_by_role("button", name="Make backup codes").click()
+    expect(page.get_by_role("list", name="Backup codes").get_by_role("listitem")).to_have_count(10)
+    shot("backup-codes")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in_to_the_console(page, arena)
+    expect(page.get_by_text("enter the 6-digit code it shows for Arena support")).to_be_visible()
+    page.get_by_label("Code").fill(f"{(TOTP(key).token() + 1) % 1_000_000:06d}")  # not the app's
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("alert")).to_have_text(re.compile("That code is not right, or it has expired"))
+    expect(page.get_by_role("button", name="Use a backup code")).to_be_visible()
+    shot("wrong-code")
