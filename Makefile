@@ -67,9 +67,10 @@ $(VENV)/.installed-bench: bench/requirements.txt | $(PY)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
-## Lint (ruff, settings in ruff.toml).
+## Lint: ruff (settings in ruff.toml) and the layers of the code (import-linter, contracts in .importlinter).
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Audit the installed dependencies for known vulnerabilities (pip-audit, in its own venv; see bin/audit-deps).
 audit: install-dev $(AUDIT_VENV)/.installed

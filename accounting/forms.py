@@ -1,29 +1,14 @@
 """Forms of the Accounting System Settings page."""
 
-from dataclasses import dataclass
-
 from django import forms
 
 from payments.models import PaymentGatewaySettings
 
+from .connection import ChartAccount
 from .models import AccountingSettings
+from .sync import mapping
 
 CURRENCIES = [(code, code) for code in ("AUD", "NZD", "USD", "GBP", "EUR", "CAD", "SGD", "FJD")]
-
-
-@dataclass(frozen=True)
-class ChartAccount:
-    """One account of the connected Xero organisation's chart, as the form needs it."""
-
-    code: str
-    name: str
-    type: str
-    status: str
-    tax_type: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.code} – {self.name}"
 
 
 class AccountingSettingsForm(forms.ModelForm):
@@ -79,17 +64,11 @@ class AccountingSettingsForm(forms.ModelForm):
         return cleaned
 
     def _check_revenue_code(self, code: str) -> None:
-        revenue = [a for a in self.chart if a.type in ("REVENUE", "SALES", "OTHERINCOME") and a.status == "ACTIVE"]
-        valid = ", ".join(a.code for a in revenue) or "none"
-        match = next((a for a in self.chart if a.code.lower() == code.lower()), None)
-        if match is None:
-            self.add_error("revenue_code", f"Xero has no account with code {code}. Revenue codes you can use: {valid}.")
-        elif match.status != "ACTIVE":
-            self.add_error("revenue_code", f"Account {match.label} is archived in Xero. Use one of: {valid}.")
-        elif match not in revenue:
-            self.add_error("revenue_code", f"Account {match.label} is not a revenue account. Use one of: {valid}.")
+        account, problem = mapping.revenue_account(code, self.chart)
+        if problem:
+            self.add_error("revenue_code", problem)
         else:
-            self.cleaned_data["revenue_code"] = match.code
+            self.cleaned_data["revenue_code"] = account.code
 
 
 class PaymentGatewayForm(forms.ModelForm):

@@ -1,33 +1,34 @@
-"""Connecting a whitelabel to Xero and keeping its tokens valid.
-
-`connection_credentials` is the one place that hands out a valid access token; `connection_refresh`
-refreshes under a row lock so concurrent workers never spend the same single-use refresh token twice,
-and stores the rotated refresh token before the new access token is used.
+"""The whitelabel admin's side of the integration: connecting to Xero (consent, picking an organisation,
+switching books), disconnecting, saving the settings page and sending what waits. Once connected, calls to
+Xero go through accounting.connection (credentials, refresh, the organisation's cached settings).
 """
 
 import datetime
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
+from .connection import (
+    chart_of_accounts,
+    currencies,
+    moment_of,
+    organisation_caches_clear,
+    xero_call,
+)
 from .errors import ConnectError, ConnectionChanged, NotConnected
-from .forms import ChartAccount
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
-from .sync import outbox, runner
+from .sync import mapping, outbox, runner
 from .xero import client, oauth
-from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
+from .xero.errors import XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,8 +36,6 @@ T = TypeVar("T")
 SESSION_KEY = "xero_oauth"
 STATE_TTL_SECONDS = 15 * 60
 PENDING_TTL = datetime.timedelta(minutes=15)
-CHART_CACHE_SECONDS = 300
-ORGANISATION_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def xero_authorisation_complete(*, session, user, params) -> ConnectOutcome:
         scopes=" ".join(tokens.scopes),
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
-        access_token_expires_at=_aware(tokens.expires_at),
+        access_token_expires_at=moment_of(tokens.expires_at),
         connected_as=tokens.user_email,
     )
     return ConnectOutcome(whitelabel, pending=pending)
@@ -163,10 +162,6 @@ def _forget_connection_at_xero(access_token: str, connection_id: str) -> None:
         logger.info("Could not remove unused Xero connection %s: %s", connection_id, type(exc).__name__)
 
 
-def _aware(timestamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
-
-
 def connection_create(
     *, whitelabel: Whitelabel, user, tokens: oauth.TokenSet, tenant: dict, connected_as: str | None = None
 ) -> XeroConnection:
@@ -193,7 +188,7 @@ def connection_create(
         "status_reason": "",
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
-        "access_token_expires_at": _aware(tokens.expires_at),
+        "access_token_expires_at": moment_of(tokens.expires_at),
         "refreshed_at": timezone.now(),
         "connected_by": user,
         "connected_as": tokens.user_email if connected_as is None else connected_as,
@@ -229,144 +224,6 @@ def connection_read_short_code(*, connection: XeroConnection) -> str:
     XeroConnection.objects.filter(pk=connection.pk).update(short_code=short_code)
     connection.short_code = short_code
     return short_code
-
-
-# Tokens ---------------------------------------------------------------------------------------------
-
-
-def _needs_refresh(connection: XeroConnection) -> bool:
-    margin = datetime.timedelta(seconds=settings.XERO_TOKEN_REFRESH_MARGIN)
-    return connection.access_token_expires_at is None or connection.access_token_expires_at <= timezone.now() + margin
-
-
-def _active(connection: XeroConnection | None) -> XeroConnection:
-    if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
-        raise NotConnected("This whitelabel is not connected to Xero.")
-    if connection.status == XeroConnection.Status.NEEDS_RECONNECT:
-        raise XeroConnectionRevoked(connection.status_reason or "The Xero connection needs to be reconnected.")
-    return connection
-
-
-def connection_credentials(connection: XeroConnection) -> client.Credentials:
-    """A valid access token for `connection`'s organisation, refreshing it first if it is about to expire."""
-    connection = _active(XeroConnection.objects.filter(pk=connection.pk).first())
-    if _needs_refresh(connection):
-        return connection_refresh(connection=connection)
-    return client.Credentials(connection.access_token, connection.tenant_id)
-
-
-def connection_refresh(*, connection: XeroConnection, rejected_token: str | None = None) -> client.Credentials:
-    """Refresh under the connection's row lock. A worker that waited for the lock uses the token the
-    other one obtained. `rejected_token`: Xero answered 401 to it, so refresh even if it looks valid."""
-    revoked_reason = None
-    with transaction.atomic():
-        locked = _active(XeroConnection.objects.select_for_update().filter(pk=connection.pk).first())
-        already_renewed = rejected_token is not None and locked.access_token != rejected_token
-        if already_renewed or (rejected_token is None and not _needs_refresh(locked)):
-            return client.Credentials(locked.access_token, locked.tenant_id)
-        try:
-            tokens = oauth.refresh(locked.refresh_token)
-        except XeroConnectionRevoked as exc:
-            revoked_reason = str(exc)
-        else:
-            locked.access_token = tokens.access_token
-            locked.refresh_token = tokens.refresh_token
-            locked.access_token_expires_at = _aware(tokens.expires_at)
-            locked.scopes = " ".join(tokens.scopes) or locked.scopes
-            locked.refreshed_at = timezone.now()
-            locked.save(
-                update_fields=[
-                    "access_token",
-                    "refresh_token",
-                    "access_token_expires_at",
-                    "scopes",
-                    "refreshed_at",
-                    "updated_at",
-                ]
-            )
-            return client.Credentials(locked.access_token, locked.tenant_id)
-    connection_mark_needs_reconnect(connection=connection, reason=revoked_reason)
-    raise XeroConnectionRevoked(revoked_reason)
-
-
-def connection_mark_needs_reconnect(*, connection: XeroConnection, reason: str) -> None:
-    """Pause the connection's sync until an admin reconnects; nothing queued is dropped."""
-    XeroConnection.objects.filter(pk=connection.pk, status=XeroConnection.Status.ACTIVE).update(
-        status=XeroConnection.Status.NEEDS_RECONNECT,
-        status_reason=f"{reason} An admin needs to reconnect Xero on the settings page.",
-        updated_at=timezone.now(),
-    )
-    logger.warning("Xero connection %s needs reconnect", connection.pk)
-
-
-def xero_call(
-    connection: XeroConnection, call: Callable[[client.Credentials], T], *, tenant_id: str | None = None
-) -> T:
-    """Run `call` with valid credentials: on 401 refresh once and retry; on 403 pause the connection.
-
-    With `tenant_id`, refuse (ConnectionChanged) if the connection now points at another organisation.
-    """
-    creds = connection_credentials(connection)
-    if tenant_id is not None and creds.tenant_id != tenant_id:
-        raise ConnectionChanged("The whitelabel was connected to another Xero organisation meanwhile.")
-    try:
-        try:
-            return call(creds)
-        except XeroAuthExpired:
-            return call(connection_refresh(connection=connection, rejected_token=creds.access_token))
-    except XeroConnectionRevoked as exc:
-        connection_mark_needs_reconnect(connection=connection, reason=str(exc))
-        raise
-
-
-# After connecting ---------------------------------------------------------------------------------
-
-
-def _cached(connection: XeroConnection, what: str, read: Callable[[client.Credentials], T], ttl: int, fresh: bool) -> T:
-    """An organisation setting read from Xero, cached per organisation (ids mean nothing across them)."""
-    key = f"xero-{what}:{connection.tenant_id}"
-    value = None if fresh else cache.get(key)
-    if value is None:
-        value = xero_call(connection, read, tenant_id=connection.tenant_id)
-        cache.set(key, value, ttl)
-    return value
-
-
-def organisation_caches_clear(connection: XeroConnection) -> None:
-    cache.delete_many([f"xero-{what}:{connection.tenant_id}" for what in ("chart", "tax-rates", "currencies")])
-
-
-def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> list[ChartAccount]:
-    """The organisation's accounts (cached for a few minutes)."""
-
-    def read(creds: client.Credentials) -> list[ChartAccount]:
-        return [
-            ChartAccount(
-                code=r.get("Code") or "",
-                name=r.get("Name") or "",
-                type=r.get("Type") or "",
-                status=r.get("Status") or "",
-                tax_type=r.get("TaxType") or "",
-            )
-            for r in client.accounts_list(creds)
-            if r.get("Code")
-        ]
-
-    return _cached(connection, "chart", read, CHART_CACHE_SECONDS, fresh)
-
-
-def tax_rates(connection: XeroConnection, *, fresh: bool = False) -> list[dict]:
-    """The organisation's tax rates, as Xero lists them (cached)."""
-    return _cached(connection, "tax-rates", client.tax_rates_list, ORGANISATION_CACHE_SECONDS, fresh)
-
-
-def currencies(connection: XeroConnection, *, fresh: bool = False) -> list[str]:
-    """The currency codes the organisation has (cached)."""
-
-    def read(creds: client.Credentials) -> list[str]:
-        return [row["Code"] for row in client.currencies_list(creds) if row.get("Code")]
-
-    return _cached(connection, "currencies", read, ORGANISATION_CACHE_SECONDS, fresh)
 
 
 def connection_disconnect(*, connection: XeroConnection) -> None:
@@ -416,10 +273,6 @@ def whitelabel_resync(*, whitelabel: Whitelabel) -> int:
         return outbox.records_resync(whitelabel=whitelabel)
 
 
-def whitelabel_connection(whitelabel: Whitelabel) -> XeroConnection | None:
-    return XeroConnection.objects.filter(whitelabel=whitelabel).select_related("connected_by").first()
-
-
 def currency_warning(connection: XeroConnection) -> str | None:
     """A message if the organisation lacks the whitelabel's billing currency: Xero would refuse every invoice,
     payment and receipt in it. Raises a XeroError if Xero can't be asked."""
@@ -435,18 +288,6 @@ def currency_warning(connection: XeroConnection) -> str | None:
 
 def revenue_code_warning(connection: XeroConnection, accounting: AccountingSettings) -> str | None:
     """A message if the saved revenue code isn't an active revenue account of the connected organisation."""
-    from .forms import AccountingSettingsForm
-
-    form = AccountingSettingsForm(
-        data={
-            "accounting_system": accounting.accounting_system,
-            "payment_type": accounting.payment_type,
-            "revenue_code": accounting.revenue_code,
-            "bank_account_code": accounting.bank_account_code,
-        },
-        instance=AccountingSettings(whitelabel=accounting.whitelabel),
-        chart=chart_of_accounts(connection),
-    )
-    if form.is_valid() or "revenue_code" not in form.errors:
+    if not accounting.uses_xero or not accounting.revenue_code:
         return None
-    return " ".join(form.errors["revenue_code"])
+    return mapping.revenue_account(accounting.revenue_code, chart_of_accounts(connection))[1]

@@ -18,6 +18,7 @@ from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
 from . import services, webhooks
+from .connection import chart_of_accounts, whitelabel_connection
 from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, XeroAuthorisation, XeroConnection
@@ -104,7 +105,7 @@ def _chart(request: HttpRequest, connection: XeroConnection | None):
     if connection is None or not connection.is_active:
         return None
     try:
-        return services.chart_of_accounts(connection)
+        return chart_of_accounts(connection)
     except XeroConnectionRevoked:
         return None  # the connection is marked "needs reconnect": its banner says so
     except XeroError as exc:
@@ -116,7 +117,7 @@ def _sync_context(whitelabel: Whitelabel, connection: XeroConnection | None = No
     """What the sync card needs; the settings page and the card's own endpoint render it alike."""
     return {
         "whitelabel": whitelabel,
-        "connection": connection if connection is not None else services.whitelabel_connection(whitelabel),
+        "connection": connection if connection is not None else whitelabel_connection(whitelabel),
         "accounting": accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
         "sync": sync_summary(whitelabel),
     }
@@ -136,7 +137,7 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     gateway = PaymentGatewaySettings.objects.filter(whitelabel=whitelabel).first() or PaymentGatewaySettings(
         whitelabel=whitelabel, currency=whitelabel.default_currency
     )
-    connection = services.whitelabel_connection(whitelabel)
+    connection = whitelabel_connection(whitelabel)
     chart = _chart(request, connection)
     if connection is not None and chart is None:
         connection.refresh_from_db()  # reading the chart may have found the connection revoked
@@ -315,7 +316,7 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
 def xero_disconnect(request: HttpRequest, whitelabel: str) -> HttpResponse:
     """GET asks for confirmation and says what will happen; POST disconnects."""
     whitelabel = admin_whitelabel(request, whitelabel)
-    connection = services.whitelabel_connection(whitelabel)
+    connection = whitelabel_connection(whitelabel)
     if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
         messages.info(request, "This whitelabel is not connected to Xero.")
         return _settings_redirect(whitelabel)

@@ -21,6 +21,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from celery import current_app
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -30,6 +31,7 @@ from .models import XeroConnection, XeroWebhookDelivery, XeroWebhookEvent, XeroW
 from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
+PROCESS_TASK = "accounting.tasks.process_xero_webhook"
 Outcome = XeroWebhookEvent.Outcome
 MAX_BODY_BYTES = 1_000_000  # Xero's batches hold at most a few hundred thin events
 STALE_AFTER = datetime.timedelta(minutes=5)  # a verified delivery not processed by then is queued again
@@ -132,10 +134,9 @@ def _sequence(value) -> int | None:
 
 def delivery_enqueue(delivery_id: int, *, countdown: float | None = None) -> bool:
     """Queue the processing task; if the broker is down the sweeper queues it later."""
-    from .tasks import process_xero_webhook
-
     try:
-        process_xero_webhook.apply_async((delivery_id,), countdown=countdown)
+        # By name: the tasks module sits above this one (it calls it).
+        current_app.send_task(PROCESS_TASK, (delivery_id,), countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the delivery is stored; the sweeper catches up
         logger.warning("Could not queue Xero webhook delivery %s (%s); the sweeper will", delivery_id, exc)
         return False
@@ -272,14 +273,14 @@ def delivery_failed(delivery_id: int, reason: str) -> None:
     )
 
 
-def deliveries_requeue_stale(now: datetime.datetime | None = None) -> int:
+def deliveries_requeue_stale(now: datetime.datetime | None = None) -> list[int]:
     """Safety net for the sweeper: verified deliveries still unprocessed a while after they came, or after
-    their retry was due (the broker was down, or the worker died), are queued again."""
+    their retry was due (the broker was down, or the worker died), are queued again. Returns their ids."""
     now = now or timezone.now()
     stale = XeroWebhookDelivery.objects.filter(verified=True, processed_at__isnull=True).filter(
         Q(retry_at__isnull=True, received_at__lt=now - STALE_AFTER) | Q(retry_at__lt=now - STALE_AFTER)
     )
-    return sum(delivery_enqueue(pk) for pk in stale.values_list("pk", flat=True)[:100])
+    return [pk for pk in stale.values_list("pk", flat=True)[:100] if delivery_enqueue(pk)]
 
 
 def deliveries_prune(*, older_than_days: int) -> int:

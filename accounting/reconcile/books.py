@@ -23,7 +23,7 @@ from payments.models import (
     Whitelabel,
 )
 
-from .. import services
+from ..connection import xero_call
 from ..models import AccountingSettings, SyncRecord, XeroConnection
 from ..xero import client
 from ..xero.errors import XeroRateLimited, XeroUnavailable
@@ -132,7 +132,7 @@ PREPAID_ONLY = {"receipts"}  # receipts and refund receipts: only a pre-paid whi
 
 
 class XeroReader:
-    """Reads one organisation through services.xero_call (limiter, token refresh). A batch job may wait:
+    """Reads one organisation through connection.xero_call (limiter, token refresh). A batch job may wait:
     when the limiter or Xero says "later" it sleeps (at most a minute at a time) and asks again."""
 
     def __init__(self, connection: XeroConnection, *, progress: Progress | None = None, sleep=time.sleep):
@@ -144,7 +144,7 @@ class XeroReader:
         while True:
             try:
                 self.calls += 1
-                return services.xero_call(self.connection, fn, tenant_id=self.connection.tenant_id)
+                return xero_call(self.connection, fn, tenant_id=self.connection.tenant_id)
             except XeroRateLimited as exc:
                 self.progress(f"waiting {exc.retry_after:.0f}s for Xero's limits")
                 self.sleep(min(max(exc.retry_after, 0.1), RATE_LIMIT_MAX_SLEEP))

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from payments.models import Whitelabel
 
-from .. import selectors, services
+from .. import selectors
+from ..connection import xero_call
 from ..errors import NotConnected
 from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent, allocation_kind
 from ..sync import engine, outbox, payloads
@@ -257,7 +258,7 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
     if not known:
         return checks
     read = client.invoices_get if kind == RecordKind.INVOICE else client.contacts_get
-    rows = services.xero_call(connection, lambda creds: read(creds, known), tenant_id=connection.tenant_id)
+    rows = xero_call(connection, lambda creds: read(creds, known), tenant_id=connection.tenant_id)
     part = "invoices" if kind == RecordKind.INVOICE else "contacts"
     books = XeroBooks(parts={part}, **{part: rows})
     arena = ArenaBooks(connection.whitelabel, connection.tenant_id, about=list(records.values()))

@@ -49,7 +49,7 @@ from payments.models import (
     Whitelabel,
 )
 
-from .. import services
+from ..connection import chart_of_accounts, currencies, tax_rates, xero_call
 from ..errors import ConnectionChanged, MappingError, NotConnected
 from ..models import AccountingSettings, SyncAttempt, SyncRecord, SyncState, XeroConnection
 from ..xero import client
@@ -113,7 +113,7 @@ class Run:
 
     def call(self, fn: Callable[[client.Credentials], object]):
         """One Xero call for this organisation; limits and a lost connection pause the run."""
-        return self._guarded(lambda: services.xero_call(self.connection, fn, tenant_id=self.tenant_id))
+        return self._guarded(lambda: xero_call(self.connection, fn, tenant_id=self.tenant_id))
 
     def organisation_setting(self, name: str, read: Callable[[XeroConnection], object]):
         """The chart of accounts, tax rates or currencies, read once per run (and cached per organisation)."""
@@ -399,7 +399,7 @@ def _failed_if_missing(record: SyncRecord, value: str, missing: str) -> bool:
 
 
 def _revenue_account(run: Run):
-    chart = run.organisation_setting("chart", services.chart_of_accounts)
+    chart = run.organisation_setting("chart", chart_of_accounts)
     return next((a for a in chart if a.code.lower() == run.accounting.revenue_code.lower()), None)
 
 
@@ -416,7 +416,7 @@ def _failed_without_revenue_code(run: Run, record: SyncRecord) -> bool:
 
 
 def _check_currency(run: Run, currency: str) -> None:
-    enabled = run.organisation_setting("currencies", services.currencies)
+    enabled = run.organisation_setting("currencies", currencies)
     mapping.currency_check(currency=currency, enabled=enabled, organisation=run.organisation)
 
 
@@ -427,7 +427,7 @@ def _tax_types(run: Run, rates: set[Decimal]) -> dict[Decimal, str]:
             f"{run.organisation} has no account {run.accounting.revenue_code}: choose a revenue code on the "
             "Accounting System Settings page."
         )
-    known = mapping.tax_rates_from_xero(run.organisation_setting("tax-rates", services.tax_rates))
+    known = mapping.tax_rates_from_xero(run.organisation_setting("tax-rates", tax_rates))
     return {
         rate.normalize(): mapping.tax_type(
             rate=rate, account_tax_type=account.tax_type, rates=known, organisation=run.organisation

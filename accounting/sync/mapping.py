@@ -1,10 +1,12 @@
 """What Arena's values become in one Xero organisation: contact names that stay unique, tax rates with
-the same effective rate, and currencies the organisation has. Pure functions over data already read."""
+the same effective rate, currencies the organisation has, and the revenue account the settings name. Pure
+functions over data already read."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..connection import ChartAccount
 from ..errors import MappingError
 
 CONTACT_NAME_MAX = 255
@@ -94,3 +96,22 @@ def currency_check(*, currency: str, enabled: Iterable[str], organisation: str) 
             f"{organisation} does not have the currency {currency}. Add it in Xero (Accounting > Advanced > "
             f"Currencies), then resync."
         )
+
+
+REVENUE_TYPES = ("REVENUE", "SALES", "OTHERINCOME")
+
+
+def revenue_account(code: str, chart: list[ChartAccount]) -> tuple[ChartAccount | None, str | None]:
+    """The chart's account for the revenue code, or (None, why it can't be used) in the settings page's words:
+    it must exist, be active and be a revenue account."""
+    revenue = [a for a in chart if a.type in REVENUE_TYPES and a.status == "ACTIVE"]
+    valid = ", ".join(a.code for a in revenue) or "none"
+    match = next((a for a in chart if a.code.lower() == code.lower()), None)
+    if match is None:
+        return None, f"Xero has no account with code {code}. Revenue codes you can use: {valid}."
+    if match.status != "ACTIVE":
+        return None, f"Account {match.label} is archived in Xero. Use one of: {valid}."
+    if match not in revenue:
+        return None, f"Account {match.label} is not a revenue account. Use one of: {valid}."
+    return match, None
+

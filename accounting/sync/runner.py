@@ -14,6 +14,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -22,6 +23,7 @@ from django.utils import timezone
 from ..models import SyncState
 
 logger = logging.getLogger(__name__)
+SYNC_TASK = "accounting.tasks.sync_organisation"
 
 
 @dataclass(frozen=True)
@@ -79,11 +81,10 @@ def _enqueue_or_forget(whitelabel_id: int, at: datetime.datetime) -> bool:
 
 def _enqueue(whitelabel_id: int, at: datetime.datetime) -> bool:
     """Publish the run task for `at`. If the broker is down the outbox waits for the sweeper."""
-    from ..tasks import sync_organisation
-
     countdown = max((at - timezone.now()).total_seconds(), 0.0)
     try:
-        sync_organisation.apply_async((whitelabel_id,), countdown=countdown or None)
+        # By name: the tasks module sits above the engine (it calls it), so the engine doesn't import it.
+        current_app.send_task(SYNC_TASK, (whitelabel_id,), countdown=countdown or None)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper queues it later
         logger.warning(
             "Could not queue a Xero sync for whitelabel %s (%s); the sweeper will", whitelabel_id, type(exc).__name__

@@ -432,7 +432,7 @@ def _quote(value: str) -> str:
 
 # Reading Xero's books back (the reconcile and webhooks) --------------------------------------------
 # One page per call: the caller loops, so each page is its own call through the rate limiter (and its own
-# 401-refresh in services.xero_call). A page shorter than `page_size` is the last one.
+# 401-refresh in accounting.connection.xero_call). A page shorter than `page_size` is the last one.
 
 
 def _modified(modified_since: datetime.datetime | None) -> dict:

@@ -8,7 +8,7 @@ from django.db import connection as db_connection
 from django.test import Client
 from django.utils import timezone
 
-from accounting import services
+from accounting import connection, services
 from accounting.models import XeroAuthorisation, XeroConnection
 from accounting.xero.errors import XeroConnectionRevoked
 from payments.models import Membership
@@ -200,19 +200,19 @@ def test_expired_token_is_refreshed_and_rotated_refresh_token_persisted(admin_cl
     conn = XeroConnection.objects.get(whitelabel=whitelabel)
     old_refresh = conn.refresh_token
     XeroConnection.objects.filter(pk=conn.pk).update(access_token_expires_at=timezone.now())
-    creds = services.connection_credentials(conn)
+    creds = connection.connection_credentials(conn)
     conn.refresh_from_db()
     assert creds.access_token == conn.access_token
     assert conn.refresh_token != old_refresh
     assert conn.access_token_expires_at > timezone.now()
-    assert services.chart_of_accounts(conn, fresh=True), "the new token works"
+    assert connection.chart_of_accounts(conn, fresh=True), "the new token works"
 
 
 def test_401_from_xero_refreshes_once_and_retries(admin_client, whitelabel, xero):
     connect(admin_client, whitelabel, xero)
     conn = XeroConnection.objects.get(whitelabel=whitelabel)
     xero.advance_clock(31 * 60)  # Xero's clock: the access token expired, ours doesn't know yet
-    assert services.chart_of_accounts(conn, fresh=True)
+    assert connection.chart_of_accounts(conn, fresh=True)
     refreshes = [r for r in xero.requests_log() if r["path"] == "/connect/token"]
     assert len(refreshes) == 2, "one code exchange, one refresh"
 
@@ -231,7 +231,7 @@ def test_two_workers_refreshing_at_once_make_one_refresh_call(client, xero):
     def worker():
         barrier.wait()
         try:
-            results.append(services.connection_credentials(conn).access_token)
+            results.append(connection.connection_credentials(conn).access_token)
         finally:
             db_connection.close()
 
@@ -252,7 +252,7 @@ def test_revoked_refresh_token_marks_needs_reconnect_and_shows_banner(admin_clie
     xero.revoke_connection(conn.connection_id)
     XeroConnection.objects.filter(pk=conn.pk).update(access_token_expires_at=timezone.now())
     with pytest.raises(XeroConnectionRevoked):
-        services.connection_credentials(conn)
+        connection.connection_credentials(conn)
     conn.refresh_from_db()
     assert conn.status == XeroConnection.Status.NEEDS_RECONNECT
     page = admin_client.get(settings_url(whitelabel)).content.decode()
@@ -321,7 +321,7 @@ def test_tokens_never_reach_the_logs(admin_client, whitelabel, xero, caplog, set
     connect(admin_client, whitelabel, xero)
     conn = XeroConnection.objects.get(whitelabel=whitelabel)
     first = (conn.access_token, conn.refresh_token)
-    services.connection_refresh(connection=conn, rejected_token=conn.access_token)
+    connection.connection_refresh(connection=conn, rejected_token=conn.access_token)
     conn.refresh_from_db()
     text = caplog.text
     for token in (*first, conn.access_token, conn.refresh_token):

@@ -12,7 +12,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounting import reconcile, services, tasks
+from accounting import reconcile, tasks
+from accounting.connection import xero_call
 from accounting.models import Reconciliation, SyncRecord
 from accounting.xero import client
 from payments.models import Allocation
@@ -296,8 +297,8 @@ def test_invoice_and_payment_entered_in_xero_by_a_person_are_extra(books, xero):
         "LineItems": [{"Description": "Call-out", "Quantity": "1", "UnitAmount": "99.00", "AccountCode": "200"}],
     }
     cash = {"Invoice": {"InvoiceID": open_id}, "Account": {"Code": "090"}, "Amount": "20.00", "Reference": "Cash"}
-    services.xero_call(connection, lambda creds: client.invoices_create(creds, [by_hand], idempotency_key="hand-1"))
-    services.xero_call(connection, lambda creds: client.payments_create(creds, [cash], idempotency_key="hand-2"))
+    xero_call(connection, lambda creds: client.invoices_create(creds, [by_hand], idempotency_key="hand-1"))
+    xero_call(connection, lambda creds: client.payments_create(creds, [cash], idempotency_key="hand-2"))
 
     code, found = differences("--whitelabel", whitelabel.slug)
 
