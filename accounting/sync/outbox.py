@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +22,52 @@ from . import runner
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
 Status = SyncRecord.Status
+
+class Due(Enum):
+    """Why a record is due again; each reason says what else changes (the one place that sets a record
+    back to pending: `_make_due`)."""
+
+    CHANGED = "changed"  # the Arena record changed: a new version, sent as it is now
+    WOKEN = "woken"  # what it waited for is in Xero (or gone): it looks again
+    NEEDED = "needed"  # another record needs it in this organisation: it goes first
+    RETRY = "retry"  # someone asked (support, ops, the settings page): tried again now, attempts afresh
+    RECHECK = "recheck"  # sent, but check with Xero: looked up, and sent again only if Xero lacks it
+    MISSING = "missing"  # the reconcile found Xero lacks it: looked up (by key), then sent again
+    SWITCHED = "switched"  # the whitelabel books to another organisation now: sent there too, looked up first
+
+    @property
+    def fields(self) -> dict:
+        """What `_make_due` sets besides the status and the time, for this reason."""
+        new_version = {"version": F("version") + 1}
+        look_up = {"outcome_unknown": True}
+        fresh = {"attempts": 0, "blocked_by": None}
+        unclaimed = {"claimed_until": None}
+        return {
+            Due.CHANGED: {**new_version, **fresh},
+            Due.WOKEN: {"blocked_by": None},
+            Due.NEEDED: {"attempts": 0},
+            Due.RETRY: {"attempts": 0},
+            Due.RECHECK: {**new_version, **look_up, **fresh},
+            Due.MISSING: {**new_version, **look_up, **fresh, "xero_id": ""},
+            Due.SWITCHED: {**new_version, **look_up, **fresh, "xero_id": "", "xero_tenant_id": "", **unclaimed},
+        }[self]
+
+    @property
+    def reason(self) -> str:
+        """What the record says while it is due (most say nothing: they are simply on their way)."""
+        return {
+            Due.RECHECK: "Being checked against Xero: it is sent again only if Xero lacks it.",
+            Due.MISSING: "Missing in Xero (found by the reconcile): looked up, then sent again.",
+        }.get(self, "")
+
+
+def _make_due(records, why: Due, *, reason: str | None = None, **extra) -> int:
+    """Set `records` (a queryset) pending and due now for `why`, in one UPDATE; returns how many."""
+    now = timezone.now()
+    reason = why.reason if reason is None else reason
+    fields = {"status": Status.PENDING, "reason": reason, "next_attempt_at": now, "updated_at": now}
+    return records.update(**fields, **why.fields, **extra)
+
 
 POSTPAID_KINDS = {
     Kind.INVOICE,
@@ -95,16 +142,7 @@ def record_enqueue(
         if not resend or reason:
             return None
         # A new version: a run sending the old one right now won't mark it sent.
-        SyncRecord.objects.filter(pk=record.pk).update(
-            status=Status.PENDING,
-            reason="",
-            label=label,
-            attempts=0,
-            blocked_by=None,
-            next_attempt_at=now,
-            version=F("version") + 1,
-            updated_at=now,
-        )
+        _make_due(SyncRecord.objects.filter(pk=record.pk), Due.CHANGED, label=label)
         record.status = Status.PENDING
     if record.status == Status.PENDING:
         runner.run_request(whitelabel_id)
@@ -278,10 +316,7 @@ def record_skip(record: SyncRecord, *, reason: str) -> None:
 
 def records_wake(*, blocked_by: Iterable[int]) -> int:
     """The records waiting for these are due now (they look again at what they need)."""
-    now = timezone.now()
-    return SyncRecord.objects.filter(blocked_by__in=list(blocked_by), status=Status.WAITING).update(
-        status=Status.PENDING, blocked_by=None, reason="", next_attempt_at=now, updated_at=now
-    )
+    return _make_due(SyncRecord.objects.filter(blocked_by__in=list(blocked_by), status=Status.WAITING), Due.WOKEN)
 
 
 def records_wake_orphans(now: datetime.datetime | None = None) -> int:
@@ -290,15 +325,12 @@ def records_wake_orphans(now: datetime.datetime | None = None) -> int:
     orphans = SyncRecord.objects.filter(status=Status.WAITING).filter(
         Q(blocked_by__isnull=True) | Q(blocked_by__status=Status.SENT)
     )
-    return orphans.update(status=Status.PENDING, reason="", next_attempt_at=now, updated_at=now)
+    return _make_due(orphans, Due.WOKEN)
 
 
 def dependency_rearm(record: SyncRecord) -> None:
     """A record another one needs isn't on its way (skipped, or sent to another organisation): send it."""
-    now = timezone.now()
-    SyncRecord.objects.filter(pk=record.pk).update(
-        status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now
-    )
+    _make_due(SyncRecord.objects.filter(pk=record.pk), Due.NEEDED)
     record.status = Status.PENDING
 
 
@@ -344,13 +376,12 @@ def records_rearm(*, whitelabel_id: int, ids) -> int:
     sending right now are left alone. Sends after commit."""
     if skip_reason(whitelabel_id) is not None:
         return 0
-    now = timezone.now()
-    count = (
+    records = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
         .exclude(status__in=[Status.SENT, Status.WAITING])
-        .filter(_not_claimed(now))
-        .update(status=Status.PENDING, reason="", attempts=0, next_attempt_at=now, updated_at=now)
+        .filter(_not_claimed(timezone.now()))
     )
+    count = _make_due(records, Due.RETRY)
     if count:
         runner.run_request(whitelabel_id)
     return count
@@ -366,25 +397,12 @@ def records_rearm_for_tenant(*, whitelabel_id: int, tenant_id: str, tenant_name:
     """The whitelabel now books to another organisation: everything that was on its way or sent goes
     there too (looked up first, in case that organisation already has it). Skipped records stay skipped.
     Called by a run holding the organisation's lease, so nothing is in flight."""
-    now = timezone.now()
-    return (
+    records = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id)
         .exclude(status=Status.SKIPPED)
         .exclude(xero_tenant_id=tenant_id, status=Status.SENT)
-        .update(
-            status=Status.PENDING,
-            reason=f"To be sent to {tenant_name}, the organisation now connected.",
-            attempts=0,
-            xero_id="",
-            xero_tenant_id="",
-            outcome_unknown=True,
-            blocked_by=None,
-            claimed_until=None,
-            next_attempt_at=now,
-            version=F("version") + 1,
-            updated_at=now,
-        )
     )
+    return _make_due(records, Due.SWITCHED, reason=f"To be sent to {tenant_name}, the organisation now connected.")
 
 
 # Support and ops ---------------------------------------------------------------------------------
@@ -446,22 +464,12 @@ def records_recheck(*, whitelabel_id: int, ids) -> int:
     records a run is sending right now are left alone. Sends after commit."""
     if skip_reason(whitelabel_id) is not None:
         return 0
-    now = timezone.now()
-    count = (
+    records = (
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids, status=Status.SENT)
-        .filter(_not_claimed(now))
+        .filter(_not_claimed(timezone.now()))
         .exclude(kind=Kind.INVOICE, object_id__in=Invoice.objects.filter(status=Invoice.Status.VOID).values("id"))
-        .update(
-            status=Status.PENDING,
-            reason="Being checked against Xero: it is sent again only if Xero lacks it.",
-            attempts=0,
-            outcome_unknown=True,
-            blocked_by=None,
-            next_attempt_at=now,
-            version=F("version") + 1,
-            updated_at=now,
-        )
     )
+    count = _make_due(records, Due.RECHECK)
     if count:
         runner.run_request(whitelabel_id)
     return count
@@ -502,22 +510,8 @@ def records_resend_missing(*, whitelabel_id: int, ids) -> int:
     Records a run is sending right now are left alone. Sends after commit."""
     if skip_reason(whitelabel_id) is not None:
         return 0
-    now = timezone.now()
-    count = (
-        SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
-        .filter(_not_claimed(now))
-        .update(
-            status=Status.PENDING,
-            reason="Missing in Xero (found by the reconcile): looked up, then sent again.",
-            attempts=0,
-            xero_id="",
-            outcome_unknown=True,
-            blocked_by=None,
-            next_attempt_at=now,
-            version=F("version") + 1,
-            updated_at=now,
-        )
-    )
+    records = SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids).filter(_not_claimed(timezone.now()))
+    count = _make_due(records, Due.MISSING)
     if count:
         runner.run_request(whitelabel_id, delay=0)
     return count
