@@ -380,7 +380,7 @@ class XeroWebhookEvent(models.Model):
     """One event of a delivery. Xero delivers at least once: an event is stored (and processed) once,
     however many deliveries carry it."""
 
-    class Outcome(models.TextChoices):
+    class Finding(models.TextChoices):
         PENDING = "pending", "Waiting to be processed"
         CHANGED = "changed", "Changed in Xero: the record is flagged"
         AGREES = "agrees", "Agrees with what Arena sent"
@@ -401,7 +401,7 @@ class XeroWebhookEvent(models.Model):
     event_date = models.DateTimeField(null=True, blank=True)
     whitelabel = models.ForeignKey(Whitelabel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     record = models.ForeignKey(SyncRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="xero_events")
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING, db_index=True)
+    finding = models.CharField(max_length=10, choices=Finding.choices, default=Finding.PENDING, db_index=True)
     note = models.TextField(blank=True, help_text="What processing found, in words.")
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -32,7 +32,7 @@ from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
 PROCESS_TASK = "accounting.tasks.process_xero_webhook"
-Outcome = XeroWebhookEvent.Outcome
+Finding = XeroWebhookEvent.Finding
 MAX_BODY_BYTES = 1_000_000  # Xero's batches hold at most a few hundred thin events
 STALE_AFTER = datetime.timedelta(minutes=5)  # a verified delivery not processed by then is queued again
 
@@ -184,7 +184,7 @@ def events_record(delivery: XeroWebhookDelivery) -> int:
 @dataclass(frozen=True)
 class Processed:
     new_events: int
-    outcomes: dict[str, int]
+    findings: dict[str, int]
 
 
 def delivery_process(delivery_id: int) -> Processed | None:
@@ -193,17 +193,17 @@ def delivery_process(delivery_id: int) -> Processed | None:
     if delivery is None or delivery.processed_at is not None:
         return None
     new = events_record(delivery)
-    pending = list(delivery.events.filter(outcome=Outcome.PENDING))
+    pending = list(delivery.events.filter(finding=Finding.PENDING))
     by_tenant = defaultdict(list)
     for event in pending:
         by_tenant[event.tenant_id.lower()].append(event)
     for tenant_id, events in by_tenant.items():
         _process_tenant(tenant_id, events)
     XeroWebhookDelivery.objects.filter(pk=delivery.pk).update(processed_at=timezone.now(), error="", retry_at=None)
-    outcomes = defaultdict(int)
-    for outcome in delivery.events.values_list("outcome", flat=True):
-        outcomes[outcome] += 1
-    return Processed(new, dict(outcomes))
+    findings = defaultdict(int)
+    for finding in delivery.events.values_list("finding", flat=True):
+        findings[finding] += 1
+    return Processed(new, dict(findings))
 
 
 HANDLED = {"INVOICE", "CONTACT"}  # what Arena sends; credit notes aren't (issue 14)
@@ -217,22 +217,22 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
         .first()
     )
     if connection is None:
-        _finish(events, Outcome.IGNORED, "No whitelabel is connected to this Xero organisation.")
+        _finish(events, Finding.IGNORED, "No whitelabel is connected to this Xero organisation.")
         return
     by_category = defaultdict(list)
     for event in events:
         event.whitelabel = connection.whitelabel
         if event.category not in HANDLED:
-            _finish([event], Outcome.IGNORED, f"Arena sends no {event.category.lower() or 'such'} records to Xero.")
+            _finish([event], Finding.IGNORED, f"Arena sends no {event.category.lower() or 'such'} records to Xero.")
         elif event.event_type == "CREATE":
             # Created in Xero: by Arena (it was sent as it is) or by a person (not one of Arena's records).
-            _finish([event], Outcome.IGNORED, "Created in Xero; nothing to compare yet.")
+            _finish([event], Finding.IGNORED, "Created in Xero; nothing to compare yet.")
         else:
             by_category[event.category].append(event)
     if not by_category:
         return
     if not connection.is_active:
-        _finish([e for es in by_category.values() for e in es], Outcome.FAILED, "The Xero connection needs an admin.")
+        _finish([e for es in by_category.values() for e in es], Finding.FAILED, "The Xero connection needs an admin.")
         return
     for category, group in by_category.items():
         ids = list(dict.fromkeys(e.resource_id for e in group))
@@ -243,19 +243,19 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
         except XeroUnavailable as exc:
             raise TryLater(str(exc), 30.0) from None
         except XeroError as exc:
-            _finish(group, Outcome.FAILED, f"Xero could not be read: {exc}")
+            _finish(group, Finding.FAILED, f"Xero could not be read: {exc}")
             continue
         for event in group:
             check = checks.get(event.resource_id)
             event.record = check.record if check else None
-            _finish([event], check.outcome if check else Outcome.IGNORED, check.note if check else "")
+            _finish([event], check.finding if check else Finding.IGNORED, check.note if check else "")
 
 
-def _finish(events: list[XeroWebhookEvent], outcome: str, note: str) -> None:
+def _finish(events: list[XeroWebhookEvent], finding: str, note: str) -> None:
     now = timezone.now()
     for event in events:
-        event.outcome, event.note, event.processed_at = outcome, note[:2000], now
-        event.save(update_fields=["outcome", "note", "processed_at", "whitelabel", "record"])
+        event.finding, event.note, event.processed_at = finding, note[:2000], now
+        event.save(update_fields=["finding", "note", "processed_at", "whitelabel", "record"])
 
 
 def delivery_retry_later(delivery_id: int, reason: str, retry_in: float) -> None:
@@ -268,8 +268,8 @@ def delivery_failed(delivery_id: int, reason: str) -> None:
     """Processing broke on something retrying won't fix: keep the reason; the events left are failed."""
     now = timezone.now()
     XeroWebhookDelivery.objects.filter(pk=delivery_id).update(error=reason[:2000], processed_at=now)
-    XeroWebhookEvent.objects.filter(delivery_id=delivery_id, outcome=Outcome.PENDING).update(
-        outcome=Outcome.FAILED, note=reason[:2000], processed_at=now
+    XeroWebhookEvent.objects.filter(delivery_id=delivery_id, finding=Finding.PENDING).update(
+        finding=Finding.FAILED, note=reason[:2000], processed_at=now
     )
 
 

@@ -238,14 +238,14 @@ class RecordCheck:
     """What a webhook's check found for one Xero record."""
 
     record: SyncRecord | None
-    outcome: str  # an XeroWebhookEvent.Outcome
+    finding: str  # an XeroWebhookEvent.Finding
     note: str
 
 
 def records_check_in_xero(connection: XeroConnection, category: str, resource_ids: list[str]) -> dict[str, RecordCheck]:
     """Xero says these invoices or contacts changed: read them (one call), compare each with what Arena sent,
     and flag the records a person changed. Returns what was found per resource id."""
-    Outcome = XeroWebhookEvent.Outcome
+    Finding = XeroWebhookEvent.Finding
     kind = RecordKind.INVOICE if category == "INVOICE" else RecordKind.CONTACT
     records = {
         id_key(r.xero_id): r
@@ -253,7 +253,7 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
             kind=kind, xero_tenant_id=connection.tenant_id, xero_id__in=resource_ids, whitelabel=connection.whitelabel
         )
     }
-    checks = {rid: RecordCheck(None, Outcome.IGNORED, "Not a record Arena sent.") for rid in resource_ids}
+    checks = {rid: RecordCheck(None, Finding.IGNORED, "Not a record Arena sent.") for rid in resource_ids}
     known = [rid for rid in resource_ids if id_key(rid) in records]
     if not known:
         return checks
@@ -270,7 +270,7 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
             continue
         before = len(comparison.differences)
         if not arena.sent(record):
-            checks[rid] = RecordCheck(record, Outcome.IN_FLIGHT, "Arena is sending it again; left to the reconcile.")
+            checks[rid] = RecordCheck(record, Finding.IN_FLIGHT, "Arena is sending it again; left to the reconcile.")
             continue
         if kind == RecordKind.INVOICE:
             check_invoice(arena, xero, record, comparison, payments_read=False, from_event=True)
@@ -278,14 +278,14 @@ def records_check_in_xero(connection: XeroConnection, category: str, resource_id
             check_contact(arena, xero, record, comparison)
         found = comparison.differences[before:]
         if any(d.by_person for d in found):
-            checks[rid] = RecordCheck(record, Outcome.CHANGED, " ".join(d.detail for d in found if d.by_person))
+            checks[rid] = RecordCheck(record, Finding.CHANGED, " ".join(d.detail for d in found if d.by_person))
         elif found:
             note = "Differs, but not by a change made in Xero: " + found[0].detail
-            checks[rid] = RecordCheck(record, Outcome.AGREES, note)
+            checks[rid] = RecordCheck(record, Finding.AGREES, note)
         elif kind == RecordKind.INVOICE and _invoice_in_flight(arena, record):
-            checks[rid] = RecordCheck(record, Outcome.IN_FLIGHT, "Payments or a void are on their way; not compared.")
+            checks[rid] = RecordCheck(record, Finding.IN_FLIGHT, "Payments or a void are on their way; not compared.")
         else:
-            checks[rid] = RecordCheck(record, Outcome.AGREES, "As Arena sent it.")
+            checks[rid] = RecordCheck(record, Finding.AGREES, "As Arena sent it.")
     records_flag(comparison.differences)
     return checks
 

@@ -181,7 +181,7 @@ def _send(
     outbox.records_mark_sending(records, {r.pk: b for r, b in zip(records, bodies, strict=True)})
     key = idempotency_key(operation, target, records, bodies)
     started_at, began = timezone.now(), time.monotonic()
-    outcomes: list[outbox.Outcome] = []
+    outcomes: list[outbox.CallResult] = []
     try:
         elements = run.call(lambda creds: call(creds, bodies, idempotency_key=key))
     except Paused as exc:
@@ -195,14 +195,14 @@ def _send(
     except XeroAuthExpired as exc:  # Xero did nothing
         for record, body in zip(records, bodies, strict=True):
             outbox.record_mark_failed(record, reason=str(exc))
-            outcomes.append(outbox.Outcome(record, Outcome.FAILED, str(exc), body))
+            outcomes.append(outbox.CallResult(record, Outcome.FAILED, str(exc), body))
     except (XeroUnavailable, SoftTimeLimitExceeded, Exception) as exc:  # noqa: BLE001 - never hold the run
         reason = str(exc) if isinstance(exc, XeroUnavailable) else f"Unexpected error: {type(exc).__name__}: {exc}"
         if not isinstance(exc, XeroUnavailable):
             logger.exception("Xero %s for whitelabel %s failed unexpectedly", operation, run.whitelabel.pk)
         for record, body in zip(records, bodies, strict=True):
             outbox.record_mark_failed(record, reason=f"{reason} It will be looked up in Xero first.", unclear=True)
-            outcomes.append(outbox.Outcome(record, Outcome.UNCLEAR, reason, body))
+            outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, body))
         if isinstance(exc, SoftTimeLimitExceeded):
             raise
     else:
@@ -210,14 +210,14 @@ def _send(
             for record, body in zip(records, bodies, strict=True):
                 reason = "Xero's answer did not list every record; it will be looked up."
                 outbox.record_mark_failed(record, reason=reason, unclear=True)
-                outcomes.append(outbox.Outcome(record, Outcome.UNCLEAR, reason, body))
+                outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, body))
         else:
             accepted = []
             for record, body, element in zip(records, bodies, elements, strict=True):
                 answer = _jsonable(element.data)
                 if element.ok:
                     accepted.append((record, str(element.data.get(id_field) or ""), answer))
-                    outcomes.append(outbox.Outcome(record, Outcome.SENT, "", body, answer))
+                    outcomes.append(outbox.CallResult(record, Outcome.SENT, "", body, answer))
                 else:
                     reason = "Xero refused it: " + "; ".join(element.errors)
                     _mark_refused(record, reason, body=body, response=answer, outcomes=outcomes)
@@ -229,7 +229,7 @@ def _send(
                 tenant_id=run.tenant_id,
                 started_at=started_at,
                 duration_ms=int((time.monotonic() - began) * 1000),
-                outcomes=outcomes,
+                results=outcomes,
             )
 
 
@@ -238,7 +238,7 @@ def _mark_refused(record, reason, *, body, outcomes, response=None) -> None:
     outbox.record_mark_failed(
         record, reason=reason, response=response, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS
     )
-    outcomes.append(outbox.Outcome(record, Outcome.REFUSED, reason, body, response))
+    outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, body, response))
 
 
 def _fail_without_call(record: SyncRecord, reason: str) -> None:
@@ -257,7 +257,7 @@ def _mark_found(run: Run, item: Item, data: dict, id_field: str) -> None:
         tenant_id=run.tenant_id,
         started_at=timezone.now(),
         duration_ms=0,
-        outcomes=[outbox.Outcome(item.record, Outcome.FOUND, "Already in Xero.", item.body, answer)],
+        results=[outbox.CallResult(item.record, Outcome.FOUND, "Already in Xero.", item.body, answer)],
     )
 
 

@@ -335,7 +335,7 @@ def dependency_rearm(record: SyncRecord) -> None:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CallResult:
     """What one call did for one record, for its history."""
 
     record: SyncRecord
@@ -346,7 +346,7 @@ class Outcome:
 
 
 def attempts_record(
-    *, operation: str, tenant_id: str, started_at: datetime.datetime, duration_ms: int, outcomes: list[Outcome]
+    *, operation: str, tenant_id: str, started_at: datetime.datetime, duration_ms: int, results: list[CallResult]
 ) -> None:
     SyncAttempt.objects.bulk_create(
         SyncAttempt(
@@ -361,7 +361,7 @@ def attempts_record(
             request=o.request,
             response=o.response,
         )
-        for o in outcomes
+        for o in results
     )
 
 

@@ -23,7 +23,7 @@ from tests.accounting.drift import WEBHOOK_KEY, WEBHOOK_PATH, bill, delivery, dr
 from tests.books import connected, outbox_settled, xero_calls
 from tests.xero import wait_until
 
-Kind, Outcome = SyncRecord.Kind, XeroWebhookEvent.Outcome
+Kind, Finding = SyncRecord.Kind, XeroWebhookEvent.Finding
 
 
 @pytest.fixture
@@ -163,8 +163,8 @@ def test_an_invoice_voided_in_xero_is_flagged_from_its_event(books, xero, client
     process_xero_webhook.run(stored.pk)
 
     (processed,) = XeroWebhookEvent.objects.all()
-    assert (processed.outcome, processed.record_id, processed.whitelabel_id) == (
-        Outcome.CHANGED,
+    assert (processed.finding, processed.record_id, processed.whitelabel_id) == (
+        Finding.CHANGED,
         record.pk,
         whitelabel.pk,
     )
@@ -220,7 +220,7 @@ def test_a_delivery_for_an_unknown_organisation_is_stored_and_ignored(books, xer
     process_xero_webhook.run(XeroWebhookDelivery.objects.get().pk)
 
     events = list(XeroWebhookEvent.objects.all())
-    assert [e.outcome for e in events] == [Outcome.IGNORED, Outcome.IGNORED]
+    assert [e.finding for e in events] == [Finding.IGNORED, Finding.IGNORED]
     assert all(e.whitelabel_id is None and "No whitelabel is connected" in e.note for e in events)
     assert not SyncRecord.objects.filter(changed_in_xero_at__isnull=False).exists()
     assert xero_calls(xero) == []
@@ -242,14 +242,14 @@ def test_events_arena_caused_itself_change_nothing(books, xero, client):
     post_delivery(client, delivery(*events))
     process_xero_webhook.run(XeroWebhookDelivery.objects.get().pk)
 
-    outcomes = list(XeroWebhookEvent.objects.order_by("id").values_list("outcome", flat=True))
-    assert outcomes == [
-        Outcome.IGNORED,
-        Outcome.AGREES,
-        Outcome.AGREES,
-        Outcome.AGREES,
-        Outcome.IGNORED,
-        Outcome.IGNORED,
+    findings = list(XeroWebhookEvent.objects.order_by("id").values_list("finding", flat=True))
+    assert findings == [
+        Finding.IGNORED,
+        Finding.AGREES,
+        Finding.AGREES,
+        Finding.AGREES,
+        Finding.IGNORED,
+        Finding.IGNORED,
     ]
     assert not SyncRecord.objects.filter(changed_in_xero_at__isnull=False).exists()
     assert len(xero_calls(xero, method="GET", path_end="/Invoices")) >= 1
@@ -278,13 +278,13 @@ def test_xero_limits_hold_processing_back_to_retry_later(books, xero, client):
     with pytest.raises(webhooks.TryLater):
         webhooks.delivery_process(stored.pk)
 
-    assert XeroWebhookEvent.objects.get().outcome == Outcome.PENDING, "processed when it is tried again"
+    assert XeroWebhookEvent.objects.get().finding == Finding.PENDING, "processed when it is tried again"
     with pytest.raises(Retry):
         process_xero_webhook.run(stored.pk)  # the task retries after Xero's Retry-After
     stored.refresh_from_db()
     assert stored.retry_at > timezone.now() and "Xero's limit" in stored.error and stored.processed_at is None
     limits.backend().reset()  # Xero's 30 seconds have passed
-    assert webhooks.delivery_process(stored.pk).outcomes == {Outcome.AGREES: 1}
+    assert webhooks.delivery_process(stored.pk).findings == {Finding.AGREES: 1}
 
 
 @pytest.mark.django_db
@@ -333,4 +333,4 @@ def test_a_void_on_the_sandbox_page_is_flagged_through_a_signed_webhook(xero, sy
         message="every delivery to be processed",
     )
     assert SyncRecord.objects.filter(changed_in_xero_at__isnull=False).count() == 1
-    assert not XeroWebhookEvent.objects.filter(outcome=Outcome.FAILED).exists()
+    assert not XeroWebhookEvent.objects.filter(finding=Finding.FAILED).exists()
