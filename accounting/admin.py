@@ -25,7 +25,7 @@ from arena_xero.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from . import selectors
 from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync, XeroConnection, XeroWebhookRefusal
-from .sync import outbox
+from .sync import kinds, outbox
 
 Status = SyncRecord.Status
 SKIP_LISTED = 50  # records the skip page names (it acts on all of those selected)
@@ -55,6 +55,24 @@ def short_id(xero_id: str) -> str:
 def when(moment) -> str:
     """A moment as the admin shows its own dates (the site's time zone)."""
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "—"
+
+
+class KindFilter(admin.SimpleListFilter):
+    """The kinds of record, in the order a run sends them, each with the payment types that send it (the
+    table of sync/kinds.py)."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        types = {"postpaid": "post-paid", "prepaid": "pre-paid"}
+        return [
+            (row.kind, f"{row.label} ({' and '.join(types[t] for t in sorted(row.sends, reverse=True))})")
+            for row in kinds.KINDS
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() in kinds.BY_KIND else queryset
 
 
 class BilledFilter(DateFieldListFilter):
@@ -219,7 +237,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     list_display_links = ["label"]
     list_filter = [
         "status",
-        "kind",
+        KindFilter,
         "whitelabel",
         OrganisationFilter,
         "outcome_unknown",

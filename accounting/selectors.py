@@ -10,6 +10,7 @@ from django.utils import timezone
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
 from .models import AccountingSettings, Reconciliation, SyncAttempt, SyncRecord, SyncState, XeroConnection
+from .sync import kinds
 from .xero.links import deep_link
 
 Status = SyncRecord.Status
@@ -137,36 +138,10 @@ NOT_YET_IN_XERO = (Status.PENDING, Status.WAITING, Status.FAILED)
 
 def record_xero_target(record: SyncRecord) -> tuple[str, str] | None:
     """What of Xero's a record became, as (what, id) for xero.links.deep_link, or None if it is in no
-    organisation. Credit applied to an invoice shows on the invoice; an overpayment is the bank transaction
-    that made it (or, if it was found by a look-up, its customer's contact, where the credit shows)."""
+    organisation (each kind's row in sync/kinds.py says where it shows in Xero)."""
     if not (record.xero_id and record.xero_tenant_id):
         return None
-    response, payload = record.response or {}, record.payload or {}
-    match record.kind:
-        case SyncRecord.Kind.CONTACT:
-            return ("contact", record.xero_id)
-        case SyncRecord.Kind.INVOICE | SyncRecord.Kind.INVOICE_VOID:
-            return ("invoice", record.xero_id)
-        case (
-            SyncRecord.Kind.PAYMENT
-            | SyncRecord.Kind.RECEIPT
-            | SyncRecord.Kind.REFUND
-            | SyncRecord.Kind.REFUND_RECEIPT
-            | SyncRecord.Kind.PAYMENT_REVERSAL
-            | SyncRecord.Kind.DEPOSIT_REVERSAL
-        ):
-            return ("transaction", record.xero_id)
-        case SyncRecord.Kind.CREDIT_NOTE:
-            return ("credit_note", record.xero_id)
-        case SyncRecord.Kind.OVERPAYMENT:
-            if response.get("BankTransactionID"):
-                return ("transaction", str(response["BankTransactionID"]))
-            contact_id = (response.get("Contact") or payload.get("Contact") or {}).get("ContactID")
-            return ("contact", str(contact_id)) if contact_id else None
-        case SyncRecord.Kind.CREDIT_ALLOCATION | SyncRecord.Kind.CREDIT_NOTE_ALLOCATION:
-            invoice_id = (payload.get("Invoice") or response.get("Invoice") or {}).get("InvoiceID")
-            return ("invoice", str(invoice_id)) if invoice_id else None
-    return None
+    return kinds.of(record.kind).xero_page(record)
 
 
 def record_xero_link(record: SyncRecord, *, short_code: str = "") -> str:
@@ -193,41 +168,10 @@ def organisation_names() -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class ArenaObject:
-    """The Arena record a sync record stands for: the admin page that shows it, and what to call it."""
-
-    model: str
-    pk: int
-    text: str
-
-
-def record_arena_object(record: SyncRecord) -> ArenaObject | None:
-    """The Arena record behind a sync record (None if it was deleted): payments and credit are shown on
-    the payment they come from, with their allocations."""
-    kind = SyncRecord.Kind
-    if record.kind == kind.CONTACT:
-        customer = Customer.objects.filter(pk=record.object_id).first()
-        return customer and ArenaObject("customer", customer.pk, f"Customer {customer}")
-    if record.kind in (kind.INVOICE, kind.INVOICE_VOID):
-        invoice = Invoice.objects.filter(pk=record.object_id).first()
-        return invoice and ArenaObject("invoice", invoice.pk, f"Invoice {invoice.number}")
-    if record.kind in (kind.PAYMENT, kind.CREDIT_ALLOCATION):
-        allocation = Allocation.objects.select_related("payment__receipt").filter(pk=record.object_id).first()
-        if allocation is None:
-            return None
-        receipt = getattr(allocation.payment, "receipt", None)
-        return ArenaObject(
-            "payment", allocation.payment_id, f"Payment {receipt.number if receipt else allocation.payment_id}"
-        )
-    if record.kind == kind.OVERPAYMENT:
-        payment = Payment.objects.select_related("receipt").filter(pk=record.object_id).first()
-        receipt = payment and getattr(payment, "receipt", None)
-        return payment and ArenaObject("payment", payment.pk, f"Payment {receipt.number if receipt else payment.pk}")
-    if record.kind == kind.RECEIPT:
-        receipt = Receipt.objects.filter(pk=record.object_id).first()
-        return receipt and ArenaObject("receipt", receipt.pk, f"Receipt {receipt.number}")
-    return None
+def record_arena_object(record: SyncRecord) -> kinds.ArenaLink | None:
+    """The Arena record behind a sync record, as support finds it in the admin (None if it was deleted, or
+    shown on no page of its own): each kind's row in sync/kinds.py says which."""
+    return kinds.of(record.kind).arena_link(record.object_id)
 
 
 def records_matching(term: str) -> Q:
@@ -317,21 +261,7 @@ def sync_health(whitelabel: Whitelabel) -> SyncHealth:
 # Ops: resync_xero -------------------------------------------------------------------------------------
 
 # The command's names for the kinds of record, in the order the engine sends them.
-RESYNC_KINDS = {
-    "contacts": SyncRecord.Kind.CONTACT,
-    "invoices": SyncRecord.Kind.INVOICE,
-    "payments": SyncRecord.Kind.PAYMENT,
-    "overpayments": SyncRecord.Kind.OVERPAYMENT,
-    "credit": SyncRecord.Kind.CREDIT_ALLOCATION,
-    "credit-notes": SyncRecord.Kind.CREDIT_NOTE,
-    "credit-note-allocations": SyncRecord.Kind.CREDIT_NOTE_ALLOCATION,
-    "refunds": SyncRecord.Kind.REFUND,
-    "reversals": SyncRecord.Kind.PAYMENT_REVERSAL,
-    "deposit-reversals": SyncRecord.Kind.DEPOSIT_REVERSAL,
-    "voids": SyncRecord.Kind.INVOICE_VOID,
-    "receipts": SyncRecord.Kind.RECEIPT,
-    "refund-receipts": SyncRecord.Kind.REFUND_RECEIPT,
-}
+RESYNC_KINDS = {row.name: row.kind for row in kinds.KINDS}
 CHUNK = 2000  # ids per query: SQLite limits the parameters of one statement
 
 

@@ -25,6 +25,7 @@ from payments.models import (
 
 from ..connection import xero_call
 from ..models import AccountingSettings, SyncRecord, XeroConnection
+from ..sync import kinds
 from ..xero import client
 from ..xero.errors import XeroRateLimited, XeroUnavailable
 
@@ -127,8 +128,15 @@ LISTINGS = [
     ("credit_notes", client.credit_notes_page, "CreditNoteID"),
     ("receipts", client.receipts_page, "BankTransactionID"),
 ]
-POSTPAID_ONLY = {"overpayments", "credit_notes"}  # what only a post-paid whitelabel sends
-PREPAID_ONLY = {"receipts"}  # receipts and refund receipts: only a pre-paid whitelabel sends them
+# Read whatever the payment type: what a person may enter in Xero for an Arena customer (an extra).
+ALWAYS_READ = frozenset({"contacts", "invoices", "payments"})
+
+
+def parts_to_read(postpaid: bool) -> set[str]:
+    """The collections a reconcile reads: those the kinds this payment type sends are compared in (each row of
+    sync/kinds.py says which), and those an extra shows in."""
+    payment_type = AccountingSettings.PaymentType.POSTPAID if postpaid else AccountingSettings.PaymentType.PREPAID
+    return set(ALWAYS_READ).union(*(row.reads for row in kinds.sent_by(payment_type)))
 
 
 class XeroReader:
@@ -169,8 +177,8 @@ class XeroReader:
         and what the payment type sends besides: post-paid, overpayments and credit notes; pre-paid, receipts
         and refund receipts. What is not read is not compared."""
         modified_since = since - MODIFIED_SINCE_MARGIN if since else None
-        skip = PREPAID_ONLY if postpaid else POSTPAID_ONLY
-        listings = [listing for listing in LISTINGS if listing[0] not in skip]
+        wanted = parts_to_read(postpaid)
+        listings = [listing for listing in LISTINGS if listing[0] in wanted]
         books = XeroBooks(parts={"accounts", *(part for part, _, _ in listings)})
         books.accounts = self.call(client.accounts_list)
         for part, page_fn, _ in listings:
@@ -350,6 +358,10 @@ class ArenaBooks:
     @property
     def postpaid(self) -> bool:
         return postpaid(self.accounting)
+
+    @property
+    def payment_type(self) -> str:
+        return AccountingSettings.PaymentType.POSTPAID if self.postpaid else AccountingSettings.PaymentType.PREPAID
 
 
 def postpaid(accounting: AccountingSettings | None) -> bool:

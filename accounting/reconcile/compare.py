@@ -1,5 +1,7 @@
 """`books_compare`: Xero's books against what Arena sent, record by record and customer by customer, as typed
-`Difference`s. One check per kind of record; each only reads."""
+`Difference`s. One check per kind of record, registered on the kind's row of sync/kinds.py (`@kinds.check`);
+each only reads. Kinds without one (reversals, refunds) are compared through others: a reversed payment on
+its payment, refunds and reversed credit in the customer's credit."""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -8,7 +10,7 @@ from decimal import Decimal
 from payments.models import Allocation, Customer, Invoice, Whitelabel
 
 from ..models import SyncRecord, allocation_kind
-from ..sync import payloads
+from ..sync import kinds, payloads
 from .books import ArenaBooks, Comparison, Difference, DriftKind, XeroBooks, XeroIndex, alive, id_key, money
 
 RecordKind, Status = SyncRecord.Kind, SyncRecord.Status
@@ -31,36 +33,21 @@ def books_compare(
             sent[record.kind].append(record)
     if "accounts" in books.parts:
         _check_settings(arena, xero, result)
-    if "contacts" in books.parts:
-        for record in sent[RecordKind.CONTACT]:
-            check_contact(arena, xero, record, result)
-    if "invoices" in books.parts:
-        for record in sent[RecordKind.INVOICE]:
-            check_invoice(arena, xero, record, result, payments_read="payments" in books.parts)
-        for record in sent[RecordKind.INVOICE_VOID]:
-            _check_void(arena, xero, record, result)
-        _extra_invoices(arena, xero, result)
-    if "payments" in books.parts:
-        for record in sent[RecordKind.PAYMENT]:
-            _check_payment(arena, xero, record, result)
-        _extra_payments(arena, xero, result)
-    if "credit_notes" in books.parts and arena.postpaid:
-        for record in sent[RecordKind.CREDIT_NOTE]:
-            _check_credit_note(arena, xero, record, result)
-        for record in sent[RecordKind.CREDIT_NOTE_ALLOCATION]:
-            _check_credit_note_allocation(arena, xero, record, result)
-    if "overpayments" in books.parts and "credit_notes" in books.parts and arena.postpaid:
-        for record in sent[RecordKind.OVERPAYMENT]:
-            _check_overpayment(arena, xero, record, result)
-        for record in sent[RecordKind.CREDIT_ALLOCATION]:
-            _check_credit_allocation(arena, xero, record, result)
+    # Each kind the payment type sends, by its own check (registered on its row of sync/kinds.py), when what
+    # it is compared in was read.
+    for row in kinds.sent_by(arena.payment_type):
+        if row.check is not None and row.reads <= books.parts:
+            for record in sent[row.kind]:
+                row.check(arena, xero, record, result)
+    if arena.postpaid and {"overpayments", "credit_notes"} <= books.parts:
         for customer_id in sorted(credit_customers(arena, sent)):
             _check_credit(arena, xero, customer_id, result)
+    # What Xero has for Arena's customers that Arena never sent.
+    if "invoices" in books.parts:
+        _extra_invoices(arena, xero, result)
+    if "payments" in books.parts:
+        _extra_payments(arena, xero, result)
     if "receipts" in books.parts and not arena.postpaid:
-        for record in sent[RecordKind.RECEIPT]:
-            _check_receipt(arena, xero, record, result)
-        for record in sent[RecordKind.REFUND_RECEIPT]:
-            _check_refund_receipt(arena, xero, record, result)
         _extra_receipts(arena, xero, result)
         _extra_refund_receipts(arena, xero, result)
     return result
@@ -131,6 +118,7 @@ def _check_settings(arena: ArenaBooks, xero: XeroIndex, result: Comparison) -> N
         )
 
 
+@kinds.check(RecordKind.CONTACT)
 def check_contact(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     customer = arena.customers.get(record.object_id)
     if customer is None:
@@ -195,6 +183,11 @@ def check_contact(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result
                 **common,
             )
         )
+
+
+@kinds.check(RecordKind.INVOICE)
+def _check_invoice_sent(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
+    check_invoice(arena, xero, record, result, payments_read="payments" in xero.books.parts)
 
 
 def _removed_payments(arena: ArenaBooks, xero: XeroIndex, invoice: Invoice, found: dict) -> list[tuple]:
@@ -413,6 +406,7 @@ def _payment_deleted(record: SyncRecord, allocation: Allocation, payment: dict |
     )
 
 
+@kinds.check(RecordKind.INVOICE_VOID)
 def _check_void(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     invoice = (
         arena.invoices.get(record.object_id)
@@ -441,6 +435,7 @@ def _check_void(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: 
     )
 
 
+@kinds.check(RecordKind.PAYMENT)
 def _check_payment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     allocation = arena.allocations.get(record.object_id)
     if allocation is None:
@@ -520,6 +515,7 @@ def _check_reversed_payment(arena, xero, record: SyncRecord, allocation: Allocat
         )
 
 
+@kinds.check(RecordKind.CREDIT_NOTE)
 def _check_credit_note(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     note = arena.credit_notes.get(record.object_id)
     if note is None:
@@ -566,6 +562,7 @@ def _check_credit_note(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, r
         )
 
 
+@kinds.check(RecordKind.OVERPAYMENT)
 def _check_overpayment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     payment = arena.payments.get(record.object_id)
     if payment is None:
@@ -622,6 +619,7 @@ def _check_overpayment(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, r
         )
 
 
+@kinds.check(RecordKind.CREDIT_ALLOCATION)
 def _check_credit_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     """Credit (an overpayment) applied to an invoice: still among the overpayment's allocations in Xero."""
     allocation = arena.allocations.get(record.object_id)
@@ -643,6 +641,7 @@ def _check_credit_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRec
     )
 
 
+@kinds.check(RecordKind.CREDIT_NOTE_ALLOCATION)
 def _check_credit_note_allocation(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     """A credit note applied to an invoice: still among the credit note's allocations in Xero."""
     allocation = arena.note_allocations.get(record.object_id)
@@ -775,6 +774,7 @@ RECEIPT = BankTransactionKind("receipt", "receipt", received=True)
 REFUND_RECEIPT = BankTransactionKind("refund receipt", "refund", received=False)
 
 
+@kinds.check(RecordKind.RECEIPT)
 def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     receipt = arena.receipts.get(record.object_id)
     if receipt is None or receipt.payment.reversed_at is not None:
@@ -793,6 +793,7 @@ def _check_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, resul
     )
 
 
+@kinds.check(RecordKind.REFUND_RECEIPT)
 def _check_refund_receipt(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: Comparison) -> None:
     refund = arena.refunds.get(record.object_id)
     if refund is None:

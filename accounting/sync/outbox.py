@@ -17,7 +17,7 @@ from django.utils import timezone
 from payments.models import Invoice, Whitelabel
 
 from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
-from . import runner
+from . import kinds, runner
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
@@ -69,31 +69,6 @@ def _make_due(records, why: Due, *, reason: str | None = None, **extra) -> int:
     return records.update(**fields, **why.fields, **extra)
 
 
-POSTPAID_KINDS = {
-    Kind.INVOICE,
-    Kind.INVOICE_VOID,
-    Kind.PAYMENT,
-    Kind.OVERPAYMENT,
-    Kind.CREDIT_ALLOCATION,
-    Kind.CREDIT_NOTE,
-    Kind.CREDIT_NOTE_ALLOCATION,
-    Kind.REFUND,
-    Kind.PAYMENT_REVERSAL,
-}
-PREPAID_KINDS = {Kind.RECEIPT, Kind.REFUND_RECEIPT}
-
-
-def applies(payment_type: str | None, kind: str) -> bool:
-    """Whether the whitelabel's payment type sends this kind at all (post-paid: invoices, payments, credit,
-    credit notes, refunds; pre-paid: receipts and refund receipts; contacts and reversals in both)."""
-    payment_type = payment_type or AccountingSettings.PaymentType.POSTPAID
-    if kind in POSTPAID_KINDS:
-        return payment_type == AccountingSettings.PaymentType.POSTPAID
-    if kind in PREPAID_KINDS:
-        return payment_type == AccountingSettings.PaymentType.PREPAID
-    return True
-
-
 def _sync_settings(whitelabel_id: int) -> dict:
     """The whitelabel's accounting system, payment type and connection status, in one query."""
     return Whitelabel.objects.filter(pk=whitelabel_id).values(
@@ -123,7 +98,7 @@ def record_enqueue(
     caller's transaction, and ask for a run (queued after commit). `created`: the Arena record is new, so
     its row can't exist yet. Returns None when it already exists and nothing changed."""
     found = _sync_settings(whitelabel_id)
-    if not applies(found["payment_type"], kind):
+    if not kinds.applies(found["payment_type"], kind):
         return None
     reason = _skip_reason(found)
     now = timezone.now()

@@ -1,0 +1,460 @@
+"""Sending money: payments on invoices, overpayments (credit) and credit applied, credit notes applied,
+refunds, reversals, and the pre-paid receipts and refund receipts (one handler per kind, registered on its
+row of sync/kinds.py)."""
+
+import logging
+from collections import defaultdict
+from functools import partial
+
+from payments.models import (
+    Allocation,
+    CreditNoteAllocation,
+    Payment,
+    Receipt,
+    Refund,
+    RefundPart,
+)
+
+from ..errors import MappingError
+from ..models import AccountingSettings, SyncAttempt, SyncRecord
+from ..xero import client
+from . import kinds, outbox, payloads
+from .protocol import (
+    Item,
+    Run,
+    check_currency,
+    contact_id_or_park,
+    decimal_of,
+    delete_one,
+    dependency_id_or_park,
+    fail_without_call,
+    failed_without_bank_account,
+    failed_without_revenue_code,
+    look_up_unclear,
+    mark_found,
+    mark_found_or_keep,
+    never_sent,
+    records_of,
+    revenue_account_of,
+    send,
+    skip_gone,
+    skip_reversed,
+)
+
+logger = logging.getLogger(__name__)
+Kind = SyncRecord.Kind
+Status = SyncRecord.Status
+Outcome = SyncAttempt.Outcome
+
+
+# Money on invoices (post-paid) ---------------------------------------------------------------------
+
+
+def _allocations(records: list[SyncRecord]) -> dict[int, Allocation]:
+    return Allocation.objects.select_related("payment__receipt", "invoice").in_bulk([r.object_id for r in records])
+
+
+@kinds.sender(Kind.PAYMENT)
+def sync_payments(run: Run, records: list[SyncRecord]) -> None:
+    allocations = _allocations(records)
+    records = skip_gone(records, allocations)
+    invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    items = []
+    for record in records:
+        if failed_without_bank_account(run, record):
+            continue
+        allocation = allocations[record.object_id]
+        invoice_id = dependency_id_or_park(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
+        )
+        if invoice_id:
+            body = payloads.payment(
+                allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code, tz=run.tz
+            )
+            items.append(Item(record, body, payloads.payment_reference(allocation)))
+    items = look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
+    items = skip_reversed(items, {pk for pk, a in allocations.items() if a.reversed_at})
+    send(run, items, "payments", client.payments_create, "PaymentID")
+
+
+@kinds.sender(Kind.OVERPAYMENT)
+def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
+    payments = (
+        Payment.objects.select_related("receipt", "customer")
+        .prefetch_related("allocations")
+        .in_bulk([r.object_id for r in records])
+    )
+    records = skip_gone(records, payments)
+    contacts = records_of(Kind.CONTACT, [payments[r.object_id].customer_id for r in records])
+    items = []
+    for record in records:
+        payment = payments[record.object_id]
+        if payloads.overpayment_amount(payment) <= 0:
+            outbox.record_skip(record, reason="Nothing was left over as credit.")
+            continue
+        if failed_without_bank_account(run, record):
+            continue
+        contact_id = contact_id_or_park(run, record, contacts, payment.customer)
+        if not contact_id:
+            continue
+        try:
+            check_currency(run, payment.currency)
+        except MappingError as exc:
+            fail_without_call(record, str(exc))
+            continue
+        body = payloads.overpayment(
+            payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code, tz=run.tz
+        )
+        items.append(Item(record, body, payloads.overpayment_description(payment)))
+    items = _look_up_overpayments(run, items)
+    items = skip_reversed(items, {pk for pk, p in payments.items() if p.reversed_at})
+    send(run, items, "overpayments", client.bank_transactions_create, "OverpaymentID")
+
+
+def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
+    """Xero keeps no Reference on overpayments: a lost one is recognised by its contact and its line,
+    which names the receipt ("Credit from receipt RCT-000042")."""
+    unclear = [i for i in items if i.record.outcome_unknown]
+    if not unclear:
+        return items
+    contact_ids = sorted({i.body["Contact"]["ContactID"] for i in unclear})
+    found = {}
+    for overpayment in run.call(lambda creds: client.overpayments_find(creds, contact_ids)):
+        if overpayment.get("Status") in ("VOIDED", "DELETED"):
+            continue
+        for line in overpayment.get("LineItems") or []:
+            found[(overpayment["Contact"]["ContactID"], line.get("Description"))] = overpayment
+    return mark_found_or_keep(
+        run, items, found, lambda item: (item.body["Contact"]["ContactID"], item.key), "OverpaymentID"
+    )
+
+
+@kinds.sender(Kind.CREDIT_ALLOCATION)
+def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
+    allocations = _allocations(records)
+    records = skip_gone(records, allocations)
+    credits = records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
+    invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    by_overpayment: dict[str, list[Item]] = defaultdict(list)
+    for record in records:
+        allocation = allocations[record.object_id]
+        overpayment_id = dependency_id_or_park(
+            run,
+            record,
+            credits.get(allocation.payment_id),
+            kind=Kind.OVERPAYMENT,
+            object_id=allocation.payment_id,
+            label=allocation.payment.receipt.number,
+        )
+        invoice_id = overpayment_id and dependency_id_or_park(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
+        )
+        if invoice_id:
+            body = payloads.credit_allocation(allocation, invoice_id=invoice_id, tz=run.tz)
+            by_overpayment[overpayment_id].append(Item(record, body))
+    for overpayment_id, items in by_overpayment.items():
+        payment_ids = Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
+        _send_allocations(
+            run,
+            overpayment_id,
+            items,
+            "allocations",
+            fetch=client.overpayment_get,
+            allocate=client.overpayment_allocate,
+            siblings=Allocation.objects.filter(payment__in=payment_ids).values("id"),
+        )
+
+
+def _send_allocations(run: Run, credit_id: str, items: list[Item], operation: str, *, fetch, allocate, siblings):
+    """One call per credit (an overpayment, a credit note) with every invoice it pays, after looking up
+    those whose last call got no answer."""
+    items = _look_up_allocations(
+        run, items, fetch=lambda creds: fetch(creds, credit_id), kind=items[0].record.kind, siblings=siblings
+    )
+    send(
+        run,
+        items,
+        operation,
+        lambda creds, bodies, idempotency_key: allocate(creds, credit_id, bodies, idempotency_key=idempotency_key),
+        "AllocationID",
+        target=credit_id,
+    )
+
+
+def _look_up_allocations(run: Run, items: list[Item], *, fetch, kind: str, siblings) -> list[Item]:
+    """An unclear allocation is found on its credit (`fetch()`: the overpayment or credit note) by invoice
+    and amount; each existing allocation counts once, against those already sent (`siblings`: the ids of
+    the Arena allocations of the same credit)."""
+    if not any(i.record.outcome_unknown for i in items):
+        return items
+    credit = run.call(lambda creds: fetch(creds))
+    existing = defaultdict(list)
+    for allocation in credit.get("Allocations") or []:
+        key = ((allocation.get("Invoice") or {}).get("InvoiceID"), payloads.money(decimal_of(allocation.get("Amount"))))
+        existing[key].append(allocation)
+    sent = SyncRecord.objects.filter(
+        kind=kind, status=Status.SENT, xero_tenant_id=run.tenant_id, payload__isnull=False, object_id__in=siblings
+    ).exclude(pk__in=[i.record.pk for i in items])
+    for record in sent:
+        key = ((record.payload.get("Invoice") or {}).get("InvoiceID"), record.payload.get("Amount"))
+        if existing.get(key):
+            existing[key].pop()
+    remaining = []
+    for item in items:
+        key = (item.body["Invoice"]["InvoiceID"], item.body["Amount"])
+        if item.record.outcome_unknown and existing.get(key):
+            mark_found(run, item, existing[key].pop(), "AllocationID")
+        else:
+            remaining.append(item)
+    return remaining
+
+
+# Receipts (pre-paid) ---------------------------------------------------------------------------
+
+
+@kinds.sender(Kind.RECEIPT)
+def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
+    receipts = Receipt.objects.select_related("payment__customer").in_bulk([r.object_id for r in records])
+    records = skip_gone(records, receipts)
+    contacts = records_of(Kind.CONTACT, [receipts[r.object_id].payment.customer_id for r in records])
+    items = []
+    for record in records:
+        receipt = receipts[record.object_id]
+        payment = receipt.payment
+        build = partial(payloads.receipt, receipt)
+        if body := _bank_money_body_or_hold(run, record, contacts, payment.customer, payment.currency, build):
+            items.append(Item(record, body, receipt.number))
+    items = look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
+    items = skip_reversed(items, {pk for pk, r in receipts.items() if r.payment.reversed_at})
+    send(run, items, "receipts", client.bank_transactions_create, "BankTransactionID")
+
+
+@kinds.sender(Kind.CREDIT_NOTE_ALLOCATION)
+def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
+    allocations = CreditNoteAllocation.objects.select_related("credit_note", "invoice").in_bulk(
+        [r.object_id for r in records]
+    )
+    records = skip_gone(records, allocations)
+    notes = records_of(Kind.CREDIT_NOTE, [allocations[r.object_id].credit_note_id for r in records])
+    invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
+    by_note: dict[tuple[str, int], list[Item]] = defaultdict(list)
+    for record in records:
+        allocation = allocations[record.object_id]
+        note_id = dependency_id_or_park(
+            run,
+            record,
+            notes.get(allocation.credit_note_id),
+            kind=Kind.CREDIT_NOTE,
+            object_id=allocation.credit_note_id,
+            label=allocation.credit_note.number,
+        )
+        invoice_id = note_id and dependency_id_or_park(
+            run,
+            record,
+            invoices.get(allocation.invoice_id),
+            kind=Kind.INVOICE,
+            object_id=allocation.invoice_id,
+            label=allocation.invoice.number,
+        )
+        if invoice_id:
+            body = payloads.allocation_to_invoice(
+                allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=run.tz
+            )
+            by_note[(note_id, allocation.credit_note_id)].append(Item(record, body))
+    for (note_id, arena_note_id), items in by_note.items():
+        _send_allocations(
+            run,
+            note_id,
+            items,
+            "credit-note-allocations",
+            fetch=client.credit_note_get,
+            allocate=client.credit_note_allocate,
+            siblings=CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id"),
+        )
+
+
+@kinds.sender(Kind.REFUND)
+def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
+    """Post-paid: credit paid back is a refund of the overpayment or credit note that held it."""
+    parts = RefundPart.objects.select_related("refund", "payment__receipt", "credit_note").in_bulk(
+        [r.object_id for r in records]
+    )
+    records = skip_gone(records, parts)
+    overpayments = records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id])
+    notes = records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
+    items = []
+    for record in records:
+        if failed_without_bank_account(run, record):
+            continue
+        part = parts[record.object_id]
+        if part.payment_id:
+            credit_id = dependency_id_or_park(
+                run,
+                record,
+                overpayments.get(part.payment_id),
+                kind=Kind.OVERPAYMENT,
+                object_id=part.payment_id,
+                label=part.payment.receipt.number,
+            )
+            credit = {"Overpayment": {"OverpaymentID": credit_id}}
+        else:
+            credit_id = dependency_id_or_park(
+                run,
+                record,
+                notes.get(part.credit_note_id),
+                kind=Kind.CREDIT_NOTE,
+                object_id=part.credit_note_id,
+                label=part.credit_note.number,
+            )
+            credit = {"CreditNote": {"CreditNoteID": credit_id}}
+        if credit_id:
+            body = payloads.refund(part, credit=credit, bank_code=run.accounting.bank_account_code, tz=run.tz)
+            items.append(Item(record, body, payloads.refund_reference(part)))
+    items = look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
+    send(run, items, "refunds", client.payments_create, "PaymentID")
+
+
+@kinds.sender(Kind.REFUND_RECEIPT)
+def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
+    """Pre-paid: the refund receipt is money out of the bank account, on the revenue code."""
+    refunds = Refund.objects.select_related("customer").in_bulk([r.object_id for r in records])
+    records = skip_gone(records, refunds)
+    contacts = records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
+    items = []
+    for record in records:
+        refund = refunds[record.object_id]
+        build = partial(payloads.refund_receipt, refund)
+        if body := _bank_money_body_or_hold(run, record, contacts, refund.customer, refund.currency, build):
+            items.append(Item(record, body, refund.number))
+    items = look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
+    send(run, items, "refund-receipts", client.bank_transactions_create, "BankTransactionID")
+
+
+@kinds.sender(Kind.PAYMENT_REVERSAL)
+def sync_payment_reversals(run: Run, records: list[SyncRecord]) -> None:
+    """A reversed payment on an invoice: its Xero payment is deleted, and the invoice is owed again."""
+    payments = records_of(Kind.PAYMENT, [r.object_id for r in records])
+    for record in records:
+        payment = payments.get(record.object_id)
+        if never_sent(payment):
+            outbox.record_skip(record, reason="The payment never reached Xero, so there is nothing to reverse.")
+            continue
+        payment_id = dependency_id_or_park(
+            run, record, payment, kind=Kind.PAYMENT, object_id=record.object_id, label=record.label
+        )
+        if not payment_id:
+            continue
+        item = Item(record, {"PaymentID": payment_id, "Status": "DELETED"})
+        if (
+            record.outcome_unknown
+            and run.call(lambda creds, pid=payment_id: client.payment_get(creds, pid)).get("Status") == "DELETED"
+        ):
+            mark_found(run, item, {"PaymentID": payment_id, "Status": "DELETED"}, "PaymentID")
+            continue
+        delete_one(
+            run,
+            item,
+            "payment-reversals",
+            lambda creds, bodies, idempotency_key, pid=payment_id: client.payment_delete(
+                creds, pid, idempotency_key=idempotency_key
+            ),
+            "PaymentID",
+            target=payment_id,
+        )
+
+
+def _overpayment_transaction_id(run: Run, overpayment: SyncRecord) -> str:
+    """The bank transaction behind an overpayment: in Xero's answer when Arena created it; looked up when
+    Arena found the overpayment after a lost answer (an overpayment doesn't name its bank transaction)."""
+    known = (overpayment.response or {}).get("BankTransactionID")
+    if known:
+        return known
+    found = run.call(lambda creds: client.bank_transaction_of_overpayment(creds, overpayment.xero_id))
+    return (found or {}).get("BankTransactionID", "")
+
+
+@kinds.sender(Kind.DEPOSIT_REVERSAL)
+def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
+    """A reversed payment's money in Xero beyond its invoices: post-paid, the RECEIVE-OVERPAYMENT that
+    holds its credit; pre-paid, its receipt. That bank transaction is deleted."""
+    prepaid = run.accounting.payment_type == AccountingSettings.PaymentType.PREPAID
+    payments = Payment.objects.select_related("receipt").in_bulk([r.object_id for r in records])
+    records = skip_gone(records, payments)
+    kind = Kind.RECEIPT if prepaid else Kind.OVERPAYMENT
+    deposits = records_of(kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records])
+    for record in records:
+        payment = payments[record.object_id]
+        deposit_key = payment.receipt.pk if prepaid else payment.pk
+        deposit = deposits.get(deposit_key)
+        if deposit is None and not prepaid:
+            outbox.record_skip(record, reason="The payment left no credit, so Xero has nothing more to reverse.")
+            continue
+        if never_sent(deposit):
+            what = "receipt" if prepaid else "credit"
+            outbox.record_skip(
+                record, reason=f"The payment's {what} never reached Xero, so there is nothing to reverse."
+            )
+            continue
+        if not dependency_id_or_park(
+            run, record, deposit, kind=kind, object_id=deposit_key, label=payment.receipt.number
+        ):
+            continue
+        transaction_id = deposit.xero_id if prepaid else _overpayment_transaction_id(run, deposit)
+        if not transaction_id:
+            fail_without_call(record, f"Xero has no bank transaction for credit {payment.receipt.number} any more.")
+            continue
+        body = payloads.bank_transaction_deletion(deposit.payload or {}, transaction_id)
+        item = Item(record, body)
+        if record.outcome_unknown:
+            current = run.call(lambda creds, tid=transaction_id: client.bank_transaction_get(creds, tid))
+            if current.get("Status") == "DELETED":
+                mark_found(run, item, current, "BankTransactionID")
+                continue
+        delete_one(
+            run,
+            item,
+            "deposit-reversals",
+            lambda creds, bodies, idempotency_key: client.bank_transaction_delete(
+                creds, bodies[0], idempotency_key=idempotency_key
+            ),
+            "BankTransactionID",
+            target=transaction_id,
+        )
+
+
+def _bank_money_body_or_hold(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
+    """The body of a pre-paid receipt or refund receipt: money in or out of the bank account on the revenue
+    account, with that account's tax type. None when it holds the record instead: parked for its contact,
+    or failed without a call."""
+    if failed_without_revenue_code(run, record) or failed_without_bank_account(run, record):
+        return None
+    contact_id = contact_id_or_park(run, record, contacts, customer)
+    if not contact_id:
+        return None
+    try:
+        check_currency(run, currency)
+        account = revenue_account_of(run)
+        if account is None:
+            raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
+    except MappingError as exc:
+        fail_without_call(record, str(exc))
+        return None
+    return build(
+        contact_id=contact_id,
+        bank_code=run.accounting.bank_account_code,
+        account_code=run.accounting.revenue_code,
+        tax_type=account.tax_type,
+        tz=run.tz,
+    )
+
+
