@@ -212,20 +212,31 @@ def _fix(whitelabel, differences, progress, timeout: float, sleep) -> tuple[list
         outbox.records_resend_missing(whitelabel_id=whitelabel.pk, ids=[d.record_id for d in missing])
     ids = [d.record_id for d in missing]
     deadline = time.monotonic() + timeout
-    while True:
-        engine.run_organisation(whitelabel.pk, hold_partial=False)
+
+    def measure() -> tuple[int, int, datetime.datetime | None]:
+        """(on their way, failed and to be retried, when the next retry is due)."""
         records = SyncRecord.objects.filter(pk__in=ids)
         on_the_way = [r for r in records if r.status in (Status.PENDING, Status.WAITING) or r.claimed_until]
         retrying = [r for r in records if r.status == Status.FAILED and r.next_attempt_at is not None]
         if progress:
             progress(f"sending again: {len(ids) - len(on_the_way) - len(retrying)}/{len(ids)} settled")
-        if (not on_the_way and not retrying) or time.monotonic() > deadline:
-            break
-        if not on_the_way:
-            due = min(r.next_attempt_at for r in retrying)
-            if (due - timezone.now()).total_seconds() > deadline - time.monotonic():
-                break
-        sleep(0.5)  # a worker's run holds the organisation, or a retry is not due yet
+        return len(on_the_way), len(retrying), min((r.next_attempt_at for r in retrying), default=None)
+
+    def retries_too_late(state) -> str | None:
+        on_the_way, _, next_retry = state
+        left = deadline - time.monotonic()
+        if not on_the_way and next_retry and (next_retry - timezone.now()).total_seconds() > left:
+            return "the next retry is after the timeout"
+        return None
+
+    engine.run_and_wait(
+        whitelabel.pk,
+        measure,
+        done=lambda state: state[0] == 0 and state[1] == 0,
+        stuck=retries_too_late,
+        deadline=deadline,
+        sleep=sleep,
+    )
     sent = set(SyncRecord.objects.filter(pk__in=ids, status=Status.SENT).values_list("pk", flat=True))
     return [d for d in missing if d.record_id in sent], [d for d in missing if d.record_id not in sent]
 

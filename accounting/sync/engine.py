@@ -21,6 +21,8 @@ This module decides when and how long: the lease, draining, holding part batches
 import datetime
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -36,16 +38,22 @@ from .protocol import Paused, Run
 
 logger = logging.getLogger(__name__)
 MAX_PASSES = 20
+T = TypeVar("T")
 
 
 # The run ---------------------------------------------------------------------------------------------
 
 
-def _partial_batch_hold(whitelabel_id: int, oldest_due: datetime.datetime) -> datetime.datetime | None:
-    """Until when a part batch waits for more of its kind (None: send it now)."""
-    now = timezone.now()
+def _quiet_at(whitelabel_id: int, now: datetime.datetime) -> datetime.datetime:
+    """When billing will have been quiet for XERO_SYNC_COALESCE_SECONDS (after its last change)."""
     last_event = SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("last_event_at", flat=True).first()
-    quiet_at = (last_event or now) + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS)
+    return (last_event or now) + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS)
+
+
+def _partial_batch_hold(
+    oldest_due: datetime.datetime, *, now: datetime.datetime, quiet_at: datetime.datetime
+) -> datetime.datetime | None:
+    """Until when a part batch waits for more of its kind (None: send it now)."""
     give_up_at = oldest_due + datetime.timedelta(seconds=settings.XERO_SYNC_MAX_HOLD_SECONDS)
     if now >= quiet_at or now >= give_up_at:
         return None
@@ -59,13 +67,19 @@ def _drain(run: Run) -> datetime.datetime | None:
     holds: dict[str, datetime.datetime] = {}
     for _ in range(MAX_PASSES):
         progress = False
+        # One moment per pass: kinds billed together (a payment and the credit it left) are held, or sent,
+        # together and in run order.
+        now = timezone.now()
+        quiet_at = _quiet_at(whitelabel_id, now) if run.hold_partial else now
         for row in kinds.KINDS:
             kind, handler = row.kind, row.send
             while True:
                 if run.out_of_time():
                     return timezone.now()
                 due = outbox.due(whitelabel_id, kind, limit=batch)
-                hold = run.hold_partial and due and len(due) < batch and _partial_batch_hold(whitelabel_id, due[0])
+                hold = run.hold_partial and due and len(due) < batch and _partial_batch_hold(
+                    due[0], now=now, quiet_at=quiet_at
+                )
                 if hold:
                     holds[kind] = hold
                     break
@@ -188,6 +202,33 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
         runner.lease_release(lease, wake_at=wake_at)
         raise
     runner.lease_release(lease, wake_at=wake_at)
+
+
+def run_and_wait(
+    whitelabel_id: int,
+    measure: Callable[[], T],
+    *,
+    done: Callable[[T], bool],
+    stuck: Callable[[T], str | None] = lambda state: None,
+    deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, str | None]:
+    """Sync the organisation in this process until `done(measure())` (for `resync_xero --wait` and
+    `xero_reconcile --fix`). Each run goes through the organisation's lease: while a worker's run holds it,
+    this waits for that run instead of running beside it. Returns the last measure, and why it stopped early
+    (`stuck(state)`'s words, or the deadline on `time.monotonic()`), None once done."""
+    state = measure()
+    while not done(state):
+        run_organisation(whitelabel_id, hold_partial=False)
+        before, state = state, measure()
+        if done(state):
+            break
+        why = stuck(state) or ("--timeout passed; the worker sends the rest." if time.monotonic() > deadline else None)
+        if why:
+            return state, why
+        if state == before:
+            sleep(0.5)  # a worker's run holds the organisation, or a retry is not due yet
+    return state, None
 
 
 def _release_after_database_error(lease: runner.Lease, wake_at) -> None:

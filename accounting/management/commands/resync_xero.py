@@ -160,17 +160,21 @@ class Command(BaseCommand):
         done = 0
         for whitelabel, records in plans:
             ids = [r.pk for r in records]
-            outcome = selectors.resync_outcome(ids, since=started_at, retry_by=retry_by)
-            while outcome.on_the_way:
-                engine.run_organisation(whitelabel.pk, hold_partial=False)
-                before, outcome = outcome, selectors.resync_outcome(ids, since=started_at, retry_by=retry_by)
-                progress.update(done + outcome.settled, whitelabel.slug, outcome)
-                note = self._stuck(whitelabel, deadline)
-                if note and outcome.on_the_way:
-                    notes[whitelabel.slug] = note
-                    break
-                if outcome.settled == before.settled:
-                    time.sleep(0.5)  # a worker's run holds the organisation, or a retry is not due yet
+
+            def measure(ids=ids, slug=whitelabel.slug, settled_before=done):
+                outcome = selectors.resync_outcome(ids, since=started_at, retry_by=retry_by)
+                progress.update(settled_before + outcome.settled, slug, outcome)
+                return outcome
+
+            outcome, note = engine.run_and_wait(
+                whitelabel.pk,
+                measure,
+                done=lambda outcome: not outcome.on_the_way,
+                stuck=lambda outcome, whitelabel=whitelabel: self._stuck(whitelabel),
+                deadline=deadline,
+            )
+            if note:
+                notes[whitelabel.slug] = note
             done += outcome.total
             outcomes[whitelabel.slug] = outcome
             progress.update(done, whitelabel.slug, outcome)
@@ -189,7 +193,7 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"{slug}: {notes[slug]}"))
         return all(o.all_in_xero for o in outcomes.values())
 
-    def _stuck(self, whitelabel: Whitelabel, deadline: float) -> str | None:
+    def _stuck(self, whitelabel: Whitelabel) -> str | None:
         """Why waiting longer won't help now, if it won't."""
         problem = selectors.whitelabel_sync_problem(whitelabel)
         if problem:
@@ -200,8 +204,6 @@ class Command(BaseCommand):
                 f"paused by Xero's limits until {timezone.localtime(paused):%Y-%m-%d %H:%M %Z}; "
                 "the worker sends the rest then."
             )
-        if time.monotonic() > deadline:
-            return "--timeout passed; the worker sends the rest."
         return None
 
     def _table(self, headers: list[str], rows: list[list]) -> None:
