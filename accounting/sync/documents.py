@@ -12,7 +12,7 @@ from payments.models import (
 )
 
 from ..errors import MappingError
-from ..models import SyncAttempt, SyncRecord
+from ..models import SyncRecord
 from ..xero import client
 from . import kinds, mapping, outbox, payloads
 from .protocol import (
@@ -24,18 +24,17 @@ from .protocol import (
     fail_without_call,
     failed_without_revenue_code,
     in_this_organisation,
+    loaded,
     look_up_unclear,
     never_sent,
     records_of,
     send,
-    skip_gone,
     tax_types_for,
 )
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
 Status = SyncRecord.Status
-Outcome = SyncAttempt.Outcome
 
 
 # Contacts ---------------------------------------------------------------------------------------
@@ -74,8 +73,7 @@ def _contact_names(run: Run, customers: list[Customer]) -> dict[int, str]:
 
 @kinds.sender(Kind.CONTACT)
 def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
-    customers = Customer.objects.in_bulk([r.object_id for r in records])
-    records = skip_gone(records, customers)
+    records, customers = loaded(records, Customer.objects)
     names = _contact_names(run, [customers[r.object_id] for r in records])
     items = [
         Item(
@@ -93,10 +91,7 @@ def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
 
 @kinds.sender(Kind.INVOICE)
 def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
-    invoices = (
-        Invoice.objects.select_related("customer").prefetch_related("lines").in_bulk([r.object_id for r in records])
-    )
-    records = skip_gone(records, invoices)
+    records, invoices = loaded(records, Invoice.objects.select_related("customer").prefetch_related("lines"))
     # Look up first: an invoice voided in Arena after an unclear send may be in Xero, and must be voided there.
     candidates = [Item(r, {}, invoices[r.object_id].number) for r in records]
     records = [i.record for i in look_up_unclear(run, candidates, client.invoices_find, "InvoiceNumber", "InvoiceID")]
@@ -113,8 +108,7 @@ def sync_invoices(run: Run, records: list[SyncRecord]) -> None:
 
 @kinds.sender(Kind.INVOICE_VOID)
 def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
-    invoices = Invoice.objects.in_bulk([r.object_id for r in records])
-    records = skip_gone(records, invoices)
+    records, invoices = loaded(records, Invoice.objects)
     invoice_records = records_of(Kind.INVOICE, [r.object_id for r in records])
     items = []
     for record in records:
@@ -135,12 +129,9 @@ def sync_invoice_voids(run: Run, records: list[SyncRecord]) -> None:
 
 @kinds.sender(Kind.CREDIT_NOTE)
 def sync_credit_notes(run: Run, records: list[SyncRecord]) -> None:
-    notes = (
-        CreditNote.objects.select_related("customer", "invoice")
-        .prefetch_related("lines")
-        .in_bulk([r.object_id for r in records])
+    records, notes = loaded(
+        records, CreditNote.objects.select_related("customer", "invoice").prefetch_related("lines")
     )
-    records = skip_gone(records, notes)
     candidates = [Item(r, {}, notes[r.object_id].number) for r in records]
     found = look_up_unclear(run, candidates, client.credit_notes_find, "CreditNoteNumber", "CreditNoteID")
     records = [i.record for i in found]

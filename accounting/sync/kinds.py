@@ -72,7 +72,7 @@ class RecordKind:
     name: str  # for `resync_xero --kind` and people: "invoices"
     model: type[models.Model]  # what SyncRecord.object_id is a primary key of
     sends: frozenset  # the payment types whose whitelabels send it
-    triggers: tuple[Trigger, ...]
+    triggers: tuple[Trigger, ...]  # the billing saves that put it in the outbox
     needs: tuple[str, ...] = ()  # kinds it waits for in Xero (parked until they are sent)
     xero_page: Callable[[SyncRecord], tuple[str, str] | None] = field(default=lambda record: None)
     arena_link: Callable[[int], ArenaLink | None] = field(default=lambda object_id: None)
@@ -176,227 +176,122 @@ def _receipt(object_id: int) -> ArenaLink | None:
     return receipt and ArenaLink("receipt", receipt.pk, f"Receipt {receipt.number}")
 
 
-# When billing saves put records in the outbox ---------------------------------------------------------
+# When billing saves put records in the outbox: (instance, created, update_fields) -> bool -----------------
+
+# What a customer's Xero contact is made of (payloads.contact): a save that changes none of these sends nothing.
+CONTACT_FIELDS = frozenset({"account_number", "name", "email", "phone", "address"})
 
 
-def _status_saved(instance, update_fields) -> bool:
-    """An invoice's save that may change its status (payments save only its amount paid)."""
-    return update_fields is None or "status" in update_fields
+def _contact_saved(customer, created, fields) -> bool:
+    return created or fields is None or bool(CONTACT_FIELDS & fields)
 
 
-def _new(instance, created, update_fields) -> bool:
+def _status_saved(fields) -> bool:
+    """A save that may change an invoice's status (payments save only its amount paid)."""
+    return fields is None or "status" in fields
+
+
+def _issued(invoice, created, fields) -> bool:
+    return _status_saved(fields) and invoice.status == Invoice.Status.ISSUED
+
+
+def _voided(invoice, created, fields) -> bool:
+    return _status_saved(fields) and invoice.status == Invoice.Status.VOID
+
+
+def _new(instance, created, fields) -> bool:
     return created
+
+
+def _paid(allocation, created, fields) -> bool:
+    return created and allocation.source == Allocation.Source.PAYMENT
+
+
+def _credit_applied(allocation, created, fields) -> bool:
+    return created and allocation.source == Allocation.Source.CREDIT
+
+
+def _payment_reversed(allocation, created, fields) -> bool:
+    return not created and allocation.reversed_at is not None and allocation.source == Allocation.Source.PAYMENT
+
+
+def _money_reversed(payment, created, fields) -> bool:
+    return not created and payment.reversed_at is not None and bool(fields) and "reversed_at" in fields
+
+
+def _left_credit(receipt, created, fields) -> bool:
+    """The receipt is the last step of recording money: what it did not pay is known then."""
+    return created and payloads.overpayment_amount(receipt.payment) > 0
+
+
+def _number(instance) -> str:
+    return instance.number
 
 
 def _allocation_label(allocation: Allocation) -> str:
     return f"{allocation.amount} to {allocation.invoice.number}"
 
 
-def _allocation_whitelabel(allocation) -> int:
+def _note_allocation_label(allocation: CreditNoteAllocation) -> str:
+    return f"{allocation.amount} of {allocation.credit_note.number} to {allocation.invoice.number}"
+
+
+def _invoice_whitelabel(allocation) -> int:
     return allocation.invoice.whitelabel_id
 
 
-# The table ---------------------------------------------------------------------------------------------
+def _allocated(source) -> Trigger:
+    return Trigger(Allocation, source, label=_allocation_label, whitelabel_id=_invoice_whitelabel)
+
+
+# The table, in run order ----------------------------------------------------------------------------------
+
+ONLY_POSTPAID, ONLY_PREPAID = frozenset({POSTPAID}), frozenset({PREPAID})
+IN_CREDIT = frozenset({"overpayments", "credit_notes"})
+
+
+def _in(*collections: str) -> frozenset:
+    """What the reconcile reads to compare a kind: Xero's collections of that name (reconcile/books.py)."""
+    return frozenset(collections)
 
 KINDS: tuple[RecordKind, ...] = (
-    RecordKind(
-        Kind.CONTACT,
-        "contacts",
-        Customer,
-        sends=BOTH,
-        triggers=(Trigger(Customer, lambda c, created, fields: True, label=lambda c: c.account_number, resend=True),),
-        xero_page=_own("contact"),
-        arena_link=_customer,
-        reads=frozenset({"contacts"}),
-    ),
-    RecordKind(
-        Kind.INVOICE,
-        "invoices",
-        Invoice,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Invoice,
-                lambda i, created, fields: _status_saved(i, fields) and i.status == Invoice.Status.ISSUED,
-                label=lambda i: i.number,
-            ),
-        ),
-        needs=(Kind.CONTACT,),
-        xero_page=_own("invoice"),
-        arena_link=_invoice,
-        reads=frozenset({"invoices"}),
-    ),
-    RecordKind(
-        Kind.PAYMENT,
-        "payments",
-        Allocation,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Allocation,
-                lambda a, created, fields: created and a.source == Allocation.Source.PAYMENT,
-                label=_allocation_label,
-                whitelabel_id=_allocation_whitelabel,
-            ),
-        ),
-        needs=(Kind.INVOICE,),
-        xero_page=_own("transaction"),
-        arena_link=_allocated_payment,
-        reads=frozenset({"payments"}),
-    ),
-    RecordKind(
-        Kind.OVERPAYMENT,
-        "overpayments",
-        Payment,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Receipt,  # the receipt is the last step of recording money: what it did not pay is known then
-                lambda r, created, fields: created and payloads.overpayment_amount(r.payment) > 0,
-                label=lambda r: r.number,
-                object_id=lambda r: r.payment_id,
-            ),
-        ),
-        needs=(Kind.CONTACT,),
-        xero_page=_overpayment_page,
-        arena_link=lambda pk: _payment(Payment.objects.select_related("receipt").filter(pk=pk).first()),
-        reads=frozenset({"overpayments", "credit_notes"}),
-    ),
-    RecordKind(
-        Kind.CREDIT_ALLOCATION,
-        "credit",
-        Allocation,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Allocation,
-                lambda a, created, fields: created and a.source == Allocation.Source.CREDIT,
-                label=_allocation_label,
-                whitelabel_id=_allocation_whitelabel,
-            ),
-        ),
-        needs=(Kind.OVERPAYMENT, Kind.INVOICE),
-        xero_page=_invoice_it_pays,
-        arena_link=_allocated_payment,
-        reads=frozenset({"overpayments", "credit_notes"}),
-    ),
-    RecordKind(
-        Kind.CREDIT_NOTE,
-        "credit-notes",
-        CreditNote,
-        sends=frozenset({POSTPAID}),
-        triggers=(Trigger(CreditNote, _new, label=lambda n: n.number),),
-        needs=(Kind.CONTACT,),
-        xero_page=_own("credit_note"),
-        reads=frozenset({"credit_notes"}),
-    ),
-    RecordKind(
-        Kind.CREDIT_NOTE_ALLOCATION,
-        "credit-note-allocations",
-        CreditNoteAllocation,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                CreditNoteAllocation,
-                _new,
-                label=lambda a: f"{a.amount} of {a.credit_note.number} to {a.invoice.number}",
-                whitelabel_id=_allocation_whitelabel,
-            ),
-        ),
-        needs=(Kind.CREDIT_NOTE, Kind.INVOICE),
-        xero_page=_invoice_it_pays,
-        reads=frozenset({"credit_notes"}),
-    ),
-    RecordKind(
-        Kind.REFUND,
-        "refunds",
-        RefundPart,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                RefundPart,  # each credit a refund paid back is a refund of that overpayment or credit note
-                _new,
-                label=lambda p: f"{p.amount} of {p.refund.number}",
-                whitelabel_id=lambda p: p.refund.whitelabel_id,
-            ),
-        ),
-        needs=(Kind.OVERPAYMENT, Kind.CREDIT_NOTE),
-        xero_page=_own("transaction"),
-    ),
-    RecordKind(
-        Kind.PAYMENT_REVERSAL,
-        "reversals",
-        Allocation,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Allocation,
-                lambda a, created, fields: (
-                    not created and a.reversed_at is not None and a.source == Allocation.Source.PAYMENT
-                ),
-                label=_allocation_label,
-                whitelabel_id=_allocation_whitelabel,
-            ),
-        ),
-        needs=(Kind.PAYMENT,),
-        xero_page=_own("transaction"),
-    ),
-    RecordKind(
-        Kind.INVOICE_VOID,
-        "voids",
-        Invoice,
-        sends=frozenset({POSTPAID}),
-        triggers=(
-            Trigger(
-                Invoice,
-                lambda i, created, fields: _status_saved(i, fields) and i.status == Invoice.Status.VOID,
-                label=lambda i: i.number,
-            ),
-        ),
-        needs=(Kind.INVOICE,),
-        xero_page=_own("invoice"),
-        arena_link=_invoice,
-        reads=frozenset({"invoices"}),
-    ),
-    RecordKind(
-        Kind.RECEIPT,
-        "receipts",
-        Receipt,
-        sends=frozenset({PREPAID}),
-        triggers=(Trigger(Receipt, _new, label=lambda r: r.number),),
-        needs=(Kind.CONTACT,),
-        xero_page=_own("transaction"),
-        arena_link=_receipt,
-        reads=frozenset({"receipts"}),
-    ),
-    RecordKind(
-        Kind.REFUND_RECEIPT,
-        "refund-receipts",
-        Refund,
-        sends=frozenset({PREPAID}),
-        triggers=(Trigger(Refund, _new, label=lambda r: r.number),),
-        needs=(Kind.CONTACT,),
-        xero_page=_own("transaction"),
-        reads=frozenset({"receipts"}),
-    ),
-    RecordKind(
-        Kind.DEPOSIT_REVERSAL,
-        "deposit-reversals",
-        Payment,
-        sends=BOTH,
-        triggers=(
-            Trigger(
-                Payment,  # reversed: the credit it left (post-paid) or its receipt (pre-paid) comes out of Xero
-                lambda p, created, fields: (
-                    not created and p.reversed_at is not None and bool(fields) and "reversed_at" in fields
-                ),
-                label=lambda p: p.receipt.number,
-            ),
-        ),
-        needs=(Kind.OVERPAYMENT, Kind.RECEIPT),
-        xero_page=_own("transaction"),
-    ),
-)
+    RecordKind(Kind.CONTACT, "contacts", Customer, BOTH,
+               (Trigger(Customer, _contact_saved, label=lambda c: c.account_number, resend=True),),
+               xero_page=_own("contact"), arena_link=_customer, reads=_in("contacts")),
+    RecordKind(Kind.INVOICE, "invoices", Invoice, ONLY_POSTPAID, (Trigger(Invoice, _issued, label=_number),),
+               needs=(Kind.CONTACT,), xero_page=_own("invoice"), arena_link=_invoice, reads=_in("invoices")),
+    RecordKind(Kind.PAYMENT, "payments", Allocation, ONLY_POSTPAID, (_allocated(_paid),), needs=(Kind.INVOICE,),
+               xero_page=_own("transaction"), arena_link=_allocated_payment, reads=_in("payments")),
+    RecordKind(Kind.OVERPAYMENT, "overpayments", Payment, ONLY_POSTPAID,
+               (Trigger(Receipt, _left_credit, label=_number, object_id=lambda receipt: receipt.payment_id),),
+               needs=(Kind.CONTACT,), xero_page=_overpayment_page, reads=IN_CREDIT,
+               arena_link=lambda pk: _payment(Payment.objects.select_related("receipt").filter(pk=pk).first())),
+    RecordKind(Kind.CREDIT_ALLOCATION, "credit", Allocation, ONLY_POSTPAID, (_allocated(_credit_applied),),
+               needs=(Kind.OVERPAYMENT, Kind.INVOICE), xero_page=_invoice_it_pays, arena_link=_allocated_payment,
+               reads=IN_CREDIT),
+    RecordKind(Kind.CREDIT_NOTE, "credit-notes", CreditNote, ONLY_POSTPAID, (Trigger(CreditNote, _new, label=_number),),
+               needs=(Kind.CONTACT,), xero_page=_own("credit_note"), reads=_in("credit_notes")),
+    RecordKind(Kind.CREDIT_NOTE_ALLOCATION, "credit-note-allocations", CreditNoteAllocation, ONLY_POSTPAID,
+               (Trigger(CreditNoteAllocation, _new, label=_note_allocation_label, whitelabel_id=_invoice_whitelabel),),
+               needs=(Kind.CREDIT_NOTE, Kind.INVOICE), xero_page=_invoice_it_pays, reads=_in("credit_notes")),
+    # Each credit a refund paid back is a refund of that overpayment or credit note.
+    RecordKind(Kind.REFUND, "refunds", RefundPart, ONLY_POSTPAID,
+               (Trigger(RefundPart, _new, label=lambda p: f"{p.amount} of {p.refund.number}",
+                        whitelabel_id=lambda p: p.refund.whitelabel_id),),
+               needs=(Kind.OVERPAYMENT, Kind.CREDIT_NOTE), xero_page=_own("transaction")),
+    RecordKind(Kind.PAYMENT_REVERSAL, "reversals", Allocation, ONLY_POSTPAID, (_allocated(_payment_reversed),),
+               needs=(Kind.PAYMENT,), xero_page=_own("transaction")),
+    RecordKind(Kind.INVOICE_VOID, "voids", Invoice, ONLY_POSTPAID, (Trigger(Invoice, _voided, label=_number),),
+               needs=(Kind.INVOICE,), xero_page=_own("invoice"), arena_link=_invoice, reads=_in("invoices")),
+    RecordKind(Kind.RECEIPT, "receipts", Receipt, ONLY_PREPAID, (Trigger(Receipt, _new, label=_number),),
+               needs=(Kind.CONTACT,), xero_page=_own("transaction"), arena_link=_receipt, reads=_in("receipts")),
+    RecordKind(Kind.REFUND_RECEIPT, "refund-receipts", Refund, ONLY_PREPAID, (Trigger(Refund, _new, label=_number),),
+               needs=(Kind.CONTACT,), xero_page=_own("transaction"), reads=_in("receipts")),
+    # Reversed money: the credit it left (post-paid) or its receipt (pre-paid) comes out of Xero.
+    RecordKind(Kind.DEPOSIT_REVERSAL, "deposit-reversals", Payment, BOTH,
+               (Trigger(Payment, _money_reversed, label=lambda p: p.receipt.number),),
+               needs=(Kind.OVERPAYMENT, Kind.RECEIPT), xero_page=_own("transaction")),
+)  # fmt: skip
 
 BY_KIND = {row.kind: row for row in KINDS}
 BY_NAME = {row.name: row for row in KINDS}

@@ -16,7 +16,7 @@ from payments.models import (
 )
 
 from ..errors import MappingError
-from ..models import AccountingSettings, SyncAttempt, SyncRecord
+from ..models import AccountingSettings, SyncRecord
 from ..xero import client
 from . import kinds, outbox, payloads
 from .protocol import (
@@ -24,54 +24,47 @@ from .protocol import (
     Run,
     check_currency,
     contact_id_or_park,
+    credit_note_id_or_park,
     decimal_of,
     delete_one,
     dependency_id_or_park,
     fail_without_call,
     failed_without_bank_account,
     failed_without_revenue_code,
+    invoice_id_or_park,
+    loaded,
     look_up_unclear,
     mark_found,
     mark_found_or_keep,
     never_sent,
+    overpayment_id_or_park,
     records_of,
     revenue_account_of,
     send,
-    skip_gone,
     skip_reversed,
 )
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
 Status = SyncRecord.Status
-Outcome = SyncAttempt.Outcome
 
 
 # Money on invoices (post-paid) ---------------------------------------------------------------------
 
 
-def _allocations(records: list[SyncRecord]) -> dict[int, Allocation]:
-    return Allocation.objects.select_related("payment__receipt", "invoice").in_bulk([r.object_id for r in records])
+ALLOCATIONS = Allocation.objects.select_related("payment__receipt", "invoice")
 
 
 @kinds.sender(Kind.PAYMENT)
 def sync_payments(run: Run, records: list[SyncRecord]) -> None:
-    allocations = _allocations(records)
-    records = skip_gone(records, allocations)
+    records, allocations = loaded(records, ALLOCATIONS)
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     items = []
     for record in records:
         if failed_without_bank_account(run, record):
             continue
         allocation = allocations[record.object_id]
-        invoice_id = dependency_id_or_park(
-            run,
-            record,
-            invoices.get(allocation.invoice_id),
-            kind=Kind.INVOICE,
-            object_id=allocation.invoice_id,
-            label=allocation.invoice.number,
-        )
+        invoice_id = invoice_id_or_park(run, record, invoices, allocation.invoice)
         if invoice_id:
             body = payloads.payment(
                 allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code, tz=run.tz
@@ -84,12 +77,8 @@ def sync_payments(run: Run, records: list[SyncRecord]) -> None:
 
 @kinds.sender(Kind.OVERPAYMENT)
 def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
-    payments = (
-        Payment.objects.select_related("receipt", "customer")
-        .prefetch_related("allocations")
-        .in_bulk([r.object_id for r in records])
-    )
-    records = skip_gone(records, payments)
+    payments_with_allocations = Payment.objects.select_related("receipt", "customer").prefetch_related("allocations")
+    records, payments = loaded(records, payments_with_allocations)
     contacts = records_of(Kind.CONTACT, [payments[r.object_id].customer_id for r in records])
     items = []
     for record in records:
@@ -136,43 +125,22 @@ def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
 
 @kinds.sender(Kind.CREDIT_ALLOCATION)
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
-    allocations = _allocations(records)
-    records = skip_gone(records, allocations)
+    records, allocations = loaded(records, ALLOCATIONS)
     credits = records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_overpayment: dict[str, list[Item]] = defaultdict(list)
     for record in records:
         allocation = allocations[record.object_id]
-        overpayment_id = dependency_id_or_park(
-            run,
-            record,
-            credits.get(allocation.payment_id),
-            kind=Kind.OVERPAYMENT,
-            object_id=allocation.payment_id,
-            label=allocation.payment.receipt.number,
-        )
-        invoice_id = overpayment_id and dependency_id_or_park(
-            run,
-            record,
-            invoices.get(allocation.invoice_id),
-            kind=Kind.INVOICE,
-            object_id=allocation.invoice_id,
-            label=allocation.invoice.number,
-        )
+        overpayment_id = overpayment_id_or_park(run, record, credits, allocation.payment)
+        invoice_id = overpayment_id and invoice_id_or_park(run, record, invoices, allocation.invoice)
         if invoice_id:
             body = payloads.credit_allocation(allocation, invoice_id=invoice_id, tz=run.tz)
             by_overpayment[overpayment_id].append(Item(record, body))
     for overpayment_id, items in by_overpayment.items():
         payment_ids = Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
-        _send_allocations(
-            run,
-            overpayment_id,
-            items,
-            "allocations",
-            fetch=client.overpayment_get,
-            allocate=client.overpayment_allocate,
-            siblings=Allocation.objects.filter(payment__in=payment_ids).values("id"),
-        )
+        siblings = Allocation.objects.filter(payment__in=payment_ids).values("id")
+        calls = {"fetch": client.overpayment_get, "allocate": client.overpayment_allocate}
+        _send_allocations(run, overpayment_id, items, "allocations", siblings=siblings, **calls)
 
 
 def _send_allocations(run: Run, credit_id: str, items: list[Item], operation: str, *, fetch, allocate, siblings):
@@ -224,8 +192,7 @@ def _look_up_allocations(run: Run, items: list[Item], *, fetch, kind: str, sibli
 
 @kinds.sender(Kind.RECEIPT)
 def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
-    receipts = Receipt.objects.select_related("payment__customer").in_bulk([r.object_id for r in records])
-    records = skip_gone(records, receipts)
+    records, receipts = loaded(records, Receipt.objects.select_related("payment__customer"))
     contacts = records_of(Kind.CONTACT, [receipts[r.object_id].payment.customer_id for r in records])
     items = []
     for record in records:
@@ -241,55 +208,29 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
 
 @kinds.sender(Kind.CREDIT_NOTE_ALLOCATION)
 def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
-    allocations = CreditNoteAllocation.objects.select_related("credit_note", "invoice").in_bulk(
-        [r.object_id for r in records]
-    )
-    records = skip_gone(records, allocations)
+    records, allocations = loaded(records, CreditNoteAllocation.objects.select_related("credit_note", "invoice"))
     notes = records_of(Kind.CREDIT_NOTE, [allocations[r.object_id].credit_note_id for r in records])
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_note: dict[tuple[str, int], list[Item]] = defaultdict(list)
     for record in records:
         allocation = allocations[record.object_id]
-        note_id = dependency_id_or_park(
-            run,
-            record,
-            notes.get(allocation.credit_note_id),
-            kind=Kind.CREDIT_NOTE,
-            object_id=allocation.credit_note_id,
-            label=allocation.credit_note.number,
-        )
-        invoice_id = note_id and dependency_id_or_park(
-            run,
-            record,
-            invoices.get(allocation.invoice_id),
-            kind=Kind.INVOICE,
-            object_id=allocation.invoice_id,
-            label=allocation.invoice.number,
-        )
+        note_id = credit_note_id_or_park(run, record, notes, allocation.credit_note)
+        invoice_id = note_id and invoice_id_or_park(run, record, invoices, allocation.invoice)
         if invoice_id:
             body = payloads.allocation_to_invoice(
                 allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=run.tz
             )
             by_note[(note_id, allocation.credit_note_id)].append(Item(record, body))
     for (note_id, arena_note_id), items in by_note.items():
-        _send_allocations(
-            run,
-            note_id,
-            items,
-            "credit-note-allocations",
-            fetch=client.credit_note_get,
-            allocate=client.credit_note_allocate,
-            siblings=CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id"),
-        )
+        siblings = CreditNoteAllocation.objects.filter(credit_note_id=arena_note_id).values("id")
+        calls = {"fetch": client.credit_note_get, "allocate": client.credit_note_allocate}
+        _send_allocations(run, note_id, items, "credit-note-allocations", siblings=siblings, **calls)
 
 
 @kinds.sender(Kind.REFUND)
 def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
     """Post-paid: credit paid back is a refund of the overpayment or credit note that held it."""
-    parts = RefundPart.objects.select_related("refund", "payment__receipt", "credit_note").in_bulk(
-        [r.object_id for r in records]
-    )
-    records = skip_gone(records, parts)
+    records, parts = loaded(records, RefundPart.objects.select_related("refund", "payment__receipt", "credit_note"))
     overpayments = records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id])
     notes = records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
     items = []
@@ -298,24 +239,10 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
             continue
         part = parts[record.object_id]
         if part.payment_id:
-            credit_id = dependency_id_or_park(
-                run,
-                record,
-                overpayments.get(part.payment_id),
-                kind=Kind.OVERPAYMENT,
-                object_id=part.payment_id,
-                label=part.payment.receipt.number,
-            )
+            credit_id = overpayment_id_or_park(run, record, overpayments, part.payment)
             credit = {"Overpayment": {"OverpaymentID": credit_id}}
         else:
-            credit_id = dependency_id_or_park(
-                run,
-                record,
-                notes.get(part.credit_note_id),
-                kind=Kind.CREDIT_NOTE,
-                object_id=part.credit_note_id,
-                label=part.credit_note.number,
-            )
+            credit_id = credit_note_id_or_park(run, record, notes, part.credit_note)
             credit = {"CreditNote": {"CreditNoteID": credit_id}}
         if credit_id:
             body = payloads.refund(part, credit=credit, bank_code=run.accounting.bank_account_code, tz=run.tz)
@@ -327,8 +254,7 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
 @kinds.sender(Kind.REFUND_RECEIPT)
 def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
     """Pre-paid: the refund receipt is money out of the bank account, on the revenue code."""
-    refunds = Refund.objects.select_related("customer").in_bulk([r.object_id for r in records])
-    records = skip_gone(records, refunds)
+    records, refunds = loaded(records, Refund.objects.select_related("customer"))
     contacts = records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
     items = []
     for record in records:
@@ -388,8 +314,7 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
     """A reversed payment's money in Xero beyond its invoices: post-paid, the RECEIVE-OVERPAYMENT that
     holds its credit; pre-paid, its receipt. That bank transaction is deleted."""
     prepaid = run.accounting.payment_type == AccountingSettings.PaymentType.PREPAID
-    payments = Payment.objects.select_related("receipt").in_bulk([r.object_id for r in records])
-    records = skip_gone(records, payments)
+    records, payments = loaded(records, Payment.objects.select_related("receipt"))
     kind = Kind.RECEIPT if prepaid else Kind.OVERPAYMENT
     deposits = records_of(kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records])
     for record in records:

@@ -112,28 +112,38 @@ def credit_allocation(allocation: Allocation, *, invoice_id: str, tz: datetime.t
     return allocation_to_invoice(allocation.amount, invoice_id=invoice_id, at=allocation.allocated_at, tz=tz)
 
 
-def receipt(
-    receipt: Receipt, *, contact_id: str, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo
+def _bank_transaction(
+    type_: str, *, number: str, description: str, amount: Decimal, currency: str, at, contact_id: str,
+    bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo,
 ) -> dict:
-    payment = receipt.payment
+    """Pre-paid money in (RECEIVE) or out (SPEND) of the bank account, on the revenue account, tax included,
+    with Arena's number as its reference."""
     return {
-        "Type": "RECEIVE",
+        "Type": type_,
         "Contact": {"ContactID": contact_id},
         "BankAccount": {"Code": bank_code},
-        "Date": xero_date(payment.received_at, tz),
-        "Reference": receipt.number,
-        "CurrencyCode": payment.currency,
+        "Date": xero_date(at, tz),
+        "Reference": number,
+        "CurrencyCode": currency,
         "LineAmountTypes": "Inclusive",
         "LineItems": [
             {
-                "Description": f"Receipt {receipt.number} ({payment.get_method_display()})",
+                "Description": description,
                 "Quantity": "1",
-                "UnitAmount": money(payment.amount),
+                "UnitAmount": money(amount),
                 "AccountCode": account_code,
                 "TaxType": tax_type,
             }
         ],
     }
+
+
+def receipt(receipt: Receipt, **accounts) -> dict:
+    """A top-up's receipt: `accounts` are contact_id, bank_code, account_code, tax_type and tz."""
+    payment, number = receipt.payment, receipt.number
+    description = f"Receipt {number} ({payment.get_method_display()})"
+    money_in = {"amount": payment.amount, "currency": payment.currency, "at": payment.received_at}
+    return _bank_transaction("RECEIVE", number=number, description=description, **money_in, **accounts)
 
 
 def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
@@ -173,28 +183,11 @@ def refund(part: RefundPart, *, credit: dict, bank_code: str, tz: datetime.tzinf
     }
 
 
-def refund_receipt(
-    refund: Refund, *, contact_id: str, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo
-) -> dict:
+def refund_receipt(refund: Refund, **accounts) -> dict:
     """Pre-paid: the money paid back, as a SPEND from the bank account with the refund receipt's number."""
-    return {
-        "Type": "SPEND",
-        "Contact": {"ContactID": contact_id},
-        "BankAccount": {"Code": bank_code},
-        "Date": xero_date(refund.refunded_at, tz),
-        "Reference": refund.number,
-        "CurrencyCode": refund.currency,
-        "LineAmountTypes": "Inclusive",
-        "LineItems": [
-            {
-                "Description": f"Refund {refund.number} ({refund.get_method_display()})",
-                "Quantity": "1",
-                "UnitAmount": money(refund.amount),
-                "AccountCode": account_code,
-                "TaxType": tax_type,
-            }
-        ],
-    }
+    description = f"Refund {refund.number} ({refund.get_method_display()})"
+    money_out = {"amount": refund.amount, "currency": refund.currency, "at": refund.refunded_at}
+    return _bank_transaction("SPEND", number=refund.number, description=description, **money_out, **accounts)
 
 
 def bank_transaction_deletion(sent: dict, bank_transaction_id: str) -> dict:

@@ -22,10 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
 from django.utils import timezone
 
-from payments.models import (
-    Customer,
-    Whitelabel,
-)
+from payments.models import CreditNote, Customer, Invoice, Payment, Whitelabel
 
 from ..connection import chart_of_accounts, currencies, tax_rates, xero_call
 from ..errors import ConnectionChanged, MappingError, NotConnected
@@ -263,6 +260,13 @@ def skip_reversed(items: list[Item], reversed_ids: set[int]) -> list[Item]:
     return [i for i in items if i.record.object_id not in reversed_ids]
 
 
+def loaded(records: list[SyncRecord], queryset) -> tuple[list[SyncRecord], dict]:
+    """The Arena records behind `records`, from `queryset`, by primary key; the records whose Arena record is
+    gone are skipped (and left out of the list returned)."""
+    objects = queryset.in_bulk([r.object_id for r in records])
+    return skip_gone(records, objects), objects
+
+
 def skip_gone(records: list[SyncRecord], objects: dict) -> list[SyncRecord]:
     """The records whose Arena record still exists; the others are skipped."""
     for record in records:
@@ -314,6 +318,27 @@ def contact_id_or_park(run: Run, record: SyncRecord, contacts: dict[int, SyncRec
     """The ContactID of the record's customer; without it the record waits for the contact."""
     return dependency_id_or_park(
         run, record, contacts.get(customer.pk), kind=Kind.CONTACT, object_id=customer.pk, label=customer.account_number
+    )
+
+
+def invoice_id_or_park(run: Run, record: SyncRecord, invoices: dict[int, SyncRecord], invoice: Invoice) -> str:
+    """The InvoiceID of the invoice the record pays or credits; without it the record waits for it."""
+    return dependency_id_or_park(
+        run, record, invoices.get(invoice.pk), kind=Kind.INVOICE, object_id=invoice.pk, label=invoice.number
+    )
+
+
+def overpayment_id_or_park(run: Run, record: SyncRecord, credits: dict[int, SyncRecord], payment: Payment) -> str:
+    """The OverpaymentID holding the credit a payment left; without it the record waits for it."""
+    return dependency_id_or_park(
+        run, record, credits.get(payment.pk), kind=Kind.OVERPAYMENT, object_id=payment.pk, label=payment.receipt.number
+    )
+
+
+def credit_note_id_or_park(run: Run, record: SyncRecord, notes: dict[int, SyncRecord], note: CreditNote) -> str:
+    """The CreditNoteID of a credit note; without it the record waits for it."""
+    return dependency_id_or_park(
+        run, record, notes.get(note.pk), kind=Kind.CREDIT_NOTE, object_id=note.pk, label=note.number
     )
 
 
