@@ -30,7 +30,8 @@ from .books import (
     id_key,
     postpaid,
 )
-from .compare import books_compare, check_contact, check_invoice, credit_customers
+from .compare import books_compare, check_contact, credit_customers
+from .invoices import check_invoice
 
 RecordKind, Status = SyncRecord.Kind, SyncRecord.Status
 logger = logging.getLogger(__name__)
