@@ -11,6 +11,7 @@ from payments.models import Customer, Whitelabel
 from ..models import SyncRecord
 from ..sync import kinds, payloads
 from .books import ArenaBooks, Comparison, Difference, DriftKind, XeroBooks, XeroIndex, alive, id_key, money
+
 # Importing the checks registers them on the kinds' rows (money imports invoices).
 from .money import RECEIPT, REFUND_RECEIPT, BankTransactionKind, check_credit
 
