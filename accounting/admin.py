@@ -1,7 +1,11 @@
 """The support console's view of the integration: accounting settings, Xero connections (never a token),
 the sync records with their history of attempts, and a summary per whitelabel. All read-only; the two
 things support may do are a sync record's actions, retry now and skip with a reason, which call the
-outbox's services. Reads come from accounting.selectors."""
+outbox's services. Reads come from accounting.selectors.
+
+Why one long module: the Django admin's convention (an app's admin.py registers its models); most of it is
+the sync records' page, whose list, filters, actions and history belong together.
+"""
 
 import json
 

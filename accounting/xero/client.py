@@ -4,6 +4,9 @@ Callers pass and receive plain data in Xero's wire shape (PascalCase dicts, date
 the payload stored beside a sync record is exactly what was sent. The SDK is configured here once: base
 URLs from settings, no urllib3 retries (the Celery task owns retries), a timeout, and an
 `Idempotency-Key` on every write. Tokens are obtained by the caller and never logged.
+
+Why one long module: it is the one place that owns every remote call (STYLE), configured once; one short
+function per Xero operation reads better side by side than spread over files.
 """
 
 import datetime
