@@ -318,7 +318,8 @@ def test_support_without_an_app_sets_one_up_then_needs_its_code(page: Page, aren
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
     qr_code = page.get_by_role("img", name=re.compile("QR code that adds Arena support"))
     expect(qr_code).to_be_visible()
-    assert qr_code.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR code loads under the CSP"
+    # The QR code loads under the CSP (an image from the app's own URL): wait for it to be decoded.
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=qr_code.element_handle())
     expect(page.get_by_label("Code")).to_have_accessible_description(re.compile("enter the code the app shows"))
     shot("set-up")
 
