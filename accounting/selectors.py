@@ -170,7 +170,7 @@ def record_xero_target(record: SyncRecord) -> tuple[str, str] | None:
 
 
 def record_xero_link(record: SyncRecord, *, short_code: str = "") -> str:
-    """The go.xero.com link that opens what the record became in Xero ("" if it is in no organisation)."""
+    """The link that opens what the record became in Xero's web app ("" if it is in no organisation)."""
     target = record_xero_target(record)
     return deep_link(*target, short_code=short_code) if target else ""
 

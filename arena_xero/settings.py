@@ -255,6 +255,8 @@ XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.c
 XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
 XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
 XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Xero's web app, where the admin's "Open in Xero" links go (a Xero sandbox answers the same deep links).
+XERO_WEB_URL = env.str("XERO_WEB_URL", default="https://go.xero.com").rstrip("/")
 # Host names (no port) that Xero endpoints may reach over plain http: a local Xero sandbox only, e.g.
 # "127.0.0.1,localhost". Empty in production: every endpoint must then be https.
 XERO_ALLOW_HTTP_HOSTS = [
@@ -461,7 +463,7 @@ def _refuse_to_start() -> None:
             "OAUTHLIB_INSECURE_TRANSPORT is set, which lets OAuth run over plain http to any host: unset it"
             " (Arena sets it itself for the hosts named in XERO_ALLOW_HTTP_HOSTS, a local Xero sandbox only)."
         )
-    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL"):
+    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL", "XERO_WEB_URL"):
         url = urlsplit(globals()[name])
         if url.scheme == "http" and url.hostname not in XERO_ALLOW_HTTP_HOSTS:
             problems.append(

@@ -321,6 +321,36 @@ def test_deep_links_open_each_kind_in_its_organisation(kind, xero_id, payload, r
     assert record_xero_link(SyncRecord(kind=kind)) == "", "nothing in Xero, no link"
 
 
+def test_deep_links_go_to_xeros_web_url_setting(settings):
+    """XERO_WEB_URL says where Xero's web app is: Xero's own by default, the sandbox's when the app talks to it."""
+    record = SyncRecord(kind=Kind.INVOICE, xero_id="i-1", xero_tenant_id=TENANT)
+    settings.XERO_WEB_URL = "http://127.0.0.1:8090"
+    assert record_xero_link(record, short_code="!a1B2c") == (
+        "http://127.0.0.1:8090/organisationlogin/default.aspx?shortcode=!a1B2c"
+        "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID=i-1"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_open_in_xero_opens_the_record_in_the_sandbox_the_app_talks_to(client, xero, sync_worker):
+    from tests.books import all_sent, connected
+
+    whitelabel = connected(xero)
+    invoice = issue_invoice(CustomerFactory(whitelabel=whitelabel, name="Jane Citizen"), [PLAN])
+    all_sent((invoice, Kind.INVOICE))
+    log_in_verified(client, support_user())
+    content = page(client, f"/admin/accounting/syncrecord/{record_of(invoice, Kind.INVOICE).pk}/change/")
+    link = html.unescape(re.search(r'<a href="([^"]+)"[^>]*>Open in Xero', content).group(1))
+    assert link.startswith(f"{xero.url}/organisationlogin/default.aspx?shortcode=!a1B2c&redirecturl=")
+
+    import requests
+
+    opened = requests.get(link, timeout=10)
+    assert opened.status_code == 200
+    assert f"Invoice {invoice.number}" in opened.text and "Jane Citizen" in opened.text
+
+
 # Sync records: the actions -------------------------------------------------------------------------------
 
 
