@@ -318,7 +318,8 @@ def test_support_without_an_app_sets_one_up_then_needs_its_code(page: Page, aren
     expect(page.get_by_role("heading", level=1)).to_have_text("Set up two-factor authentication")
     qr_code = page.get_by_role("img", name=re.compile("QR code that adds Arena support"))
     expect(qr_code).to_be_visible()
-    assert qr_code.evaluate("img => img.complete && img.naturalWidth > 0"), "the QR code loads under the CSP"
+    # decode() waits for the image (fetched after the page) and fails if it can't be loaded, e.g. under the CSP.
+    assert qr_code.evaluate("img => img.decode().then(() => img.naturalWidth > 0)"), "the QR code loads under the CSP"
     expect(page.get_by_label("Code")).to_have_accessible_description(re.compile("enter the code the app shows"))
     shot("set-up")
 
