@@ -7,6 +7,7 @@ from django import forms
 from payments.models import PaymentGatewaySettings
 
 from .models import AccountingSettings
+from .sync import mapping
 
 CURRENCIES = [(code, code) for code in ("AUD", "NZD", "USD", "GBP", "EUR", "CAD", "SGD", "FJD")]
 
@@ -79,17 +80,21 @@ class AccountingSettingsForm(forms.ModelForm):
         return cleaned
 
     def _check_revenue_code(self, code: str) -> None:
-        revenue = [a for a in self.chart if a.type in ("REVENUE", "SALES", "OTHERINCOME") and a.status == "ACTIVE"]
-        valid = ", ".join(a.code for a in revenue) or "none"
-        match = next((a for a in self.chart if a.code.lower() == code.lower()), None)
-        if match is None:
-            self.add_error("revenue_code", f"Xero has no account with code {code}. Revenue codes you can use: {valid}.")
-        elif match.status != "ACTIVE":
-            self.add_error("revenue_code", f"Account {match.label} is archived in Xero. Use one of: {valid}.")
-        elif match not in revenue:
-            self.add_error("revenue_code", f"Account {match.label} is not a revenue account. Use one of: {valid}.")
+        problem = mapping.setting_problem("revenue_code", code, self.chart)
+        if problem:
+            self.add_error("revenue_code", problem)
         else:
-            self.cleaned_data["revenue_code"] = match.code
+            self.cleaned_data["revenue_code"] = next(a.code for a in self.chart if a.code.lower() == code.lower())
+
+    def mark_refused(self, problems: dict[str, str]) -> None:
+        """Mark the saved settings that Xero would refuse (services.settings_problems) on their fields, as a
+        failed Save marks them: for the page shown after connecting, when what was saved could not be checked."""
+        if self.is_bound:
+            return
+        errors = self.errors  # an unbound form has none of its own
+        for field, problem in problems.items():
+            if field in self.fields:
+                errors[field] = self.error_class([problem], renderer=self.renderer)
 
 
 class PaymentGatewayForm(forms.ModelForm):

@@ -25,7 +25,7 @@ from .errors import ConnectError, ConnectionChanged, NotConnected
 from .forms import ChartAccount
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
-from .sync import outbox, runner
+from .sync import mapping, outbox, runner
 from .xero import client, oauth
 from .xero.errors import XeroAuthExpired, XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -433,20 +433,13 @@ def currency_warning(connection: XeroConnection) -> str | None:
     )
 
 
-def revenue_code_warning(connection: XeroConnection, accounting: AccountingSettings) -> str | None:
-    """A message if the saved revenue code isn't an active revenue account of the connected organisation."""
-    from .forms import AccountingSettingsForm
-
-    form = AccountingSettingsForm(
-        data={
-            "accounting_system": accounting.accounting_system,
-            "payment_type": accounting.payment_type,
-            "revenue_code": accounting.revenue_code,
-            "bank_account_code": accounting.bank_account_code,
-        },
-        instance=AccountingSettings(whitelabel=accounting.whitelabel),
-        chart=chart_of_accounts(connection),
-    )
-    if form.is_valid() or "revenue_code" not in form.errors:
-        return None
-    return " ".join(form.errors["revenue_code"])
+def settings_problems(connection: XeroConnection, accounting: AccountingSettings | None) -> dict[str, str]:
+    """The saved revenue code and bank account that the connected organisation would refuse, by field, in the
+    words the settings page shows under them (mapping.setting_problem). Empty ones are not listed: the page
+    asks for those. Raises a XeroError if Xero can't be asked for the chart of accounts."""
+    if accounting is None or not accounting.uses_xero:
+        return {}
+    chart = chart_of_accounts(connection)
+    codes = {field: getattr(accounting, field) for field in mapping.SETTINGS}
+    problems = {field: mapping.setting_problem(field, code, chart) for field, code in codes.items() if code}
+    return {field: problem for field, problem in problems.items() if problem}

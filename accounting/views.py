@@ -22,6 +22,7 @@ from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, XeroAuthorisation, XeroConnection
 from .selectors import books_switch, sync_summary
+from .sync import mapping
 from .xero.errors import XeroConnectionRevoked, XeroError
 
 logger = logging.getLogger(__name__)
@@ -112,13 +113,31 @@ def _chart(request: HttpRequest, connection: XeroConnection | None):
         return None
 
 
-def _sync_context(whitelabel: Whitelabel, connection: XeroConnection | None = None, accounting=None) -> dict:
+def _settings_problems(connection: XeroConnection | None, accounting: AccountingSettings | None) -> dict[str, str]:
+    """The saved settings the connected organisation would refuse (services.settings_problems); none if it
+    can't say right now (the sync card is polled: it never fails for that)."""
+    if connection is None or not connection.is_active:
+        return {}
+    try:
+        return services.settings_problems(connection, accounting)
+    except XeroError:
+        return {}
+
+
+def _sync_context(
+    whitelabel: Whitelabel, connection: XeroConnection | None = None, accounting=None, problems=None
+) -> dict:
     """What the sync card needs; the settings page and the card's own endpoint render it alike."""
+    connection = connection if connection is not None else services.whitelabel_connection(whitelabel)
+    accounting = accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+    problems = _settings_problems(connection, accounting) if problems is None else problems
     return {
         "whitelabel": whitelabel,
-        "connection": connection if connection is not None else services.whitelabel_connection(whitelabel),
-        "accounting": accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
+        "connection": connection,
+        "accounting": accounting,
         "sync": sync_summary(whitelabel),
+        # What to correct before sending, e.g. "the revenue code" (Xero would refuse what needs it).
+        "refused_settings": " and ".join(f"the {mapping.SETTINGS[field][0].lower()}" for field in problems),
     }
 
 
@@ -143,6 +162,10 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     accounting_form = AccountingSettingsForm(data, instance=accounting, prefix="accounting", chart=chart)
     gateway_form = PaymentGatewayForm(data, instance=gateway, prefix="gateway")
+    # What was saved while no organisation could check it (or changed in Xero since) is marked as a failed
+    # Save would mark it.
+    problems = _settings_problems(connection, accounting if accounting.pk else None) if chart is not None else {}
+    accounting_form.mark_refused(problems)
     if request.method == "POST":
         if accounting_form.is_valid() and gateway_form.is_valid():
             saved = services.accounting_settings_save(
@@ -166,7 +189,7 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
         request,
         "accounting/settings.html",
         {
-            **_sync_context(whitelabel, connection, accounting),
+            **_sync_context(whitelabel, connection, accounting, problems),
             "accounting_form": accounting_form,
             "gateway_form": gateway_form,
             "breadcrumbs": breadcrumbs(whitelabel, "accounting:settings"),
@@ -206,14 +229,19 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
     parts = [f"Connected to Xero organisation {connection.tenant_name}."]
     level = messages.SUCCESS
     accounting = AccountingSettings.objects.filter(whitelabel=connection.whitelabel).first()
-    if accounting and accounting.revenue_code:
-        try:
-            warning = services.revenue_code_warning(connection, accounting)
-        except XeroError as exc:
-            warning = f"Arena could not check the revenue code against Xero: {exc}"
-        if warning:
-            parts.append(warning)
-            level = messages.WARNING
+    try:
+        problems = services.settings_problems(connection, accounting)
+    except XeroError as exc:
+        problems = {}
+        parts.append(f"Arena could not check the revenue code and bank account against Xero: {exc}")
+        level = messages.WARNING
+    for field, problem in problems.items():
+        label = mapping.SETTINGS[field][0]
+        parts.append(f"{label} {getattr(accounting, field)} can't be used with {connection.tenant_name}: {problem}")
+    if problems:
+        them = "it" if len(problems) == 1 else "them"
+        parts.append(f"Correct {them} below, and Save: until then Arena sends Xero nothing that needs {them}.")
+        level = messages.WARNING
     warning = _currency_warning(connection)
     if warning:
         parts.append(warning)
@@ -221,7 +249,18 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
     if accounting and not accounting.bank_account_code:
         parts.append("Now choose the bank account payments are deposited to, and Save.")
     unsent = sync_summary(connection.whitelabel).unsent
-    if unsent:
+    if unsent and problems:
+        parts.append(
+            ngettext(
+                "%(count)d record billed while Arena was not connected is not in Xero yet: the button below "
+                "sends it once the settings are corrected.",
+                "%(count)d records billed while Arena was not connected are not in Xero yet: the button below "
+                "sends them once the settings are corrected.",
+                unsent,
+            )
+            % {"count": unsent}
+        )
+    elif unsent:
         parts.append(
             ngettext(
                 "%(count)d record billed while Arena was not connected is not in Xero yet: "

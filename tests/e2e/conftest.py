@@ -16,6 +16,8 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from .layout import HEIGHT, assert_fits
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "e2e-screenshots"
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -54,7 +56,7 @@ def browser_type_launch_args(browser_type_launch_args):
 def browser_context_args(browser_context_args):
     return {
         **browser_context_args,
-        "viewport": {"width": 1024, "height": 900},
+        "viewport": {"width": 1024, "height": HEIGHT},  # a laptop; tests at other widths resize (layout.py)
         "locale": "en-AU",
         "timezone_id": "Australia/Sydney",
     }
@@ -101,15 +103,18 @@ def arena(live_server, xero, sync_worker, settings, transactional_db):
 
 
 class Screenshots:
-    """`shot("login")` saves var/e2e-screenshots/<walk>-01-login.png: one per step, numbered in order."""
+    """`shot("login")` saves var/e2e-screenshots/<walk>-01-login.png: one per step, numbered in order. Each step
+    is also a check of the page's layout at the window's width (layout.assert_fits): it must not scroll sideways,
+    and the step's `primary` actions must be in view."""
 
     def __init__(self, page, walk: str):
         self.page, self.walk, self.count = page, walk, 0
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob(f"{walk}-*.png"):
+        for old in SCREENSHOTS.glob(f"{walk}-[0-9][0-9]-*.png"):
             old.unlink()
 
-    def __call__(self, step: str, locator=None) -> Path:
+    def __call__(self, step: str, locator=None, *, primary=()) -> Path:
+        assert_fits(self.page, *primary)
         self.count += 1
         path = SCREENSHOTS / f"{self.walk}-{self.count:02d}-{step}.png"
         if locator is not None:

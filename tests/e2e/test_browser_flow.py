@@ -19,6 +19,8 @@ from payments.services import LineInput, issue_invoice, record_payment
 from tests.second_factor import code_of, device_for
 from tests.xero import ORG1, ORG2, book, tenant_ids, wait_until
 
+from .layout import WIDTHS, at_width
+
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
 
 ARRIVE = 60_000  # ms: records reach Xero through the real worker
@@ -219,6 +221,33 @@ def test_wrong_revenue_code_is_marked_and_focused_and_fixed_from_the_keyboard(pa
     expect(message(page)).to_have_text("Accounting system settings saved.")
     expect(page.get_by_label("Revenue code")).to_have_value("200")
     shot("fixed")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_revenue_code_saved_while_disconnected_is_marked_when_connecting(page: Page, arena, screenshots, width):
+    """Issue 19, item 1: nothing could check 400 when it was saved; connecting does, and the page says so
+    where the code is, and offers nothing to send until it is corrected."""
+    shot = screenshots(f"revenue-code-at-connect-{width}")
+    at_width(page, width)
+    log_in(page, arena.url)
+    choose_xero(page, revenue_code="400")  # not connected: saved as it is, then on to Xero's consent page
+    consent(page)
+    problem = "Account 400 – Advertising is not a revenue account. Use one of: 200, 260, 270."
+    expect(message(page)).to_contain_text(f"Revenue code 400 can't be used with {ORG1}: {problem}")
+    revenue_code = page.get_by_label("Revenue code")
+    expect(revenue_code).to_be_focused()
+    expect(revenue_code).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_accounting-revenue_code_error")).to_have_text(problem)
+    expect(page.get_by_role("button", name=re.compile("unsent record"))).to_have_count(0)
+    expect(page.locator("#sync-card")).to_contain_text("Correct the revenue code below, and Save, before sending")
+    shot("marked", primary=[revenue_code, page.get_by_role("button", name="Save")])
+
+    revenue_code.fill("200")
+    page.get_by_label("Bank account").select_option(label=BANK)
+    page.get_by_role("button", name="Save").click()
+    expect(message(page)).to_have_text("Accounting system settings saved.")
+    send = page.get_by_role("button", name="Send 9 unsent records to Xero")
+    shot("corrected", primary=[send])
 
 
 def test_several_organisations_ticked_then_the_picker(page: Page, arena, screenshots):
