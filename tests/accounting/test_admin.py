@@ -91,8 +91,8 @@ def page(client, url: str, status: int = 200) -> str:
 def listed(client, query: str) -> set[str]:
     """The labels of the sync records the list shows for `query`."""
     content = page(client, f"/admin/accounting/syncrecord/?{query}")
-    rows = re.findall(r'<th class="field-label"><a href="[^"]+">([^<]+)</a>', content)
-    return {html.unescape(row) for row in rows}
+    rows = re.findall(r'<th class="field-record_label"><a href="[^"]+">(.*?)</a>', content)
+    return {html.unescape(re.sub(r"<[^>]+>", "", row)) for row in rows}
 
 
 # Who may do what -------------------------------------------------------------------------------------
@@ -242,6 +242,33 @@ def test_the_list_shows_a_short_xero_id_linking_into_xero_and_the_reason(support
     link = f"https://go.xero.com/organisationlogin/default.aspx?shortcode=!a1B2c&amp;redirecturl=/AccountsReceivable/View.aspx?InvoiceID={INVOICE_ID}"
     assert f'href="{link}"' in content and "1cf1a11c… ↗" in content
     assert "Account code &#x27;999&#x27; is not a valid code" in content
+
+
+def test_the_list_says_in_words_what_a_tick_would_get_wrong(support_client, books):
+    """A green tick for "changed in Xero" reads as good news (issue 19, item 6): the column says Yes or No, and
+    the status says how many attempts were made and when the next one is."""
+    voided = sent(record_of(books["cafe"], Kind.CONTACT), "contact-cafe", changed_in_xero_at=timezone.now(),
+                  xero_change="Archived in Xero after Arena sent it.")
+    content = page(support_client, "/admin/accounting/syncrecord/")
+    assert "icon-yes.svg" not in content and "icon-no.svg" not in content
+    row = r'<th class="field-record_label"><a href="[^"]+">(.*?)</a></th>(.*?)</tr>'
+    rows = {re.sub(r"<[^>]+>", "", label): cells for label, cells in re.findall(row, content, re.S)}
+    assert re.search(r'<td class="field-changed_in_xero"><strong class="bad" title="Archived in Xero after Arena '
+                     r'sent it.">Yes</strong></td>', rows[voided.label])
+    assert '<td class="field-changed_in_xero">No</td>' in rows[books["paid"].number]
+    refused = rows[books["refused"].number]
+    assert re.search(r'<td class="field-status_and_attempts">Failed<br><span class="arena-small">10 attempts, '
+                     r'none left</span></td>', refused), refused
+
+
+def test_a_healthy_records_outcome_unknown_says_no_in_words(support_client, books):
+    paid = record_of(books["paid"], Kind.INVOICE)
+    content = page(support_client, f"/admin/accounting/syncrecord/{paid.pk}/change/")
+    assert "icon-no.svg" not in content and "A call was made whose answer never arrived" not in content
+    assert "No: the answer to every call made for it arrived." in content
+    unclear = record_of(books["cafe"], Kind.CONTACT)
+    content = page(support_client, f"/admin/accounting/syncrecord/{unclear.pk}/change/")
+    assert "Yes: a call was made whose answer never arrived. Arena looks the record up in Xero" in content
 
 
 # Sync records: a record's page ------------------------------------------------------------------------
