@@ -53,6 +53,11 @@ class SyncSummary:
         ]
 
     @property
+    def changed_example_change(self) -> str:
+        """What was changed on the example, in words, without its full stop (the card puts it in brackets)."""
+        return self.changed_example.xero_change.rstrip(". ") if self.changed_example else ""
+
+    @property
     def total(self) -> int:
         return sum(self.counts.values())
 

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from arena_xero.middleware import refreshes_by_itself
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
@@ -198,11 +199,14 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     )
 
 
+@refreshes_by_itself
 @login_required
 @require_GET
 @never_cache
 def xero_sync_status(request: HttpRequest, whitelabel: str) -> HttpResponse:
-    """The sync card alone: the settings page fetches it every few seconds while records are on their way."""
+    """The sync card alone: the settings page fetches it every few seconds while records are on their way, and
+    at a calmer rate otherwise (static/js/arena.js), so what changes in Xero shows without a reload. These
+    refreshes are not the admin's activity: they don't keep an idle session alive."""
     whitelabel = admin_whitelabel(request, whitelabel)
     return render(request, "accounting/_sync.html", _sync_context(whitelabel))
 

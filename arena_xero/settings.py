@@ -51,7 +51,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files in production (gunicorn has no static server): compressed, hashed, cached for a year.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, but the pages' own refreshes (the sync card's) don't keep an idle session alive.
+    "arena_xero.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,7 +91,7 @@ if _proxy_header:
 # DJANGO_SECURE_HSTS_PRELOAD. Until then Django's reminder (security.W021) is not a finding.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
-# Sessions end after this much idle time (every request moves the expiry on).
+# Sessions end after this much idle time (every request moves the expiry on, but a page's own refreshes).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 

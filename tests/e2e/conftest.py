@@ -8,6 +8,7 @@ saying how to install it. Each step of a walk saves a screenshot to var/e2e-scre
 
 import io
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +93,16 @@ class Arena:
 @pytest.fixture
 def arena(live_server, xero, sync_worker, settings, transactional_db):
     """What `make run` starts, in-process: the demo data, the web app at live_server.url, the sandbox
-    (reset) as Xero, and a Celery worker sending to it."""
+    (reset) as Xero, sending its signed webhooks to the app, and a Celery worker sending to it."""
     from payments.models import Whitelabel
 
     settings.XERO_REDIRECT_URI = f"{live_server.url}/accounting/xero/callback/"
-    xero.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
+    settings.XERO_WEBHOOK_KEY = secrets.token_urlsafe(48)
+    xero.configure(
+        redirect_uris=[settings.XERO_REDIRECT_URI],
+        webhook_url=f"{live_server.url}/accounting/xero/webhooks/",
+        webhook_key=settings.XERO_WEBHOOK_KEY,
+    )
     with override_settings(DEBUG=True):  # as `make run` loads it: the tour's public login
         call_command("load_demo_data", stdout=io.StringIO())
     return Arena(url=live_server.url, sandbox=xero, whitelabel=Whitelabel.objects.get(slug="demo"))

@@ -28,7 +28,8 @@ WHERE_IT_IS = """el => {
       return `${name} is cut off by its box ${what}: only scrolling it reaches it`;
     }
   }
-  const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  const line = el.getClientRects()[0] || r;  // a link broken over two lines: the middle of its first line
+  const hit = document.elementFromPoint(line.left + line.width / 2, line.top + line.height / 2);
   if (!hit || !(hit === el || el.contains(hit))) {
     return `${name} is covered by <${hit ? hit.tagName.toLowerCase() : "nothing"}>`;
   }
@@ -59,4 +60,9 @@ def assert_tables_fit(page: Page, selector: str = "table") -> None:
     width = page.viewport_size["width"]
     for table in page.locator(selector).all():
         too_wide = table.evaluate("t => t.scrollWidth - t.parentElement.clientWidth")
-        assert too_wide <= 0, f"At {width} px, table #{table.get_attribute('id')} is {too_wide} px wider than its box"
+        columns = table.evaluate(
+            "t => Array.from(t.querySelectorAll('thead th')).map(th => `${th.innerText.trim()} ${th.offsetWidth}`)"
+        )
+        assert too_wide <= 0, (
+            f"At {width} px, table #{table.get_attribute('id')} is {too_wide} px wider than its box: {columns}"
+        )

@@ -4,11 +4,13 @@ billing and watch it arrive; then the other ways it can go. Every step saves a s
 var/e2e-screenshots/ (see conftest.py)."""
 
 import base64
+import datetime
 import re
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
@@ -19,7 +21,8 @@ from payments.services import LineInput, issue_invoice, record_payment
 from tests.second_factor import code_of, device_for
 from tests.xero import ORG1, ORG2, book, tenant_ids, wait_until
 
-from .layout import WIDTHS, at_width
+from .conftest import Screenshots
+from .layout import HEIGHT, WIDTHS, assert_fits, assert_tables_fit, at_width
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
 
@@ -164,6 +167,73 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     for text in ("InvoiceNumber", "INV-000001", "Sent"):
         expect(page.locator("#content")).to_contain_text(text)
     shot("admin-record")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_tour_step_6_a_void_in_xero_shows_on_the_open_page_and_in_the_support_console(
+    page: Page, arena, screenshots, browser, width
+):
+    """The README's step 6: an accountant voids an unpaid invoice on the sandbox's page; the settings page
+    that is open (and idle) says so within seconds, without a reload, and support find it in the console."""
+    shot = screenshots("tour-6" if width == 1024 else f"tour-6-{width}")
+    at_width(page, width)
+    connect(page, arena)
+    page.get_by_role("button", name="Send 9 unsent records to Xero").click()
+    expect(sync_count(page, "Sent")).to_have_text("9", timeout=ARRIVE)
+    expect(page.locator("#sync-card [data-in-progress]")).to_have_attribute("data-in-progress", "0")
+    page.evaluate("window.__sameDocument = true")
+
+    accountant = browser.new_context(viewport={"width": width, "height": HEIGHT})  # someone else, in "Xero"
+    xero = accountant.new_page()
+    xero.goto(arena.sandbox.url + "/")
+    unpaid = next(i for i in book(arena.sandbox, tenant_name=ORG1).invoices() if i["AmountPaid"] == 0)
+    void = xero.get_by_role("button", name=f"Void invoice {unpaid['InvoiceNumber']}")
+    Screenshots(xero, shot.walk + "-sandbox")("void", primary=[void])
+    void.click()
+    expect(xero.get_by_role("status")).to_have_text("Invoice voided.")
+    accountant.close()
+
+    change = (
+        f"Changed in Xero: 1 record was changed by a person in Xero after Arena sent it (Invoice "
+        f"{unpaid['InvoiceNumber']}: Voided in Xero after Arena sent it; Arena still bills it)."
+    )
+    expect(page.locator("#sync-card .drift")).to_contain_text(change, timeout=ARRIVE)
+    assert page.evaluate("window.__sameDocument") is True, "the open page, never reloaded"
+    shot("changed-in-xero", page.locator("section", has=page.locator("#sync-card")))
+
+    # Support see every record, every column in view (a failed one too, with Xero's long reason), and this one
+    # under the Changed in Xero filter, the change said in words.
+    SyncRecord.objects.filter(kind=SyncRecord.Kind.OVERPAYMENT).update(
+        status=SyncRecord.Status.FAILED,
+        attempts=3,
+        next_attempt_at=timezone.now() + datetime.timedelta(minutes=40),
+        reason="Xero refused it: The contact with the specified contact details has been archived. The contact "
+        "must be un-archived before creating new invoices or credit notes.",
+    )
+    support = browser.new_context(viewport={"width": width, "height": HEIGHT})
+    console = support.new_page()
+    admin_shot = Screenshots(console, shot.walk + "-admin")
+    app = device_for(get_user_model().objects.get(username="support"))
+    log_in_to_the_console(console, arena)
+    console.get_by_label("Code").fill(code_of(app))
+    console.get_by_role("button", name="Verify").click()
+    console.goto(arena.url + "/admin/accounting/syncrecord/")
+    rows = console.locator("#result_list tbody tr")
+    expect(rows).to_have_count(9)
+    assert_tables_fit(console, "#result_list")
+    admin_shot("sync-records", primary=[rows.locator("th.field-record_label a"), rows.locator("td.field-reason_start")])
+    console.locator("#changelist-filter").get_by_role("link", name="Changed in Xero", exact=True).click()
+    expect(rows).to_have_count(1)
+    expect(rows.locator("th.field-record_label")).to_have_text(unpaid["InvoiceNumber"])
+    expect(rows.locator("td.field-changed_in_xero")).to_have_text("Yes")
+    columns = [rows.locator(f"td.field-{name}") for name in ("status_and_attempts", "in_xero", "changed_in_xero")]
+    admin_shot("changed-in-xero", primary=[rows.locator("th.field-record_label a"), *columns])
+    for other in ("whitelabelsync", "xeroconnection", "accountingsettings"):
+        console.goto(f"{arena.url}/admin/accounting/{other}/")
+        expect(rows).to_have_count(1)
+        assert_tables_fit(console, "#result_list")
+        assert_fits(console, rows.locator("th a"))
+    support.close()
 
 
 def test_login_page_favicon_and_error_pages(page: Page, arena, screenshots):
