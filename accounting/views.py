@@ -167,6 +167,9 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     # Save would mark it.
     problems = _settings_problems(connection, accounting if accounting.pk else None) if chart is not None else {}
     accounting_form.mark_refused(problems)
+    if request.method == "GET" and not problems and chart is not None and not accounting.bank_account_code:
+        # Connected, and the page's message asks for it: the field the admin has to fill in gets the focus.
+        accounting_form.fields["bank_account_code"].widget.attrs["autofocus"] = True
     if request.method == "POST":
         if accounting_form.is_valid() and gateway_form.is_valid():
             saved = services.accounting_settings_save(
@@ -320,12 +323,14 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             pending.delete()
             messages.info(request, "You cancelled the connection to Xero. Nothing was changed.")
             return _settings_redirect(whitelabel)
+        tenant_id = request.POST.get("tenant_id", "")
         try:
             connection = services.xero_authorisation_choose(
                 pending=pending,
                 user=request.user,
-                tenant_id=request.POST.get("tenant_id", ""),
-                confirm_switch=request.POST.get("confirm_switch") == "yes",
+                tenant_id=tenant_id,
+                # Each organisation that would switch the books has its own box, named by its tenant id.
+                confirm_switch=bool(tenant_id) and tenant_id in request.POST.getlist("confirm_switch"),
             )
         except services.ConnectError as exc:
             if not XeroAuthorisation.objects.filter(pk=pending.pk).exists():
@@ -335,7 +340,12 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
         else:
             _connected_message(request, connection)
             return _settings_redirect(whitelabel)
-    switches = {t["tenant_id"]: books_switch(whitelabel, t["tenant_id"]) for t in pending.tenants}
+    # Each organisation with what picking it would do: switching the books away from the organisation the
+    # records went to asks first. That one (none asks) is picked to start with, unless the admin picked another.
+    options = [{"tenant": t, "switch": books_switch(whitelabel, t["tenant_id"])} for t in pending.tenants]
+    picked = request.POST.get("tenant_id") or next((o for o in options if o["switch"] is None), options[0])[
+        "tenant"
+    ]["tenant_id"]
     return render(
         request,
         "accounting/choose_organisation.html",
@@ -343,7 +353,7 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             "whitelabel": whitelabel,
             "pending": pending,
             "error": error,
-            "switch": next((s for s in switches.values() if s is not None), None),
+            "options": [{**o, "picked": o["tenant"]["tenant_id"] == picked} for o in options],
             "breadcrumbs": [
                 *breadcrumbs(whitelabel, "accounting:settings"),
                 {"title": "Which Xero organisation?", "url": request.path},

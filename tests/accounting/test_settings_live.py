@@ -126,6 +126,15 @@ def test_connecting_after_saving_ends_with_one_message(admin_client, whitelabel,
     assert "Settings saved" not in html
 
 
+def test_after_connecting_the_bank_account_it_asks_for_has_the_focus(admin_client, whitelabel, xero):
+    html = connect(admin_client, whitelabel, xero, organisations=(ORG1,)).content.decode()
+    bank = re.search(r'<select name="accounting-bank_account_code"[^>]*>', html).group(0)
+    assert "autofocus" in bank
+    assert save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "090"}).status_code == 302
+    chosen = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert 'selected>090 – Business Bank Account' in chosen and "autofocus" not in chosen, "left where it is"
+
+
 def test_cancel_at_xero_after_saving_says_the_settings_are_saved_in_one_message(admin_client, whitelabel, xero):
     back = consent(xero, save_settings(admin_client, whitelabel)["Location"], allow=False)
     html = admin_client.get(callback_path(back), follow=True).content.decode()

@@ -44,7 +44,7 @@ def log_in(page: Page, url: str, username: str = "admin", *, shot=None) -> None:
 def log_in_to_the_console(page: Page, arena, username: str = "support") -> None:
     """The admin's login, first step: user name and password (then comes the code, or the set-up)."""
     page.goto(arena.url + "/admin/")
-    page.get_by_label("Username").fill(username)
+    page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill("arena-demo")
     page.get_by_role("button", name="Log in").click()
 
@@ -115,7 +115,10 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
         f"{unsent} records billed while Arena was not connected are not in Xero yet: send them with the button below."
     )
     expect(page.locator(".facts")).to_contain_text(re.compile(r"admin \(Xero user demo@example.com\), .* AE[DS]T"))
-    shot("connected")
+    bank = page.get_by_label("Bank account")
+    expect(bank).to_be_focused()  # what the message asks for, in view
+    expect(bank).to_be_in_viewport()
+    shot("connected", primary=[bank])
     page.get_by_label("Bank account").select_option(label=BANK)
     page.get_by_role("button", name="Save").click()
     expect(message(page)).to_have_text("Accounting system settings saved.")
@@ -358,11 +361,20 @@ def test_sync_card_refreshes_itself_while_records_wait(page: Page, arena, screen
 def test_disconnect_asks_first_and_reconnecting_offers_what_was_billed_meanwhile(page: Page, arena, screenshots):
     shot = screenshots("disconnect")
     connect(page, arena)
+    page.get_by_role("button", name="Send 9 unsent records to Xero").click()
+    expect(sync_count(page, "Sent")).to_have_text("9", timeout=ARRIVE)
     page.get_by_role("link", name="Disconnect…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Disconnect from Xero?")
     expect(page.locator("main")).to_contain_text("What you bill from now on is not sent to Xero.")
-    shot("confirm")
-    page.get_by_role("link", name="Keep connected").click()
+    # The card lines up with the breadcrumb; its two buttons side by side, the same height.
+    disconnect = page.get_by_role("button", name=f"Disconnect from {ORG1}")
+    keep = page.get_by_role("link", name="Keep connected")
+    crumb, card = page.get_by_role("navigation", name="Breadcrumb"), page.locator("section.card")
+    assert card.bounding_box()["x"] == crumb.bounding_box()["x"]
+    assert disconnect.bounding_box()["y"] == keep.bounding_box()["y"]
+    assert disconnect.bounding_box()["height"] == keep.bounding_box()["height"]
+    shot("confirm", primary=[disconnect, keep])
+    keep.click()
     assert XeroConnection.objects.get(whitelabel=arena.whitelabel).is_active
     page.get_by_role("link", name="Disconnect…").click()
     page.get_by_role("button", name=f"Disconnect from {ORG1}").click()
@@ -370,15 +382,28 @@ def test_disconnect_asks_first_and_reconnecting_offers_what_was_billed_meanwhile
     expect(page.get_by_role("button", name="Connect to Xero")).to_be_visible()
     shot("disconnected")
 
+    # Both organisations ticked: the picker starts on the one the records went to and asks nothing for it;
+    # the other comes with the warning and the box to tick while it is picked.
     issue_invoice(Customer.objects.get(whitelabel=arena.whitelabel, account_number="C-1002"), [PLAN])
     page.get_by_role("button", name="Connect to Xero").click()
-    consent(page)
+    consent(page, tick=(ORG1, ORG2))
+    expect(page.get_by_role("radio", name=ORG1)).to_be_checked()
+    warning, confirm = page.get_by_role("note"), page.get_by_role("checkbox", name=f"Yes, send everything to {ORG2}")
+    expect(warning).to_be_hidden()
+    expect(confirm).to_be_hidden()
+    page.get_by_role("radio", name=ORG2).check()
+    expect(warning).to_contain_text(f"Arena has already sent 9 records of Demo Telecom to {ORG1}.")
+    expect(confirm).to_be_visible()
+    shot("switch-asks-first", primary=[confirm, page.get_by_role("button", name="Connect")])
+    page.get_by_role("radio", name=ORG1).check()
+    expect(warning).to_be_hidden()
+    page.get_by_role("button", name="Connect").click()
     skipped = SyncRecord.objects.filter(whitelabel=arena.whitelabel, status=SyncRecord.Status.SKIPPED).count()
     expect(message(page)).to_have_text(
-        f"Connected to Xero organisation {ORG1}. {skipped} records billed while Arena was not connected are not "
-        "in Xero yet: send them with the button below."
+        f"Connected to Xero organisation {ORG1}. {skipped} record billed while Arena was not connected is not "
+        "in Xero yet: send it with the button below."
     )
-    expect(page.get_by_role("button", name=f"Send {skipped} unsent records to Xero")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Send {skipped} unsent record to Xero")).to_be_visible()
     shot("reconnected")
 
 
