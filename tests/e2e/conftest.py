@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from .layout import HEIGHT, assert_fits
+from .layout import HEIGHT, WIDTHS, assert_fits, at_width
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "e2e-screenshots"
@@ -110,8 +110,8 @@ def arena(live_server, xero, sync_worker, settings, transactional_db):
 
 class Screenshots:
     """`shot("login")` saves var/e2e-screenshots/<walk>-01-login.png: one per step, numbered in order. Each step
-    is also a check of the page's layout at the window's width (layout.assert_fits): it must not scroll sideways,
-    and the step's `primary` actions must be in view."""
+    is also a check of the page's layout at 1024 px and at 1440 px (layout.assert_fits, the window set back to its
+    width for the picture): it must not scroll sideways, and the step's `primary` actions must be in view."""
 
     def __init__(self, page, walk: str):
         self.page, self.walk, self.count = page, walk, 0
@@ -119,14 +119,21 @@ class Screenshots:
         for old in SCREENSHOTS.glob(f"{walk}-[0-9][0-9]-*.png"):
             old.unlink()
 
-    def __call__(self, step: str, locator=None, *, primary=()) -> Path:
-        assert_fits(self.page, *primary)
+    def __call__(self, step: str, locator=None, *, primary=(), page=None) -> Path:
+        """`page`: another tab of the walk (e.g. one a link opened)."""
+        page = page or self.page
+        width = page.viewport_size["width"]
+        for other in (w for w in WIDTHS if w != width):
+            at_width(page, other)
+            assert_fits(page, *primary)
+        at_width(page, width)
+        assert_fits(page, *primary)
         self.count += 1
         path = SCREENSHOTS / f"{self.walk}-{self.count:02d}-{step}.png"
         if locator is not None:
             locator.screenshot(path=path)
         else:
-            self.page.screenshot(path=path, full_page=True)
+            page.screenshot(path=path, full_page=True)
         return path
 
 

@@ -21,6 +21,7 @@ from payments.services import LineInput, issue_invoice, record_payment
 from tests.second_factor import code_of, device_for
 from tests.xero import ORG1, ORG2, book, tenant_ids, wait_until
 
+from . import tour
 from .conftest import Screenshots
 from .layout import HEIGHT, WIDTHS, assert_fits, assert_tables_fit, at_width
 
@@ -101,8 +102,9 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     organisation_1, organisation_2 = (page.get_by_role("checkbox", name=name) for name in (ORG1, ORG2))
     expect(organisation_1).to_be_checked()
     expect(organisation_2).not_to_be_checked()
-    expect(page.locator("label", has=organisation_1)).to_contain_text("AU · AUD")
-    expect(page.locator("label", has=organisation_2)).to_contain_text("NZ · NZD")
+    expect(page.get_by_role("heading", name=tour.CONSENT_HEADING)).to_be_visible()
+    expect(page.locator("label", has=organisation_1)).to_contain_text(tour.ORGANISATION_1)
+    expect(page.locator("label", has=organisation_2)).to_contain_text(tour.ORGANISATION_2)
     shot("consent")
     page.get_by_role("button", name="Allow access").click()
 
@@ -110,10 +112,7 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     expect(page).to_have_url(arena.settings_url)
     unsent = SyncRecord.objects.filter(whitelabel=arena.whitelabel, status=SyncRecord.Status.SKIPPED).count()
     assert unsent == 9, "the demo billing happened before connecting (the README's tour says 9)"
-    expect(message(page)).to_have_text(
-        f"Connected to Xero organisation {ORG1}. Now choose the bank account payments are deposited to, and Save. "
-        f"{unsent} records billed while Arena was not connected are not in Xero yet: send them with the button below."
-    )
+    expect(message(page)).to_have_text(tour.CONNECTED)
     expect(page.locator(".facts")).to_contain_text(re.compile(r"admin \(Xero user demo@example.com\), .* AE[DS]T"))
     bank = page.get_by_label("Bank account")
     expect(bank).to_be_focused()  # what the message asks for, in view
@@ -121,12 +120,12 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     shot("connected", primary=[bank])
     page.get_by_label("Bank account").select_option(label=BANK)
     page.get_by_role("button", name="Save").click()
-    expect(message(page)).to_have_text("Accounting system settings saved.")
+    expect(message(page)).to_have_text(tour.SAVED)
 
     # Step 4: what was billed before connecting goes when the admin asks, and arrives on the open page.
     page.evaluate("window.__sameDocument = true")
-    page.get_by_role("button", name="Send 9 unsent records to Xero").click()
-    expect(message(page)).to_have_text("9 records will be sent to Xero: the card below shows them arrive.")
+    page.get_by_role("button", name=tour.SEND).click()
+    expect(message(page)).to_have_text(tour.SENDING)
     page.evaluate("window.__sameDocument = true")
     expect(sync_count(page, "Sent")).to_have_text("9", timeout=ARRIVE)
     expect(page.locator("#sync-card")).not_to_contain_text("Queued")
@@ -156,7 +155,7 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     # Log out; support staff see every record in the admin (step 5).
     page.goto(arena.settings_url)
     page.get_by_role("button", name="Log out").click()
-    expect(message(page)).to_have_text("You have logged out.")
+    expect(message(page)).to_have_text(tour.LOGGED_OUT)
     shot("logged-out")
     # The tests run without debug, as production: support has an authenticator app and types its code.
     app = device_for(get_user_model().objects.get(username="support"))
@@ -169,7 +168,17 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     page.locator("#result_list").get_by_role("link", name="INV-000001").first.click()
     for text in ("InvoiceNumber", "INV-000001", "Sent"):
         expect(page.locator("#content")).to_contain_text(text)
-    shot("admin-record")
+    open_in_xero = page.get_by_role("link", name="Open in Xero ↗")
+    shot("admin-record", primary=[open_in_xero])
+
+    # Open in Xero: under make run (and here) Xero is the sandbox, which opens the record in its organisation.
+    with page.context.expect_page() as opened:
+        open_in_xero.click()
+    in_xero = opened.value
+    expect(in_xero).to_have_url(re.compile(re.escape(arena.sandbox.url) + r"/AccountsReceivable/View\.aspx"))
+    expect(in_xero.get_by_role("heading", level=1)).to_have_text("Invoice INV-000001")
+    expect(in_xero.locator("dl.facts")).to_contain_text(ORG1)
+    shot("open-in-xero", page=in_xero)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -178,7 +187,7 @@ def test_tour_step_6_a_void_in_xero_shows_on_the_open_page_and_in_the_support_co
 ):
     """The README's step 6: an accountant voids an unpaid invoice on the sandbox's page; the settings page
     that is open (and idle) says so within seconds, without a reload, and support find it in the console."""
-    shot = screenshots("tour-6" if width == 1024 else f"tour-6-{width}")
+    shot = screenshots("tour-step6" if width == 1024 else f"tour-step6-{width}")
     at_width(page, width)
     connect(page, arena)
     page.get_by_role("button", name="Send 9 unsent records to Xero").click()
@@ -189,18 +198,15 @@ def test_tour_step_6_a_void_in_xero_shows_on_the_open_page_and_in_the_support_co
     accountant = browser.new_context(viewport={"width": width, "height": HEIGHT})  # someone else, in "Xero"
     xero = accountant.new_page()
     xero.goto(arena.sandbox.url + "/")
-    unpaid = next(i for i in book(arena.sandbox, tenant_name=ORG1).invoices() if i["AmountPaid"] == 0)
-    void = xero.get_by_role("button", name=f"Void invoice {unpaid['InvoiceNumber']}")
+    unpaid = [i["InvoiceNumber"] for i in book(arena.sandbox, tenant_name=ORG1).invoices() if i["AmountPaid"] == 0]
+    assert unpaid == [tour.UNPAID], "the README's step 6 names the demo's unpaid invoice"
+    void = xero.get_by_role("button", name=f"Void invoice {tour.UNPAID}")
     Screenshots(xero, shot.walk + "-sandbox")("void", primary=[void])
     void.click()
-    expect(xero.get_by_role("status")).to_have_text("Invoice voided.")
+    expect(xero.get_by_role("status")).to_have_text(tour.VOIDED)
     accountant.close()
 
-    change = (
-        f"Changed in Xero: 1 record was changed by a person in Xero after Arena sent it (Invoice "
-        f"{unpaid['InvoiceNumber']}: Voided in Xero after Arena sent it; Arena still bills it)."
-    )
-    expect(page.locator("#sync-card .drift")).to_contain_text(change, timeout=ARRIVE)
+    expect(page.locator("#sync-card .drift")).to_have_text(tour.CHANGED_IN_XERO, timeout=ARRIVE)
     assert page.evaluate("window.__sameDocument") is True, "the open page, never reloaded"
     shot("changed-in-xero", page.locator("section", has=page.locator("#sync-card")))
 
@@ -227,7 +233,7 @@ def test_tour_step_6_a_void_in_xero_shows_on_the_open_page_and_in_the_support_co
     admin_shot("sync-records", primary=[rows.locator("th.field-record_label a"), rows.locator("td.field-reason_start")])
     console.locator("#changelist-filter").get_by_role("link", name="Changed in Xero", exact=True).click()
     expect(rows).to_have_count(1)
-    expect(rows.locator("th.field-record_label")).to_have_text(unpaid["InvoiceNumber"])
+    expect(rows.locator("th.field-record_label")).to_have_text(tour.UNPAID)
     expect(rows.locator("td.field-changed_in_xero")).to_have_text("Yes")
     columns = [rows.locator(f"td.field-{name}") for name in ("status_and_attempts", "in_xero", "changed_in_xero")]
     admin_shot("changed-in-xero", primary=[rows.locator("th.field-record_label a"), *columns])
