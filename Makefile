@@ -53,7 +53,8 @@ chromium:
 	fi
 
 ## Take the README's screenshots again: the browser tests' tour, copied from var/e2e-screenshots/ to docs/.
-DOCS_SHOTS := tour-01-login tour-02-settings tour-03-consent tour-04-connected tour-05-sync-card tour-09-admin-record
+DOCS_SHOTS := tour-01-login tour-02-settings tour-03-consent tour-04-connected tour-05-sync-card tour-09-admin-record \
+	tour-10-open-in-xero tour-step6-sandbox-01-void tour-step6-01-changed-in-xero tour-step6-admin-02-changed-in-xero
 docs-screenshots: install-dev chromium
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_browser_flow.py -k tour
 	mkdir -p docs && for shot in $(DOCS_SHOTS); do cp var/e2e-screenshots/$$shot.png docs/; done

@@ -227,18 +227,17 @@ class ChangedInXeroFilter(admin.SimpleListFilter):
 
 @admin.register(SyncRecord)
 class SyncRecordAdmin(ReadOnlyAdmin):
+    # Fits a 1024 px window beside the filters: attempts and the next one are under the status.
     list_display = [
-        "label",
+        "record_label",
         "kind",
         "whitelabel",
-        "status",
-        "attempts",
-        "next_attempt_at",
+        "status_and_attempts",
         "in_xero",
         "changed_in_xero",
         "reason_start",
     ]
-    list_display_links = ["label"]
+    list_display_links = ["record_label"]
     list_filter = [
         "status",
         KindFilter,
@@ -264,7 +263,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
                     "xero_id",
                     "organisation",
                     "sent_at",
-                    "outcome_unknown",
+                    "outcome",
                     "changed_in_xero_at",
                     "xero_change",
                 ]
@@ -276,6 +275,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     readonly_fields = [
         "arena_object",
         "waits_for",
+        "outcome",
         "open_in_xero",
         "organisation",
         "next_attempt",
@@ -315,6 +315,24 @@ class SyncRecordAdmin(ReadOnlyAdmin):
             obj.xero_id,
             short_id(obj.xero_id),
         )
+
+    @admin.display(description="Label", ordering="label")
+    def record_label(self, obj):
+        """The record's label, broken only at its spaces in a narrow column: "53.90 to" / "INV-000003", never
+        "INV-" / "000003"."""
+        return format_html_join(" ", '<span class="arena-word">{}</span>', ((word,) for word in obj.label.split()))
+
+    @admin.display(description="Status", ordering="status")
+    def status_and_attempts(self, obj):
+        """The status, and under it the attempts made and when the next one is (when they tell anything)."""
+        if obj.status == Status.SENT and obj.attempts <= 1:
+            return obj.get_status_display()
+        detail = ngettext("%(count)d attempt", "%(count)d attempts", obj.attempts) % {"count": obj.attempts}
+        if obj.next_attempt_at:
+            detail += f", next {when(obj.next_attempt_at)}"
+        elif obj.status == Status.FAILED:
+            detail += ", none left"
+        return format_html('{}<br><span class="arena-small">{}</span>', obj.get_status_display(), detail)
 
     @admin.display(description="Reason")
     def reason_start(self, obj):
@@ -384,9 +402,23 @@ class SyncRecordAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(reverse("admin:accounting_syncrecord_change", args=[queryset.get().pk]))
         return None
 
-    @admin.display(description="Changed in Xero", boolean=True)
+    @admin.display(description="Changed in Xero", ordering="changed_in_xero_at")
     def changed_in_xero(self, obj):
-        return obj.changed_in_xero_at is not None
+        """In words: a green tick would read as good news."""
+        if obj.changed_in_xero_at is None:
+            return "No"
+        return format_html('<strong class="bad" title="{}">Yes</strong>', obj.xero_change)
+
+    @admin.display(description="Outcome unknown")
+    def outcome(self, obj):
+        """In words: a red cross beside the field's help ("a call was made whose answer never arrived") misleads
+        on a healthy record."""
+        if obj.outcome_unknown:
+            return (
+                "Yes: a call was made whose answer never arrived. Arena looks the record up in Xero before sending "
+                "it again."
+            )
+        return "No: the answer to every call made for it arrived."
 
     @admin.action(description="Mark the changes in Xero as resolved", permissions=["retry"])
     def resolve_changes_in_xero(self, request, queryset):

@@ -64,11 +64,21 @@ class AccountingSettingsForm(forms.ModelForm):
         return cleaned
 
     def _check_revenue_code(self, code: str) -> None:
-        account, problem = mapping.revenue_account(code, self.chart)
+        problem = mapping.setting_problem("revenue_code", code, self.chart)
         if problem:
             self.add_error("revenue_code", problem)
         else:
-            self.cleaned_data["revenue_code"] = account.code
+            self.cleaned_data["revenue_code"] = next(a.code for a in self.chart if a.code.lower() == code.lower())
+
+    def mark_refused(self, problems: dict[str, str]) -> None:
+        """Mark the saved settings that Xero would refuse (services.settings_problems) on their fields, as a
+        failed Save marks them: for the page shown after connecting, when what was saved could not be checked."""
+        if self.is_bound:
+            return
+        errors = self.errors  # an unbound form has none of its own
+        for field, problem in problems.items():
+            if field in self.fields:
+                errors[field] = self.error_class([problem], renderer=self.renderer)
 
 
 class PaymentGatewayForm(forms.ModelForm):

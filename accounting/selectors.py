@@ -54,6 +54,11 @@ class SyncSummary:
         ]
 
     @property
+    def changed_example_change(self) -> str:
+        """What was changed on the example, in words, without its full stop (the card puts it in brackets)."""
+        return self.changed_example.xero_change.rstrip(". ") if self.changed_example else ""
+
+    @property
     def total(self) -> int:
         return sum(self.counts.values())
 
@@ -145,7 +150,7 @@ def record_xero_target(record: SyncRecord) -> tuple[str, str] | None:
 
 
 def record_xero_link(record: SyncRecord, *, short_code: str = "") -> str:
-    """The go.xero.com link that opens what the record became in Xero ("" if it is in no organisation)."""
+    """The link that opens what the record became in Xero's web app ("" if it is in no organisation)."""
     target = record_xero_target(record)
     return deep_link(*target, short_code=short_code) if target else ""
 

@@ -286,8 +286,13 @@ def currency_warning(connection: XeroConnection) -> str | None:
     )
 
 
-def revenue_code_warning(connection: XeroConnection, accounting: AccountingSettings) -> str | None:
-    """A message if the saved revenue code isn't an active revenue account of the connected organisation."""
-    if not accounting.uses_xero or not accounting.revenue_code:
-        return None
-    return mapping.revenue_account(accounting.revenue_code, chart_of_accounts(connection))[1]
+def settings_problems(connection: XeroConnection, accounting: AccountingSettings | None) -> dict[str, str]:
+    """The saved revenue code and bank account that the connected organisation would refuse, by field, in the
+    words the settings page shows under them (mapping.setting_problem). Empty ones are not listed: the page
+    asks for those. Raises a XeroError if Xero can't be asked for the chart of accounts."""
+    if accounting is None or not accounting.uses_xero:
+        return {}
+    chart = chart_of_accounts(connection)
+    codes = {field: getattr(accounting, field) for field in mapping.SETTINGS}
+    problems = {field: mapping.setting_problem(field, code, chart) for field, code in codes.items() if code}
+    return {field: problem for field, problem in problems.items() if problem}

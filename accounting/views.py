@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from arena_xero.middleware import refreshes_by_itself
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
@@ -23,6 +24,7 @@ from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
 from .models import AccountingSettings, XeroAuthorisation, XeroConnection
 from .selectors import books_switch, sync_summary
+from .sync import mapping
 from .xero.errors import XeroConnectionRevoked, XeroError
 
 logger = logging.getLogger(__name__)
@@ -113,13 +115,31 @@ def _chart(request: HttpRequest, connection: XeroConnection | None):
         return None
 
 
-def _sync_context(whitelabel: Whitelabel, connection: XeroConnection | None = None, accounting=None) -> dict:
+def _settings_problems(connection: XeroConnection | None, accounting: AccountingSettings | None) -> dict[str, str]:
+    """The saved settings the connected organisation would refuse (services.settings_problems); none if it
+    can't say right now (the sync card is polled: it never fails for that)."""
+    if connection is None or not connection.is_active:
+        return {}
+    try:
+        return services.settings_problems(connection, accounting)
+    except XeroError:
+        return {}
+
+
+def _sync_context(
+    whitelabel: Whitelabel, connection: XeroConnection | None = None, accounting=None, problems=None
+) -> dict:
     """What the sync card needs; the settings page and the card's own endpoint render it alike."""
+    connection = connection if connection is not None else whitelabel_connection(whitelabel)
+    accounting = accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+    problems = _settings_problems(connection, accounting) if problems is None else problems
     return {
         "whitelabel": whitelabel,
-        "connection": connection if connection is not None else whitelabel_connection(whitelabel),
-        "accounting": accounting or AccountingSettings.objects.filter(whitelabel=whitelabel).first(),
+        "connection": connection,
+        "accounting": accounting,
         "sync": sync_summary(whitelabel),
+        # What to correct before sending, e.g. "the revenue code" (Xero would refuse what needs it).
+        "refused_settings": " and ".join(f"the {mapping.SETTINGS[field][0].lower()}" for field in problems),
     }
 
 
@@ -144,6 +164,13 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     accounting_form = AccountingSettingsForm(data, instance=accounting, prefix="accounting", chart=chart)
     gateway_form = PaymentGatewayForm(data, instance=gateway, prefix="gateway")
+    # What was saved while no organisation could check it (or changed in Xero since) is marked as a failed
+    # Save would mark it.
+    problems = _settings_problems(connection, accounting if accounting.pk else None) if chart is not None else {}
+    accounting_form.mark_refused(problems)
+    if request.method == "GET" and not problems and chart is not None and not accounting.bank_account_code:
+        # Connected, and the page's message asks for it: the field the admin has to fill in gets the focus.
+        accounting_form.fields["bank_account_code"].widget.attrs["autofocus"] = True
     if request.method == "POST":
         if accounting_form.is_valid() and gateway_form.is_valid():
             saved = services.accounting_settings_save(
@@ -167,7 +194,7 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
         request,
         "accounting/settings.html",
         {
-            **_sync_context(whitelabel, connection, accounting),
+            **_sync_context(whitelabel, connection, accounting, problems),
             "accounting_form": accounting_form,
             "gateway_form": gateway_form,
             "breadcrumbs": breadcrumbs(whitelabel, "accounting:settings"),
@@ -176,11 +203,14 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
     )
 
 
+@refreshes_by_itself
 @login_required
 @require_GET
 @never_cache
 def xero_sync_status(request: HttpRequest, whitelabel: str) -> HttpResponse:
-    """The sync card alone: the settings page fetches it every few seconds while records are on their way."""
+    """The sync card alone: the settings page fetches it every few seconds while records are on their way, and
+    at a calmer rate otherwise (static/js/arena.js), so what changes in Xero shows without a reload. These
+    refreshes are not the admin's activity: they don't keep an idle session alive."""
     whitelabel = admin_whitelabel(request, whitelabel)
     return render(request, "accounting/_sync.html", _sync_context(whitelabel))
 
@@ -207,14 +237,19 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
     parts = [f"Connected to Xero organisation {connection.tenant_name}."]
     level = messages.SUCCESS
     accounting = AccountingSettings.objects.filter(whitelabel=connection.whitelabel).first()
-    if accounting and accounting.revenue_code:
-        try:
-            warning = services.revenue_code_warning(connection, accounting)
-        except XeroError as exc:
-            warning = f"Arena could not check the revenue code against Xero: {exc}"
-        if warning:
-            parts.append(warning)
-            level = messages.WARNING
+    try:
+        problems = services.settings_problems(connection, accounting)
+    except XeroError as exc:
+        problems = {}
+        parts.append(f"Arena could not check the revenue code and bank account against Xero: {exc}")
+        level = messages.WARNING
+    for field, problem in problems.items():
+        label = mapping.SETTINGS[field][0]
+        parts.append(f"{label} {getattr(accounting, field)} can't be used with {connection.tenant_name}: {problem}")
+    if problems:
+        them = "it" if len(problems) == 1 else "them"
+        parts.append(f"Correct {them} below, and Save: until then Arena sends Xero nothing that needs {them}.")
+        level = messages.WARNING
     warning = _currency_warning(connection)
     if warning:
         parts.append(warning)
@@ -222,7 +257,18 @@ def _connected_message(request: HttpRequest, connection: XeroConnection) -> None
     if accounting and not accounting.bank_account_code:
         parts.append("Now choose the bank account payments are deposited to, and Save.")
     unsent = sync_summary(connection.whitelabel).unsent
-    if unsent:
+    if unsent and problems:
+        parts.append(
+            ngettext(
+                "%(count)d record billed while Arena was not connected is not in Xero yet: the button below "
+                "sends it once the settings are corrected.",
+                "%(count)d records billed while Arena was not connected are not in Xero yet: the button below "
+                "sends them once the settings are corrected.",
+                unsent,
+            )
+            % {"count": unsent}
+        )
+    elif unsent:
         parts.append(
             ngettext(
                 "%(count)d record billed while Arena was not connected is not in Xero yet: "
@@ -278,12 +324,14 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             pending.delete()
             messages.info(request, "You cancelled the connection to Xero. Nothing was changed.")
             return _settings_redirect(whitelabel)
+        tenant_id = request.POST.get("tenant_id", "")
         try:
             connection = services.xero_authorisation_choose(
                 pending=pending,
                 user=request.user,
-                tenant_id=request.POST.get("tenant_id", ""),
-                confirm_switch=request.POST.get("confirm_switch") == "yes",
+                tenant_id=tenant_id,
+                # Each organisation that would switch the books has its own box, named by its tenant id.
+                confirm_switch=bool(tenant_id) and tenant_id in request.POST.getlist("confirm_switch"),
             )
         except services.ConnectError as exc:
             if not XeroAuthorisation.objects.filter(pk=pending.pk).exists():
@@ -293,7 +341,12 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
         else:
             _connected_message(request, connection)
             return _settings_redirect(whitelabel)
-    switches = {t["tenant_id"]: books_switch(whitelabel, t["tenant_id"]) for t in pending.tenants}
+    # Each organisation with what picking it would do: switching the books away from the organisation the
+    # records went to asks first. That one (none asks) is picked to start with, unless the admin picked another.
+    options = [{"tenant": t, "switch": books_switch(whitelabel, t["tenant_id"])} for t in pending.tenants]
+    picked = request.POST.get("tenant_id") or next((o for o in options if o["switch"] is None), options[0])[
+        "tenant"
+    ]["tenant_id"]
     return render(
         request,
         "accounting/choose_organisation.html",
@@ -301,7 +354,7 @@ def xero_organisation(request: HttpRequest, whitelabel: str, pending: int) -> Ht
             "whitelabel": whitelabel,
             "pending": pending,
             "error": error,
-            "switch": next((s for s in switches.values() if s is not None), None),
+            "options": [{**o, "picked": o["tenant"]["tenant_id"] == picked} for o in options],
             "breadcrumbs": [
                 *breadcrumbs(whitelabel, "accounting:settings"),
                 {"title": "Which Xero organisation?", "url": request.path},

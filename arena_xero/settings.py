@@ -51,7 +51,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files in production (gunicorn has no static server): compressed, hashed, cached for a year.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's, but the pages' own refreshes (the sync card's) don't keep an idle session alive.
+    "arena_xero.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,7 +91,7 @@ if _proxy_header:
 # DJANGO_SECURE_HSTS_PRELOAD. Until then Django's reminder (security.W021) is not a finding.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
-# Sessions end after this much idle time (every request moves the expiry on).
+# Sessions end after this much idle time (every request moves the expiry on, but a page's own refreshes).
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_MINUTES", default=30) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 
@@ -255,6 +256,8 @@ XERO_AUTHORIZE_URL = env.str("XERO_AUTHORIZE_URL", default="https://login.xero.c
 XERO_TOKEN_URL = env.str("XERO_TOKEN_URL", default="https://identity.xero.com/connect/token")
 XERO_REVOCATION_URL = env.str("XERO_REVOCATION_URL", default="https://identity.xero.com/connect/revocation")
 XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com")
+# Xero's web app, where the admin's "Open in Xero" links go (a Xero sandbox answers the same deep links).
+XERO_WEB_URL = env.str("XERO_WEB_URL", default="https://go.xero.com").rstrip("/")
 # Host names (no port) that Xero endpoints may reach over plain http: a local Xero sandbox only, e.g.
 # "127.0.0.1,localhost". Empty in production: every endpoint must then be https.
 XERO_ALLOW_HTTP_HOSTS = [
@@ -461,7 +464,7 @@ def _refuse_to_start() -> None:
             "OAUTHLIB_INSECURE_TRANSPORT is set, which lets OAuth run over plain http to any host: unset it"
             " (Arena sets it itself for the hosts named in XERO_ALLOW_HTTP_HOSTS, a local Xero sandbox only)."
         )
-    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL"):
+    for name in ("XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_REVOCATION_URL", "XERO_API_URL", "XERO_WEB_URL"):
         url = urlsplit(globals()[name])
         if url.scheme == "http" and url.hostname not in XERO_ALLOW_HTTP_HOSTS:
             problems.append(

@@ -47,6 +47,7 @@ def xero(xero_sandbox, settings):
     settings.XERO_TOKEN_URL = f"{xero_sandbox.url}/connect/token"
     settings.XERO_REVOCATION_URL = f"{xero_sandbox.url}/connect/revocation"
     settings.XERO_API_URL = xero_sandbox.url
+    settings.XERO_WEB_URL = xero_sandbox.url  # "Open in Xero" opens the record on the sandbox
     settings.XERO_REDIRECT_URI = "http://testserver/accounting/xero/callback/"
     settings.XERO_CLIENT_ID = xero_sandbox.client_id
     settings.XERO_CLIENT_SECRET = xero_sandbox.client_secret

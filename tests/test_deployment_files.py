@@ -96,3 +96,16 @@ def test_compose_web_runs_the_dockerfiles_command_and_the_sandbox_knows_the_apps
     assert sandbox["XERO_SANDBOX_CLIENT_ID"].startswith("${XERO_CLIENT_ID:?")
     assert sandbox["XERO_SANDBOX_CLIENT_SECRET"].startswith("${XERO_CLIENT_SECRET:?")
     assert all(services[name]["build"] == "." for name in ("web", "worker", "beat", "migrate", "sandbox"))
+
+
+def test_open_in_xero_links_go_to_the_sandbox_where_the_app_talks_to_it(compose):
+    """Compose and `make run` talk to the sandbox, so the support console's links open records there: at the
+    address the browser reaches it (compose publishes its port on localhost; make run's is on 127.0.0.1)."""
+    app, sandbox = compose["services"]["web"]["environment"], compose["services"]["sandbox"]
+    published = sandbox["ports"][0].split(":")[0]
+    assert app["XERO_WEB_URL"] == f"${{XERO_WEB_URL:-http://localhost:{published}}}"
+    assert "localhost" in app["XERO_ALLOW_HTTP_HOSTS"]
+    local = dict(
+        line.split("=", 1) for line in (ROOT / "bin" / "local.env").read_text().splitlines() if line[:1].isalpha()
+    )
+    assert local["XERO_WEB_URL"].split(":-", 1)[1] == local["XERO_API_URL"].split(":-", 1)[1]

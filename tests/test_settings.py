@@ -118,12 +118,15 @@ def test_local_values_are_accepted_only_with_debug_on(tmp_path):
     assert "ENCRYPTION_SALT is a placeholder" in refused.stderr
 
 
-def test_plain_http_to_a_host_not_allowed_stops_the_app(tmp_path):
-    environment = {**production_secrets(), "XERO_TOKEN_URL": "http://identity.xero.com/connect/token"}
+@pytest.mark.parametrize(
+    ("name", "path"), [("XERO_TOKEN_URL", "/connect/token"), ("XERO_WEB_URL", "")], ids=["an-api-url", "the-web-app"]
+)
+def test_plain_http_to_a_host_not_allowed_stops_the_app(name, path, tmp_path):
+    environment = {**production_secrets(), name: f"http://identity.xero.com{path}"}
     result = start(environment, tmp_path=tmp_path)
     assert result.returncode != 0
-    assert "XERO_TOKEN_URL is plain http to identity.xero.com" in result.stderr
-    local = {"XERO_TOKEN_URL": "http://127.0.0.1:8090/connect/token", "XERO_ALLOW_HTTP_HOSTS": "127.0.0.1"}
+    assert f"{name} is plain http to identity.xero.com" in result.stderr
+    local = {name: f"http://127.0.0.1:8090{path}", "XERO_ALLOW_HTTP_HOSTS": "127.0.0.1"}
     assert start({**environment, **local}, tmp_path=tmp_path).returncode == 0
 
 

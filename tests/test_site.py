@@ -58,3 +58,10 @@ def test_logging_out_says_so_on_the_login_page(client):
     response = client.post("/accounts/logout/", follow=True)
     assert response.redirect_chain[-1][0] == "/accounts/login/"
     assert "You have logged out." in response.content.decode()
+
+
+def test_both_logins_ask_for_the_user_name_in_the_same_words(client):
+    portal = client.get("/accounts/login/").content.decode()
+    console = client.get("/admin/login/").content.decode()
+    assert ">User name</label>" in portal and ">User name:</label>" in console
+    assert "Username" not in portal + console

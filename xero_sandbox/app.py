@@ -1,7 +1,7 @@
 """The sandbox's WSGI application: ``create_app(config)`` wires the blueprints and the hooks that
 apply faults to identity paths, log every call, check OpenAPI conformance and drop connections.
 
-The sandbox's own paths (the control API, the page for people at ``/``, the favicon) are not Xero:
+The sandbox's own paths (the control API, the pages for people, the favicon) are not Xero's API:
 they are never faulted, logged or validated, and the rate limiter only sees the accounting API."""
 import json
 
@@ -39,8 +39,9 @@ def _xero_error(error: XeroError) -> Response:
 
 
 def _is_own_path(path: str) -> bool:
-    """The sandbox's own paths rather than Xero's: the control API, the page for people, the favicon."""
-    return path.startswith("/_sandbox") or path in pages.PATHS or path == "/favicon.ico"
+    """The sandbox's own paths rather than Xero's: the control API and the pages for people (the overview,
+    deep links and the record pages they open, the favicon)."""
+    return path.startswith("/_sandbox") or pages.is_page(path)
 
 
 def _fault_outside_accounting():

@@ -62,6 +62,7 @@ def _consent_page(box, auth, error=None, status=200):
             "name": book.organisation.name,
             "country": book.organisation.country_code,
             "currency": book.organisation.base_currency,
+            "sales_tax": _sales_tax(book),
             "checked": (index == 0) if chosen is None else tenant_id in chosen,
         }
         for index, (tenant_id, book) in enumerate(box.books.items())
@@ -72,6 +73,15 @@ def _consent_page(box, auth, error=None, status=200):
         user_email=USER_EMAIL,
     )
     return html, status
+
+
+def _sales_tax(book) -> str:
+    """The organisation's sales tax in a few words, e.g. "GST 10%": its highest active rate on revenue."""
+    rates = [r for r in book.tax_rates.values() if r.status == "ACTIVE" and r.can_apply_to_revenue]
+    if not rates:
+        return ""
+    top = max(rates, key=lambda r: r.rate)
+    return f"{top.component_name} {top.rate.normalize():f}%"
 
 
 def _back_to_app(redirect_uri: str, **params):

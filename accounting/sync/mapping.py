@@ -1,6 +1,6 @@
 """What Arena's values become in one Xero organisation: contact names that stay unique, tax rates with
-the same effective rate, currencies the organisation has, and the revenue account the settings name. Pure
-functions over data already read."""
+the same effective rate, currencies the organisation has, and whether it takes the settings page's revenue
+code and bank account. Pure functions over data already read."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,20 +98,47 @@ def currency_check(*, currency: str, enabled: Iterable[str], organisation: str) 
         )
 
 
+# The Accounting System Settings page's accounts ------------------------------------------------------
+
+
 REVENUE_TYPES = ("REVENUE", "SALES", "OTHERINCOME")
+# Each account the page names: its label there, what to use instead, and what is said when it is empty.
+SETTINGS = {
+    "revenue_code": ("Revenue code", "Revenue codes", "No revenue code is set on the Accounting System Settings page."),
+    "bank_account_code": (
+        "Bank account",
+        "Bank accounts",
+        "Choose the Xero bank account on the Accounting System Settings page.",
+    ),
+}
 
 
-def revenue_account(code: str, chart: list[ChartAccount]) -> tuple[ChartAccount | None, str | None]:
-    """The chart's account for the revenue code, or (None, why it can't be used) in the settings page's words:
-    it must exist, be active and be a revenue account."""
-    revenue = [a for a in chart if a.type in REVENUE_TYPES and a.status == "ACTIVE"]
-    valid = ", ".join(a.code for a in revenue) or "none"
+def setting_problem(field: str, code: str, chart: Iterable[ChartAccount]) -> str | None:
+    """Why Xero would refuse `code` as the settings page's `field` ("revenue_code": an active revenue account;
+    "bank_account_code": an active bank account), in the words the page shows under the field; None if it
+    takes it."""
+    wanted = "revenue" if field == "revenue_code" else "bank"
+    types = REVENUE_TYPES if wanted == "revenue" else ("BANK",)
+    chart = list(chart)
+    usable = [a for a in chart if a.status == "ACTIVE" and a.type in types]
+    valid = ", ".join(a.code for a in usable) or "none"
     match = next((a for a in chart if a.code.lower() == code.lower()), None)
     if match is None:
-        return None, f"Xero has no account with code {code}. Revenue codes you can use: {valid}."
+        return f"Xero has no account with code {code}. {SETTINGS[field][1]} you can use: {valid}."
     if match.status != "ACTIVE":
-        return None, f"Account {match.label} is archived in Xero. Use one of: {valid}."
-    if match not in revenue:
-        return None, f"Account {match.label} is not a revenue account. Use one of: {valid}."
-    return match, None
+        return f"Account {match.label} is archived in Xero. Use one of: {valid}."
+    if match not in usable:
+        return f"Account {match.label} is not a {wanted} account. Use one of: {valid}."
+    return None
 
+
+def setting_refusal(*, field: str, code: str, chart: Iterable[ChartAccount], organisation: str) -> str:
+    """Why a record that needs the settings page's `field` can't be sent: the setting is empty, or Xero would
+    refuse it. Names the setting and its code as the page does; "" when the record may go."""
+    label, _, missing = SETTINGS[field]
+    if not code:
+        return missing
+    problem = setting_problem(field, code, chart)
+    if problem is None:
+        return ""
+    return f"{label} {code} on the Accounting System Settings page can't be used with {organisation}: {problem}"

@@ -342,11 +342,16 @@ def credit_note_id_or_park(run: Run, record: SyncRecord, notes: dict[int, SyncRe
     )
 
 
-def _failed_if_missing(record: SyncRecord, value: str, missing: str) -> bool:
-    """Fail the record (visibly, until the page is saved) when a setting it needs is empty; True if it did."""
-    if not value:
-        fail_without_call(record, missing)
-    return not value
+def _failed_if_refused(run: Run, record: SyncRecord, field: str) -> bool:
+    """Fail the record without a call (visibly, until the page is saved) when a setting it needs is empty or
+    one Xero would refuse (mapping.setting_refusal); True if it did."""
+    chart = run.organisation_setting("chart", chart_of_accounts)
+    refusal = mapping.setting_refusal(
+        field=field, code=getattr(run.accounting, field), chart=chart, organisation=run.organisation
+    )
+    if refusal:
+        fail_without_call(record, refusal)
+    return bool(refusal)
 
 
 def revenue_account_of(run: Run):
@@ -355,15 +360,11 @@ def revenue_account_of(run: Run):
 
 
 def failed_without_bank_account(run: Run, record: SyncRecord) -> bool:
-    return _failed_if_missing(
-        record, run.accounting.bank_account_code, "Choose the Xero bank account on the Accounting System Settings page."
-    )
+    return _failed_if_refused(run, record, "bank_account_code")
 
 
 def failed_without_revenue_code(run: Run, record: SyncRecord) -> bool:
-    return _failed_if_missing(
-        record, run.accounting.revenue_code, "No revenue code is set on the Accounting System Settings page."
-    )
+    return _failed_if_refused(run, record, "revenue_code")
 
 
 def check_currency(run: Run, currency: str) -> None:

@@ -1,13 +1,16 @@
-"""Links that open a record in Xero's own web app (go.xero.com), as Xero documents its deep links: with the
-organisation's short code (from GET /Organisation), Xero switches to that organisation first; without
-one, the link opens in whichever organisation the user has open in Xero. Nothing here calls Xero.
+"""Links that open a record in Xero's own web app, as Xero documents its deep links: with the organisation's
+short code (from GET /Organisation), Xero switches to that organisation first; without one, the link opens in
+whichever organisation the user has open in Xero. Nothing here calls Xero.
 
     https://go.xero.com/organisationlogin/default.aspx?shortcode=!a1B2c&redirecturl=/AccountsReceivable/View.aspx?InvoiceID=<id>
+
+The web app's address is XERO_WEB_URL: Xero's (https://go.xero.com) unless the app talks to a Xero sandbox,
+which answers the same links with a page showing the record.
 """
 
 from urllib.parse import quote
 
-GO_XERO = "https://go.xero.com"
+from django.conf import settings
 
 # What a link can open, and the path Xero's web app shows it at.
 PATHS = {
@@ -20,8 +23,10 @@ PATHS = {
 
 
 def deep_link(what: str, xero_id: str, *, short_code: str = "") -> str:
-    """The go.xero.com link to the `what` ("invoice", "contact", "credit_note", "transaction") with id `xero_id`."""
+    """The link to the `what` ("invoice", "contact", "credit_note", "transaction") with id `xero_id` in Xero's
+    web app."""
+    web = settings.XERO_WEB_URL.rstrip("/")
     path = PATHS[what].format(id=quote(xero_id, safe=""))
     if not short_code:
-        return GO_XERO + path
-    return f"{GO_XERO}/organisationlogin/default.aspx?shortcode={quote(short_code, safe='!')}&redirecturl={path}"
+        return web + path
+    return f"{web}/organisationlogin/default.aspx?shortcode={quote(short_code, safe='!')}&redirecturl={path}"

@@ -10,9 +10,14 @@
     }
   }
 
-  // The sync card (#sync-card, aria-live="polite") refreshes itself every few seconds while records
-  // are on their way to Xero: the server renders the same partial at data-refresh-url.
-  var POLL_MS = 3000;
+  // The sync card (#sync-card, aria-live="polite") follows what happens without a reload: the server renders
+  // the same partial at data-refresh-url. Every few seconds while records are on their way to Xero, at a
+  // calm rate otherwise (a change made in Xero, a failure, a pause), and at once when the tab is shown
+  // again; never while the tab is hidden.
+  var BUSY_MS = 3000;
+  var IDLE_MS = 10000;
+  var timer = null;
+  var fetching = false;
 
   // The CSRF token is masked afresh on every render: ignore it when telling whether the card changed.
   function comparable(html) {
@@ -24,7 +29,17 @@
     return sync !== null && parseInt(sync.getAttribute("data-in-progress"), 10) > 0;
   }
 
+  function stop(card) {
+    window.clearTimeout(timer);
+    timer = null;
+    card.setAttribute("data-refresh-stopped", "true");
+  }
+
   function refresh(card) {
+    if (fetching || card.hasAttribute("data-refresh-stopped")) {
+      return;
+    }
+    fetching = true;
     fetch(card.getAttribute("data-refresh-url"), {
       credentials: "same-origin",
       headers: { "X-Requested-With": "fetch" },
@@ -38,6 +53,7 @@
         return response.text();
       })
       .then(function (html) {
+        fetching = false;
         var fresh = html.trim();
         if (comparable(fresh) !== comparable(card.innerHTML)) {
           var focusedId = card.contains(document.activeElement) ? document.activeElement.id : null;
@@ -50,21 +66,36 @@
         schedule(card);
       })
       .catch(function () {
-        card.setAttribute("data-refresh-stopped", "true");
+        fetching = false;
+        stop(card);
       });
   }
 
   function schedule(card) {
-    if (inProgress(card)) {
-      window.setTimeout(function () { refresh(card); }, POLL_MS);
+    window.clearTimeout(timer);
+    timer = null;
+    if (!document.hidden) {
+      timer = window.setTimeout(function () { refresh(card); }, inProgress(card) ? BUSY_MS : IDLE_MS);
     }
+  }
+
+  function follow(card) {
+    schedule(card);
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) {
+        window.clearTimeout(timer);
+        timer = null;
+      } else {
+        refresh(card);
+      }
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     focusFirstError();
     var card = document.getElementById("sync-card");
     if (card && window.fetch) {
-      schedule(card);
+      follow(card);
     }
   });
 })();

@@ -91,8 +91,8 @@ def page(client, url: str, status: int = 200) -> str:
 def listed(client, query: str) -> set[str]:
     """The labels of the sync records the list shows for `query`."""
     content = page(client, f"/admin/accounting/syncrecord/?{query}")
-    rows = re.findall(r'<th class="field-label"><a href="[^"]+">([^<]+)</a>', content)
-    return {html.unescape(row) for row in rows}
+    rows = re.findall(r'<th class="field-record_label"><a href="[^"]+">(.*?)</a>', content)
+    return {html.unescape(re.sub(r"<[^>]+>", "", row)) for row in rows}
 
 
 # Who may do what -------------------------------------------------------------------------------------
@@ -244,6 +244,33 @@ def test_the_list_shows_a_short_xero_id_linking_into_xero_and_the_reason(support
     assert "Account code &#x27;999&#x27; is not a valid code" in content
 
 
+def test_the_list_says_in_words_what_a_tick_would_get_wrong(support_client, books):
+    """A green tick for "changed in Xero" reads as good news (issue 19, item 6): the column says Yes or No, and
+    the status says how many attempts were made and when the next one is."""
+    voided = sent(record_of(books["cafe"], Kind.CONTACT), "contact-cafe", changed_in_xero_at=timezone.now(),
+                  xero_change="Archived in Xero after Arena sent it.")
+    content = page(support_client, "/admin/accounting/syncrecord/")
+    assert "icon-yes.svg" not in content and "icon-no.svg" not in content
+    row = r'<th class="field-record_label"><a href="[^"]+">(.*?)</a></th>(.*?)</tr>'
+    rows = {re.sub(r"<[^>]+>", "", label): cells for label, cells in re.findall(row, content, re.S)}
+    assert re.search(r'<td class="field-changed_in_xero"><strong class="bad" title="Archived in Xero after Arena '
+                     r'sent it.">Yes</strong></td>', rows[voided.label])
+    assert '<td class="field-changed_in_xero">No</td>' in rows[books["paid"].number]
+    refused = rows[books["refused"].number]
+    assert re.search(r'<td class="field-status_and_attempts">Failed<br><span class="arena-small">10 attempts, '
+                     r'none left</span></td>', refused), refused
+
+
+def test_a_healthy_records_outcome_unknown_says_no_in_words(support_client, books):
+    paid = record_of(books["paid"], Kind.INVOICE)
+    content = page(support_client, f"/admin/accounting/syncrecord/{paid.pk}/change/")
+    assert "icon-no.svg" not in content and "A call was made whose answer never arrived" not in content
+    assert "No: the answer to every call made for it arrived." in content
+    unclear = record_of(books["cafe"], Kind.CONTACT)
+    content = page(support_client, f"/admin/accounting/syncrecord/{unclear.pk}/change/")
+    assert "Yes: a call was made whose answer never arrived. Arena looks the record up in Xero" in content
+
+
 # Sync records: a record's page ------------------------------------------------------------------------
 
 
@@ -319,6 +346,36 @@ def test_deep_links_open_each_kind_in_its_organisation(kind, xero_id, payload, r
     )
     assert record_xero_link(record) == f"https://go.xero.com{path}", "without a short code: the open organisation"
     assert record_xero_link(SyncRecord(kind=kind)) == "", "nothing in Xero, no link"
+
+
+def test_deep_links_go_to_xeros_web_url_setting(settings):
+    """XERO_WEB_URL says where Xero's web app is: Xero's own by default, the sandbox's when the app talks to it."""
+    record = SyncRecord(kind=Kind.INVOICE, xero_id="i-1", xero_tenant_id=TENANT)
+    settings.XERO_WEB_URL = "http://127.0.0.1:8090"
+    assert record_xero_link(record, short_code="!a1B2c") == (
+        "http://127.0.0.1:8090/organisationlogin/default.aspx?shortcode=!a1B2c"
+        "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID=i-1"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_open_in_xero_opens_the_record_in_the_sandbox_the_app_talks_to(client, xero, sync_worker):
+    from tests.books import all_sent, connected
+
+    whitelabel = connected(xero)
+    invoice = issue_invoice(CustomerFactory(whitelabel=whitelabel, name="Jane Citizen"), [PLAN])
+    all_sent((invoice, Kind.INVOICE))
+    log_in_verified(client, support_user())
+    content = page(client, f"/admin/accounting/syncrecord/{record_of(invoice, Kind.INVOICE).pk}/change/")
+    link = html.unescape(re.search(r'<a href="([^"]+)"[^>]*>Open in Xero', content).group(1))
+    assert link.startswith(f"{xero.url}/organisationlogin/default.aspx?shortcode=!a1B2c&redirecturl=")
+
+    import requests
+
+    opened = requests.get(link, timeout=10)
+    assert opened.status_code == 200
+    assert f"Invoice {invoice.number}" in opened.text and "Jane Citizen" in opened.text
 
 
 # Sync records: the actions -------------------------------------------------------------------------------

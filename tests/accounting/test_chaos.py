@@ -212,7 +212,7 @@ def test_books_match_after_switching_to_another_organisation(xero, sync_worker, 
     picker = client.get(callback_path(consent(xero, response["Location"], organisations=(ORG2,))), follow=True)
     client.post(
         picker.redirect_chain[-1][0],
-        {"action": "choose", "tenant_id": xero.tenant_ids[ORG2], "confirm_switch": "yes"},
+        {"action": "choose", "tenant_id": xero.tenant_ids[ORG2], "confirm_switch": xero.tenant_ids[ORG2]},
     )
     bill_mixed(whitelabel, customers=1, taxed=False)
     report(record_property, "switched to another organisation", wait_for_books(xero, whitelabel, tenant_name=ORG2))

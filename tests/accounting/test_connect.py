@@ -1,6 +1,8 @@
 """The Xero connect flow, end to end against the sandbox over HTTP."""
 
+import re
 import threading
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,10 +14,12 @@ from accounting import connection, services
 from accounting.models import XeroAuthorisation, XeroConnection
 from accounting.xero.errors import XeroConnectionRevoked
 from payments.models import Membership
-from tests.factories import MembershipFactory, WhitelabelFactory
+from payments.services import LineInput, issue_invoice
+from tests.factories import CustomerFactory, MembershipFactory, WhitelabelFactory
 from tests.xero import ORG1, ORG2, callback_path, connect, consent, save_settings, settings_url, tenant_ids
 
 pytestmark = pytest.mark.django_db
+PLAN = LineInput("Plan", Decimal("1"), Decimal("100.00"), Decimal("10"))
 
 
 def messages_of(response) -> str:
@@ -292,6 +296,55 @@ def test_connected_page_offers_bank_accounts_and_checks_revenue_code(admin_clien
     assert ok.status_code == 302
     whitelabel.accounting_settings.refresh_from_db()
     assert whitelabel.accounting_settings.bank_account_code == "090"
+
+
+def test_a_revenue_code_saved_while_disconnected_is_checked_when_connecting(admin_client, whitelabel, xero):
+    """Saved while no organisation could say (issue 19, item 1): connecting checks it. The message names the code
+    as the settings page does, the field is marked as a failed Save marks it, and nothing is offered for sending
+    until it is corrected."""
+    connect(admin_client, whitelabel, xero)
+    admin_client.post(settings_url(whitelabel) + "xero/disconnect/", follow=True)
+    assert save_settings(admin_client, whitelabel, **{"accounting-revenue_code": "400"}).status_code == 302
+    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+
+    response = admin_client.post(settings_url(whitelabel) + "xero/connect/")
+    back = admin_client.get(callback_path(consent(xero, response["Location"])), follow=True)
+
+    problem = "Account 400 – Advertising is not a revenue account. Use one of: 200, 260, 270."
+    assert messages_of(back).startswith(
+        f"Connected to Xero organisation {ORG1}. Revenue code 400 can't be used with {ORG1}: {problem} "
+        "Correct it below, and Save: until then Arena sends Xero nothing that needs it."
+    )
+    page = back.content.decode()
+    (field,) = re.findall(r'<input type="text" name="accounting-revenue_code"[^>]*>', page)
+    assert 'value="400"' in field and 'aria-invalid="true"' in field
+    assert re.search(r'aria-describedby="[^"]*id_accounting-revenue_code_error"', field)
+    assert f'<div class="error" id="id_accounting-revenue_code_error"><p>{problem}</p></div>' in page.replace(
+        "&#x27;", "'"
+    )
+    assert "unsent record" not in page, "no Send button while Xero would refuse what it sends"
+    assert "Correct the revenue code below, and Save, before sending" in page
+    sync_card = admin_client.get(settings_url(whitelabel) + "xero/sync/").content.decode()
+    assert "Correct the revenue code below, and Save, before sending" in sync_card
+
+    fixed = save_settings(
+        admin_client, whitelabel, **{"accounting-revenue_code": "200", "accounting-bank_account_code": "090"}
+    )
+    assert fixed.status_code == 302
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert 'aria-invalid="true"' not in page and "Send 2 unsent records to Xero" in page
+
+
+def test_a_bank_account_xero_no_longer_takes_is_marked_too(admin_client, whitelabel, xero):
+    connect(admin_client, whitelabel, xero, **{"accounting-bank_account_code": "091"})
+    assert save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "091"}).status_code == 302
+    xero.archive_account("091")
+    services.organisation_caches_clear(XeroConnection.objects.get(whitelabel=whitelabel))
+
+    page = admin_client.get(settings_url(whitelabel)).content.decode()
+
+    assert 'name="accounting-bank_account_code" aria-invalid="true"' in page
+    assert "Account 091 – Business Savings Account is archived in Xero. Use one of: 090." in page
 
 
 def test_an_organisation_without_the_billing_currency_is_named_at_connect_and_at_save(admin_client, whitelabel, xero):

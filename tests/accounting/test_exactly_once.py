@@ -144,7 +144,7 @@ def test_switching_organisation_asks_first_then_sends_everything_there_once(conn
     tenant = xero.tenant_ids[ORG2]
     refused = admin_client.post(picker.redirect_chain[-1][0], {"action": "choose", "tenant_id": tenant})
     assert "tick the box to confirm" in refused.content.decode()
-    admin_client.post(picker.redirect_chain[-1][0], {"action": "choose", "tenant_id": tenant, "confirm_switch": "yes"})
+    admin_client.post(picker.redirect_chain[-1][0], {"action": "choose", "tenant_id": tenant, "confirm_switch": tenant})
     assert XeroConnection.objects.get(whitelabel=connected).tenant_name == ORG2
     drain(connected)
 
@@ -165,7 +165,11 @@ def test_switching_back_finds_what_the_first_organisation_has_instead_of_duplica
         )
         admin_client.post(
             picker.redirect_chain[-1][0],
-            {"action": "choose", "tenant_id": xero.tenant_ids[organisation], "confirm_switch": "yes"},
+            {
+                "action": "choose",
+                "tenant_id": xero.tenant_ids[organisation],
+                "confirm_switch": xero.tenant_ids[organisation],
+            },
         )
         drain(connected)
     compare_books(xero, connected, tenant_name=ORG1).assert_same()
@@ -249,3 +253,26 @@ def test_two_payments_needing_one_missing_invoice_record_make_it_once(connected,
     assert len(xero_calls(xero, method="PUT", path_end="/Invoices")) == 1
     assert len(xero_calls(xero, method="PUT", path_end="/Payments")) == 1, "both payments in one batch"
     compare_books(xero, connected).assert_same()
+
+
+def test_re_picking_the_organisation_the_records_went_to_asks_nothing(connected, xero, admin_client):
+    """Issue 19, item 7: ticking both organisations after Arena sent records to Organisation 1, the picker
+    starts on Organisation 1, and only Organisation 2 comes with the warning and the box to tick."""
+    issue_invoice(CustomerFactory(whitelabel=connected), [line("100.00")])
+    drain(connected)
+    admin_client.post(settings_url(connected) + "xero/disconnect/")
+    response = save_settings(admin_client, connected, **{"accounting-bank_account_code": "090"})
+    location = consent(xero, response["Location"], organisations=(ORG1, ORG2))
+    picker = admin_client.get(callback_path(location), follow=True)
+    page = picker.content.decode()
+    org1, org2 = xero.tenant_ids[ORG1], xero.tenant_ids[ORG2]
+    assert f'<input type="radio" id="tenant-1" name="tenant_id" value="{org1}" checked>' in page
+    assert f'<input type="radio" id="tenant-2" name="tenant_id" value="{org2}">' in page
+    organisation_2 = page[page.index(f'value="{org2}"') :]
+    assert "Arena has already sent 2 records" in organisation_2, "the warning is Organisation 2's"
+    assert f'name="confirm_switch" value="{org2}"' in organisation_2
+    assert page.count('name="confirm_switch"') == 1
+
+    admin_client.post(picker.redirect_chain[-1][0], {"action": "choose", "tenant_id": org1})
+
+    assert XeroConnection.objects.get(whitelabel=connected).tenant_name == ORG1

@@ -530,6 +530,6 @@ def test_the_sync_card_says_what_was_changed_in_xero_and_when_the_books_were_com
     html = " ".join(client.get(card).content.decode().split())
 
     assert "Changed in Xero: <strong>1</strong> record was changed by a person in Xero after Arena sent it" in html
-    assert f"(Invoice {billed['open'].number}: Voided in Xero after Arena sent it; Arena still bills it.)" in html
+    assert f"(Invoice {billed['open'].number}: Voided in Xero after Arena sent it; Arena still bills it)." in html
     assert "Account 200 (Sales) is archived in Xero: Xero will refuse new invoices and receipts" in html
     assert "they agree" not in html

@@ -126,6 +126,15 @@ def test_connecting_after_saving_ends_with_one_message(admin_client, whitelabel,
     assert "Settings saved" not in html
 
 
+def test_after_connecting_the_bank_account_it_asks_for_has_the_focus(admin_client, whitelabel, xero):
+    html = connect(admin_client, whitelabel, xero, organisations=(ORG1,)).content.decode()
+    bank = re.search(r'<select name="accounting-bank_account_code"[^>]*>', html).group(0)
+    assert "autofocus" in bank
+    assert save_settings(admin_client, whitelabel, **{"accounting-bank_account_code": "090"}).status_code == 302
+    chosen = admin_client.get(settings_url(whitelabel)).content.decode()
+    assert 'selected>090 – Business Bank Account' in chosen and "autofocus" not in chosen, "left where it is"
+
+
 def test_cancel_at_xero_after_saving_says_the_settings_are_saved_in_one_message(admin_client, whitelabel, xero):
     back = consent(xero, save_settings(admin_client, whitelabel)["Location"], allow=False)
     html = admin_client.get(callback_path(back), follow=True).content.decode()
@@ -179,3 +188,38 @@ def test_a_wrong_revenue_code_marks_the_field_for_screen_readers(admin_client, w
     assert 'aria-invalid="true"' in field
     assert 'aria-describedby="id_accounting-revenue_code_helptext id_accounting-revenue_code_error"' in field
     assert 'id="id_accounting-revenue_code_helptext"' in html and 'id="id_accounting-revenue_code_error"' in html
+
+
+def test_the_card_names_one_change_made_in_xero_in_a_sentence_that_ends_once(admin_client, whitelabel):
+    connected_row(whitelabel)
+    record(
+        whitelabel,
+        2,
+        Status.SENT,
+        changed_in_xero_at=timezone.now(),
+        xero_change="Voided in Xero after Arena sent it; Arena still bills it.",
+    )
+    html = " ".join(admin_client.get(sync_url(whitelabel)).content.decode().split())
+    assert (
+        "Changed in Xero: <strong>1</strong> record was changed by a person in Xero after Arena sent it (Invoice "
+        "INV-000002: Voided in Xero after Arena sent it; Arena still bills it). Arena does not overwrite"
+    ) in html
+
+
+def test_the_cards_refreshes_do_not_keep_an_idle_session_alive(admin_client, whitelabel):
+    """The card refreshes itself as long as the page is open; only the admin's own requests move the session's
+    idle expiry (SESSION_IDLE_MINUTES) on, so a page left open still logs out."""
+    from django.contrib.sessions.models import Session
+
+    connected_row(whitelabel)
+    admin_client.get(settings_url(whitelabel))
+    session = Session.objects.get(session_key=admin_client.session.session_key)
+    soon = timezone.now() + datetime.timedelta(minutes=1)
+    Session.objects.filter(pk=session.pk).update(expire_date=soon)
+
+    refreshed = admin_client.get(sync_url(whitelabel))
+
+    assert refreshed.status_code == 200 and "sessionid" not in refreshed.cookies
+    assert Session.objects.get(pk=session.pk).expire_date == soon
+    admin_client.get(settings_url(whitelabel))
+    assert Session.objects.get(pk=session.pk).expire_date > soon + datetime.timedelta(minutes=20), "a real request"

@@ -152,7 +152,9 @@ def test_token_expired_mid_run_is_refreshed(xero, sync_worker):
     assert [r["status"] for r in refreshes] == [200]
 
 
-def test_validation_error_is_shown_then_sent_after_the_cause_is_fixed(xero, sync_worker):
+def test_a_revenue_code_xero_would_refuse_fails_without_a_call_then_goes_once_it_is_fixed(xero, sync_worker):
+    """The code was saved when Xero took it, then archived there: Arena sends nothing Xero will refuse (issue
+    19, item 1). The record fails without a call, saying which setting to correct; saving the page sends it."""
     whitelabel = connected(xero)
     customer = CustomerFactory(whitelabel=whitelabel)
     AccountingSettings.objects.filter(whitelabel=whitelabel).update(revenue_code="210")
@@ -163,13 +165,37 @@ def test_validation_error_is_shown_then_sent_after_the_cause_is_fixed(xero, sync
         ).first(),
         message="the refusal",
     )
-    assert "210" in record.reason and record.reason.startswith("Xero refused it:")
+    assert record.reason == (
+        f"Revenue code 210 on the Accounting System Settings page can't be used with {ORG1}: Account 210 – Old "
+        "Sales is archived in Xero. Use one of: 200, 260, 270."
+    )
+    assert not xero_calls(xero, path_end="/Invoices"), "no call Xero would refuse"
     assert not book(xero, whitelabel).invoices()
     client = Client()
     client.force_login(Membership.objects.get(whitelabel=whitelabel).user)
     assert save_settings(client, whitelabel, **{"accounting-bank_account_code": "090"}).status_code == 302
     all_sent((invoice, SyncRecord.Kind.INVOICE))
     assert_xero_matches_arena(xero, whitelabel)
+
+
+def test_a_bank_account_xero_would_refuse_fails_payments_without_a_call(xero, sync_worker):
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    AccountingSettings.objects.filter(whitelabel=whitelabel).update(bank_account_code="200")
+    payment = record_payment(customer, invoice.total, invoice=invoice)
+    record = wait_until(
+        lambda: SyncRecord.objects.filter(
+            kind=SyncRecord.Kind.PAYMENT, object_id=payment.allocations.get().pk, status=Status.FAILED
+        ).first(),
+        message="the payment to fail",
+    )
+    assert record.reason == (
+        f"Bank account 200 on the Accounting System Settings page can't be used with {ORG1}: Account 200 – Sales "
+        "is not a bank account. Use one of: 090, 091."
+    )
+    assert not xero_calls(xero, path_end="/Payments")
 
 
 def test_broker_down_at_save_time_the_sweeper_sends_it_later(xero, sync_worker):

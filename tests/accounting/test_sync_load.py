@@ -74,10 +74,10 @@ def test_a_payment_waiting_for_a_refused_invoice_makes_no_calls_and_runs_no_task
     customer = CustomerFactory(whitelabel=whitelabel)
     all_sent((customer, Kind.CONTACT))
     whitelabel.accounting_settings.__class__.objects.filter(whitelabel=whitelabel).update(revenue_code="210")
-    invoice = issue_invoice(customer, [PLAN])  # account 210 is archived: Xero refuses the invoice
+    invoice = issue_invoice(customer, [PLAN])  # account 210 is archived: the invoice fails (Xero would refuse it)
     invoice_record = wait_until(
         lambda: SyncRecord.objects.filter(kind=Kind.INVOICE, object_id=invoice.pk, status=Status.FAILED).first(),
-        message="Xero to refuse the invoice",
+        message="the invoice to fail",
     )
     payment = record_payment(customer, "50.00", invoice=invoice)
     record = wait_until(
@@ -85,7 +85,7 @@ def test_a_payment_waiting_for_a_refused_invoice_makes_no_calls_and_runs_no_task
         message="the payment to park on its invoice",
     )
     assert record.blocked_by_id == invoice_record.pk and record.next_attempt_at is None
-    assert f"Waiting for invoice {invoice.number}, which failed: Xero refused it" in record.reason
+    assert f"Waiting for invoice {invoice.number}, which failed: Revenue code 210 " in record.reason
     outbox_settled(whitelabel)
     runs_before = SyncState.objects.get(whitelabel=whitelabel).runs
     calls_before = len(xero_calls(xero))

@@ -8,6 +8,7 @@ saying how to install it. Each step of a walk saves a screenshot to var/e2e-scre
 
 import io
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+
+from .layout import HEIGHT, WIDTHS, assert_fits, at_width
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "e2e-screenshots"
@@ -54,7 +57,7 @@ def browser_type_launch_args(browser_type_launch_args):
 def browser_context_args(browser_context_args):
     return {
         **browser_context_args,
-        "viewport": {"width": 1024, "height": 900},
+        "viewport": {"width": 1024, "height": HEIGHT},  # a laptop; tests at other widths resize (layout.py)
         "locale": "en-AU",
         "timezone_id": "Australia/Sydney",
     }
@@ -90,32 +93,47 @@ class Arena:
 @pytest.fixture
 def arena(live_server, xero, sync_worker, settings, transactional_db):
     """What `make run` starts, in-process: the demo data, the web app at live_server.url, the sandbox
-    (reset) as Xero, and a Celery worker sending to it."""
+    (reset) as Xero, sending its signed webhooks to the app, and a Celery worker sending to it."""
     from payments.models import Whitelabel
 
     settings.XERO_REDIRECT_URI = f"{live_server.url}/accounting/xero/callback/"
-    xero.configure(redirect_uris=[settings.XERO_REDIRECT_URI])
+    settings.XERO_WEBHOOK_KEY = secrets.token_urlsafe(48)
+    xero.configure(
+        redirect_uris=[settings.XERO_REDIRECT_URI],
+        webhook_url=f"{live_server.url}/accounting/xero/webhooks/",
+        webhook_key=settings.XERO_WEBHOOK_KEY,
+    )
     with override_settings(DEBUG=True):  # as `make run` loads it: the tour's public login
         call_command("load_demo_data", stdout=io.StringIO())
     return Arena(url=live_server.url, sandbox=xero, whitelabel=Whitelabel.objects.get(slug="demo"))
 
 
 class Screenshots:
-    """`shot("login")` saves var/e2e-screenshots/<walk>-01-login.png: one per step, numbered in order."""
+    """`shot("login")` saves var/e2e-screenshots/<walk>-01-login.png: one per step, numbered in order. Each step
+    is also a check of the page's layout at 1024 px and at 1440 px (layout.assert_fits, the window set back to its
+    width for the picture): it must not scroll sideways, and the step's `primary` actions must be in view."""
 
     def __init__(self, page, walk: str):
         self.page, self.walk, self.count = page, walk, 0
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob(f"{walk}-*.png"):
+        for old in SCREENSHOTS.glob(f"{walk}-[0-9][0-9]-*.png"):
             old.unlink()
 
-    def __call__(self, step: str, locator=None) -> Path:
+    def __call__(self, step: str, locator=None, *, primary=(), page=None) -> Path:
+        """`page`: another tab of the walk (e.g. one a link opened)."""
+        page = page or self.page
+        width = page.viewport_size["width"]
+        for other in (w for w in WIDTHS if w != width):
+            at_width(page, other)
+            assert_fits(page, *primary)
+        at_width(page, width)
+        assert_fits(page, *primary)
         self.count += 1
         path = SCREENSHOTS / f"{self.walk}-{self.count:02d}-{step}.png"
         if locator is not None:
             locator.screenshot(path=path)
         else:
-            self.page.screenshot(path=path, full_page=True)
+            page.screenshot(path=path, full_page=True)
         return path
 
 

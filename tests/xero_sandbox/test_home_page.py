@@ -102,7 +102,7 @@ def test_page_shows_what_was_sent_through_the_api(raw):
     ]
     assert page.rows("bank-transactions") == [[
         "2024-05-12", "RECEIVE-OVERPAYMENT", "Acme Pty Ltd", "", "1,250.00", "091 Business Savings Account",
-        "AUTHORISED", credit["OverpaymentID"],
+        "AUTHORISED", credit["OverpaymentID"][:8] + "…",
     ]]
     assert page.rows("overpayments") == [
         ["2024-05-12", "Acme Pty Ltd", "AUD", "1,250.00", "1,250.00", "AUTHORISED", "0"],

@@ -52,6 +52,9 @@ def test_consent_page_describes_the_app_scopes_and_organisations(xero_sandbox):
     assert html.count('type="checkbox"') == 2
     assert html.index("Organisation 1") < html.index("Organisation 2")
     assert html.count("checked>") == 1
+    # What the README's tour promises: each organisation's country, currency and sales tax rate.
+    assert "AU &middot; AUD &middot; GST 10%" in html
+    assert "NZ &middot; NZD &middot; GST 15%" in html
 
 
 def test_allow_without_an_organisation_shows_the_page_again_with_an_error(xero_sandbox):
