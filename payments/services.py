@@ -1,5 +1,22 @@
 """The one way code and tests create billing events. Each service runs in one transaction and
-rejects bad input with BillingError, changing nothing."""
+rejects bad input with BillingError, changing nothing.
+
+**One lock order for a customer's money.** Every service that creates, uses, refunds or reverses credit or
+payments takes its row locks in this order, and no other:
+
+1. the customer (`_lock_customer`: SELECT ... FOR NO KEY UPDATE of the Customer row), first, even when it
+   is given an invoice or a payment: two operations on one customer's money run one after the other;
+2. then the invoice(s) it changes, and the payment it reverses (oldest first when several);
+3. then it re-reads, inside those locks, what it spends: what an invoice owes, the credit each payment and
+   credit note still holds (selectors.credit_sources), what a payment's credit was used for;
+4. then the whitelabel's number counter (`_take_number`), taken before anything reaches the outbox;
+5. the outbox (accounting's post_save receivers bump the whitelabel's SyncState) comes last.
+
+A row locked but not written protects nothing by itself: the customer's lock is what makes the second of
+two refunds see the first. The locks are FOR NO KEY UPDATE, which rows inserted with a foreign key to the
+customer or the whitelabel (FOR KEY SHARE) never wait for. tests/payments/test_concurrency.py races every
+pair of these services on PostgreSQL.
+"""
 
 import datetime
 from collections.abc import Iterable, Mapping
@@ -138,10 +155,25 @@ def _priced(lines: list[LineInput], *, fixed_tax: Decimal | None = None):
     return rows, sum((a for _, a, _ in rows), Decimal("0")), sum((t for _, _, t in rows), Decimal("0"))
 
 
+def _lock_customer(customer_id: int) -> Customer:
+    """Step 1 of the lock order (see the module's docstring): the customer's row, re-read."""
+    return Customer.objects.select_for_update(no_key=True).select_related("whitelabel").get(pk=customer_id)
+
+
+def _lock_invoice(invoice: Invoice) -> Invoice:
+    """Steps 1 and 2: the invoice's customer, then the invoice, re-read under the lock."""
+    customer_id = Invoice.objects.values_list("customer_id", flat=True).get(pk=invoice.pk)
+    customer = _lock_customer(customer_id)
+    locked = Invoice.objects.select_for_update(no_key=True, of=("self",)).select_related("whitelabel")
+    locked = locked.get(pk=invoice.pk)
+    locked.customer = customer
+    return locked
+
+
 def _take_number(whitelabel: Whitelabel, field: str, prefix: str, taken) -> str:
     """The next free number of the whitelabel's sequence; numbers already used (a custom invoice number
-    like INV-000003) are stepped over, so auto-numbering never collides."""
-    locked = Whitelabel.objects.select_for_update().get(pk=whitelabel.pk)
+    like INV-000003) are stepped over, so auto-numbering never collides. Step 4 of the lock order."""
+    locked = Whitelabel.objects.select_for_update(no_key=True).get(pk=whitelabel.pk)
     number = getattr(locked, field)
     while taken.filter(whitelabel=whitelabel, number=f"{prefix}-{number:06d}").exists():
         number += 1
@@ -195,6 +227,7 @@ def issue_invoice(
     checked = [_line(raw) for raw in lines]
     if not checked:
         raise BillingError("An invoice needs at least one line.")
+    customer = _lock_customer(customer.pk)
     whitelabel = customer.whitelabel
     issue_date = issue_date or whitelabel.local_date()
     due_date = due_date or issue_date + datetime.timedelta(days=DEFAULT_PAYMENT_TERMS_DAYS)
@@ -205,14 +238,13 @@ def issue_invoice(
         number = _text(number, "An invoice number", max_length=50, required=True)
         if Invoice.objects.filter(whitelabel=whitelabel, number=number).exists():
             raise BillingError(f"Invoice number {number} is already used in {whitelabel}.")
-    else:
-        number = _take_number(whitelabel, "next_invoice_number", "INV", Invoice.objects)
-
     line_rows, subtotal, tax_total = _priced(checked)
     if subtotal + tax_total <= 0:
         raise BillingError("An invoice's total must be more than zero.")
     if subtotal + tax_total > MAX_MONEY:
         raise BillingError(f"An invoice's total can be at most {MAX_MONEY:,} (this one is {subtotal + tax_total:,}).")
+    if number is None:
+        number = _take_number(whitelabel, "next_invoice_number", "INV", Invoice.objects)
 
     invoice = Invoice.objects.create(
         whitelabel=whitelabel,
@@ -250,7 +282,7 @@ def issue_invoice(
 def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation | CreditNoteAllocation]:
     """Pay what is due on `invoice` from the customer's credit: money received first (oldest first),
     then credit notes' rest."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = _lock_invoice(invoice)
     if invoice.status != Invoice.Status.ISSUED:
         raise BillingError(
             f"Credit can only be applied to an issued invoice; {invoice} is {invoice.get_status_display().lower()}."
@@ -268,28 +300,45 @@ def apply_credit_to_invoice(invoice: Invoice) -> list[Allocation | CreditNoteAll
     return allocations
 
 
-def _new_payment(customer, amount, *, kind, received_at, method, reference, currency) -> Payment:
+@dataclass(frozen=True)
+class _Money:
+    """Money received, checked: what a Payment is made of."""
+
+    amount: Decimal
+    received_at: datetime.datetime | None
+    method: str
+    reference: str
+
+
+def _money_received(amount, *, received_at, method, reference) -> _Money:
     amount = _positive_money(amount, "The amount")
     reference = _text(reference, "The payment reference", max_length=100)
     if received_at is not None and timezone.is_naive(received_at):
         raise BillingError("When the money was received needs a time zone (an aware datetime).")
     if method not in Payment.Method.values:
         raise BillingError(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
-    payment = Payment.objects.create(
+    return _Money(amount, received_at, method, reference)
+
+
+def _new_payment(customer: Customer, money: _Money, *, kind: str, currency: str) -> Payment:
+    return Payment.objects.create(
         whitelabel=customer.whitelabel,
         customer=customer,
         kind=kind,
-        amount=amount,
-        currency=_currency(currency, customer.whitelabel),
-        received_at=received_at or timezone.now(),
-        method=method,
-        gateway_reference=reference,
+        amount=money.amount,
+        currency=currency,
+        received_at=money.received_at or timezone.now(),
+        method=money.method,
+        gateway_reference=money.reference,
     )
-    return payment
 
 
-def _issue_receipt(payment: Payment) -> Receipt:
-    number = _take_number(payment.whitelabel, "next_receipt_number", "RCT", Receipt.objects)
+def _take_receipt_number(whitelabel: Whitelabel) -> str:
+    return _take_number(whitelabel, "next_receipt_number", "RCT", Receipt.objects)
+
+
+def _issue_receipt(payment: Payment, number: str) -> Receipt:
+    """The last step of recording money: its receipt (the outbox learns then what the money did)."""
     return Receipt.objects.create(
         whitelabel=payment.whitelabel, payment=payment, number=number, issued_at=payment.received_at
     )
@@ -309,10 +358,14 @@ def record_payment(
 
     Always issues a receipt.
     """
+    money = _money_received(amount, received_at=received_at, method=method, reference=reference)
     if invoice is not None:
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if invoice.customer_id != customer.pk:
+        owner = Invoice.objects.filter(pk=invoice.pk).values_list("customer_id", flat=True).first()
+        if owner != customer.pk:
             raise BillingError(f"Invoice {invoice} belongs to another customer, not {customer}.")
+    customer = _lock_customer(customer.pk)
+    if invoice is not None:
+        invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
         if invoice.status == Invoice.Status.VOID:
             raise BillingError(f"Invoice {invoice} is void and can't be paid.")
         if invoice.status == Invoice.Status.DRAFT:
@@ -323,16 +376,9 @@ def record_payment(
         currency = invoice.currency
     else:
         currency = customer.whitelabel.default_currency
-        targets = list(customer_open_invoices(customer).filter(currency=currency).select_for_update())
-    payment = _new_payment(
-        customer,
-        amount,
-        kind=Payment.Kind.PAYMENT,
-        received_at=received_at,
-        method=method,
-        reference=reference,
-        currency=currency,
-    )
+        targets = list(customer_open_invoices(customer).filter(currency=currency).select_for_update(no_key=True))
+    number = _take_receipt_number(customer.whitelabel)
+    payment = _new_payment(customer, money, kind=Payment.Kind.PAYMENT, currency=currency)
     remaining = payment.amount
     for target in targets:
         if remaining == 0:
@@ -341,7 +387,7 @@ def record_payment(
         if applied > 0:
             _allocate(payment, target, applied, Allocation.Source.PAYMENT, payment.received_at)
             remaining -= applied
-    _issue_receipt(payment)
+    _issue_receipt(payment, number)
     return payment
 
 
@@ -355,23 +401,18 @@ def add_credit(
     reference: str = "",
 ) -> Payment:
     """A pre-paid top-up: the money becomes the customer's credit, with a receipt."""
-    payment = _new_payment(
-        customer,
-        amount,
-        kind=Payment.Kind.TOP_UP,
-        received_at=received_at,
-        method=method,
-        reference=reference,
-        currency=None,
-    )
-    _issue_receipt(payment)
+    money = _money_received(amount, received_at=received_at, method=method, reference=reference)
+    customer = _lock_customer(customer.pk)
+    number = _take_receipt_number(customer.whitelabel)
+    payment = _new_payment(customer, money, kind=Payment.Kind.TOP_UP, currency=customer.whitelabel.default_currency)
+    _issue_receipt(payment, number)
     return payment
 
 
 @transaction.atomic
 def void_invoice(invoice: Invoice) -> Invoice:
     """Void an invoice that nothing has been paid on (as Xero requires)."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = _lock_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"Invoice {invoice} is already void.")
     if invoice.allocations.filter(reversed_at=None).exists() or invoice.credit_note_allocations.exists():
@@ -400,8 +441,8 @@ def issue_credit_note(
 ) -> CreditNote:
     """Take `lines` (or `amount`, tax included, at the invoice's tax rate) off an issued invoice: what it
     owes goes down, never below zero, and any rest is the customer's credit."""
-    invoice = Invoice.objects.select_for_update().select_related("customer", "whitelabel").get(pk=invoice.pk)
     reason = _text(reason, "The reason", max_length=200, required=True)
+    invoice = _lock_invoice(invoice)
     if invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
         raise BillingError(
             f"Only an issued invoice can be credited; {invoice} is {invoice.get_status_display().lower()}."
@@ -464,6 +505,7 @@ def refund_credit(
     reference = _text(reference, "The refund reference", max_length=100)
     if method not in Payment.Method.values:
         raise BillingError(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
+    customer = _lock_customer(customer.pk)  # the credit read below is then what another refund left
     whitelabel = customer.whitelabel
     currency = whitelabel.default_currency
     sources = credit_sources(customer, currency=currency)
@@ -499,13 +541,21 @@ def refund_credit(
 def reverse_payment(*, payment: Payment, reason: str) -> Payment:
     """The money went back (a chargeback, a bounced direct debit): what it paid is owed again and the
     credit it left is gone. Refused, changing nothing, if that credit was already used."""
-    payment = Payment.objects.select_for_update().select_related("customer").get(pk=payment.pk)
     reason = _text(reason, "The reason", max_length=200, required=True)
+    customer_id = Payment.objects.values_list("customer_id", flat=True).get(pk=payment.pk)
+    customer = _lock_customer(customer_id)
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=payment.pk)
+    payment.customer = customer
     if payment.reversed_at is not None:
         raise BillingError(f"This payment was already reversed on {payment.reversed_at:%d %b %Y}.")
+    live = payment.allocations.filter(reversed_at=None)
+    invoices = {
+        i.pk: i
+        for i in Invoice.objects.filter(pk__in=live.values("invoice_id")).order_by("id").select_for_update(no_key=True)
+    }
     used = [
         f"applied to invoice {a.invoice.number} ({a.amount})"
-        for a in payment.allocations.filter(source=Allocation.Source.CREDIT, reversed_at=None).select_related("invoice")
+        for a in live.filter(source=Allocation.Source.CREDIT).select_related("invoice")
     ] + [f"refunded by {part.refund.number} ({part.amount})" for part in payment.refund_parts.select_related("refund")]
     if used:
         raise BillingError(
@@ -513,8 +563,8 @@ def reverse_payment(*, payment: Payment, reason: str) -> Payment:
             "the customer no longer holds: bill the chargeback as a new invoice instead."
         )
     now = timezone.now()
-    for allocation in payment.allocations.filter(reversed_at=None).select_related("invoice"):
-        _put_back(Invoice.objects.select_for_update().get(pk=allocation.invoice_id), allocation.amount)
+    for allocation in live.order_by("id"):
+        _put_back(invoices[allocation.invoice_id], allocation.amount)
         allocation.reversed_at = now
         allocation.save(update_fields=["reversed_at"])
     payment.reversed_at, payment.reversal_reason = now, reason
