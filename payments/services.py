@@ -1,5 +1,5 @@
-"""The one way code and tests create billing events. Each service runs in one transaction and
-rejects bad input with BillingError, changing nothing.
+"""The one way code and tests create customers and billing events. Each service runs in one transaction
+and rejects bad input with BillingError, changing nothing.
 
 **One lock order for a customer's money.** Every service that creates, uses, refunds or reverses credit or
 payments takes its row locks in this order, and no other:
@@ -26,7 +26,9 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pycountry
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -709,16 +711,94 @@ def reverse_payment(*, payment: Payment, reason: str) -> Payment:
     return payment
 
 
+# Customers ------------------------------------------------------------------------------------------
+
+CONTACT_FIELDS = ("name", "email", "phone", "address")  # what update_customer changes: the Xero contact's
+ADDRESS_LINES, ADDRESS_LINE_LENGTH = 4, 500  # Xero keeps AddressLine1 to AddressLine4, each up to 500
+_UNCHANGED = object()
+
+
+def _contact_fields(*, name, email, phone, address) -> dict:
+    """The customer's details, checked; a value left _UNCHANGED is not in the result."""
+    fields = {}
+    if name is not _UNCHANGED:
+        fields["name"] = _text(name, "The customer's name", max_length=255, required=True)
+    if email is not _UNCHANGED:
+        email = _text(email, "The customer's email address", max_length=254)
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise BillingError(
+                    f"The customer's email address {_shown(email)} is not an email address, e.g. jane@example.com."
+                ) from None
+        fields["email"] = email
+    if phone is not _UNCHANGED:
+        fields["phone"] = _text(phone, "The customer's phone number", max_length=50)
+    if address is not _UNCHANGED:
+        address = _text(address, "The customer's address", max_length=ADDRESS_LINES * 501, multiline=True)
+        lines = [line.strip() for line in address.split("\n")]
+        if len(lines) > ADDRESS_LINES:
+            raise BillingError(f"The customer's address has {len(lines)} lines; Xero keeps {ADDRESS_LINES} at most.")
+        long = next((line for line in lines if len(line) > ADDRESS_LINE_LENGTH), None)
+        if long is not None:
+            raise BillingError(
+                f"A line of the customer's address is {len(long)} characters long; the most is {ADDRESS_LINE_LENGTH}."
+            )
+        fields["address"] = "\n".join(lines)
+    return fields
+
+
+@transaction.atomic
+def create_customer(
+    *, whitelabel: Whitelabel, account_number: str, name: str, email: str = "", phone: str = "", address: str = ""
+) -> Customer:
+    """A new customer of `whitelabel`; its account number (unique in the whitelabel) is its contact's
+    ContactNumber in Xero. `address` has up to four lines."""
+    _saved(whitelabel, Whitelabel, "The whitelabel")
+    account_number = _text(account_number, "The account number", max_length=50, required=True)
+    fields = _contact_fields(name=name, email=email, phone=phone, address=address)
+    whitelabel = Whitelabel.objects.filter(pk=whitelabel.pk).first()
+    if whitelabel is None:
+        raise BillingError("That whitelabel no longer exists in Arena.")
+    taken = Customer.objects.filter(whitelabel=whitelabel, account_number=account_number).first()
+    if taken is not None:
+        raise BillingError(f"The account number {account_number} is already used by {taken.name} in {whitelabel}.")
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(whitelabel=whitelabel, account_number=account_number, **fields)
+    except IntegrityError:  # the same number, created at the same moment
+        raise BillingError(f"The account number {account_number} is already used in {whitelabel}.") from None
+
+
+@transaction.atomic
+def update_customer(*, customer: Customer, name=_UNCHANGED, email=_UNCHANGED, phone=_UNCHANGED, address=_UNCHANGED):
+    """Change the customer's name, email address, phone number or address (those given). What changed is
+    sent to its Xero contact once (accounting's receiver re-arms the contact's sync record); a call that
+    changes nothing saves nothing. The account number stays: it is how Xero knows the contact."""
+    _saved(customer, Customer, "The customer")
+    fields = _contact_fields(name=name, email=email, phone=phone, address=address)
+    customer = _lock_customer(customer.pk)
+    changed = [field for field, value in fields.items() if getattr(customer, field) != value]
+    for field in changed:
+        setattr(customer, field, fields[field])
+    if changed:
+        customer.save(update_fields=[*changed, "updated_at"])
+    return customer
+
+
 __all__ = [
     "BillingError",
     "LineInput",
     "add_credit",
     "apply_credit_to_invoice",
+    "create_customer",
     "customer_credit",
     "issue_credit_note",
     "issue_invoice",
     "record_payment",
     "refund_credit",
     "reverse_payment",
+    "update_customer",
     "void_invoice",
 ]

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounting.models import SyncRecord, XeroConnection
 from accounting.sync import engine, outbox
 from payments.models import Invoice
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.services import LineInput, add_credit, issue_invoice, record_payment, update_customer, void_invoice
 from tests.books import compare_books, xero_calls
 from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, book, callback_path, connect, consent, save_settings, settings_url
@@ -103,8 +103,7 @@ def test_a_contact_renamed_a_to_b_to_a_ends_as_a_in_xero(connected, xero):
     customer = CustomerFactory(whitelabel=connected, name="Alice Able")
     drain(connected)
     for name in ("Bob Baker", "Alice Able"):
-        customer.name = name
-        customer.save()
+        update_customer(customer=customer, name=name)
         drain(connected)
     (contact,) = book(xero, connected).contacts(contact_number=customer.account_number)
     assert contact["Name"] == "Alice Able"
@@ -117,8 +116,7 @@ def test_customers_with_the_same_name_stay_apart_in_xero(connected, xero):
     second = CustomerFactory(whitelabel=connected, name="John  smith ", account_number="C-2")
     third = CustomerFactory(whitelabel=connected, name="Jane Doe", account_number="C-3")
     drain(connected)
-    third.name = "John Smith"  # renamed onto a name in use
-    third.save()
+    update_customer(customer=third, name="John Smith")  # renamed onto a name in use
     drain(connected)
 
     names = {c["ContactNumber"]: c["Name"] for c in book(xero, connected).contacts()}

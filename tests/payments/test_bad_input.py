@@ -21,11 +21,13 @@ from payments.services import (
     LineInput,
     add_credit,
     apply_credit_to_invoice,
+    create_customer,
     issue_credit_note,
     issue_invoice,
     record_payment,
     refund_credit,
     reverse_payment,
+    update_customer,
     void_invoice,
 )
 from tests.factories import CustomerFactory, WhitelabelFactory
@@ -74,6 +76,11 @@ SERVICES = {
     ),
     "refund_credit": (refund_credit, lambda b: {"customer": b.customer, "amount": "5.00"}),
     "reverse_payment": (reverse_payment, lambda b: {"payment": b.payment, "reason": "Chargeback"}),
+    "create_customer": (
+        create_customer,
+        lambda b: {"whitelabel": b.whitelabel, "account_number": "C-2000", "name": "Harbour Cafe"},
+    ),
+    "update_customer": (update_customer, lambda b: {"customer": b.customer, "email": "jane@example.org"}),
 }
 
 # Bad values, each with (a regular expression of) what the message says about it.
@@ -164,6 +171,7 @@ METHODS = [(m, "Unknown payment method") for m in ("bitcoin", "", None, 1, ["car
 WRONG_THINGS = ["C-1001", 42, None, object()]
 CUSTOMERS = [(thing, "must be a customer saved in Arena") for thing in [*WRONG_THINGS, Customer(name="Unsaved")]]
 INVOICES = [(thing, "must be an invoice saved in Arena") for thing in ["INV-000001", 42, None, Invoice()]]
+WHITELABELS = [(thing, "must be a whitelabel saved in Arena") for thing in ["acme", 42, None, Whitelabel()]]
 PAYMENTS = [(thing, "must be a payment saved in Arena") for thing in ["RCT-000001", 42, None, Payment()]]
 LINES = [
     (None, "lines must be a list"),
@@ -185,6 +193,16 @@ def too_long(limit: int) -> list:
 
 def required() -> list:
     return [("", "can't be blank"), ("   ", "can't be blank"), (None, "can't be blank")]
+
+
+ACCOUNT_NUMBERS = [*TEXT, *too_long(50), *required(), ("C-1001", "already used by Jane Citizen")]
+NAMES = [*TEXT, *too_long(255), *required()]
+EMAILS = [*TEXT, *too_long(254), *[(e, "not an email address") for e in ("jane", "jane@", "@example.com", "a b@x.com")]]
+ADDRESSES = [
+    *[t for t in TEXT if "\n" not in str(t[0])],
+    ("1 George St\nLevel 2\nSuite 3\nSydney\nNSW 2000", "5 lines; Xero keeps 4"),
+    ("x" * 501, "501 characters long; the most is 500"),
+]
 
 
 def line_with(**field) -> list[dict]:
@@ -233,6 +251,17 @@ TABLE = [
     ("refund_credit", "reference", "reference", "reference", [*TEXT, *too_long(100)]),
     ("reverse_payment", "payment", "payment", "payment", PAYMENTS),
     ("reverse_payment", "reason", "reason", "reason", [*TEXT, *too_long(200), *required()]),
+    ("create_customer", "whitelabel", "whitelabel", "whitelabel", WHITELABELS),
+    ("create_customer", "account number", "account number", "account_number", ACCOUNT_NUMBERS),
+    ("create_customer", "name", "name", "name", NAMES),
+    ("create_customer", "email", "email", "email", EMAILS),
+    ("create_customer", "phone", "phone", "phone", [*TEXT, *too_long(50)]),
+    ("create_customer", "address", "address", "address", ADDRESSES),
+    ("update_customer", "customer", "customer", "customer", CUSTOMERS),
+    ("update_customer", "name", "name", "name", NAMES),
+    ("update_customer", "email", "email", "email", EMAILS),
+    ("update_customer", "phone", "phone", "phone", [*TEXT, *too_long(50)]),
+    ("update_customer", "address", "address", "address", ADDRESSES),
 ]
 LINE_FIELDS = {"description", "quantity", "unit_amount", "tax_rate"}
 

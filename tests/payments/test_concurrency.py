@@ -37,6 +37,7 @@ from payments.services import (
     LineInput,
     add_credit,
     apply_credit_to_invoice,
+    create_customer,
     issue_credit_note,
     issue_invoice,
     record_payment,
@@ -70,7 +71,7 @@ class Books:
 
     @classmethod
     def open(cls, whitelabel, n: int) -> "Books":
-        customer = Customer.objects.create(whitelabel=whitelabel, account_number=f"C-{n:05d}", name=f"Customer {n}")
+        customer = create_customer(whitelabel=whitelabel, account_number=f"C-{n:05d}", name=f"Customer {n}")
         top_up = add_credit(customer, "50.00")
         older = issue_invoice(customer, [line("100.00")], apply_credit=False)
         paid = record_payment(customer, "30.00", invoice=older)
