@@ -53,7 +53,7 @@ DEFAULT_PAYMENT_TERMS_DAYS = 14
 # What the database (and Xero) can hold: MONEY is 14 digits with 2 decimals; quantities 12 with 4.
 MAX_MONEY = Decimal("999999999999.99")
 MAX_QUANTITY = Decimal("99999999.9999")
-QUANTITY_PLACES, TAX_RATE_PLACES = 4, 2
+QUANTITY_PLACES, TAX_RATE_PLACES, UNIT_PRICE_PLACES = 4, 2, 4
 # ISO 4217 codes that are not money a customer pays in: no currency (XXX), testing (XTS), precious metals,
 # bond market and accounting units, SDRs, and the funds codes (Xero refuses them all).
 NOT_TRADED = frozenset(
@@ -249,7 +249,7 @@ def _line(raw, document: str) -> LineInput:
     if not Decimal("0") <= tax_rate <= Decimal("100"):
         raise BillingError(f"{what}: tax rate must be a percentage from 0 to 100.")
     _places(tax_rate, TAX_RATE_PLACES, f"{what}: tax rate", raw.tax_rate)
-    unit_amount = _money(raw.unit_amount, f"{what}: unit amount")
+    unit_amount = _money(raw.unit_amount, f"{what}: unit amount", places=UNIT_PRICE_PLACES)
     if unit_amount < 0:
         raise BillingError(f"{what}: unit amount can't be negative.")
     return LineInput(description, quantity, unit_amount, tax_rate)
@@ -268,7 +268,8 @@ def _lines(raw_lines, document: str) -> list[LineInput]:
 
 
 def _priced(lines: list[LineInput], *, fixed_tax: Decimal | None = None):
-    """Each line with its amount and tax (rounded half up to the cent), and the subtotal and tax total.
+    """Each line with its amount and tax, each rounded half away from zero to the cent as Xero rounds
+    (quantity × a unit price of up to four decimal places), and the subtotal and tax total.
     `fixed_tax`: the tax of a single line whose total is given (a credit note by amount)."""
     rows = []
     for line in lines:

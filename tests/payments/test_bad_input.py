@@ -131,7 +131,7 @@ UNIT_AMOUNTS = [
     *NUMBERS,
     (Decimal("1e30"), "too large"),
     ("-5.00", "can't be negative"),
-    ("1.005", "more than 2 decimal places"),
+    ("1.00005", "more than 4 decimal places"),
 ]
 CONTROL = "can't contain control or invalid characters"
 TEXT = [
