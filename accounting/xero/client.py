@@ -548,6 +548,26 @@ def invoices_get(creds: Credentials, invoice_ids: list[str]) -> list[dict]:
     return _read("invoices_get", creds, "get_invoices", "invoices", i_ds=list(invoice_ids))
 
 
+def contacts_by_id(creds: Credentials, contact_ids: list[str]) -> list[dict]:
+    """These contacts as Xero has them now, archived ones included, page by page: Xero names the contact a
+    merged one was merged into (MergedToContactID) only when paging, or fetching one by id."""
+    found, page = [], 1
+    while True:
+        rows = _read(
+            "contacts_by_id",
+            creds,
+            "get_contacts",
+            "contacts",
+            i_ds=list(contact_ids),
+            include_archived=True,
+            page=page,
+        )
+        found += rows
+        if len(rows) < XERO_PAGE_SIZE:
+            return found
+        page += 1
+
+
 def contacts_get(creds: Credentials, contact_ids: list[str]) -> list[dict]:
     """These contacts as Xero has them now, archived or not, in one call."""
     return _read("contacts_get", creds, "get_contacts", "contacts", i_ds=list(contact_ids), include_archived=True)
