@@ -43,6 +43,7 @@ from payments.services import (
     record_payment,
     refund_credit,
     reverse_payment,
+    update_customer,
     void_invoice,
 )
 from tests.books import assert_no_drift, connected, wait_for_books, xero_calls
@@ -91,6 +92,7 @@ OPERATIONS = {
     "reverse the payment": lambda b: reverse_payment(payment=b.paid, reason="Chargeback"),
     "reverse the top-up": lambda b: reverse_payment(payment=b.top_up, reason="Bounced"),
     "void the newer invoice": lambda b: void_invoice(b.newer),
+    "change the customer": lambda b: update_customer(customer=b.customer, name="Renamed", email="new@example.com"),
 }
 PAIRS = list(itertools.combinations_with_replacement(OPERATIONS, 2))
 
@@ -170,16 +172,20 @@ def postgresql():
     require(connection.vendor == "postgresql", "concurrency needs PostgreSQL's row locks (SQLite serialises writes)")
 
 
-@pytest.mark.parametrize(("first", "second"), PAIRS, ids=[f"{a} | {b}" for a, b in PAIRS])
-def test_two_money_operations_at_once_leave_the_books_whole(postgresql, first, second):
-    whitelabel = WhitelabelFactory()
-    for trial in range(TRIALS):
-        books = Books.open(whitelabel, trial)
-        outcomes = race(partial(OPERATIONS[first], books), partial(OPERATIONS[second], books))
-        errors = [message for outcome, message in outcomes if outcome == "error"]
-        assert not errors, f"trial {trial}: {errors}"
-        wrong = broken_invariants(books.customer)
-        assert not wrong, f"trial {trial}: {first!r} and {second!r} at once: {wrong} ({outcomes})"
+@pytest.mark.parametrize("first", OPERATIONS)
+def test_two_money_operations_at_once_leave_the_books_whole(postgresql, first):
+    """`first` against every operation (each pair once across the parametrisation), TRIALS times each."""
+    whitelabel, wrong, n = WhitelabelFactory(), [], 0
+    for second in [b for a, b in PAIRS if a == first]:
+        for trial in range(TRIALS):
+            n += 1
+            books = Books.open(whitelabel, n)
+            outcomes = race(partial(OPERATIONS[first], books), partial(OPERATIONS[second], books))
+            errors = [message for outcome, message in outcomes if outcome == "error"]
+            broken = broken_invariants(books.customer)
+            if errors or broken:
+                wrong.append(f"{first!r} and {second!r} at once, trial {trial}: {errors or broken} ({outcomes})")
+    assert not wrong, "\n".join(wrong)
 
 
 # The pairs that spend the same credit or touch the same invoice, for the run against Xero (each pair's
