@@ -390,7 +390,8 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     @admin.action(description="Mark the changes in Xero as resolved", permissions=["retry"])
     def resolve_changes_in_xero(self, request, queryset):
         with transaction.atomic():
-            flagged = list(queryset.filter(changed_in_xero_at__isnull=False).select_for_update())
+            chosen = SyncRecord.objects.filter(pk__in=queryset.values("pk"), changed_in_xero_at__isnull=False)
+            flagged = list(chosen.select_for_update())
             count = outbox.records_resolve_changed_in_xero(ids=[record.pk for record in flagged])
             for record in flagged:
                 self.log_change(request, record, f"Changes in Xero resolved: {record.xero_change}"[:2000])
