@@ -406,7 +406,8 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("id", flat=True))
         with transaction.atomic():
-            before = {record.pk: record for record in queryset}
+            shown = SyncRecord.objects.filter(pk__in=ids).only("id", "kind", "label", "status", "reason")
+            before = {record.pk: record for record in shown}
             retried = outbox.records_retry(ids=ids)
             for pk in retried:
                 record = before[pk]
