@@ -20,12 +20,11 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
-from arena_xero.admin import ReadOnlyAdmin, ReadOnlyInline
+from arena_xero.admin import ReadOnlyAdmin, ReadOnlyInline, zoned
 
 from . import selectors
 from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync, XeroConnection, XeroWebhookRefusal
@@ -57,8 +56,8 @@ def short_id(xero_id: str) -> str:
 
 
 def when(moment) -> str:
-    """A moment as the admin shows its own dates (the site's time zone)."""
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "—"
+    """A moment as the admin shows its own dates: the site's time zone, named (arena_xero.admin.zoned)."""
+    return zoned(moment)
 
 
 class KindFilter(admin.SimpleListFilter):
@@ -422,7 +421,12 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Mark the changes in Xero as resolved", permissions=["retry"])
     def resolve_changes_in_xero(self, request, queryset):
-        count = outbox.records_resolve_changed_in_xero(ids=queryset.values("id"))
+        with transaction.atomic():
+            chosen = SyncRecord.objects.filter(pk__in=queryset.values("pk"), changed_in_xero_at__isnull=False)
+            flagged = list(chosen.select_for_update())
+            count = outbox.records_resolve_changed_in_xero(ids=[record.pk for record in flagged])
+            for record in flagged:
+                self.log_change(request, record, f"Changes in Xero resolved: {record.xero_change}"[:2000])
         messages.success(
             request,
             ngettext("%(count)d change in Xero resolved.", "%(count)d changes in Xero resolved.", count)
@@ -434,7 +438,15 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("id", flat=True))
         with transaction.atomic():
-            count = outbox.records_retry(ids=ids)
+            shown = SyncRecord.objects.filter(pk__in=ids).only("id", "kind", "label", "status", "reason")
+            before = {record.pk: record for record in shown}
+            retried = outbox.records_retry(ids=ids)
+            for pk in retried:
+                record = before[pk]
+                was = f"it was {record.get_status_display().lower()}"
+                was = f"it had failed: {record.reason}" if record.status == Status.FAILED and record.reason else was
+                self.log_change(request, record, f"Retry now: sent again at once; {was}"[:2000])
+        count = len(retried)
         message = ngettext("%(count)d record will be sent again.", "%(count)d records will be sent again.", count)
         messages.success(request, message % {"count": count})
         if count < len(ids):
@@ -560,15 +572,15 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Oldest not in Xero", ordering="oldest_unsent_at")
     def oldest_unsent(self, obj):
-        return obj.oldest_unsent_at or "—"
+        return when(obj.oldest_unsent_at)
 
     @admin.display(description="Last sent", ordering="last_sent_at")
     def last_sent(self, obj):
-        return obj.last_sent_at or "—"
+        return when(obj.last_sent_at)
 
     @admin.display(description="Paused until", ordering="paused_until")
     def paused(self, obj):
-        return obj.paused_until if obj.paused_until and obj.paused_until > timezone.now() else "—"
+        return when(obj.paused_until) if obj.paused_until and obj.paused_until > timezone.now() else "—"
 
     # The page
 

@@ -304,6 +304,18 @@ XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
 # When the nightly reconcile runs, as cron's five fields (minute hour day-of-month month day-of-week) in
 # TIME_ZONE; "off" (or empty) runs none.
 XERO_RECONCILE_SCHEDULE = env.str("XERO_RECONCILE_SCHEDULE", default="0 3 * * *").strip()
+# Billing (payments.services): issue, due and payment dates outside this window are refused with a BillingError.
+# The earliest date is YYYY-MM-DD; the latest is this many years after today.
+BILLING_EARLIEST_DATE = env.str("BILLING_EARLIEST_DATE", default="2000-01-01")
+BILLING_YEARS_AHEAD = env.int("BILLING_YEARS_AHEAD", default=10)
+try:
+    from datetime import date as _date
+
+    _date.fromisoformat(BILLING_EARLIEST_DATE)
+except ValueError:
+    raise ImproperlyConfigured("BILLING_EARLIEST_DATE is a date, YYYY-MM-DD, e.g. 2000-01-01.") from None
+if not 0 < BILLING_YEARS_AHEAD < 1000:
+    raise ImproperlyConfigured("BILLING_YEARS_AHEAD is a number of years from 1 to 999, e.g. 10.")
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
 }

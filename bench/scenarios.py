@@ -22,7 +22,7 @@ from accounting import services as accounting_services
 from accounting.models import AccountingSettings, SyncRecord, SyncState, XeroConnection
 from accounting.sync import outbox
 from payments.models import Allocation, Customer, Membership, Whitelabel
-from payments.services import LineInput, issue_invoice, record_payment
+from payments.services import LineInput, create_customer, issue_invoice, record_payment
 from xero_sandbox.seed import tenant_id_of
 from xero_sandbox.testing import consent
 
@@ -165,7 +165,7 @@ def connect(whitelabel: Whitelabel, user, tenant_id: str) -> XeroConnection:
 
 def customers_create(whitelabel: Whitelabel, count: int) -> list[Customer]:
     return [
-        Customer.objects.create(
+        create_customer(
             whitelabel=whitelabel,
             account_number=f"C-{n:06d}",
             name=f"{whitelabel.name} Customer {n}",

@@ -12,6 +12,9 @@ from django.utils import timezone
 from encrypted_fields.fields import EncryptedCharField
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+# A unit price may carry four decimal places (telco usage: per minute, per megabyte); what it adds up to
+# (line amounts, totals) stays at two, and goes to Xero with unitdp=4 so Xero keeps all four.
+UNIT_PRICE = {"max_digits": 16, "decimal_places": 4}
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. AUD.")
 
 
@@ -142,7 +145,9 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     description = models.CharField(max_length=500, help_text="e.g. 'Mobile plan, November'.")
     quantity = models.DecimalField(max_digits=12, decimal_places=4, validators=[MinValueValidator(Decimal("0"))])
-    unit_amount = models.DecimalField(**MONEY, help_text="Price of one unit, excluding tax.")
+    unit_amount = models.DecimalField(
+        **UNIT_PRICE, help_text="Price of one unit, excluding tax, to four decimal places, e.g. 0.0125 a minute."
+    )
     tax_rate = models.DecimalField(
         max_digits=5, decimal_places=2, default=Decimal("0"), help_text="Percent, e.g. 10.00 for 10% GST."
     )
@@ -259,7 +264,7 @@ class CreditNoteLine(models.Model):
     credit_note = models.ForeignKey(CreditNote, on_delete=models.CASCADE, related_name="lines")
     description = models.CharField(max_length=500)
     quantity = models.DecimalField(max_digits=12, decimal_places=4)
-    unit_amount = models.DecimalField(**MONEY)
+    unit_amount = models.DecimalField(**UNIT_PRICE)
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
     line_amount = models.DecimalField(**MONEY)
     tax_amount = models.DecimalField(**MONEY)

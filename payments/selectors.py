@@ -52,8 +52,10 @@ def _held(model, amount_field: str, allocations, link: str):
 
 
 def credit_sources(customer: Customer, *, currency: str) -> list:
-    """What holds the customer's credit, locked for update, each with `held` (what it still holds):
-    money received (oldest first), then credit notes. In a few queries, however long the history."""
+    """What holds the customer's credit, locked, each with `held` (what it still holds): money received
+    (oldest first), then credit notes. In a few queries, however long the history. `held` is read when the
+    query starts: callers hold the customer's lock first (payments.services' lock order), so no other
+    transaction is spending it meanwhile."""
     payments = (
         _held(Payment, "amount", Allocation.objects.filter(reversed_at=None), "payment")
         .filter(customer=customer, currency=currency, reversed_at=None, held__gt=0)
@@ -64,7 +66,8 @@ def credit_sources(customer: Customer, *, currency: str) -> list:
         .filter(customer=customer, currency=currency, held__gt=0)
         .order_by("id")
     )
-    return [*payments.select_for_update(of=("self",)), *notes.select_for_update(of=("self",))]
+    lock = {"no_key": True, "of": ("self",)}
+    return [*payments.select_for_update(**lock), *notes.select_for_update(**lock)]
 
 
 def customer_open_invoices(customer: Customer) -> QuerySet[Invoice]:

@@ -99,13 +99,25 @@ def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Compar
     """Every invoice once with Arena's total, amount due and status; every credit note once with its rest;
     every payment and refund once, reversed ones gone; each customer's credit equal to its contact's
     unallocated overpayments and credit notes; receipts and refund receipts once, reversed ones gone; one
-    contact per customer."""
+    contact per customer, with the customer's name, email and phone."""
     org = book(xero, whitelabel, tenant_name=tenant_name)
     result = Comparison()
 
     contacts = Counter(c.get("ContactNumber") for c in org.contacts() if c.get("ContactStatus") != "ARCHIVED")
     customers = list(Customer.objects.filter(whitelabel=whitelabel))
     result.duplicates += [f"contact {n}" for n, count in contacts.items() if n and count > 1]
+    by_contact_number = {c.get("ContactNumber"): c for c in org.contacts() if c.get("ContactStatus") != "ARCHIVED"}
+    for customer in customers:
+        theirs = by_contact_number.get(customer.account_number)
+        if theirs is None:
+            continue
+        name = " ".join(customer.name.split())
+        ours = (customer.email, customer.phone)
+        phones = theirs.get("Phones") or [{}]
+        in_xero = (theirs.get("EmailAddress") or "", phones[0].get("PhoneNumber") or "")
+        if theirs["Name"] not in (name, f"{name} ({customer.account_number})") or ours != in_xero:
+            arena, xero_side = (name, *ours), (theirs["Name"], *in_xero)
+            result.wrong.append(f"contact {customer.account_number}: Arena {arena}, Xero {xero_side}")
 
     invoices = Counter(i["InvoiceNumber"] for i in org.invoices())
     result.duplicates += [f"invoice {n}" for n, count in invoices.items() if count > 1]

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from accounting.models import AccountingSettings
 from payments.models import Customer, Membership, PaymentGatewaySettings, Whitelabel
+from payments.services import create_customer
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -35,6 +36,8 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
+    """Customers are made by payments.services.create_customer, as Arena makes them."""
+
     class Meta:
         model = Customer
 
@@ -42,6 +45,10 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     account_number = factory.Sequence(lambda n: f"C-{1000 + n}")
     name = factory.Sequence(lambda n: f"Customer {n}")
     email = factory.LazyAttribute(lambda c: f"{c.account_number.lower()}@example.com")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return create_customer(**kwargs)
 
 
 class GatewaySettingsFactory(factory.django.DjangoModelFactory):

@@ -17,7 +17,7 @@ from .faults import drop_connection, status_response_parts
 from .identity import sandbox
 from .ratelimit import RateLimited
 from .resources import handlers
-from .resources.common import Ctx
+from .resources.common import Ctx, unit_places
 from .sandbox import StoredResponse
 from .wire import dumps, new_id
 
@@ -178,7 +178,8 @@ def _run(box, caller: Caller, route) -> tuple[int, dict]:
     call = handlers.Call(ctx=ctx, provider_name=caller.provider_name, params=params, query=request.args,
                          headers=request.headers, body=body)
     try:
-        return handler(call)
+        with unit_places(4 if request.args.get("unitdp") == "4" else 2):
+            return handler(call)
     finally:
         # Also after a failed batch: with summarizeErrors its good elements are kept, as in Xero.
         if request.method != "GET":

@@ -17,7 +17,7 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 from .errors import ValidationFailed
 from .indexes import index, invoices_of
 from .resources import contacts, invoices, payments, settings
-from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name
+from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name, unit_places
 from .wire import is_guid
 
 
@@ -93,7 +93,8 @@ def edit_invoice_line(ctx: Ctx, data: dict) -> dict:
         raise EditRefused(f"give at least one of {', '.join(EDITABLE_LINE_FIELDS)}")
     lines = [invoices.line_input(line) for line in invoice.line_items]
     lines[_line_index(invoice, data.get("line", 0))].update(changes)
-    invoices.update_invoice(ctx, invoice, {"LineItems": lines})
+    with unit_places(4):  # a person in Xero's screens: the other lines keep their unit amounts
+        invoices.update_invoice(ctx, invoice, {"LineItems": lines})
     return _invoice_json(ctx, invoice)
 
 

@@ -71,17 +71,69 @@ def _contact_names(run: Run, customers: list[Customer]) -> dict[int, str]:
     return names
 
 
+MERGES_FOLLOWED = 5  # a contact merged into one that was merged in turn...
+
+
+def _contacts_now(run: Run, records: list[SyncRecord]) -> dict[int, dict]:
+    """For the records whose contact is in this organisation (an update, not a first send): that contact as
+    Xero has it now, or, if a person merged it in Xero, the contact it was merged into (followed to the one
+    that is left). One call for the batch, and one per merge followed."""
+    known = {r.pk: in_this_organisation(run, r).lower() for r in records if in_this_organisation(run, r)}
+    if not known:
+        return {}
+    seen: dict[str, dict] = {}
+    wanted = set(known.values())
+    for _ in range(MERGES_FOLLOWED + 1):
+        ids = sorted(wanted - set(seen))
+        if not ids:
+            break
+        for contact in run.call(lambda creds, ids=ids: client.contacts_by_id(creds, ids)):
+            seen[str(contact.get("ContactID", "")).lower()] = contact
+        wanted = {str(c["MergedToContactID"]).lower() for c in seen.values() if c.get("MergedToContactID")}
+    now = {}
+    for pk, contact_id in known.items():
+        contact = seen.get(contact_id)
+        for _ in range(MERGES_FOLLOWED):
+            survivor = contact and seen.get(str(contact.get("MergedToContactID") or "").lower())
+            if not survivor:
+                break
+            contact = survivor
+        if contact:
+            now[pk] = contact
+    return now
+
+
+def _contact_changed_in_xero(record: SyncRecord, contact: dict) -> str:
+    """What a person did in Xero to the contact Arena is about to update (noted on the record), if anything."""
+    if str(contact.get("ContactID", "")).lower() != record.xero_id.lower():
+        return (
+            f"Merged in Xero into contact '{contact.get('Name')}' ({contact.get('ContactID')}): Arena now sends "
+            "this customer's changes and new documents to that contact."
+        )
+    if contact.get("ContactStatus") == "ARCHIVED":
+        return (
+            "Archived in Xero: Arena updated the archived contact, and Xero refuses new invoices for it until "
+            "someone restores it there."
+        )
+    return ""
+
+
 @kinds.sender(Kind.CONTACT)
 def sync_contacts(run: Run, records: list[SyncRecord]) -> None:
     records, customers = loaded(records, Customer.objects)
     names = _contact_names(run, [customers[r.object_id] for r in records])
-    items = [
-        Item(
-            r,
-            payloads.contact(customers[r.object_id], name=names[r.object_id], xero_id=in_this_organisation(run, r)),
-        )
-        for r in records
-    ]
+    now = _contacts_now(run, records)
+    items, notes = [], {}
+    for record in records:
+        customer, contact = customers[record.object_id], now.get(record.pk, {})
+        contact_id = str(contact.get("ContactID") or in_this_organisation(run, record))
+        body = payloads.contact(customer, name=names[record.object_id], xero_id=contact_id)
+        if note := contact and _contact_changed_in_xero(record, contact):
+            notes[record.pk] = [note]
+        if contact and contact.get("ContactNumber") != customer.account_number:
+            body.pop("ContactNumber")  # the contact merged away keeps it, and a number is Xero's once
+        items.append(Item(record, body))
+    outbox.records_mark_changed_in_xero(notes)
     # POST Contacts matches by ContactID, then ContactNumber: sending again updates, never duplicates.
     send(run, items, "contacts", client.contacts_upsert, "ContactID")
 

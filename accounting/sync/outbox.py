@@ -349,17 +349,24 @@ def attempts_prune(*, older_than_days: int) -> int:
 def records_rearm(*, whitelabel_id: int, ids) -> int:
     """Make the given records pending and due now, if the whitelabel is connected; records a run is
     sending right now are left alone. Sends after commit."""
+    return len(_rearm(whitelabel_id=whitelabel_id, ids=ids))
+
+
+def _rearm(*, whitelabel_id: int, ids) -> list[int]:
+    """records_rearm, returning the ids of the records it made due."""
     if skip_reason(whitelabel_id) is not None:
-        return 0
-    records = (
+        return []
+    chosen = list(
         SyncRecord.objects.filter(whitelabel_id=whitelabel_id, id__in=ids)
         .exclude(status__in=[Status.SENT, Status.WAITING])
         .filter(_not_claimed(timezone.now()))
+        .select_for_update()
+        .values_list("id", flat=True)
     )
-    count = _make_due(records, Due.RETRY)
-    if count:
+    _make_due(SyncRecord.objects.filter(id__in=chosen), Due.RETRY)
+    if chosen:
         runner.run_request(whitelabel_id)
-    return count
+    return chosen
 
 
 def records_resync(*, whitelabel: Whitelabel, statuses: tuple[str, ...] = (Status.SKIPPED, Status.FAILED)) -> int:
@@ -387,17 +394,15 @@ def _not_claimed(now: datetime.datetime) -> Q:
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
 
-def records_retry(*, ids) -> int:
+def records_retry(*, ids) -> list[int]:
     """Support's "retry now": the records among `ids` that can go are due now, whitelabel by whitelabel
     (see records_rearm: not sent ones, not those waiting for another record or being sent right now, and
-    only for connected whitelabels). Sends after commit."""
+    only for connected whitelabels). Returns their ids (for the history of each). Sends after commit."""
     records = SyncRecord.objects.filter(id__in=ids)
-    count = 0
+    retried = []
     for whitelabel_id in records.values_list("whitelabel_id", flat=True).distinct().order_by():
-        count += records_rearm(
-            whitelabel_id=whitelabel_id, ids=records.filter(whitelabel_id=whitelabel_id).values("id")
-        )
-    return count
+        retried += _rearm(whitelabel_id=whitelabel_id, ids=records.filter(whitelabel_id=whitelabel_id).values("id"))
+    return retried
 
 
 def records_skip(*, ids, reason: str, by: str = "") -> int:

@@ -16,6 +16,13 @@ def money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
+def unit_price(value: Decimal) -> str:
+    """A unit price to four decimal places where it has them ("0.0125"), else two ("49.00"); the documents
+    that carry one are sent with unitdp=4, so Xero keeps them."""
+    four = value.quantize(Decimal("0.0001"))
+    return money(four) if four == four.quantize(Decimal("0.01")) else str(four)
+
+
 def contact(customer: Customer, *, name: str, xero_id: str = "") -> dict:
     data = {"ContactNumber": customer.account_number, "Name": name, "EmailAddress": customer.email}
     if xero_id:
@@ -36,7 +43,7 @@ def coded_lines(lines, *, account_code: str, tax_types: dict[Decimal, str]) -> l
         {
             "Description": line.description,
             "Quantity": str(line.quantity.normalize()),
-            "UnitAmount": money(line.unit_amount),
+            "UnitAmount": unit_price(line.unit_amount),
             "AccountCode": account_code,
             "TaxType": tax_types[line.tax_rate.normalize()],
             "TaxAmount": money(line.tax_amount),

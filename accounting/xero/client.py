@@ -249,16 +249,22 @@ def _batch(
     creds: Credentials,
     records: list[dict],
     idempotency_key: str,
+    **options,
 ) -> list[Element]:
     body = _model(type_name, {type_name: records})
     return _write(
         operation,
         creds,
         lambda api: getattr(api, method)(
-            creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **_opts()
+            creds.tenant_id, body, summarize_errors=False, idempotency_key=idempotency_key, **options, **_opts()
         ),
         attribute,
     )
+
+
+# Unit prices of invoice and credit note lines have up to four decimal places: without unitdp=4 Xero would
+# round them to two (the line amounts would then differ from Arena's).
+UNIT_PRICES = {"unitdp": 4}
 
 
 def contacts_upsert(creds: Credentials, contacts: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -269,7 +275,9 @@ def contacts_upsert(creds: Credentials, contacts: list[dict], *, idempotency_key
 
 
 def invoices_create(creds: Credentials, invoices: list[dict], *, idempotency_key: str) -> list[Element]:
-    return _batch("invoices_create", "create_invoices", "Invoices", "invoices", creds, invoices, idempotency_key)
+    return _batch(
+        "invoices_create", "create_invoices", "Invoices", "invoices", creds, invoices, idempotency_key, **UNIT_PRICES
+    )
 
 
 def invoices_update(creds: Credentials, invoices: list[dict], *, idempotency_key: str) -> list[Element]:
@@ -327,6 +335,7 @@ def credit_notes_create(creds: Credentials, credit_notes: list[dict], *, idempot
         creds,
         credit_notes,
         idempotency_key,
+        **UNIT_PRICES,
     )
 
 
@@ -537,6 +546,26 @@ def receipts_page(
 def invoices_get(creds: Credentials, invoice_ids: list[str]) -> list[dict]:
     """These invoices as Xero has them now, in one call (a webhook names them by id)."""
     return _read("invoices_get", creds, "get_invoices", "invoices", i_ds=list(invoice_ids))
+
+
+def contacts_by_id(creds: Credentials, contact_ids: list[str]) -> list[dict]:
+    """These contacts as Xero has them now, archived ones included, page by page: Xero names the contact a
+    merged one was merged into (MergedToContactID) only when paging, or fetching one by id."""
+    found, page = [], 1
+    while True:
+        rows = _read(
+            "contacts_by_id",
+            creds,
+            "get_contacts",
+            "contacts",
+            i_ds=list(contact_ids),
+            include_archived=True,
+            page=page,
+        )
+        found += rows
+        if len(rows) < XERO_PAGE_SIZE:
+            return found
+        page += 1
 
 
 def contacts_get(creds: Credentials, contact_ids: list[str]) -> list[dict]:

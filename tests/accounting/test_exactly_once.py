@@ -12,7 +12,15 @@ from django.utils import timezone
 from accounting.models import SyncRecord, XeroConnection
 from accounting.sync import engine, outbox
 from payments.models import Invoice
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.services import (
+    LineInput,
+    add_credit,
+    issue_credit_note,
+    issue_invoice,
+    record_payment,
+    update_customer,
+    void_invoice,
+)
 from tests.books import compare_books, xero_calls
 from tests.factories import CustomerFactory
 from tests.xero import ORG1, ORG2, book, callback_path, connect, consent, save_settings, settings_url
@@ -99,12 +107,32 @@ def test_an_invoice_voided_after_an_unclear_send_is_voided_in_xero(connected, xe
     assert record_of(invoice, Kind.INVOICE_VOID).status == Status.SENT
 
 
+def test_unit_prices_of_four_decimal_places_reach_xero_as_they_are(connected, xero):
+    customer = CustomerFactory(whitelabel=connected)
+    minutes = LineInput("Calls, per minute", Decimal("1234"), Decimal("0.0125"), Decimal("10"))  # 15.43
+    invoice = issue_invoice(customer, [minutes, line("49.00", tax_rate="10")])
+    note = issue_credit_note(
+        invoice=invoice,
+        lines=[LineInput("Dropped calls", Decimal("77"), Decimal("0.0125"), Decimal("10"))],  # 0.9625: 0.96
+        reason="Dropped calls",
+    )
+    drain(connected)
+
+    for path_end in ("/Invoices", "/CreditNotes"):
+        (call,) = xero_calls(xero, method="PUT", path_end=path_end)
+        assert "unitdp=4" in call["query"], "else Xero keeps two decimal places"
+    answer = record_of(invoice, Kind.INVOICE).response
+    assert [Decimal(str(li["UnitAmount"])) for li in answer["LineItems"]] == [Decimal("0.0125"), Decimal("49")]
+    assert Decimal(str(answer["Total"])) == invoice.total == Decimal("70.87")
+    assert str(record_of(note, Kind.CREDIT_NOTE).response["LineItems"][0]["UnitAmount"]) == "0.0125"
+    compare_books(xero, connected).assert_same()
+
+
 def test_a_contact_renamed_a_to_b_to_a_ends_as_a_in_xero(connected, xero):
     customer = CustomerFactory(whitelabel=connected, name="Alice Able")
     drain(connected)
     for name in ("Bob Baker", "Alice Able"):
-        customer.name = name
-        customer.save()
+        update_customer(customer=customer, name=name)
         drain(connected)
     (contact,) = book(xero, connected).contacts(contact_number=customer.account_number)
     assert contact["Name"] == "Alice Able"
@@ -117,8 +145,7 @@ def test_customers_with_the_same_name_stay_apart_in_xero(connected, xero):
     second = CustomerFactory(whitelabel=connected, name="John  smith ", account_number="C-2")
     third = CustomerFactory(whitelabel=connected, name="Jane Doe", account_number="C-3")
     drain(connected)
-    third.name = "John Smith"  # renamed onto a name in use
-    third.save()
+    update_customer(customer=third, name="John Smith")  # renamed onto a name in use
     drain(connected)
 
     names = {c["ContactNumber"]: c["Name"] for c in book(xero, connected).contacts()}

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from accounting.models import AccountingSettings, SyncRecord, XeroConnection
 from accounting.sync import outbox
-from payments.services import LineInput, add_credit, issue_invoice, record_payment, void_invoice
+from payments.models import Customer
+from payments.services import LineInput, add_credit, issue_invoice, record_payment, update_customer, void_invoice
 from tests.factories import AccountingSettingsFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -111,10 +112,36 @@ def test_customer_change_sends_the_contact_again(whitelabel):
     connect_row(whitelabel)
     customer = CustomerFactory(whitelabel=whitelabel)
     SyncRecord.objects.filter(kind=Kind.CONTACT).update(status=Status.SENT, xero_id="contact-1", next_attempt_at=None)
-    customer.email = "new@example.com"
-    customer.save()
+    update_customer(customer=customer, email="new@example.com")
     record = SyncRecord.objects.get(kind=Kind.CONTACT)
     assert record.status == Status.PENDING and record.xero_id == "contact-1"
+
+
+def test_a_customer_change_re_arms_its_sent_contact_once_and_no_change_sends_nothing(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel, name="Jane", email="")
+    SyncRecord.objects.filter(kind=Kind.CONTACT).update(status=Status.SENT, xero_id="contact-1", next_attempt_at=None)
+    before = Customer.objects.get(pk=customer.pk).updated_at
+
+    update_customer(customer=customer, name=" Jane ", email=None)  # what it already is
+    record = SyncRecord.objects.get(kind=Kind.CONTACT)
+    assert (record.status, record.version) == (Status.SENT, 0), "nothing changed: nothing to send"
+    assert Customer.objects.get(pk=customer.pk).updated_at == before, "and nothing saved"
+
+    update_customer(customer=customer, name="Jane Citizen", email="jane@example.com")
+    record.refresh_from_db()
+    assert (record.status, record.version, record.xero_id) == (Status.PENDING, 1, "contact-1")
+    assert SyncRecord.objects.filter(kind=Kind.CONTACT).count() == 1, "the same contact, a new version"
+
+
+def test_a_save_that_changes_no_contact_field_sends_nothing(whitelabel):
+    AccountingSettingsFactory(whitelabel=whitelabel)
+    connect_row(whitelabel)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    SyncRecord.objects.filter(kind=Kind.CONTACT).update(status=Status.SENT, xero_id="contact-1", next_attempt_at=None)
+    customer.save(update_fields=["updated_at"])
+    assert SyncRecord.objects.get(kind=Kind.CONTACT).status == Status.SENT
 
 
 def test_support_skips_with_a_reason_never_a_sent_record_or_one_being_sent(whitelabel):

@@ -454,6 +454,28 @@ def test_unknown_whitelabel_and_bad_date_are_bad_arguments(db):
     assert run("--since", "yesterday")[0] == 2
 
 
+def test_a_window_that_compares_nothing_says_so_and_exits_2_before_asking_xero(books, xero):
+    whitelabel, _ = books
+    xero.clear_requests_log()
+    out = io.StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command("xero_reconcile", "--whitelabel", whitelabel.slug, "--since", "2999-01-01", stdout=out)
+    assert error.value.returncode == 2
+    assert "--since 2999-01-01 is after today" in str(error.value)
+    assert "the reconcile would compare nothing" in str(error.value)
+    assert "books agree" not in out.getvalue().lower()
+    assert not xero_calls(xero), "nothing asked of Xero"
+    tomorrow = (whitelabel.local_date() + datetime.timedelta(days=1)).isoformat()
+    assert run("--whitelabel", whitelabel.slug, "--since", tomorrow)[0] == 2
+
+
+def test_a_window_with_nothing_sent_or_changed_in_it_says_it_compared_only_the_settings(xero):
+    quiet = connected(xero, slug="quiet")
+    code, out, _ = run("--whitelabel", quiet.slug, "--since", quiet.local_date().isoformat())
+    assert code == 0
+    assert "Compared only the settings: Arena sent nothing, and Xero changed nothing of Arena's, since " in out
+
+
 def test_a_whitelabel_that_needs_reconnecting_is_not_compared(books):
     whitelabel, _ = books
     whitelabel.xero_connection.status = "needs_reconnect"

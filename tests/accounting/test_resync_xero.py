@@ -8,7 +8,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, execute_from_command_line
 from django.utils import timezone
 
 from accounting.management.commands.resync_xero import Command
@@ -80,12 +80,43 @@ def billed_before_connecting(whitelabel):
         (["--since", "2026-13-01"], "--since '2026-13-01' is not a date: use YYYY-MM-DD"),
         (["--until", "yesterday"], "--until 'yesterday' is not a date"),
         (["--since", "2026-05-02", "--until", "2026-05-01"], "--since 2026-05-02 is after --until 2026-05-01."),
-        (["--wait", "--timeout", "0"], "--timeout must be a number of seconds above 0."),
+        *[
+            (["--wait", "--timeout", value], f"--timeout must be a number of seconds above 0 and at most 604800 (a "
+             f"week), e.g. 900; not '{value}'.")
+            for value in ("0", "-1", "nan", "NaN", "inf", "1e400", "604801", "ten", "")
+        ],
+        (["--timeout", "60"], "--timeout is how long --wait waits: give --wait too"),
+        (["--dry-run", "--wait"], "--dry-run changes nothing and --wait sends: choose one."),
+        (["--since", "2999-01-01"], "--since 2999-01-01 is after today"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(whitelabel, args, message):
     error, _ = resync_fails(*args)
     assert error.returncode == 2 and message in str(error)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["resync_xero", "--wait", "--timeout", "nan"],
+        ["resync_xero", "--kind", "bills"],
+        ["resync_xero", "--since", "2026-02-30"],
+        ["xero_reconcile", "--since", "2999-01-01"],
+        ["xero_reconcile", "--format", "xml"],
+    ],
+)
+def test_from_the_command_line_a_bad_argument_exits_2_with_a_message_and_no_traceback(db, capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        execute_from_command_line(["manage.py", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert "Traceback" not in err and err.strip(), "a message, not a traceback"
+
+
+def test_dates_far_in_the_past_or_future_are_read_as_everything_or_up_to_now(billed_before_connecting, whitelabel):
+    connect_row(whitelabel)
+    out = resync("--whitelabel", "acme", "--since", "0001-01-01", "--until", "9999-12-31", "--dry-run")
+    assert "acme: would queue 3 record(s)." in out, "the contact, the invoice and its payment"
 
 
 def test_an_unknown_kind_or_status_exits_2_from_the_command_line():

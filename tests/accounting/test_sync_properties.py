@@ -2,9 +2,10 @@
 answers lost on the way, once the outbox settles Xero's books equal Arena's.
 
 Hypothesis generates sequences of billing events for a few customers (invoices with and without GST,
-part-, exact- and over-payments, payments with no invoice, top-ups, credit applied by later invoices,
-voids, credit notes, refunds of credit, reversed payments), sync runs at random points, and faults
-(answers dropped after Xero saved, 502s after commit).
+usage invoices with unit prices of four decimal places, part-, exact- and over-payments, payments with no
+invoice, top-ups, credit applied by later invoices and to open ones, voids, credit notes, refunds of credit,
+reversed payments, customers' names, emails, phones and addresses changed), sync runs at random points, and
+faults (answers dropped after Xero saved, 502s after commit).
 The engine runs in this process against the sandbox, so each example is exactly reproducible.
 """
 
@@ -26,11 +27,13 @@ from payments.services import (
     BillingError,
     LineInput,
     add_credit,
+    apply_credit_to_invoice,
     issue_credit_note,
     issue_invoice,
     record_payment,
     refund_credit,
     reverse_payment,
+    update_customer,
     void_invoice,
 )
 from tests.books import assert_no_drift, compare_books
@@ -63,6 +66,9 @@ events = st.one_of(
     st.tuples(st.just("credit_note"), who, st.integers(0, 5), cents),
     st.tuples(st.just("refund"), who, cents),
     st.tuples(st.just("reverse"), who, st.integers(0, 5)),
+    st.tuples(st.just("apply_credit"), who, st.integers(0, 5)),
+    st.tuples(st.just("usage"), who, st.integers(100, 5000), st.integers(50, 99_999)),
+    st.tuples(st.just("change"), who, st.sampled_from(["name", "email", "phone", "address"]), st.integers(0, 99)),
     st.tuples(st.just("sync")),
     st.tuples(st.just("fault"), st.sampled_from(WRITES), st.sampled_from(["drop_response", "status_after"])),
 )
@@ -117,6 +123,25 @@ def apply(event, customers, xero) -> None:
                 reverse_payment(payment=payments[pick % len(payments)], reason="Property")
             except BillingError as refused:
                 assert "already used" in str(refused)  # refused, and (one transaction) nothing changed
+    elif kind == "apply_credit":
+        index, pick = args
+        invoices = open_invoices(customers[index])
+        if invoices:
+            apply_credit_to_invoice(invoices[pick % len(invoices)])
+    elif kind == "usage":
+        index, minutes, ten_thousandths = args
+        price = Decimal(ten_thousandths) / 10_000  # e.g. 0.0125 a minute
+        issue_invoice(customers[index], [LineInput("Calls, per minute", Decimal(minutes), price, Decimal("10"))])
+    elif kind == "change":
+        index, field, n = args
+        customer = customers[index]
+        new = {
+            "name": f"Renamed {customer.account_number} {n}",
+            "email": f"{n}.{customer.account_number.lower()}@example.org",
+            "phone": f"+61 400 000 {n:03d}",
+            "address": f"{n} George St\nSydney NSW 2000",
+        }
+        update_customer(customer=customer, **{field: new[field]})
     elif kind == "sync":
         engine.run_organisation(customers[0].whitelabel_id, hold_partial=False)
     elif kind == "fault":

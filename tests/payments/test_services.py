@@ -41,7 +41,7 @@ def test_issue_invoice_computes_totals_and_numbers_per_whitelabel(customer):
         ([LineInput("", Decimal("1"), Decimal("1"))], "needs a description"),
         ([LineInput("X", Decimal("0"), Decimal("1"))], "quantity must be more than zero"),
         ([LineInput("X", Decimal("1"), Decimal("-5"))], "can't be negative"),
-        ([LineInput("X", Decimal("1"), Decimal("1.005"))], "more than 2 decimal places"),
+        ([LineInput("X", Decimal("1"), Decimal("1.00005"))], "more than 4 decimal places"),
         ([LineInput("X", Decimal("1"), Decimal("1"), Decimal("150"))], "percentage from 0 to 100"),
         ([LineInput("X", Decimal("1"), Decimal("0"))], "total must be more than zero"),
     ],
@@ -191,6 +191,18 @@ def test_input_the_database_or_xero_cannot_hold_is_refused_and_nothing_is_saved(
     assert not Invoice.objects.exists()
     customer.whitelabel.refresh_from_db()
     assert customer.whitelabel.next_invoice_number == 1
+
+
+def test_unit_prices_carry_up_to_four_decimal_places_and_amounts_two_rounded_as_xero_rounds(customer):
+    minutes = LineInput("Calls, per minute", Decimal("1234"), Decimal("0.0125"), Decimal("10"))  # 15.425
+    data = LineInput("Data, per MB", Decimal("333"), Decimal("0.0015"), Decimal("10"))  # 0.4995
+    invoice = issue_invoice(customer, [minutes, data])
+    lines = list(invoice.lines.all())
+    assert [(line.unit_amount, line.line_amount, line.tax_amount) for line in lines] == [
+        (Decimal("0.0125"), Decimal("15.43"), Decimal("1.54")),
+        (Decimal("0.0015"), Decimal("0.50"), Decimal("0.05")),
+    ], "half away from zero, per line"
+    assert (invoice.subtotal, invoice.tax_total, invoice.total) == (Decimal("15.93"), Decimal("1.59"), Decimal("17.52"))
 
 
 def test_currency_codes_are_read_in_any_case(customer):

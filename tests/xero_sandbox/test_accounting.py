@@ -127,6 +127,20 @@ def test_tax_is_rounded_half_up_per_line(raw):
     assert invoice["LineItems"][0]["TaxAmount"] == 0.01
 
 
+def test_unit_amounts_keep_four_decimal_places_only_when_the_call_asks_for_them(raw):
+    calls = {"Description": "Calls, per minute", "Quantity": 1234, "UnitAmount": 0.01255, "AccountCode": "200"}
+    response = raw.put("Invoices", {"Invoices": [sales_invoice(LineItems=[calls])]}, params={"unitdp": 4})
+    (kept,) = response.json()["Invoices"]
+    assert (kept["LineItems"][0]["UnitAmount"], kept["LineItems"][0]["LineAmount"]) == (0.0126, 15.55)
+    path = f"Invoices/{kept['InvoiceID']}"
+    assert raw.get(path).json()["Invoices"][0]["LineItems"][0]["UnitAmount"] == 0.01, "answered with 2 unless asked"
+    assert raw.get(path, params={"unitdp": 4}).json()["Invoices"][0]["LineItems"][0]["UnitAmount"] == 0.0126
+    assert kept["Total"] == 17.11, "15.55 and its tax, 1.56: line amounts and tax at two decimal places"
+
+    rounded = create_invoice(raw, LineItems=[calls])
+    assert (rounded["LineItems"][0]["UnitAmount"], rounded["LineItems"][0]["LineAmount"]) == (0.01, 12.34)
+
+
 def test_unknown_and_archived_account_codes_are_rejected(raw):
     assert fail_invoice(raw, LineItems=[{"Description": "A", "UnitAmount": 1, "AccountCode": "999"}]) == [
         "Account code '999' is not a valid code for this document."

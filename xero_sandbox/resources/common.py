@@ -1,8 +1,10 @@
 """Helpers shared by the resource modules: field readers, contact/account lookup, line maths."""
 import copy
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from ..errors import ValidationFailed
 from ..indexes import contacts_named, contacts_numbered, index
@@ -18,6 +20,28 @@ ARCHIVED_CONTACT = (
 )
 NOT_LINE_ACCOUNT_TYPES = {"BANK"}
 SYSTEM_ACCOUNTS_BARRED = {"DEBTORS", "CREDITORS", "GST"}
+
+
+# Xero keeps a line's UnitAmount to 2 decimal places, and answers with 2, unless the call asks for four
+# (``?unitdp=4``): api.py sets this for each call. Lines stored earlier keep what they were given.
+UNIT_DP: ContextVar[int] = ContextVar("unit_dp", default=2)
+
+
+@contextmanager
+def unit_places(places: int):
+    token = UNIT_DP.set(places)
+    try:
+        yield
+    finally:
+        UNIT_DP.reset(token)
+
+
+def unit_amount_in_places(value: Decimal) -> Decimal:
+    """A unit amount to the decimal places of this call (half away from zero, as Xero rounds)."""
+    try:
+        return value.quantize(Decimal(1).scaleb(-UNIT_DP.get()), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return value
 
 
 # Webhook event categories (Xero sends events for these three kinds of record only).
@@ -212,6 +236,8 @@ def _build_line(ctx, raw, amounts_type, need_accounts, no_account) -> LineItem:
         quantity = Decimal("1")
     if unit_amount is None:
         unit_amount = given_line_amount / quantity if given_line_amount is not None and quantity else ZERO
+    else:
+        unit_amount = unit_amount_in_places(unit_amount)
     gross = quantity * unit_amount
     if discount:
         gross = gross * (Decimal(100) - discount) / Decimal(100)
@@ -325,7 +351,7 @@ def line_json(line: LineItem) -> dict:
         "LineItemID": line.line_item_id,
         "Description": line.description or "",
         "Quantity": line.quantity,
-        "UnitAmount": line.unit_amount,
+        "UnitAmount": unit_amount_in_places(line.unit_amount),
         "TaxAmount": line.tax_amount,
         "LineAmount": line.line_amount,
         "Tracking": [],

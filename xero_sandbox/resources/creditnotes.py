@@ -12,6 +12,7 @@ from ..wire import date_string, is_guid, new_id
 from .common import (
     CREDITNOTE,
     LINE_AMOUNT_TYPES,
+    UNIT_DP,
     Ctx,
     Problems,
     amounts_type,
@@ -26,6 +27,7 @@ from .common import (
     store_contact,
     text,
     totals,
+    unit_places,
 )
 from .credits import allocations_json, refunds_json
 from .invoices import line_input
@@ -131,11 +133,13 @@ def update_credit_note(ctx: Ctx, credit_note: CreditNote, data: dict) -> CreditN
         )
     _apply_details(ctx, draft, data, problems)
     if "LineItems" in data or "LineAmountTypes" in data:
-        lines = data["LineItems"] if "LineItems" in data else [line_input(line) for line in draft.line_items]
-        draft.line_items = problems.attempt(
-            build_lines, ctx, {"LineItems": lines}, amounts_type=draft.line_amount_types,
-            need_accounts=draft.status in ("SUBMITTED", "AUTHORISED"), default=draft.line_items,
-        )
+        given = "LineItems" in data
+        lines = data["LineItems"] if given else [line_input(line) for line in draft.line_items]
+        with unit_places(UNIT_DP.get() if given else 4):  # stored lines keep their unit amounts
+            draft.line_items = problems.attempt(
+                build_lines, ctx, {"LineItems": lines}, amounts_type=draft.line_amount_types,
+                need_accounts=draft.status in ("SUBMITTED", "AUTHORISED"), default=draft.line_items,
+            )
     _check_ready(draft, problems)
     problems.check()
     if contact is not None:

@@ -25,6 +25,7 @@ from .common import (
     store_contact,
     text,
     totals,
+    unit_places,
 )
 
 TYPES = ("ACCREC", "ACCPAY")
@@ -176,10 +177,11 @@ def _apply_changes(ctx: Ctx, draft: Invoice, data: dict, problems: Problems):
             need_accounts=draft.status in ("SUBMITTED", "AUTHORISED"), default=draft.line_items,
         )
     elif "LineAmountTypes" in data:
-        draft.line_items = problems.attempt(
-            build_lines, ctx, {"LineItems": [line_input(line) for line in draft.line_items]},
-            amounts_type=draft.line_amount_types, need_accounts=False, default=draft.line_items,
-        )
+        with unit_places(4):  # the stored lines keep their unit amounts
+            draft.line_items = problems.attempt(
+                build_lines, ctx, {"LineItems": [line_input(line) for line in draft.line_items]},
+                amounts_type=draft.line_amount_types, need_accounts=False, default=draft.line_items,
+            )
     return contact
 
 

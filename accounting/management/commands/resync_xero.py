@@ -13,7 +13,9 @@ Without --wait it only queues the records (the worker sends them; exit 0 when ev
 With --wait it sends them itself, in this process (one sync run at a time per organisation: if the worker is
 running one, it waits for it), until every record asked for is in Xero, failed for good, or --timeout passes.
 Exit codes: 0 everything asked for is in Xero (or queued, without --wait); 1 something failed, is still on
-its way, or a whitelabel can't be synced (needs reconnecting, no accounting system); 2 bad arguments.
+its way, or a whitelabel can't be synced (needs reconnecting, no accounting system); 2 bad arguments (an
+unknown whitelabel, kind or status, a bad date, --since after --until or after today, a --timeout that is
+not a number of seconds up to a week, --timeout without --wait, --dry-run with --wait).
 """
 
 import datetime
@@ -25,7 +27,7 @@ from django.utils import timezone
 
 from accounting import selectors
 from accounting.errors import BadArguments
-from accounting.management.options import date_option, whitelabels_named
+from accounting.management.options import date_option, seconds_option, since_option, until_option, whitelabels_named
 from accounting.models import SyncRecord
 from accounting.sync import engine, outbox, runner
 from payments.models import Whitelabel
@@ -64,19 +66,24 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="List what would be done; change nothing.")
         parser.add_argument("--wait", action="store_true", help="Send them now, in this process, and wait.")
         parser.add_argument(
-            "--timeout", type=float, default=900.0, metavar="SECONDS", help="How long --wait waits (default 900)."
+            "--timeout", metavar="SECONDS", help="How long --wait waits, in seconds (default 900, at most a week)."
         )
 
     def handle(self, *args, **options):
         since, until = date_option(options["since"], "--since"), date_option(options["until"], "--until")
         if since and until and since > until:
             raise BadArguments(f"--since {since} is after --until {until}.")
-        if options["timeout"] <= 0:
-            raise BadArguments("--timeout must be a number of seconds above 0.")
+        if options["timeout"] is not None and not options["wait"]:
+            raise BadArguments("--timeout is how long --wait waits: give --wait too, or leave --timeout out.")
+        timeout = seconds_option("900" if options["timeout"] is None else options["timeout"], "--timeout")
+        if options["dry_run"] and options["wait"]:
+            raise BadArguments("--dry-run changes nothing and --wait sends: choose one.")
         statuses = [STATUSES[s] for s in dict.fromkeys(options["status"] or DEFAULT_STATUSES)]
         kinds = [selectors.RESYNC_KINDS[k] for k in dict.fromkeys(options["kind"] or selectors.RESYNC_KINDS)]
         self.verbosity = options["verbosity"]
         whitelabels, problems = self._whitelabels(options["whitelabel"])
+        since_option(since, whitelabels, nothing="no record was billed then")
+        until = until_option(until, whitelabels)
         picked = {"statuses": statuses, "kinds": kinds, "since": since, "until": until}
         fields = ("id", "kind", "label", "status", "reason")  # not the payloads: a backfill can be long
         plans = [(w, list(selectors.resync_records(w, **picked).only(*fields))) for w in whitelabels]
@@ -88,7 +95,7 @@ class Command(BaseCommand):
             started_at = timezone.now()
             queued = {w.pk: self._queue(w, records) for w, records in plans}
             if options["wait"]:
-                ok = self._wait(plans, queued, started_at, options["timeout"])
+                ok = self._wait(plans, queued, started_at, timeout)
             else:
                 ok = self._queued_summary(plans, queued)
             if not ok:

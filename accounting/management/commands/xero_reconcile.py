@@ -11,8 +11,9 @@ Each difference has a kind (missing in Xero, extra in Xero, amount differs, stat
 after sending), the record, its customer, both values and both ids; the README's "Drift" section says what
 each kind means. What a person changed in Xero is flagged on its sync record and never overwritten; --fix
 only sends again records Xero lacks (looked up first), in this process.
-Exit codes: 0 the books agree (after --fix, everything missing was sent); 1 drift; 2 bad arguments, or a
-whitelabel could not be compared (not connected, Xero unreachable): see stderr.
+Exit codes: 0 the books agree (after --fix, everything missing was sent); 1 drift; 2 bad arguments (an
+unknown whitelabel, a bad date, a --since after today: a window that compares nothing), or a whitelabel could
+not be compared (not connected, Xero unreachable): see stderr.
 """
 
 import json
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from accounting import reconcile, selectors
 from accounting.errors import NotConnected
-from accounting.management.options import date_option, whitelabels_named
+from accounting.management.options import date_option, since_option, whitelabels_named
 from accounting.models import SyncRecord
 from accounting.xero.errors import XeroError
 from payments.models import Whitelabel
@@ -56,6 +57,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         since = date_option(options["since"], "--since")
         whitelabels = self._whitelabels(options["whitelabel"])
+        since_option(
+            since,
+            whitelabels,
+            nothing="Arena sent nothing and Xero changed nothing since then, so the reconcile would compare nothing",
+        )
         progress = Progress(self, total=len(whitelabels), quiet=options["verbosity"] < 1)
         reports, problems = [], []
         for whitelabel in whitelabels:
@@ -103,6 +109,10 @@ class Command(BaseCommand):
                     f"{report.whitelabel.slug} / {report.organisation} ({since}; {report.calls} calls to Xero)"
                 )
             )
+            if report.since and not set(report.comparison.compared) - {"settings"}:
+                self.stdout.write(
+                    f"  Compared only the settings: Arena sent nothing, and Xero changed nothing of Arena's, {since}."
+                )
             if not report.differences:
                 self.stdout.write("  The books agree.")
             else:

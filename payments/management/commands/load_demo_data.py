@@ -28,8 +28,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from arena_xero.support import support_group_ensure
-from payments.models import Customer, Membership, PaymentGatewaySettings, Whitelabel
-from payments.services import LineInput, issue_invoice, record_payment
+from payments.models import Membership, PaymentGatewaySettings, Whitelabel
+from payments.services import LineInput, create_customer, issue_invoice, record_payment
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "arena-demo"  # public: for `make run` (debug on) only
@@ -129,7 +129,7 @@ class Command(BaseCommand):
 
     def _billing(self, whitelabel: Whitelabel) -> None:
         customers = [
-            Customer.objects.create(
+            create_customer(
                 whitelabel=whitelabel, account_number=number, name=name, email=email, phone=phone, address=address
             )
             for number, name, email, phone, address in CUSTOMERS
