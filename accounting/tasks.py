@@ -9,7 +9,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
@@ -29,7 +29,7 @@ RECONCILE_TIME_LIMIT = 3600
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError,),
+    autoretry_for=(DatabaseError, InterfaceError),
     retry_backoff=5,
     retry_jitter=True,
     max_retries=5,
@@ -61,7 +61,7 @@ def sweep_outbox() -> int:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError,),
+    autoretry_for=(DatabaseError, InterfaceError),
     retry_backoff=5,
     retry_jitter=True,
     max_retries=10,
@@ -74,7 +74,7 @@ def process_xero_webhook(self, delivery_id: int) -> None:
     except webhooks.TryLater as exc:
         webhooks.delivery_retry_later(delivery_id, str(exc), exc.retry_in)
         raise self.retry(countdown=max(exc.retry_in, 1.0), max_retries=RATE_LIMITED_RETRIES) from None
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):
         raise
     except Exception as exc:
         webhooks.delivery_failed(delivery_id, f"Unexpected error: {type(exc).__name__}: {exc}")

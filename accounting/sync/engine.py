@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -71,27 +71,28 @@ def _drain(run: Run) -> datetime.datetime | None:
         # together and in run order.
         now = timezone.now()
         quiet_at = _quiet_at(whitelabel_id, now) if run.hold_partial else now
+        due = outbox.due_by_kind(whitelabel_id)
         for row in kinds.KINDS:
-            kind, handler = row.kind, row.send
             while True:
                 if run.out_of_time():
                     return timezone.now()
-                due = outbox.due(whitelabel_id, kind, limit=batch)
-                hold = run.hold_partial and due and len(due) < batch and _partial_batch_hold(
-                    due[0], now=now, quiet_at=quiet_at
-                )
-                if hold:
-                    holds[kind] = hold
+                count, oldest = due.get(row.kind, (0, None))
+                if not count:
                     break
-                holds.pop(kind, None)
-                records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=kind, limit=batch) if due else []
+                hold = run.hold_partial and count < batch and _partial_batch_hold(oldest, now=now, quiet_at=quiet_at)
+                if hold:
+                    holds[row.kind] = hold
+                    break
+                holds.pop(row.kind, None)
+                records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=row.kind, limit=batch)
                 if not records:
                     break
-                _handle(run, handler, records)
+                _handle(run, row.send, records)
                 progress = True
                 run.batches += 1
                 if _should_yield(run):
                     return timezone.now()
+                due = outbox.due_by_kind(whitelabel_id)  # what was sent may have woken records that waited for it
         if not progress:
             return min(holds.values(), default=None)
     return timezone.now()
@@ -114,7 +115,7 @@ def _handle(run: Run, handler, records: list[SyncRecord]) -> None:
     except Paused as exc:
         outbox.records_release(records, reason=exc.reason)
         raise
-    except (DatabaseError, SoftTimeLimitExceeded):
+    except (DatabaseError, InterfaceError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:  # noqa: BLE001 - one kind's bug must not hold the organisation's run
         logger.exception("Xero sync of %s records for whitelabel %s failed", records[0].kind, run.whitelabel.pk)
@@ -195,7 +196,7 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
             # Nothing due soon: hand back only if billing added nothing while this run worked.
             if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen) or not runner.lease_extend(lease):
                 return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):
         _release_after_database_error(lease, wake_at)
         raise
     except BaseException:
@@ -244,7 +245,7 @@ def _release_after_database_error(lease: runner.Lease, wake_at) -> None:
             claimed_until=None
         )
         runner.lease_release(lease, wake_at=wake_at)
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):
         logger.warning("Could not release the sync lease of whitelabel %s; it lapses", lease.whitelabel_id)
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from django.utils import timezone
 
 from payments.models import CreditNote, Customer, Invoice, Payment, Whitelabel
@@ -153,7 +153,7 @@ def send(
     except Paused as exc:
         outbox.records_unsend(records, unclear_before=unclear_before, reason=exc.reason)
         raise
-    except DatabaseError:
+    except (DatabaseError, InterfaceError):
         raise
     except (XeroValidationError, XeroNotFound) as exc:
         for record, body in zip(records, bodies, strict=True):
