@@ -48,6 +48,12 @@ class Limits:
     app_minute: int
     scale: float
     permit_ttl: float  # seconds after which a permit a dead worker held lapses
+    headroom: float = 0.0  # the share of each counted limit left unused, so a loaded machine stays clear of it
+
+    def usable(self, limit: int) -> int:
+        """What the limiter grants of one of Xero's counted limits (a minute's or a day's calls): the limit less
+        the headroom, at least one call."""
+        return max(1, math.floor(limit * (1 - self.headroom)))
 
     @property
     def margin(self) -> float:
@@ -63,6 +69,7 @@ class Limits:
             app_minute=settings.XERO_APP_MINUTE_LIMIT,
             scale=settings.XERO_LIMIT_TIME_SCALE,
             permit_ttl=settings.XERO_HTTP_TIMEOUT + 30,
+            headroom=settings.XERO_RATE_LIMIT_HEADROOM,
         )
 
 
@@ -212,10 +219,10 @@ class RedisLimiter:
                 args=[
                     tenant_id,
                     permit.id,
-                    limits.minute,
+                    limits.usable(limits.minute),
                     limits.concurrent,
-                    limits.day,
-                    limits.app_minute,
+                    limits.usable(limits.day),
+                    limits.usable(limits.app_minute),
                     limits.scale,
                     limits.permit_ttl,
                     FAIR_SHARE_FROM,
@@ -329,22 +336,23 @@ class DatabaseLimiter:
             self._trim(row, now, real, limits)
             self._trim(app, now, real, limits)
             day_calls = sum(row.day.values())
-            if day_calls >= limits.day:
+            if day_calls >= limits.usable(limits.day):
                 oldest = min(int(k) for k in row.day)
                 return Refusal(((oldest + 2) * MINUTE + DAY - now) / limits.scale, "day")
             minute = MINUTE + limits.margin
             app_times = [c[0] for c in app.calls]
-            wait = self._wait(app_times, now, minute, limits.app_minute, limits.scale)
+            app_minute, my_minute = limits.usable(limits.app_minute), limits.usable(limits.minute)
+            wait = self._wait(app_times, now, minute, app_minute, limits.scale)
             if wait is not None:
                 return Refusal(wait, "appminute")
             mine = [c[0] for c in row.calls]
-            if len(app_times) >= limits.app_minute * FAIR_SHARE_FROM:
+            if len(app_times) >= app_minute * FAIR_SHARE_FROM:
                 active = {c[1] for c in app.calls} | {tenant_id}
-                share = max(1, limits.app_minute // len(active))
-                wait = self._wait(mine, now, minute, min(share, limits.minute), limits.scale)
+                share = max(1, app_minute // len(active))
+                wait = self._wait(mine, now, minute, min(share, my_minute), limits.scale)
                 if wait is not None:
                     return Refusal(wait, "fair")
-            wait = self._wait(mine, now, minute, limits.minute, limits.scale)
+            wait = self._wait(mine, now, minute, my_minute, limits.scale)
             if wait is not None:
                 return Refusal(wait, "minute")
             if len(row.in_flight) >= limits.concurrent:

@@ -142,7 +142,11 @@ def test_the_limiter_never_lets_workers_exceed_xeros_minute_or_concurrency_limit
     print(f"{backend}: {stats}")
     assert sum(stats["rate_limited"].values()) == 0, "no 429s"
     assert 3 <= stats["peak_in_flight"] <= 5, "pressed against, and never past, five at once"
-    assert 50 <= stats["peak_calls_per_minute"] <= 60, "pressed against, and never past, 60 a minute"
+    # Xero allows 60 a minute; the limiter grants 57 of them (XERO_RATE_LIMIT_HEADROOM, 5%), so a loaded
+    # machine's late arrivals stay clear of Xero's count.
+    usable = limits.Limits.from_settings().usable(settings.XERO_MINUTE_LIMIT)
+    assert usable == 57
+    assert 45 <= stats["peak_calls_per_minute"] <= usable, "pressed against, and never past, the headroom"
     assert stats["calls"] >= 150
 
 
@@ -209,3 +213,12 @@ def test_a_single_invoice_on_a_quiet_system_goes_after_the_coalescing_window(xer
     all_sent((invoice, Kind.INVOICE))
     assert worker.sync_tasks() == 1, "one run sent the contact and the invoice"
     assert len(xero_calls(xero, method="PUT", path_end="/Invoices")) == 1
+
+
+@pytest.mark.parametrize(
+    "headroom, limit, usable", [(0.05, 60, 57), (0.05, 5000, 4750), (0.05, 10000, 9500), (0.0, 60, 60), (0.5, 1, 1)]
+)
+def test_the_limiter_leaves_its_headroom_of_each_counted_limit(settings, headroom, limit, usable):
+    settings.XERO_RATE_LIMIT_HEADROOM = headroom
+    assert limits.Limits.from_settings().usable(limit) == usable
+
