@@ -150,6 +150,19 @@ class XeroConnectionAdmin(ReadOnlyAdmin):
         scopes = obj.scopes.split()
         return format_html_join(", ", "<code>{}</code>", ((s,) for s in scopes)) if scopes else "—"
 
+    def changelist_view(self, request, extra_context=None):
+        """Says how many of the organisations Xero lets Arena's app connect are used, and warns from 80%."""
+        usage = selectors.app_connections()
+        title = f"Xero connections: {usage.used} of the {usage.limit} organisations Xero lets Arena's app connect"
+        if usage.nearly_full:
+            messages.warning(
+                request,
+                f"{usage.used} of {usage.limit} used: at {usage.limit}, Xero refuses every new organisation until "
+                "the app completes Xero's certification (developer.xero.com > App Partner programme), and "
+                "whitelabels that try to connect are told to ask support. Disconnecting a whitelabel frees one.",
+            )
+        return super().changelist_view(request, extra_context={"title": title, **(extra_context or {})})
+
 
 # Sync records -------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -412,3 +413,37 @@ def resync_outcome(
             outcome.failed += 1
             outcome.reasons[row["reason"] or "No reason given."] += 1
     return outcome
+
+
+# Xero's cap on an app's connections ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppConnections:
+    """How many organisations Arena's Xero app is connected to, against XERO_APP_CONNECTION_LIMIT (Xero lets an
+    app that has not completed its certification connect 25)."""
+
+    used: int
+    limit: int
+    holders: frozenset  # the whitelabels holding one
+
+    NEARLY = 0.8  # support hears of it from here
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.limit
+
+    @property
+    def nearly_full(self) -> bool:
+        return self.used >= self.limit * self.NEARLY
+
+    def holds(self, whitelabel: Whitelabel) -> bool:
+        return whitelabel.pk in self.holders
+
+
+def app_connections() -> AppConnections:
+    """Connections Arena holds at Xero: active ones, and those waiting for a reconnect (Xero still counts them)."""
+    held = XeroConnection.objects.exclude(status=XeroConnection.Status.DISCONNECTED)
+    holders = frozenset(held.values_list("whitelabel_id", flat=True))
+    return AppConnections(used=len(holders), limit=settings.XERO_APP_CONNECTION_LIMIT, holders=holders)
+

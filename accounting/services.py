@@ -16,6 +16,7 @@ from django.utils import timezone
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
+from . import selectors
 from .connection import (
     chart_of_accounts,
     currencies,
@@ -49,7 +50,18 @@ class ConnectOutcome:
 
 
 def xero_authorisation_start(*, session, whitelabel: Whitelabel) -> str:
-    """The URL of Xero's consent page for `whitelabel`; the state and PKCE verifier go into `session`."""
+    """The URL of Xero's consent page for `whitelabel`; the state and PKCE verifier go into `session`.
+
+    Raises ConnectError, saying what to do, when Arena's Xero app holds as many organisations as Xero lets it
+    (XERO_APP_CONNECTION_LIMIT) and this whitelabel holds none of them: Xero would refuse the consent."""
+    usage = selectors.app_connections()
+    if usage.full and not usage.holds(whitelabel):
+        raise ConnectError(
+            f"Arena's Xero app is connected to {usage.used} organisations, as many as Xero lets an app that has not "
+            "completed its certification connect, so Xero would refuse another. Your settings are kept; ask Arena "
+            "support, who can have the app certified by Xero (its App Partner programme) or free a connection.",
+            whitelabel,
+        )
     state = secrets.token_urlsafe(32)
     verifier, challenge = oauth.new_pkce_pair()
     pending = {s: v for s, v in session.get(SESSION_KEY, {}).items() if v["at"] > time.time() - STATE_TTL_SECONDS}
@@ -205,6 +217,13 @@ def connection_create(
         ) from None
     organisation_caches_clear(connection)
     connection_read_short_code(connection=connection)
+    usage = selectors.app_connections()
+    if usage.nearly_full:
+        logger.warning(
+            "Arena's Xero app is connected to %s of the %s organisations Xero allows it before certification",
+            usage.used,
+            usage.limit,
+        )
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
     runner.run_request(whitelabel.pk, delay=0)

@@ -180,9 +180,14 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
                 gateway=gateway_form.save(commit=False),
             )
             if saved.uses_xero and (connection is None or not connection.is_active):
+                try:
+                    consent = services.xero_authorisation_start(session=request.session, whitelabel=whitelabel)
+                except services.ConnectError as exc:
+                    messages.error(request, str(exc))
+                    return _settings_redirect(whitelabel)
                 # No message yet: the one shown on the way back from Xero says how it ended.
                 request.session[SAVED_BEFORE_CONNECT] = whitelabel.pk
-                return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
+                return redirect(consent)
             warning = _currency_warning(connection) if saved.uses_xero else None
             if warning:
                 messages.warning(request, f"Accounting system settings saved. {warning}")
@@ -220,7 +225,11 @@ def xero_sync_status(request: HttpRequest, whitelabel: str) -> HttpResponse:
 def xero_connect(request: HttpRequest, whitelabel: str) -> HttpResponse:
     """Connect or Reconnect: off to Xero's consent page."""
     whitelabel = admin_whitelabel(request, whitelabel)
-    return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
+    try:
+        return redirect(services.xero_authorisation_start(session=request.session, whitelabel=whitelabel))
+    except services.ConnectError as exc:
+        messages.error(request, str(exc))
+        return _settings_redirect(whitelabel)
 
 
 def _currency_warning(connection: XeroConnection) -> str | None:

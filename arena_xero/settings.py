@@ -295,6 +295,8 @@ XERO_MINUTE_LIMIT = env.int("XERO_MINUTE_LIMIT", default=60)
 XERO_CONCURRENT_LIMIT = env.int("XERO_CONCURRENT_LIMIT", default=5)
 XERO_DAY_LIMIT = env.int("XERO_DAY_LIMIT", default=5000)
 XERO_APP_MINUTE_LIMIT = env.int("XERO_APP_MINUTE_LIMIT", default=10000)
+# How many organisations Xero lets Arena's app connect: 25 until the app completes Xero's certification.
+XERO_APP_CONNECTION_LIMIT = env.int("XERO_APP_CONNECTION_LIMIT", default=25)
 XERO_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("XERO_RATE_LIMIT_MAX_WAIT_SECONDS", default=2.0)
 # The share of each counted limit (a minute's, a day's, the app's minute) the limiter leaves unused: Xero counts a
 # call when it arrives, so on a loaded machine a limiter pressed against the limit would now and then let in one

@@ -36,6 +36,7 @@ TUNABLE = {
     "webhook_retry_seconds": float,
     "webhook_max_attempts": int,
     "organisations": int,
+    "app_connection_limit": int,
 }
 # Per-app settings POST /_sandbox/config may change (for the first app, or the one named by client_id).
 APP_SETTINGS = ("redirect_uris", "webhook_url", "webhook_key")
@@ -85,6 +86,8 @@ class SandboxConfig:
     webhook_retry_seconds: float = 1.0
     webhook_max_attempts: int = 10
     organisations: int = 2  # Organisation 1 and 2, then copies of Organisation 1 up to this number
+    # Organisations an app may connect before Xero wants it certified (Xero's is 25); 0: no limit here.
+    app_connection_limit: int = 0
     signing_key: str | None = None
 
     def client(self, client_id: str | None) -> ClientApp | None:

@@ -36,6 +36,9 @@ def authorize():
         except oauth.AuthorizeRedirectError as error:
             return _back_to_app(params["redirect_uri"], error=error.error, error_description=error.description,
                                 state=params.get("state"))
+        limit_reached = _connection_limit_reached(box, auth.client, request.form.getlist("tenant_id"))
+        if limit_reached:
+            return render_template("error.html", message=limit_reached, user_email=USER_EMAIL), 403
         if request.method == "GET":
             return _consent_page(box, auth)
         action = request.form.get("action")
@@ -52,6 +55,19 @@ def authorize():
         box.save()
     return _back_to_app(auth.redirect_uri, code=code, scope=" ".join(auth.scopes), state=auth.state,
                         session_state=code[:16])
+
+
+def _connection_limit_reached(box, client, tenant_ids: list[str]) -> str | None:
+    """Xero's words when the app already holds as many organisations as an uncertified app may (and this
+    consent would add another); None otherwise."""
+    limit = box.config.app_connection_limit
+    held = {c.tenant_id for c in box.identity.connections.values() if c.client_id == client.client_id}
+    adding = {t.lower() for t in tenant_ids} - held
+    if not limit or len(held) < limit or (tenant_ids and not adding):
+        return None
+    if len(held) + len(adding) <= limit:
+        return None
+    return f"{client.name} needs to complete certification before it can connect to more Xero organisations."
 
 
 def _consent_page(box, auth, error=None, status=200):
