@@ -435,6 +435,19 @@ class Reconciliation(models.Model):
     drift = models.PositiveIntegerField(default=0, help_text="Differences found.")
     fixed = models.PositiveIntegerField(default=0, help_text="Records missing in Xero that were sent again.")
     error = models.TextField(blank=True, help_text="Why the comparison could not be finished.")
+    calls = models.PositiveIntegerField(default=0, help_text="Xero calls it made.")
+    unread = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Xero's collections it had no share of the day's calls left for, e.g. ['receipts']: the next "
+        "nightly run reads them (empty: it compared everything it set out to).",
+    )
+    covers_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Once complete: everything changed from then on is compared (the start of the first run of a "
+        "comparison that took several nights). The next nightly run reads what changed since.",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -309,9 +309,12 @@ def whitelabels_connected(
     )
 
 
-def last_reconciliation(whitelabel: Whitelabel) -> Reconciliation | None:
-    """The whitelabel's latest reconcile that finished without an error."""
+def last_reconciliation(whitelabel: Whitelabel, *, complete: bool = False) -> Reconciliation | None:
+    """The whitelabel's latest reconcile that finished without an error (with `complete`, the latest that also
+    read everything it set out to, rather than leave some to the next night)."""
     finished = Reconciliation.objects.filter(whitelabel=whitelabel, finished_at__isnull=False, error="")
+    if complete:
+        finished = finished.filter(unread=[])
     return finished.order_by("-started_at").first()
 
 

@@ -102,10 +102,14 @@ def reconcile_whitelabel(whitelabel_id: int) -> None:
     whitelabel = Whitelabel.objects.filter(pk=whitelabel_id).first()
     if whitelabel is None:
         return
+    plan = reconcile.nightly_plan(whitelabel)
     try:
         reconcile.whitelabel_reconcile(
             whitelabel=whitelabel,
-            since=reconcile.last_reconciled_since(whitelabel),
+            since=plan.since,
+            only=plan.only,
+            chain_from=plan.chain_from,
+            budget=reconcile.day_share_budget(),
             trigger=Reconciliation.Trigger.SCHEDULE,
         )
     except (NotConnected, XeroError) as exc:

@@ -310,6 +310,9 @@ XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
 # When the nightly reconcile runs, as cron's five fields (minute hour day-of-month month day-of-week) in
 # TIME_ZONE; "off" (or empty) runs none.
 XERO_RECONCILE_SCHEDULE = env.str("XERO_RECONCILE_SCHEDULE", default="0 3 * * *").strip()
+# The nightly reconcile's share of an organisation's day of Xero calls (XERO_DAY_LIMIT): the rest is billing's.
+# A first comparison that needs more continues the next night.
+XERO_RECONCILE_DAY_SHARE = env.float("XERO_RECONCILE_DAY_SHARE", default=0.10)
 # Billing (payments.services): issue, due and payment dates outside this window are refused with a BillingError.
 # The earliest date is YYYY-MM-DD; the latest is this many years after today.
 BILLING_EARLIEST_DATE = env.str("BILLING_EARLIEST_DATE", default="2000-01-01")

@@ -90,6 +90,7 @@ class XeroBooks:
     overpayments: list[dict] = field(default_factory=list)
     credit_notes: list[dict] = field(default_factory=list)
     receipts: list[dict] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # left for the next run: the day's share of calls ran out
 
     def add(self, part: str, rows: list[dict], id_field: str) -> None:
         """Add rows not already there (look-ups may find what a listing already had)."""
@@ -128,6 +129,16 @@ LISTINGS = [
     ("credit_notes", client.credit_notes_page, "CreditNoteID"),
     ("receipts", client.receipts_page, "BankTransactionID"),
 ]
+# What a run reads together, in order: a group is compared only when all of it was read (an invoice's amount
+# due with its payments, credit with its overpayments and credit notes). When the run's share of the day's
+# calls runs out, the group it was reading and those after it are left for the next run.
+READ_GROUPS = (("contacts",), ("invoices", "payments"), ("overpayments", "credit_notes"), ("receipts",))
+
+
+class BudgetSpent(Exception):
+    """The reconcile used its share of the organisation's day of Xero calls (XERO_RECONCILE_DAY_SHARE)."""
+
+
 # Read whatever the payment type: what a person may enter in Xero for an Arena customer (an extra).
 ALWAYS_READ = frozenset({"contacts", "invoices", "payments"})
 
@@ -143,13 +154,22 @@ class XeroReader:
     """Reads one organisation through connection.xero_call (limiter, token refresh). A batch job may wait:
     when the limiter or Xero says "later" it sleeps (at most a minute at a time) and asks again."""
 
-    def __init__(self, connection: XeroConnection, *, progress: Progress | None = None, sleep=time.sleep):
+    def __init__(
+        self,
+        connection: XeroConnection,
+        *,
+        progress: Progress | None = None,
+        sleep=time.sleep,
+        budget: int | None = None,
+    ):
         self.connection, self.progress, self.sleep = connection, progress or (lambda message: None), sleep
-        self.calls = 0
+        self.calls, self.budget = 0, budget
 
     def call(self, fn: Callable[[client.Credentials], list[dict]]) -> list[dict]:
         failures = 0
         while True:
+            if self.budget is not None and self.calls >= self.budget:
+                raise BudgetSpent(f"{self.calls} calls, the reconcile's share of the day")
             try:
                 self.calls += 1
                 return xero_call(self.connection, fn, tenant_id=self.connection.tenant_id)
@@ -172,17 +192,29 @@ class XeroReader:
                 return rows
             page += 1
 
-    def books(self, *, since: datetime.datetime | None, postpaid: bool = True) -> XeroBooks:
+    def books(
+        self, *, since: datetime.datetime | None, postpaid: bool = True, only: list[str] | None = None
+    ) -> XeroBooks:
         """The organisation's accounts and (modified since `since`, or all) contacts, sales invoices, payments
         and what the payment type sends besides: post-paid, overpayments and credit notes; pre-paid, receipts
-        and refund receipts. What is not read is not compared."""
+        and refund receipts; with `only`, just those collections (what an earlier run left unread). What is
+        not read is not compared. When the budget runs out, the group being read and the groups after it are
+        left out, and named in `unread`."""
         modified_since = since - MODIFIED_SINCE_MARGIN if since else None
-        wanted = parts_to_read(postpaid)
-        listings = [listing for listing in LISTINGS if listing[0] in wanted]
-        books = XeroBooks(parts={"accounts", *(part for part, _, _ in listings)})
+        wanted = parts_to_read(postpaid) & (set(only) if only is not None else set(parts_to_read(postpaid)))
+        pages = {part: page_fn for part, page_fn, _ in LISTINGS}
+        books = XeroBooks(parts={"accounts"})
         books.accounts = self.call(client.accounts_list)
-        for part, page_fn, _ in listings:
-            setattr(books, part, self.listing(part, page_fn, modified_since=modified_since))
+        groups = [g for g in ([part for part in group if part in wanted] for group in READ_GROUPS) if g]
+        for number, group in enumerate(groups):
+            try:
+                rows = {part: self.listing(part, pages[part], modified_since=modified_since) for part in group}
+            except BudgetSpent:
+                books.unread = [part for g in groups[number:] for part in g]
+                return books
+            for part, read in rows.items():
+                setattr(books, part, read)
+                books.parts.add(part)
         return books
 
     def chunked(self, fn, keys: list[str]) -> list[dict]:

@@ -3,10 +3,12 @@
 
 import datetime
 import logging
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +23,7 @@ from ..xero import client
 from .books import (
     LISTINGS,
     ArenaBooks,
+    BudgetSpent,
     Comparison,
     Difference,
     Progress,
@@ -53,6 +56,7 @@ class Report:
     not_fixed: list[Difference] = field(default_factory=list)
     calls: int = 0
     reconciliation_id: int | None = None
+    unread: list[str] = field(default_factory=list)  # not compared: the run's share of the day's calls ran out
 
     @property
     def differences(self) -> list[Difference]:
@@ -136,6 +140,28 @@ def whitelabel_connection_active(whitelabel: Whitelabel) -> XeroConnection:
     return connection
 
 
+@dataclass(frozen=True)
+class NightlyPlan:
+    """What the next nightly run reads: what changed `since` (None: everything), or, when the last run ran out
+    of its share of the day, the collections it left (`only`), for the comparison it started (`chain_from`)."""
+
+    since: datetime.datetime | None
+    only: list[str] | None = None
+    chain_from: datetime.datetime | None = None
+
+
+def nightly_plan(whitelabel: Whitelabel) -> NightlyPlan:
+    last = selectors.last_reconciliation(whitelabel)
+    if last is not None and last.unread:
+        return NightlyPlan(since=last.since, only=list(last.unread), chain_from=last.covers_from or last.started_at)
+    return NightlyPlan(since=last_reconciled_since(whitelabel))
+
+
+def day_share_budget() -> int:
+    """The calls a nightly run may make for one organisation: its share of Xero's day (XERO_RECONCILE_DAY_SHARE)."""
+    return max(1, math.floor(settings.XERO_DAY_LIMIT * settings.XERO_RECONCILE_DAY_SHARE))
+
+
 def whitelabel_reconcile(
     *,
     whitelabel: Whitelabel,
@@ -145,9 +171,16 @@ def whitelabel_reconcile(
     progress: Progress | None = None,
     fix_timeout: float = 300.0,
     sleep=time.sleep,
+    budget: int | None = None,
+    only: list[str] | None = None,
+    chain_from: datetime.datetime | None = None,
 ) -> Report:
     """Read the organisation, compare, flag what a person changed in Xero, and with `fix` send again what Xero
-    lacks. Each run is kept as a Reconciliation. Raises NotConnected, or a XeroError if Xero can't be read."""
+    lacks. Each run is kept as a Reconciliation. Raises NotConnected, or a XeroError if Xero can't be read.
+
+    With a `budget` of calls, what the run has no calls left for is not compared and named in the report and
+    on its Reconciliation (`unread`), for the next run to read (`only`, continuing the comparison begun at
+    `chain_from`)."""
     connection = whitelabel_connection_active(whitelabel)
     reconciliation = Reconciliation.objects.create(
         whitelabel=whitelabel,
@@ -157,15 +190,20 @@ def whitelabel_reconcile(
         since=since,
         started_at=timezone.now(),
     )
-    reader = XeroReader(connection, progress=progress, sleep=sleep)
+    reader = XeroReader(connection, progress=progress, sleep=sleep, budget=budget)
     try:
         accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
-        books = reader.books(since=since, postpaid=postpaid(accounting))  # Xero first: Arena then knows all it has
+        # Xero first: Arena then knows all it has.
+        books = reader.books(since=since, postpaid=postpaid(accounting), only=only)
         arena = ArenaBooks(whitelabel, connection.tenant_id, accounting=accounting)
         scope = None
         if since is not None:
             scope = _scope(arena, books, since)
-            _complete(reader, arena, books, scope)
+            try:
+                _complete(reader, arena, books, scope)
+            except BudgetSpent:  # no share left to look up what the changes need: compare them next time
+                books.unread = [p for p in books.parts if p != "accounts"] + books.unread
+                books.parts = {"accounts"}
         comparison = books_compare(whitelabel, connection.tenant_id, books, scope=scope, arena=arena)
     except Exception as exc:
         Reconciliation.objects.filter(pk=reconciliation.pk).update(
@@ -178,14 +216,24 @@ def whitelabel_reconcile(
     records_flag(report.differences)
     if fix:
         report.fixed, report.not_fixed = _fix(whitelabel, report.differences, progress, fix_timeout, sleep)
-    report.calls = reader.calls
+    report.calls, report.unread = reader.calls, books.unread
     Reconciliation.objects.filter(pk=reconciliation.pk).update(
         finished_at=timezone.now(),
         compared=dict(comparison.compared),
         differences=[d.as_dict() for d in comparison.differences],
         drift=len(comparison.differences),
         fixed=len(report.fixed),
+        calls=reader.calls,
+        unread=books.unread,
+        covers_from=chain_from or reconciliation.started_at,
     )
+    if books.unread:
+        logger.info(
+            "Reconcile of whitelabel %s used its share of the day's Xero calls (%s): %s left for the next run",
+            whitelabel.pk,
+            reader.calls,
+            ", ".join(books.unread),
+        )
     logger.info(
         "Reconciled whitelabel %s with Xero: %s difference(s), %s sent again",
         whitelabel.pk,
@@ -315,6 +363,7 @@ def whitelabels_to_reconcile() -> list[Whitelabel]:
 
 
 def last_reconciled_since(whitelabel: Whitelabel) -> datetime.datetime | None:
-    """Where the nightly reconcile starts: the last finished one's start (None: compare everything)."""
-    last = selectors.last_reconciliation(whitelabel)
-    return last.started_at if last else None
+    """Where the nightly reconcile starts: from when the last complete comparison covered everything (None:
+    compare everything)."""
+    last = selectors.last_reconciliation(whitelabel, complete=True)
+    return (last.covers_from or last.started_at) if last else None

@@ -113,8 +113,13 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  Compared only the settings: Arena sent nothing, and Xero changed nothing of Arena's, {since}."
                 )
+            if report.unread:
+                self.stdout.write(
+                    f"  Not read, so not compared: {', '.join(report.unread)} (the run's share of the day's calls ran"
+                    " out); the next nightly run reads them."
+                )
             if not report.differences:
-                self.stdout.write("  The books agree.")
+                self.stdout.write("  The books agree." if not report.unread else "  What was read agrees.")
             else:
                 fixed = {d.record_id for d in report.fixed}
                 rows = [[*_row(d), d.detail + _note(d, fixed, fix)] for d in report.differences]
@@ -195,6 +200,7 @@ def _as_json(reports, problems, *, fix: bool) -> dict:
                 "compared": dict(r.comparison.compared),
                 "not_sent": dict(r.comparison.not_sent),
                 "calls": r.calls,
+                "not_read": r.unread,
                 "reconciliation": r.reconciliation_id,
                 "agree": r.agrees,
                 "differences": [{**d.as_dict(), "sent_again": d in r.fixed} for d in r.differences],
