@@ -20,12 +20,24 @@ import sys
 from . import environment
 from .environment import Options
 
-SCENARIOS = ("burst", "backfill", "organisations", "single", "memory", "savecost")
+SCENARIOS = ("burst", "backfill", "organisations", "single", "memory", "savecost", "billrun", "nodes", "reconcile")
 # Xero minutes pass this many times faster (sandbox and limiter alike), unless --time-scale says otherwise.
 # 2: Xero's 60 calls a minute (2 a second) binds before the engine (about 5 calls a second on this
 # machine); single: real time, since the coalescing window is in real seconds; memory: 20, so that the
 # engine, not the limit, sets the pace of 100k records.
-DEFAULT_TIME_SCALES = {"burst": 2, "backfill": 2, "organisations": 2, "single": 1, "memory": 20, "savecost": 2}
+# billrun and nodes: real time, with the app-wide minute lowered (--app-minute-limit) so that it binds while the
+# engine (8 worker processes on 2 cores) still keeps up; reconcile: 20, to sync the organisation quickly.
+DEFAULT_TIME_SCALES = {
+    "burst": 2,
+    "backfill": 2,
+    "organisations": 2,
+    "single": 1,
+    "memory": 20,
+    "savecost": 2,
+    "billrun": 1,
+    "nodes": 1,
+    "reconcile": 20,
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--memory-sizes", default="10000,100000", help="memory: records per run (customers, invoices and payments)"
     )
+    parser.add_argument(
+        "--app-minute-limit", type=int, help="billrun, nodes: the app-wide calls a minute (default 600; Xero's: 10000)"
+    )
+    parser.add_argument("--node-sizes", default="1,2,4", help="nodes: worker nodes per run")
     parser.add_argument("--no-instrument", action="store_true", help="workers run `-A arena_xero` unmeasured")
     return parser.parse_args(argv)
 
@@ -115,6 +131,23 @@ def run(args) -> list:
         elif name == "memory":
             sizes = tuple(int(s) for s in args.memory_sizes.split(","))
             found = scenarios.memory(options, template, sizes=sizes)
+        elif name in ("billrun", "nodes"):
+            options = dataclasses.replace(
+                options,
+                app_minute_limit=args.app_minute_limit or 600,
+                workers=args.workers if args.workers != 4 else 8,
+            )
+            workload = {
+                "count": args.organisations if args.organisations != 50 else 200,
+                **_sized(args, invoices=1000, customers=100),
+            }
+            if name == "billrun":
+                found = [scenarios.billrun(options, template, **workload)]
+            else:
+                sizes = tuple(int(s) for s in args.node_sizes.split(","))
+                found = scenarios.nodes(options, template, sizes=sizes, **workload)
+        elif name == "reconcile":
+            found = [scenarios.reconcile_calls(options, template, **_sized(args, invoices=50000, customers=1000))]
         else:
             found = [scenarios.savecost(options, template, pairs=args.pairs)]
         for result in found:
@@ -123,6 +156,8 @@ def run(args) -> list:
         scenarios.write_json(results, environment.VAR / "results.json")
     if any(r.scenario.startswith("memory-") for r in results):
         print(memory_comparison([r for r in results if r.scenario.startswith("memory-")]))
+    if any(r.scenario.startswith("nodes-") for r in results):
+        print(report.nodes_comparison([r for r in results if r.scenario.startswith("nodes-")]))
     environment.database_drop(options, options.database)
     environment.database_drop(options, template)
     return results

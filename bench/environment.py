@@ -37,6 +37,7 @@ class Options:
     time_scale: float = 10.0
     workers: int = 4
     instrument: bool = True  # count queries and Xero calls per task in the workers (bench/worker_app.py)
+    app_minute_limit: int = 10000  # Xero's calls a minute for the whole app (sandbox and limiter alike)
 
     @property
     def database_url(self) -> str:
@@ -66,6 +67,7 @@ def app_environment(options: Options, sandbox_url: str = "http://127.0.0.1:1") -
         "XERO_API_URL": sandbox_url,
         "XERO_LIMIT_TIME_SCALE": str(options.time_scale),
         "XERO_RATE_LIMIT_BACKEND": "redis",
+        "XERO_APP_MINUTE_LIMIT": str(options.app_minute_limit),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "INFO",
     }
@@ -178,6 +180,7 @@ def sandbox_start(options: Options, *, organisations: int, run_dir: Path) -> tup
         "XERO_SANDBOX_REQUEST_LOG": "false",
         "XERO_SANDBOX_VALIDATE_OPENAPI": "false",
         "XERO_SANDBOX_ORGANISATIONS": str(max(organisations, 2)),
+        "XERO_SANDBOX_APP_MINUTE_LIMIT": str(options.app_minute_limit),
     }
     command = [
         *(sys.executable, "-m", "xero_sandbox", "--port", str(port), "--time-scale", str(options.time_scale)),
@@ -217,7 +220,7 @@ def workers_start(options: Options, *, sandbox_url: str, run_dir: Path, beat: bo
             "--without-mingle",
             "--without-heartbeat",
             "-n",
-            f"bench{index}@%h",
+            f"bench{index}@node{index}",  # each its own node, as on its own machine: they share Redis only
         ]
         if beat and index == 1:
             command += ["--beat", "--schedule", str(run_dir / "celerybeat-schedule")]

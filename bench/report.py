@@ -1,7 +1,7 @@
 """Printing a run: records synced, write calls against the floor, other calls, 429s, wall time against
 the rate-limit floor, peak worker memory, the save-cost ratio and where the workers' time went."""
 
-from . import measure
+from . import measure, targets
 from .measure import fmt_ratio, table
 
 KIND_NAMES = {
@@ -29,6 +29,7 @@ def rate_limit_floor(result) -> float:
 
 def render(result) -> str:
     out = [f"## {result.scenario}", "", "Settings: " + ", ".join(f"{k}={v}" for k, v in result.settings.items()), ""]
+    out += targets.render(result, rate_limit_floor=rate_limit_floor(result))
     organisations = result.organisations
     calls = measure.merge([o.calls for o in organisations])
     sent: dict[str, int] = {}
@@ -109,9 +110,41 @@ def render(result) -> str:
             f"({t['queries_per_call']} per call) taking {t['db_seconds']} s, HTTP to Xero {t['http_seconds']} s, "
             f"waiting for the rate limiter {t['limiter_wait_seconds']} s, the rest (Python) {t['other_seconds']} s."
         )
+    extra = result.extra
+    if "busiest_app_minute" in extra:
+        out.append(
+            f"App-wide: {extra['app_calls']} calls, busiest Xero minute {extra['busiest_app_minute']} of the app's "
+            f"{result.settings['app_minute_limit']}; {extra['calls_per_second']} calls a second; each organisation's "
+            f"share {extra['share_per_minute']} calls a minute, whose floor for the biggest backlog is "
+            f"{extra['share_floor_seconds']:.0f} s. The workers used {extra['engine_cpu_seconds']} s of CPU: "
+            f"{extra['engine_cpu_share']:.0%} of the machine's {result.settings.get('cpus', 'all')} cores over the "
+            "wall time (the rest idle or PostgreSQL, Redis and the sandbox)."
+        )
+    for run in extra.get("reconcile", []):
+        out.append(
+            f"Reconcile, {run['night']}: {run['calls']} calls ({run['differences']} differences); a night's share "
+            f"of the day: {extra['day_share']} calls."
+        )
     for note in result.notes:
         out.append(f"Note: {note}")
     return "\n".join(out) + "\n"
+
+
+def nodes_comparison(results) -> str:
+    """Throughput with more worker nodes, until Xero's limits bind."""
+    rows = [
+        (
+            r.settings["nodes"],
+            r.extra.get("app_calls", 0),
+            f"{r.wall_seconds:.0f}",
+            r.extra.get("calls_per_second"),
+            r.extra.get("busiest_app_minute"),
+            f"{r.extra.get('engine_cpu_share') or 0:.0%}",
+        )
+        for r in results
+    ]
+    headers = ("nodes", "calls", "wall, s", "calls/s", "busiest app minute", "workers' CPU")
+    return "## nodes\n\n" + table(rows, headers) + "\n"
 
 
 def organisations_table(organisations) -> str:

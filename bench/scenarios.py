@@ -5,6 +5,7 @@ a `Result` that `report.py` prints. Runs inside Django (set up by `bench.__main_
 import dataclasses
 import datetime
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -175,6 +176,16 @@ def customers_create(whitelabel: Whitelabel, count: int) -> list[Customer]:
     ]
 
 
+def progress(total: int, what: str):
+    """A progress bar on stderr while the scenario bills (tqdm on a terminal, a line every few seconds
+    otherwise), so minutes of billing don't look like a hang. Call `.update(n)`, then `.close()`."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=what, unit="", file=sys.stderr, mininterval=0 if sys.stderr.isatty() else 10)
+
+
 def bill(customer: Customer, *, pay: bool = True, overpay: bool = False) -> float:
     """Issue one invoice (credit applied first) and pay what is due; returns issue_invoice's seconds."""
     began = time.perf_counter()
@@ -297,7 +308,7 @@ def _finish(result: Result, stack: Stack, whitelabels, *, started: datetime.date
 
 
 def _settings(options: Options, **extra) -> dict:
-    return {"time_scale": options.time_scale, "workers": options.workers, **extra}
+    return {"time_scale": options.time_scale, "workers": options.workers, "cpus": os.cpu_count(), **extra}
 
 
 # Scenarios ------------------------------------------------------------------------------------------
@@ -320,7 +331,9 @@ def burst(options: Options, template: str, *, invoices: int = 1000, customers: i
         began = time.perf_counter()
         people = customers_create(whitelabel, customers)
         on, off = [], []
+        bar = progress(invoices, "billing (invoices paid at once)")
         for n in range(invoices):
+            bar.update(1)
             overpay = bool(overpay_every) and n % overpay_every == overpay_every - 1
             # Alternate which goes first, so neither always pays for a cold cache.
             if n % 2:
@@ -329,6 +342,7 @@ def burst(options: Options, template: str, *, invoices: int = 1000, customers: i
             else:
                 off.append(bill(plain_customers[n % 10], pay=False))
                 on.append(bill(people[n % customers], overpay=overpay))
+        bar.close()
         result.billing_seconds = time.perf_counter() - began
         wait_until_done([whitelabel.pk], timeout=3600)
         result.savecost = savecost_figures(on, off)
@@ -355,8 +369,11 @@ def backfill(
         whitelabel, user = whitelabel_create(name, xero=True)
         began = time.perf_counter()
         people = customers_create(whitelabel, customers)
+        bar = progress(invoices, "billing (not connected yet)")
         for n in range(invoices):
             bill(people[n % customers])
+            bar.update(1)
+        bar.close()
         result.billing_seconds = time.perf_counter() - began
         connect(whitelabel, user, tenant_id_of(1))
         wait_until_done([whitelabel.pk], timeout=60)  # the connection's own run finds nothing due
@@ -387,11 +404,15 @@ def organisations(
         made = [whitelabel_create(f"org{n:02d}", xero=True) for n in range(1, count + 1)]
         began = time.perf_counter()
         people = {whitelabel.pk: customers_create(whitelabel, customers) for whitelabel, _ in made}
+        bar = progress(invoices * count + first_extra, "billing (not connected yet)")
         for n in range(invoices):  # round robin, so every organisation's history spans the same time
             for whitelabel, _ in made:
                 bill(people[whitelabel.pk][n % customers], pay=False)
+            bar.update(count)
         for n in range(first_extra):
             bill(people[made[0][0].pk][n % customers], pay=False)
+            bar.update(1)
+        bar.close()
         result.billing_seconds = time.perf_counter() - began
         for number, (whitelabel, user) in zip(numbers, made, strict=True):
             connect(whitelabel, user, tenant_id_of(number))
@@ -487,3 +508,148 @@ def write_json(results: list[Result], path: Path) -> None:
         return value
 
     path.write_text(json.dumps([encode(r) for r in results], indent=2, default=str))
+
+
+# Bill-run day ---------------------------------------------------------------------------------------
+
+
+def billrun(
+    options: Options,
+    template: str,
+    *,
+    count: int = 200,
+    invoices: int = 1000,
+    customers: int = 100,
+    name: str = "billrun",
+) -> Result:
+    """Bill-run day: `count` whitelabels with an organisation each, `invoices` invoices each (half of them paid),
+    billed while not connected; then every one connected and resynced at once, so the whole month reaches
+    Xero together through one app whose app-wide minute (`options.app_minute_limit`, lowered here) binds
+    before any organisation's own. Per organisation: when its records were in Xero, against the floor of its
+    fair share of the app-wide minute; and the engine's share of the machine's CPU meanwhile."""
+    import psutil
+
+    result = Result(
+        name,
+        _settings(
+            options,
+            organisations=count,
+            invoices=invoices,
+            paid=invoices // 2,
+            customers=customers,
+            app_minute_limit=options.app_minute_limit,
+            nodes=options.workers,
+        ),
+    )
+    numbers = [1, *range(3, count + 2)]  # the Australian organisations (2 is the New Zealand one)
+    with Stack(options, name, organisations=count + 1, template=template) as stack:
+        made = [whitelabel_create(f"bill{n:03d}", xero=True) for n in range(1, count + 1)]
+        began = time.perf_counter()
+        people = {whitelabel.pk: customers_create(whitelabel, customers) for whitelabel, _ in made}
+        bar = progress(invoices * count, "billing the month (not connected yet)")
+        for n in range(invoices):  # round robin: every organisation's month spans the same time
+            for whitelabel, _ in made:
+                bill(people[whitelabel.pk][n % customers], pay=n % 2 == 0)
+            bar.update(count)
+        bar.close()
+        result.billing_seconds = time.perf_counter() - began
+        for number, (whitelabel, user) in zip(numbers, made, strict=True):
+            connect(whitelabel, user, tenant_id_of(number))
+        ids = [whitelabel.pk for whitelabel, _ in made]
+        wait_until_done(ids, timeout=600)
+        stack.clear_stats()
+        cpu = _cpu_seconds(stack.workers, psutil)
+        started = timezone.now()
+        with transaction.atomic():
+            for whitelabel, _ in made:
+                outbox.records_resync(whitelabel=whitelabel)
+        wait_until_done(ids, timeout=4 * 3600)
+        result = _finish(result, stack, [w for w, _ in made], started=started)
+        cpu_used = _cpu_seconds(stack.workers, psutil) - cpu
+        apps = stack.stats().get("apps", {})
+        app = apps.get(environment.SANDBOX_CLIENT_ID, {})
+        floor_calls = max(sum(o.floor.values()) for o in result.organisations)
+        # Each organisation's fair share of the app-wide minute, or its own limit if that is lower.
+        share = min(options.app_minute_limit / count, measure.XERO_MINUTE_LIMIT)
+        result.extra.update(
+            busiest_app_minute=app.get("peak_calls_per_minute", 0),
+            app_calls=app.get("calls", 0),
+            share_per_minute=round(share, 2),
+            share_floor_seconds=floor_calls / share * 60 / options.time_scale,
+            engine_cpu_seconds=round(cpu_used, 1),
+            engine_cpu_share=round(cpu_used / (result.wall_seconds * (os.cpu_count() or 1)), 3)
+            if result.wall_seconds
+            else None,
+            calls_per_second=round(app.get("calls", 0) / result.wall_seconds, 2) if result.wall_seconds else None,
+        )
+        return result
+
+
+def _cpu_seconds(workers, psutil) -> float:
+    """User and system CPU the workers (and their pool children) have used so far."""
+    total = 0.0
+    for worker in workers:
+        try:
+            process = psutil.Process(worker.popen.pid)
+            for each in [process, *process.children(recursive=True)]:
+                times = each.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def nodes(options: Options, template: str, *, sizes: tuple[int, ...] = (1, 2, 4), **workload) -> list[Result]:
+    """The bill-run workload with 1, 2 and 4 worker nodes (each its own process and host name, as separate
+    machines would be, sharing only PostgreSQL and Redis: the limiter and the leases): calls a second until
+    Xero's limits bind."""
+    results = []
+    for size in sizes:
+        result = billrun(dataclasses.replace(options, workers=size), template, name=f"nodes-{size}", **workload)
+        result.settings["nodes"] = size
+        results.append(result)
+    return results
+
+
+# The reconcile's calls ------------------------------------------------------------------------------
+
+
+def reconcile_calls(options: Options, template: str, *, invoices: int = 50000, customers: int = 1000) -> Result:
+    """The nightly reconcile of one organisation holding about `2 × invoices + customers` records (half the
+    invoices paid): the calls of its first, full comparison, and of the next night's after 1% of the invoices
+    changed in Xero (voided by a person), against its share of the day (XERO_RECONCILE_DAY_SHARE)."""
+    from accounting.models import Reconciliation
+    from accounting.reconcile import day_share_budget, nightly_plan, whitelabel_reconcile
+
+    records = customers + invoices + invoices // 2
+    result = backfill(options, template, invoices=invoices, customers=customers, name="reconcile")
+    result.scenario = "reconcile"
+    result.settings.update(records=records)
+    whitelabel = Whitelabel.objects.get(slug="reconcile")
+    runs = []
+    for night in ("first", "1% changed"):
+        plan = nightly_plan(whitelabel)
+        report = whitelabel_reconcile(
+            whitelabel=whitelabel, since=plan.since, only=plan.only, chain_from=plan.chain_from, budget=None
+        )
+        runs.append({"night": night, "calls": report.calls, "differences": len(report.differences)})
+        if night == "first":
+            _void_in_xero(whitelabel, max(1, invoices // 100))
+    result.extra.update(reconcile=runs, day_share=day_share_budget(), reconciliations=Reconciliation.objects.count())
+    return result
+
+
+def _void_in_xero(whitelabel: Whitelabel, count: int) -> None:
+    """A person voids `count` unpaid invoices in Xero (the sandbox's control API)."""
+    from django.conf import settings
+
+    unpaid = SyncRecord.objects.filter(whitelabel=whitelabel, kind=Kind.INVOICE, status=Status.SENT).exclude(
+        object_id__in=Allocation.objects.values("invoice_id")
+    )
+    tenant = XeroConnection.objects.get(whitelabel=whitelabel).tenant_id
+    for record in unpaid[:count]:
+        requests.post(
+            f"{settings.XERO_API_URL}/_sandbox/organisations/{tenant}/edits",
+            json={"action": "void_invoice", "invoice": record.xero_id},
+            timeout=30,
+        ).raise_for_status()

@@ -83,3 +83,21 @@ def test_summary_and_table():
     assert figures["median"] == 2.5 and figures["max"] == 10.0 and figures["n"] == 4
     assert math.isclose(figures["mean"], 4.0)
     assert measure.table([("a", 1)], ("name", "n")).splitlines() == ["| name | n |", "|------|---|", "| a    | 1 |"]
+
+
+def test_each_scenario_says_which_target_it_met_and_why_some_floors_mislead():
+    from bench import targets
+    from bench.measure import Calls
+    from bench.scenarios import Organisation, Result
+
+    organisation = Organisation(slug="a", sent_by_kind={"invoice": 100}, calls=Calls(writes={"invoices": 3}))
+    burst = Result("burst", {"time_scale": 2}, organisations=[organisation])
+    (calls, too_many) = targets.check(burst)
+    assert (calls.what, calls.measured, calls.met) == ("write calls", "3 / 2 = 1.50x", False)
+    assert too_many.met, "no 429s"
+    rendered = "\n".join(targets.render(burst))
+    assert "**not met**" in rendered and "**met**" in rendered
+    single = Result("single", {"time_scale": 1}, latencies=[2.1, 2.3])
+    (latency,) = targets.check(single)
+    assert latency.met and latency.measured == "2.30 s (worst)"
+    assert "Its floors are not its targets" in "\n".join(targets.render(single))
