@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from accounting.models import SyncRecord
+from accounting.models import SyncRecord, SyncState
 from accounting.sync import engine
 from payments.services import LineInput, issue_invoice, record_payment
 from tests.books import connected
@@ -26,11 +27,20 @@ def engine_queries(whitelabel) -> Counter:
     return Counter(" ".join(sql.split()[:3]) for sql in statements if not sql.startswith(("BEGIN", "COMMIT")))
 
 
+def runs_are_ours(whitelabel) -> None:
+    """Billing asks for no worker's run: one counts as queued already (the test runs it in this process, where
+    its queries are counted; a worker of an earlier test may still be up)."""
+    SyncState.objects.filter(whitelabel=whitelabel).update(wake_at=timezone.now())
+
+
 def run_costs(whitelabel, size: int) -> tuple[int, int]:
+    runs_are_ours(whitelabel)
     customers = [CustomerFactory(whitelabel=whitelabel) for _ in range(size)]
     engine.run_organisation(whitelabel.pk, hold_partial=False)  # the contacts
+    runs_are_ours(whitelabel)
     invoices = [issue_invoice(customer, [PLAN]) for customer in customers]
     invoice_run = engine_queries(whitelabel)
+    runs_are_ours(whitelabel)
     for invoice in invoices:
         record_payment(invoice.customer, invoice.total, invoice=invoice)
     payment_run = engine_queries(whitelabel)
