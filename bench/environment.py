@@ -181,10 +181,12 @@ def sandbox_start(options: Options, *, organisations: int, run_dir: Path) -> tup
         "XERO_SANDBOX_VALIDATE_OPENAPI": "false",
         "XERO_SANDBOX_ORGANISATIONS": str(max(organisations, 2)),
         "XERO_SANDBOX_APP_MINUTE_LIMIT": str(options.app_minute_limit),
+        # In the environment, not on the command line: `ps` shows argv, and a random secret may start with "-".
+        "XERO_SANDBOX_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "XERO_SANDBOX_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
     }
     command = [
         *(sys.executable, "-m", "xero_sandbox", "--port", str(port), "--time-scale", str(options.time_scale)),
-        *("--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET),
     ]
     process = _start("sandbox", command, env, run_dir / "sandbox.log")
 

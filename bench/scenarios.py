@@ -93,7 +93,7 @@ class Stack:
                 self.options, organisations=self.organisations, run_dir=self.run_dir
             )
             self.processes.append(sandbox)
-            _point_settings_at(self.sandbox_url)
+            _point_settings_at(self.sandbox_url, self.options)
             self.workers = environment.workers_start(self.options, sandbox_url=self.sandbox_url, run_dir=self.run_dir)
             self.processes += self.workers
             self.sampler = environment.MemorySampler(self.workers).start()
@@ -126,10 +126,14 @@ class Stack:
         return lines
 
 
-def _point_settings_at(sandbox_url: str) -> None:
-    """This process's Django settings follow the sandbox's port (the workers get it in their environment)."""
+def _point_settings_at(sandbox_url: str, options: "environment.Options") -> None:
+    """This process's Django settings follow the sandbox's port and the scenario's limits (the workers get them in
+    their environment). This process calls Xero too (the connect flow): with another time scale than the workers',
+    its limiter would read their calls as made in the far future and pause the organisations for centuries."""
     from django.conf import settings
 
+    settings.XERO_LIMIT_TIME_SCALE = options.time_scale
+    settings.XERO_APP_MINUTE_LIMIT = options.app_minute_limit
     settings.XERO_AUTHORIZE_URL = f"{sandbox_url}/identity/connect/authorize"
     settings.XERO_TOKEN_URL = f"{sandbox_url}/connect/token"
     settings.XERO_REVOCATION_URL = f"{sandbox_url}/connect/revocation"
