@@ -68,6 +68,8 @@ def app_environment(options: Options, sandbox_url: str = "http://127.0.0.1:1") -
         "XERO_LIMIT_TIME_SCALE": str(options.time_scale),
         "XERO_RATE_LIMIT_BACKEND": "redis",
         "XERO_APP_MINUTE_LIMIT": str(options.app_minute_limit),
+        # The bench's app connects up to 200 organisations: a certified app's (uncertified ones stop at 25).
+        "XERO_APP_CONNECTION_LIMIT": "100000",
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "INFO",
     }
