@@ -153,6 +153,7 @@ class SyncRecord(models.Model):
         REFUND_RECEIPT = "refund_receipt", "Refund receipt (pre-paid)"
         PAYMENT_REVERSAL = "payment_reversal", "Reversed payment on an invoice"
         DEPOSIT_REVERSAL = "deposit_reversal", "Reversed credit or receipt"
+        GATEWAY_FEE = "gateway_fee", "Gateway fee (spend money)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -455,3 +456,6 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.whitelabel} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+from .mapping_models import CategoryMapping, MethodMapping, TaxMapping  # noqa: E402, F401  (issue 20's models)

@@ -37,23 +37,25 @@ def contact(customer: Customer, *, name: str, xero_id: str = "") -> dict:
     return data
 
 
-def coded_lines(lines, *, account_code: str, tax_types: dict[Decimal, str]) -> list[dict]:
-    """An invoice's or credit note's lines on the revenue account, with Arena's tax and its Xero tax type."""
+def coded_lines(lines, *, codes: list[dict]) -> list[dict]:
+    """An invoice's or credit note's lines with Arena's tax, each on its account, Xero tax type and tracking
+    (`codes`, one per line: AccountCode, TaxType and maybe Tracking; see coding.line_codes)."""
     return [
         {
             "Description": line.description,
             "Quantity": str(line.quantity.normalize()),
             "UnitAmount": unit_price(line.unit_amount),
-            "AccountCode": account_code,
-            "TaxType": tax_types[line.tax_rate.normalize()],
+            "AccountCode": code["AccountCode"],
+            "TaxType": code["TaxType"],
             "TaxAmount": money(line.tax_amount),
+            **({"Tracking": code["Tracking"]} if code.get("Tracking") else {}),
         }
-        for line in lines
+        for line, code in zip(lines, codes, strict=True)
     ]
 
 
-def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
-    """`tax_types`: the Xero tax type for each of the invoice's tax rates (see mapping.tax_type)."""
+def invoice(invoice: Invoice, *, contact_id: str, lines, codes: list[dict]) -> dict:
+    """`lines`: the invoice's lines; `codes`: where each goes in Xero (coding.line_codes)."""
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -63,7 +65,7 @@ def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: 
         "CurrencyCode": invoice.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": coded_lines(invoice.lines.all(), account_code=account_code, tax_types=tax_types),
+        "LineItems": coded_lines(lines, codes=codes),
     }
 
 
@@ -153,7 +155,7 @@ def receipt(receipt: Receipt, **accounts) -> dict:
     return _bank_transaction("RECEIVE", number=number, description=description, **money_in, **accounts)
 
 
-def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
+def credit_note(note: CreditNote, *, contact_id: str, lines, codes: list[dict]) -> dict:
     return {
         "Type": "ACCRECCREDIT",
         "Contact": {"ContactID": contact_id},
@@ -163,7 +165,7 @@ def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_typ
         "CurrencyCode": note.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": coded_lines(note.lines.all(), account_code=account_code, tax_types=tax_types),
+        "LineItems": coded_lines(lines, codes=codes),
     }
 
 
