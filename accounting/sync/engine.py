@@ -33,7 +33,7 @@ from django.utils import timezone
 from payments.models import Whitelabel
 
 from ..models import AccountingSettings, SyncRecord, SyncState, XeroConnection
-from . import documents, kinds, money, outbox, runner  # noqa: F401 - documents and money register the senders
+from . import documents, fees, kinds, money, outbox, runner  # noqa: F401 - documents, fees and money register senders
 from .protocol import Paused, Run
 
 logger = logging.getLogger(__name__)

@@ -203,3 +203,33 @@ def bank_transaction_deletion(sent: dict, bank_transaction_id: str) -> dict:
     """What Xero's schema wants to delete a bank transaction: the one sent, by its id."""
     keep = ("Type", "Contact", "BankAccount", "LineItems", "LineAmountTypes", "Date", "Reference", "CurrencyCode")
     return {"BankTransactionID": bank_transaction_id, **{k: v for k, v in sent.items() if k in keep}}
+
+
+def gateway_fee_reference(payment: Payment) -> str:
+    """How a fee's Spend Money is found again: "FEE RCT-000042"."""
+    return f"FEE {payment.receipt.number}"
+
+
+def gateway_fee(
+    payment: Payment, *, payee: str, bank_code: str, fee_code: str, tax_type: str, tz: datetime.tzinfo
+) -> dict:
+    """What the gateway kept of a payment: a Spend Money from the account the payment went into (gross), to
+    the fee account, paid to the gateway (`payee`, a contact Xero finds or creates by name)."""
+    line = {
+        "Description": f"{payment.get_method_display()} fee on receipt {payment.receipt.number}",
+        "Quantity": "1",
+        "UnitAmount": money(payment.fee),
+        "AccountCode": fee_code,
+    }
+    if tax_type:
+        line["TaxType"] = tax_type
+    return {
+        "Type": "SPEND",
+        "Contact": {"Name": payee},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(payment.received_at, tz),
+        "Reference": gateway_fee_reference(payment),
+        "CurrencyCode": payment.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [line],
+    }
