@@ -20,7 +20,7 @@ from payments.models import CATEGORY_MAX, CreditNoteLine, InvoiceLine, Payment, 
 from .connection import ChartAccount, chart_of_accounts, tax_rates, tracking_categories, whitelabel_connection
 from .errors import MappingError, MappingRefused, NotConnected
 from .mapping_models import CategoryMapping, MethodMapping, TaxMapping
-from .models import AccountingSettings
+from .models import AccountingSettings, XeroConnection
 from .sync import coding, mapping
 from .xero.errors import XeroError
 
@@ -308,3 +308,18 @@ def mapping_clear(*, whitelabel: Whitelabel, kind: str, key: str) -> int:
         rows = MethodMapping.objects.filter(method=key)
     deleted, _ = rows.filter(whitelabel=whitelabel).delete()
     return deleted
+
+
+def mapping_context(whitelabel: Whitelabel, connection: XeroConnection | None) -> dict:
+    """What the Mapping section shows: each row (defaults included), and the choices of its form."""
+    if connection is None or not connection.is_active:
+        return {"connected": False}
+    try:
+        org = organisation_options(whitelabel)
+    except MappingRefused:
+        org = None
+    return {
+        "connected": True,
+        "rows": mapping_rows(whitelabel, org=org),
+        "methods": Payment.Method.choices,
+    }

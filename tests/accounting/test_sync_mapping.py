@@ -213,3 +213,27 @@ def test_an_import_is_checked_whole_and_applies_all_or_nothing(xero, tmp_path):
     assert "Imported 2" in command(whitelabel, "--import", str(good))
     assert CategoryMapping.objects.get().tracking == [{"Name": "Region", "Option": "VIC"},
                                                       {"Name": "Plan", "Option": "Business"}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_settings_page_shows_the_mapping_and_refuses_an_invalid_one_with_the_valid_choices(xero):
+    from django.contrib.messages import get_messages
+
+    from tests.books import admin_client_for
+    from tests.xero import settings_url
+
+    whitelabel = connected(xero)
+    client = admin_client_for(whitelabel)
+    page = client.get(settings_url(whitelabel)).content.decode()
+    assert 'id="mapping-heading"' in page and "not mapped: the bank account 090" in page
+    mapping_url = settings_url(whitelabel) + "xero/mapping/"
+    response = client.post(mapping_url, {"kind": "category", "key": "nbn", "account": "092", "tracking": "Region:NSW"})
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Mapping not saved: Category nbn: Account 092 – Card Clearing is not a revenue account")
+    assert "Use one of: 200, 201, 202, 203, 260, 270" in message
+    assert not CategoryMapping.objects.exists()
+    response = client.post(mapping_url, {"kind": "category", "key": "nbn", "account": "201", "tracking": "Region:NSW"})
+    assert CategoryMapping.objects.get(whitelabel=whitelabel).account_code == "201"
+    page = client.get(settings_url(whitelabel)).content.decode()
+    assert "<td>201</td>" in page and "Region:NSW" in page
