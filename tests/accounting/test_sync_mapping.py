@@ -237,3 +237,30 @@ def test_the_settings_page_shows_the_mapping_and_refuses_an_invalid_one_with_the
     assert CategoryMapping.objects.get(whitelabel=whitelabel).account_code == "201"
     page = client.get(settings_url(whitelabel)).content.decode()
     assert "<td>201</td>" in page and "Region:NSW" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reconcile_compares_each_lines_coding_but_not_against_a_later_mapping(xero):
+    import json
+
+    from tests.accounting.drift import drain
+
+    whitelabel = telco(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [NBN, MODEM])
+    drain(whitelabel)
+    mapped(whitelabel, {"category": "nbn", "account": "260"})  # a later mapping: what was sent stays right
+
+    def differences() -> list[dict]:
+        out = io.StringIO()
+        try:
+            call_command("xero_reconcile", "--whitelabel", whitelabel.slug, "--format", "json", stdout=out)
+        except CommandError:
+            pass
+        return [d for w in json.loads(out.getvalue())["whitelabels"] for d in w["differences"]]
+
+    assert differences() == []
+    xero.edit_invoice_line(invoice.number, line=1, account_code="200")  # a person recodes the modem in Xero
+    (recoded,) = differences()
+    assert (recoded["kind"], recoded["label"], recoded["by_person"]) == ("changed_in_xero", invoice.number, True)
+    assert "line 2 (Wi-Fi modem) sent on account 203, OUTPUT, now on account 200, OUTPUT" in recoded["detail"]

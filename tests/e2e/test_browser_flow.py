@@ -290,7 +290,9 @@ def test_wrong_revenue_code_is_marked_and_focused_and_fixed_from_the_keyboard(pa
     expect(revenue_code).to_be_focused()
     expect(revenue_code).to_have_attribute("aria-invalid", "true")
     error = page.locator("#id_accounting-revenue_code_error")
-    expect(error).to_have_text("Account 400 – Advertising is not a revenue account. Use one of: 200, 201, 202, 203, 260, 270.")
+    expect(error).to_have_text(
+        "Account 400 – Advertising is not a revenue account. Use one of: 200, 201, 202, 203, 260, 270."
+    )
     expect(revenue_code).to_have_accessible_description(re.compile("is not a revenue account"))
     shot("wrong-code")
 
