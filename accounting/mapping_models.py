@@ -75,3 +75,74 @@ class MethodMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} → {self.account_code}"
+
+
+class MappingOptions(models.Model):
+    """The whitelabel's choices beyond the rows: whether pre-paid receipts go to Xero one by one or as one
+    Receive Money per day per payment method (the daily summary)."""
+
+    whitelabel = models.OneToOneField(Whitelabel, on_delete=models.CASCADE, related_name="xero_mapping_options")
+    daily_summary = models.BooleanField(
+        default=False,
+        help_text="Pre-paid: one Receive Money per day per payment method instead of one per receipt.",
+    )
+    summary_since = models.DateTimeField(
+        null=True, blank=True, help_text="Receipts received from then on go in daily summaries."
+    )
+    summarised_through = models.DateField(
+        null=True, blank=True, help_text="The last day (the whitelabel's) whose summaries are made."
+    )
+
+    class Meta:
+        verbose_name_plural = "mapping options"
+
+    def __str__(self) -> str:
+        return f"Daily summary {'on' if self.daily_summary else 'off'} for {self.whitelabel}"
+
+
+class DailySummary(models.Model):
+    """One day's pre-paid receipts of one payment method, sent as one Receive Money after the day closed; top-ups
+    reversed after their day was sent come out of the next day's summary (never by editing a sent one)."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="xero_daily_summaries")
+    day = models.DateField(help_text="The whitelabel's local date.")
+    method = models.CharField(max_length=20, choices=Payment.Method.choices)
+    currency = models.CharField(max_length=3)
+    first_receipt = models.CharField(max_length=50, blank=True)
+    last_receipt = models.CharField(max_length=50, blank=True)
+    receipts = models.PositiveIntegerField(default=0)
+    total_in = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_reversed = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    reversed_receipts = models.TextField(blank=True, help_text="The receipts of the top-ups it reverses.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["whitelabel", "day", "method", "currency"], name="one_summary_per_day")
+        ]
+        ordering = ["day", "method"]
+        verbose_name_plural = "daily summaries"
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.method}"
+
+    @property
+    def number(self) -> str:
+        return f"SUM-{self.day:%Y%m%d}-{self.method}"
+
+
+class DailySummaryEntry(models.Model):
+    """A payment in a summary: its money in, or its reversal. Each at most once (exactly once)."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "Received"
+        REVERSED = "reversed", "Reversed"
+
+    summary = models.ForeignKey(DailySummary, on_delete=models.CASCADE, related_name="entries")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="xero_summary_entries")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "direction"], name="a_payment_once_per_direction")
+        ]

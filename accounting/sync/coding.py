@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from ..connection import ChartAccount, chart_of_accounts, tax_rates
 from ..errors import MappingError
-from ..mapping_models import CategoryMapping, MethodMapping, TaxMapping
+from ..mapping_models import CategoryMapping, MappingOptions, MethodMapping, TaxMapping
 from . import mapping
 from .protocol import Run
 
@@ -126,6 +126,7 @@ class WhitelabelMapping:
     categories: dict[str, CategoryMapping] = field(default_factory=dict)
     taxes: dict[Decimal, TaxMapping] = field(default_factory=dict)
     methods: dict[str, MethodMapping] = field(default_factory=dict)
+    options: MappingOptions | None = None
 
 
 def mapping_read(whitelabel_id: int) -> WhitelabelMapping:
@@ -133,6 +134,7 @@ def mapping_read(whitelabel_id: int) -> WhitelabelMapping:
         categories={m.category: m for m in CategoryMapping.objects.filter(whitelabel_id=whitelabel_id)},
         taxes={m.tax_rate.normalize(): m for m in TaxMapping.objects.filter(whitelabel_id=whitelabel_id)},
         methods={m.method: m for m in MethodMapping.objects.filter(whitelabel_id=whitelabel_id)},
+        options=MappingOptions.objects.filter(whitelabel_id=whitelabel_id).first(),
     )
 
 
@@ -205,3 +207,11 @@ def deposit_problem(run: Run, method: str) -> str:
 def fee_code(run: Run, method: str) -> str:
     mapped = run_mapping(run).methods.get(method)
     return mapped.fee_account_code if mapped else ""
+
+
+def in_daily_summary(run: Run, payment) -> bool:
+    """Whether a pre-paid payment's receipt goes to Xero in a daily summary (accounting/summaries.py) instead."""
+    options = run_mapping(run).options
+    if options is None or not options.daily_summary or options.summary_since is None:
+        return False
+    return payment.received_at >= options.summary_since

@@ -30,6 +30,7 @@ from payments.models import (
     RefundPart,
 )
 
+from ..mapping_models import DailySummary
 from ..models import AccountingSettings, SyncRecord
 from . import payloads
 
@@ -301,6 +302,9 @@ KINDS: tuple[RecordKind, ...] = (
                (Trigger(Receipt, _fee_kept, label=_number, object_id=lambda receipt: receipt.payment_id),),
                xero_page=_own("transaction"),
                arena_link=lambda pk: _payment(Payment.objects.select_related("receipt").filter(pk=pk).first())),
+    # Pre-paid receipts of a day and payment method as one Receive Money (issue 20; accounting/summaries.py).
+    RecordKind(Kind.DAILY_SUMMARY, "daily-summaries", DailySummary, ONLY_PREPAID,
+               (Trigger(DailySummary, _new, label=lambda s: s.number),), xero_page=_own("transaction")),
 )  # fmt: skip
 
 BY_KIND = {row.kind: row for row in KINDS}

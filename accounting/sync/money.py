@@ -196,6 +196,9 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     for record in records:
         receipt = receipts[record.object_id]
         payment = receipt.payment
+        if coding.in_daily_summary(run, payment):
+            outbox.record_skip(record, reason="Sent in the daily summary of its day and payment method.")
+            continue
         build = partial(payloads.receipt, receipt)
         money = (payment.customer, payment.currency, payment.method)
         if body := _bank_money_body_or_hold(run, record, contacts, *money, build):

@@ -233,3 +233,30 @@ def gateway_fee(
         "LineAmountTypes": "Inclusive",
         "LineItems": [line],
     }
+
+
+def daily_summary(summary, *, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo) -> dict:
+    """A day's pre-paid receipts of one payment method as one Receive Money (its lines: the receipts, and the
+    reversals of top-ups of earlier days as a negative line); a Spend Money if reversals outweigh them."""
+    net = summary.total_in - summary.total_reversed
+    sign = Decimal("1") if net >= 0 else Decimal("-1")
+    lines = []
+    if summary.receipts:
+        lines.append((f"Receipts {summary.first_receipt} to {summary.last_receipt} ({summary.receipts})",
+                      summary.total_in))
+    if summary.total_reversed:
+        lines.append((f"Reversed: {summary.reversed_receipts}"[:4000], -summary.total_reversed))
+    return {
+        "Type": "RECEIVE" if net >= 0 else "SPEND",
+        "Contact": {"Name": f"{summary.get_method_display()} receipts (daily summary)"},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(summary.day),
+        "Reference": summary.number,
+        "CurrencyCode": summary.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [
+            {"Description": text, "Quantity": "1", "UnitAmount": money(amount * sign), "AccountCode": account_code,
+             "TaxType": tax_type}
+            for text, amount in lines
+        ],
+    }

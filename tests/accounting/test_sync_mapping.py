@@ -264,3 +264,65 @@ def test_the_reconcile_compares_each_lines_coding_but_not_against_a_later_mappin
     (recoded,) = differences()
     assert (recoded["kind"], recoded["label"], recoded["by_person"]) == ("changed_in_xero", invoice.number, True)
     assert "line 2 (Wi-Fi modem) sent on account 203, OUTPUT, now on account 200, OUTPUT" in recoded["detail"]
+
+
+def test_a_summary_day_of_200_top_ups_is_one_receive_money_per_method_and_a_later_reversal_is_in_the_next(
+    xero, sync_worker
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from accounting.mapping_models import DailySummary, MappingOptions
+    from accounting.summaries import daily_summaries_make, summary_mode_set
+    from payments.services import reverse_payment
+
+    whitelabel = connected(xero, payment_type="prepaid")
+    mapped(whitelabel, {"method": "card", "account": "092"})
+    summary_mode_set(whitelabel=whitelabel, on=True)
+    now = timezone.now()
+    MappingOptions.objects.filter(whitelabel=whitelabel).update(
+        summary_since=now - datetime.timedelta(days=3), summarised_through=None
+    )
+    tz = whitelabel.tzinfo
+    yesterday = whitelabel.local_date(now) - datetime.timedelta(days=1)
+    noon = datetime.datetime.combine(yesterday, datetime.time(12), tzinfo=tz)
+    customers = [CustomerFactory(whitelabel=whitelabel) for _ in range(5)]
+    top_ups = [
+        add_credit(customers[n % 5], "10.00", method="card" if n % 2 else "bank_transfer",
+                   received_at=noon + datetime.timedelta(seconds=n))
+        for n in range(200)
+    ]
+    outbox_settled(whitelabel)
+    assert not [t for t in book(xero, whitelabel).bank_transactions()], "no receipt goes on its own"
+    skipped = SyncRecord.objects.filter(kind=Kind.RECEIPT, status=SyncRecord.Status.SKIPPED).count()
+    assert skipped == 200
+
+    assert daily_summaries_make(now=now) == 2
+    assert daily_summaries_make(now=now) == 0, "a day is summarised once"
+    summaries = list(DailySummary.objects.filter(whitelabel=whitelabel).order_by("method"))
+    all_sent(*[(s, Kind.DAILY_SUMMARY) for s in summaries])
+    received = sorted(
+        (t["Type"], t["BankAccount"]["Code"], Decimal(str(t["Total"])), t["Reference"])
+        for t in book(xero, whitelabel).bank_transactions()
+    )
+    day = f"{yesterday:%Y%m%d}"
+    assert received == [
+        ("RECEIVE", "090", Decimal("1000.00"), f"SUM-{day}-bank_transfer"),
+        ("RECEIVE", "092", Decimal("1000.00"), f"SUM-{day}-card"),
+    ]
+    assert len(xero_calls(xero, method="PUT", path_end="/BankTransactions")) == 1, "both in one call"
+    card = next(s for s in summaries if s.method == "card")
+    assert (card.receipts, card.first_receipt, card.last_receipt) == (
+        100, top_ups[1].receipt.number, top_ups[199].receipt.number
+    )
+
+    reverse_payment(payment=top_ups[1], reason="Chargeback 7731")  # after its day was sent
+    outbox_settled(whitelabel)
+    assert daily_summaries_make(now=now + datetime.timedelta(days=1)) == 1
+    (reversal,) = DailySummary.objects.filter(whitelabel=whitelabel, day=yesterday + datetime.timedelta(days=1))
+    all_sent((reversal, Kind.DAILY_SUMMARY))
+    org = book(xero, whitelabel)
+    spends = [t for t in org.bank_transactions() if t["Type"] == "SPEND"]
+    assert [(t["BankAccount"]["Code"], Decimal(str(t["Total"]))) for t in spends] == [("092", Decimal("10.00"))]
+    assert all(t["Status"] == "AUTHORISED" for t in org.bank_transactions()), "the sent summary is never edited"

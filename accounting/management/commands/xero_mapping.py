@@ -11,6 +11,7 @@ Invoke like so:
     python manage.py xero_mapping --whitelabel demo --set method=card account=092 fee_account=404
     python manage.py xero_mapping --whitelabel demo --set tax_rate=0 tax_type=EXEMPTOUTPUT
     python manage.py xero_mapping --whitelabel demo --clear category=nbn
+    python manage.py xero_mapping --whitelabel demo --summary on   # pre-paid: one Receive Money a day per method
     python manage.py xero_mapping --whitelabel demo --export > mapping.csv
     python manage.py xero_mapping --whitelabel demo --import mapping.csv
 
@@ -24,9 +25,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from accounting import mapping_services
+from accounting import mapping_services, summaries
 from accounting.errors import BadArguments, MappingRefused
 from accounting.management.options import whitelabels_named
+from accounting.mapping_models import MappingOptions
 
 SET_KEYS = ("category", "tax_rate", "method", "account", "fee_account", "tax_type", "tracking")
 
@@ -57,6 +59,9 @@ class Command(BaseCommand):
         what.add_argument("--clear", metavar="KIND=KEY", help="Remove one mapping: category=nbn, tax_rate=0...")
         what.add_argument("--import", dest="import_file", metavar="FILE.csv", help="Apply a CSV (all rows or none).")
         what.add_argument("--export", action="store_true", help="Print the mapping as CSV.")
+        what.add_argument(
+            "--summary", choices=["on", "off"], help="Pre-paid: receipts as one Receive Money per day per method."
+        )
 
     def handle(self, *args, **options):
         (whitelabel,) = whitelabels_named([options["whitelabel"]])
@@ -68,6 +73,9 @@ class Command(BaseCommand):
             elif options["set"]:
                 mapped = mapping_services.mapping_set(whitelabel=whitelabel, fields=parse_pairs(options["set"]))
                 self.stdout.write(self.style.SUCCESS(f"Mapped {mapped} for {whitelabel.slug}."))
+            elif options["summary"]:
+                summaries.summary_mode_set(whitelabel=whitelabel, on=options["summary"] == "on")
+                self.stdout.write(self.style.SUCCESS(f"Daily summary {options['summary']} for {whitelabel.slug}."))
             elif options["clear"]:
                 self._clear(whitelabel, options["clear"])
             else:
@@ -97,6 +105,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(str(exc)))
         if org is not None:
             self.stdout.write(f"Xero organisation: {org.name}")
+        options = MappingOptions.objects.filter(whitelabel=whitelabel).first()
+        self.stdout.write(f"Daily summary: {'on' if options and options.daily_summary else 'off'}")
         for row in mapping_services.mapping_rows(whitelabel, org=org):
             parts = [f"{row.kind:<8} {row.key:<14}"]
             if row.note:
