@@ -19,7 +19,7 @@ from payments.models import CATEGORY_MAX, CreditNoteLine, InvoiceLine, Payment, 
 
 from .connection import ChartAccount, chart_of_accounts, tax_rates, tracking_categories, whitelabel_connection
 from .errors import MappingError, MappingRefused, NotConnected
-from .mapping_models import CategoryMapping, MethodMapping, TaxMapping
+from .mapping_models import CategoryMapping, MappingOptions, MethodMapping, TaxMapping
 from .models import AccountingSettings, XeroConnection
 from .sync import coding, mapping
 from .xero.errors import XeroError
@@ -318,8 +318,10 @@ def mapping_context(whitelabel: Whitelabel, connection: XeroConnection | None) -
         org = organisation_options(whitelabel)
     except MappingRefused:
         org = None
+    options = MappingOptions.objects.filter(whitelabel=whitelabel).first()
     return {
         "connected": True,
         "rows": mapping_rows(whitelabel, org=org),
         "methods": Payment.Method.choices,
+        "daily_summary": bool(options and options.daily_summary),
     }

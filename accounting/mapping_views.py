@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from . import mapping_services
+from . import mapping_services, summaries
 from .errors import MappingRefused
 from .views import admin_whitelabel
 
@@ -23,6 +23,17 @@ def xero_mapping(request: HttpRequest, whitelabel: str) -> HttpResponse:
     kind = request.POST.get("kind", "")
     key = request.POST.get("key", "").strip()
     target = redirect("accounting:settings", whitelabel=whitelabel.slug)
+    if kind == "summary":
+        on = key == "on"
+        summaries.summary_mode_set(whitelabel=whitelabel, on=on)
+        messages.success(
+            request,
+            "Daily summary on: pre-paid receipts received from now on go to Xero as one Receive Money per day "
+            "and payment method, after the day closes."
+            if on
+            else "Daily summary off: pre-paid receipts go to Xero one by one from now on.",
+        )
+        return target
     if kind not in KINDS:
         messages.error(request, "Mapping not saved: choose a category, a tax rate or a payment method.")
         return target

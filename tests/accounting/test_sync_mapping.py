@@ -326,3 +326,21 @@ def test_a_summary_day_of_200_top_ups_is_one_receive_money_per_method_and_a_late
     spends = [t for t in org.bank_transactions() if t["Type"] == "SPEND"]
     assert [(t["BankAccount"]["Code"], Decimal(str(t["Total"]))) for t in spends] == [("092", Decimal("10.00"))]
     assert all(t["Status"] == "AUTHORISED" for t in org.bank_transactions()), "the sent summary is never edited"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_settings_page_turns_the_daily_summary_on_and_off(xero):
+    from accounting.mapping_models import MappingOptions
+    from tests.books import admin_client_for
+    from tests.xero import settings_url
+
+    whitelabel = connected(xero, payment_type="prepaid")
+    client = admin_client_for(whitelabel)
+    page = client.get(settings_url(whitelabel)).content.decode()
+    assert "Daily summary of pre-paid receipts: <strong>off</strong>" in page
+    client.post(settings_url(whitelabel) + "xero/mapping/", {"kind": "summary", "key": "on"})
+    options = MappingOptions.objects.get(whitelabel=whitelabel)
+    assert options.daily_summary and options.summary_since is not None
+    assert "<strong>on</strong>" in client.get(settings_url(whitelabel)).content.decode()
+    client.post(settings_url(whitelabel) + "xero/mapping/", {"kind": "summary", "key": "off"})
+    assert not MappingOptions.objects.get(whitelabel=whitelabel).daily_summary
