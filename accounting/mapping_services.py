@@ -224,11 +224,13 @@ def mapping_import(*, whitelabel: Whitelabel, text: str) -> int:
 def billed_categories(whitelabel: Whitelabel) -> list[str]:
     lines = InvoiceLine.objects.filter(invoice__whitelabel=whitelabel).exclude(category="")
     notes = CreditNoteLine.objects.filter(credit_note__whitelabel=whitelabel).exclude(category="")
-    return sorted(set(lines.values_list("category", flat=True)) | set(notes.values_list("category", flat=True)))
+    distinct = [q.values_list("category", flat=True).order_by().distinct() for q in (lines, notes)]
+    return sorted(set(distinct[0]) | set(distinct[1]))
 
 
 def billed_rates(whitelabel: Whitelabel) -> list[Decimal]:
-    rates = set(InvoiceLine.objects.filter(invoice__whitelabel=whitelabel).values_list("tax_rate", flat=True))
+    lines = InvoiceLine.objects.filter(invoice__whitelabel=whitelabel)
+    rates = set(lines.values_list("tax_rate", flat=True).order_by().distinct())
     return sorted({r.normalize() for r in rates} | set(DEFAULT_RATES))
 
 
@@ -311,17 +313,14 @@ def mapping_clear(*, whitelabel: Whitelabel, kind: str, key: str) -> int:
 
 
 def mapping_context(whitelabel: Whitelabel, connection: XeroConnection | None) -> dict:
-    """What the Mapping section shows: each row (defaults included), and the choices of its form."""
+    """What the Mapping section shows: each row (defaults included), and the choices of its form. It calls
+    Xero for nothing (a change is checked when it is saved)."""
     if connection is None or not connection.is_active:
         return {"connected": False}
-    try:
-        org = organisation_options(whitelabel)
-    except MappingRefused:
-        org = None
     options = MappingOptions.objects.filter(whitelabel=whitelabel).first()
     return {
         "connected": True,
-        "rows": mapping_rows(whitelabel, org=org),
+        "rows": mapping_rows(whitelabel),
         "methods": Payment.Method.choices,
         "daily_summary": bool(options and options.daily_summary),
     }
