@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from arena_xero.admin import ReadOnlyAdmin
 
-from .mapping_models import CategoryMapping, MethodMapping, TaxMapping
+from .mapping_models import CategoryMapping, DailySummary, MappingOptions, MethodMapping, TaxMapping
 
 
 @admin.register(CategoryMapping)
@@ -26,3 +26,16 @@ class TaxMappingAdmin(ReadOnlyAdmin):
 class MethodMappingAdmin(ReadOnlyAdmin):
     list_display = ("whitelabel", "method", "account_code", "fee_account_code", "updated_at")
     list_filter = ("whitelabel", "method")
+
+
+@admin.register(MappingOptions)
+class MappingOptionsAdmin(ReadOnlyAdmin):
+    list_display = ("whitelabel", "daily_summary", "summary_since", "summarised_through")
+
+
+@admin.register(DailySummary)
+class DailySummaryAdmin(ReadOnlyAdmin):
+    list_display = ("whitelabel", "day", "method", "receipts", "first_receipt", "last_receipt", "total_in",
+                    "total_reversed")
+    list_filter = ("whitelabel", "method")
+    date_hierarchy = "day"
