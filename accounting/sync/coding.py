@@ -8,8 +8,8 @@ The checks (`*_problem`) are pure functions over what the organisation lists, sh
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from ..connection import ChartAccount, chart_of_accounts, tax_rates
 from ..errors import MappingError
@@ -121,27 +121,33 @@ def tax_type_problem(tax_type: str, rate: Decimal, rates: list[mapping.TaxRate])
 # At send time ----------------------------------------------------------------------------------------
 
 
-@dataclass
 class WhitelabelMapping:
-    categories: dict[str, CategoryMapping] = field(default_factory=dict)
-    taxes: dict[Decimal, TaxMapping] = field(default_factory=dict)
-    methods: dict[str, MethodMapping] = field(default_factory=dict)
-    options: MappingOptions | None = None
+    """The whitelabel's mapping, each part read on first use (one query each), then kept for the run."""
 
+    def __init__(self, whitelabel_id: int):
+        self.whitelabel_id = whitelabel_id
 
-def mapping_read(whitelabel_id: int) -> WhitelabelMapping:
-    return WhitelabelMapping(
-        categories={m.category: m for m in CategoryMapping.objects.filter(whitelabel_id=whitelabel_id)},
-        taxes={m.tax_rate.normalize(): m for m in TaxMapping.objects.filter(whitelabel_id=whitelabel_id)},
-        methods={m.method: m for m in MethodMapping.objects.filter(whitelabel_id=whitelabel_id)},
-        options=MappingOptions.objects.filter(whitelabel_id=whitelabel_id).first(),
-    )
+    @cached_property
+    def categories(self) -> dict[str, CategoryMapping]:
+        return {m.category: m for m in CategoryMapping.objects.filter(whitelabel_id=self.whitelabel_id)}
+
+    @cached_property
+    def taxes(self) -> dict[Decimal, TaxMapping]:
+        return {m.tax_rate.normalize(): m for m in TaxMapping.objects.filter(whitelabel_id=self.whitelabel_id)}
+
+    @cached_property
+    def methods(self) -> dict[str, MethodMapping]:
+        return {m.method: m for m in MethodMapping.objects.filter(whitelabel_id=self.whitelabel_id)}
+
+    @cached_property
+    def options(self) -> MappingOptions | None:
+        return MappingOptions.objects.filter(whitelabel_id=self.whitelabel_id).first()
 
 
 def run_mapping(run: Run) -> WhitelabelMapping:
-    """The whitelabel's mapping, read once per run (three queries)."""
+    """The whitelabel's mapping for this run (each part read once, when first needed)."""
     if "mapping" not in run._settings:
-        run._settings["mapping"] = mapping_read(run.whitelabel.pk)
+        run._settings["mapping"] = WhitelabelMapping(run.whitelabel.pk)
     return run._settings["mapping"]
 
 
