@@ -14,22 +14,33 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Payment, Whitelabel
+from payments.models import Payment, Receipt, Whitelabel
 
 from .mapping_models import DailySummary, DailySummaryEntry, MappingOptions
-from .models import AccountingSettings
+from .models import AccountingSettings, SyncRecord
+from .sync import outbox
 
 Direction = DailySummaryEntry.Direction
 
 
+@transaction.atomic
 def summary_mode_set(*, whitelabel: Whitelabel, on: bool) -> MappingOptions:
-    """Turn the daily summary on (receipts received from now on are summarised) or off."""
-    options, _ = MappingOptions.objects.get_or_create(whitelabel=whitelabel)
+    """Turn the daily summary on (receipts received from now on are summarised) or off: then the receipts that
+    no summary took yet (the open day's) go to Xero one by one after all, so none is left out."""
+    MappingOptions.objects.get_or_create(whitelabel=whitelabel)
+    options = MappingOptions.objects.select_for_update().get(whitelabel=whitelabel)  # as the summaries take it
     if on and not options.daily_summary:
         options.daily_summary, options.summary_since = True, timezone.now()
         options.summarised_through = whitelabel.local_date() - datetime.timedelta(days=1)
-    elif not on:
+    elif not on and options.daily_summary:
         options.daily_summary = False
+        options.save()
+        left = Receipt.objects.filter(whitelabel=whitelabel, payment__received_at__gte=options.summary_since)
+        left = left.exclude(payment__xero_summary_entries__direction=Direction.IN)
+        skipped = SyncRecord.objects.filter(
+            whitelabel=whitelabel, kind=SyncRecord.Kind.RECEIPT, status=SyncRecord.Status.SKIPPED
+        ).filter(object_id__in=left.values("pk"))
+        outbox.records_rearm(whitelabel_id=whitelabel.pk, ids=skipped.values("id"))  # sends after commit
     options.save()
     return options
 

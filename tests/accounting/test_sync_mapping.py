@@ -344,3 +344,20 @@ def test_the_settings_page_turns_the_daily_summary_on_and_off(xero):
     assert "<strong>on</strong>" in client.get(settings_url(whitelabel)).content.decode()
     client.post(settings_url(whitelabel) + "xero/mapping/", {"kind": "summary", "key": "off"})
     assert not MappingOptions.objects.get(whitelabel=whitelabel).daily_summary
+
+
+@pytest.mark.django_db(transaction=True)
+def test_turning_the_daily_summary_off_sends_the_open_days_receipts_on_their_own(xero):
+    from accounting.summaries import summary_mode_set
+    from tests.accounting.drift import drain
+
+    whitelabel = connected(xero, payment_type="prepaid")
+    summary_mode_set(whitelabel=whitelabel, on=True)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    top_ups = [add_credit(customer, "20.00") for _ in range(3)]
+    drain(whitelabel)
+    assert book(xero, whitelabel).bank_transactions() == [], "held for the day's summary"
+    summary_mode_set(whitelabel=whitelabel, on=False)
+    drain(whitelabel)
+    sent = sorted(t["Reference"] for t in book(xero, whitelabel).bank_transactions() if t["Type"] == "RECEIVE")
+    assert sent == sorted(t.receipt.number for t in top_ups), "each once, none left out"
