@@ -671,3 +671,6 @@ class XeroWebhookRefusalAdmin(ReadOnlyAdmin):
 
     list_display = ["day", "count", "last_at", "last_reason"]
     date_hierarchy = "day"
+
+
+from . import mapping_admin  # noqa: E402, F401  (registers the mapping, read-only)

@@ -149,7 +149,8 @@ def _cached(connection: XeroConnection, what: str, read: Callable[[client.Creden
 
 
 def organisation_caches_clear(connection: XeroConnection) -> None:
-    cache.delete_many([f"xero-{what}:{connection.tenant_id}" for what in ("chart", "tax-rates", "currencies")])
+    settings_read = ("chart", "tax-rates", "currencies", "tracking")
+    cache.delete_many([f"xero-{what}:{connection.tenant_id}" for what in settings_read])
 
 
 def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> list[ChartAccount]:
@@ -174,6 +175,11 @@ def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> lis
 def tax_rates(connection: XeroConnection, *, fresh: bool = False) -> list[dict]:
     """The organisation's tax rates, as Xero lists them (cached)."""
     return _cached(connection, "tax-rates", client.tax_rates_list, ORGANISATION_CACHE_SECONDS, fresh)
+
+
+def tracking_categories(connection: XeroConnection, *, fresh: bool = False) -> list[dict]:
+    """The organisation's tracking categories and options, archived ones too (cached)."""
+    return _cached(connection, "tracking", client.tracking_categories_list, ORGANISATION_CACHE_SECONDS, fresh)
 
 
 def currencies(connection: XeroConnection, *, fresh: bool = False) -> list[str]:

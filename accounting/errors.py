@@ -37,3 +37,8 @@ class BadArguments(CommandError):
 
     def __init__(self, message: str):
         super().__init__(message, returncode=2)
+
+
+class MappingRefused(Exception):
+    """A mapping the connected organisation would refuse (issue 20): nothing was saved. The message names
+    what is wrong and the valid choices, and is shown to users as it is."""

@@ -153,6 +153,8 @@ class SyncRecord(models.Model):
         REFUND_RECEIPT = "refund_receipt", "Refund receipt (pre-paid)"
         PAYMENT_REVERSAL = "payment_reversal", "Reversed payment on an invoice"
         DEPOSIT_REVERSAL = "deposit_reversal", "Reversed credit or receipt"
+        GATEWAY_FEE = "gateway_fee", "Gateway fee (spend money)"
+        DAILY_SUMMARY = "daily_summary", "Daily summary of receipts (pre-paid)"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -455,3 +457,13 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.whitelabel} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+from .mapping_models import (  # noqa: E402, F401  (issue 20's models)
+    CategoryMapping,
+    DailySummary,
+    DailySummaryEntry,
+    MappingOptions,
+    MethodMapping,
+    TaxMapping,
+)

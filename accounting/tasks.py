@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
-from . import reconcile, services, webhooks
+from . import reconcile, services, summaries, webhooks
 from .errors import NotConnected
 from .models import Reconciliation
 from .sync import engine, outbox, runner
@@ -38,6 +38,13 @@ RECONCILE_TIME_LIMIT = 3600
 def sync_organisation(whitelabel_id: int) -> None:
     """One sync run for the whitelabel's Xero organisation (a no-op if another run holds it)."""
     engine.run_organisation(whitelabel_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def make_daily_summaries() -> int:
+    """Periodic (Celery beat): the daily summaries of pre-paid receipts of every day that has closed (issue 20);
+    each summary's save puts it in the outbox."""
+    return summaries.daily_summaries_make()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import mapping_views, views
 
 app_name = "accounting"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path(SETTINGS + "xero/disconnect/", views.xero_disconnect, name="xero_disconnect"),
     path(SETTINGS + "xero/resync/", views.xero_resync, name="xero_resync"),
     path(SETTINGS + "xero/sync/", views.xero_sync_status, name="xero_sync"),
+    path(SETTINGS + "xero/mapping/", mapping_views.xero_mapping, name="xero_mapping"),
     path(SETTINGS + "xero/organisation/<int:pending>/", views.xero_organisation, name="xero_organisation"),
     path("accounting/xero/callback/", views.xero_callback, name="xero_callback"),
     path("accounting/xero/webhooks/", views.xero_webhook, name="xero_webhook"),

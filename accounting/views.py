@@ -18,7 +18,7 @@ from arena_xero.middleware import refreshes_by_itself
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
-from . import services, webhooks
+from . import mapping_services, services, webhooks
 from .connection import chart_of_accounts, whitelabel_connection
 from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
@@ -203,6 +203,7 @@ def accounting_settings(request: HttpRequest, whitelabel: str) -> HttpResponse:
             "accounting_form": accounting_form,
             "gateway_form": gateway_form,
             "breadcrumbs": breadcrumbs(whitelabel, "accounting:settings"),
+            "mapping": mapping_services.mapping_context(whitelabel, connection),
         },
         status=400 if request.method == "POST" else 200,
     )

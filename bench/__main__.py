@@ -20,7 +20,9 @@ import sys
 from . import environment
 from .environment import Options
 
-SCENARIOS = ("burst", "backfill", "organisations", "single", "memory", "savecost", "billrun", "nodes", "reconcile")
+SCENARIOS = (
+    "burst", "mapped", "backfill", "organisations", "single", "memory", "savecost", "billrun", "nodes", "reconcile"
+)
 # Xero minutes pass this many times faster (sandbox and limiter alike), unless --time-scale says otherwise.
 # 2: Xero's 60 calls a minute (2 a second) binds before the engine (about 5 calls a second on this
 # machine); single: real time, since the coalescing window is in real seconds; memory: 20, so that the
@@ -29,6 +31,7 @@ SCENARIOS = ("burst", "backfill", "organisations", "single", "memory", "savecost
 # engine (8 worker processes on 2 cores) still keeps up; reconcile: 20, to sync the organisation quickly.
 DEFAULT_TIME_SCALES = {
     "burst": 2,
+    "mapped": 2,
     "backfill": 2,
     "organisations": 2,
     "single": 1,
@@ -114,6 +117,8 @@ def run(args) -> list:
                     overpay_every=args.overpay_every,
                 )
             ]
+        elif name == "mapped":
+            found = [scenarios.mapped(options, template, **_sized(args, invoices=500, customers=50))]
         elif name == "backfill":
             found = [scenarios.backfill(options, template, **_sized(args, invoices=10000, customers=2000))]
         elif name == "organisations":

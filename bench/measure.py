@@ -28,6 +28,8 @@ KIND_TO_WRITE = {
     "overpayment": "bank transactions",
     "receipt": "bank transactions",
     "credit_allocation": "allocations",
+    "gateway_fee": "bank transactions",
+    "daily_summary": "bank transactions",
 }
 WRITE_ORDER = ["contacts", "invoices", "payments", "bank transactions", "allocations", "voids"]
 

@@ -45,7 +45,7 @@ def _wall_target(result, bound: float, floor_seconds: float) -> Target:
 
 def check(result, *, rate_limit_floor: float = 0.0) -> list[Target]:
     name = result.scenario
-    if name == "burst":
+    if name in ("burst", "mapped"):
         return [_calls_target(result, 1.2), _no_429s(result)]
     if name == "backfill":
         return [_calls_target(result, 1.1), _no_429s(result), _wall_target(result, 1.2, rate_limit_floor)]

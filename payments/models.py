@@ -15,6 +15,11 @@ MONEY = {"max_digits": 14, "decimal_places": 2}
 # A unit price may carry four decimal places (telco usage: per minute, per megabyte); what it adds up to
 # (line amounts, totals) stays at two, and goes to Xero with unitdp=4 so Xero keeps all four.
 UNIT_PRICE = {"max_digits": 16, "decimal_places": 4}
+# A line's category: a short code the whitelabel defines ("nbn", "mobile"), mapped to Xero accounts.
+CATEGORY_MAX = 30
+category_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]*$", "Use a short code of lower-case letters, digits, - or _, e.g. 'nbn'."
+)
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO currency code, e.g. AUD.")
 
 
@@ -153,6 +158,12 @@ class InvoiceLine(models.Model):
     )
     line_amount = models.DecimalField(**MONEY, help_text="Quantity × unit amount, excluding tax.")
     tax_amount = models.DecimalField(**MONEY)
+    category = models.CharField(
+        max_length=CATEGORY_MAX,
+        blank=True,
+        validators=[category_validator],
+        help_text="What was sold, a short code the whitelabel defines, e.g. 'nbn'.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -182,6 +193,12 @@ class Payment(models.Model):
     received_at = models.DateTimeField()
     method = models.CharField(max_length=20, choices=Method.choices, default=Method.CARD)
     gateway_reference = models.CharField(max_length=100, blank=True, help_text="The gateway's transaction id.")
+    fee = models.DecimalField(
+        **MONEY,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="What the gateway kept of the amount, e.g. 1.75; the amount is the gross the customer paid.",
+    )
     reversed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the money went back (a chargeback or a bounced direct debit)."
     )
@@ -268,6 +285,12 @@ class CreditNoteLine(models.Model):
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))
     line_amount = models.DecimalField(**MONEY)
     tax_amount = models.DecimalField(**MONEY)
+    category = models.CharField(
+        max_length=CATEGORY_MAX,
+        blank=True,
+        validators=[category_validator],
+        help_text="The category of what it credits, e.g. 'mobile'.",
+    )
 
     class Meta:
         ordering = ["id"]

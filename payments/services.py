@@ -33,6 +33,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from .models import (
+    CATEGORY_MAX,
     Allocation,
     CreditNote,
     CreditNoteAllocation,
@@ -71,9 +72,10 @@ class LineInput:
     quantity: Decimal
     unit_amount: Decimal
     tax_rate: Decimal = Decimal("0")
+    category: str = ""  # what was sold, e.g. "nbn": the whitelabel's Xero mapping picks its account
 
 
-LINE_FIELDS = ("description", "quantity", "unit_amount", "tax_rate")
+LINE_FIELDS = ("description", "quantity", "unit_amount", "tax_rate", "category")
 
 
 def _shown(value) -> str:
@@ -252,7 +254,26 @@ def _line(raw, document: str) -> LineInput:
     unit_amount = _money(raw.unit_amount, f"{what}: unit amount", places=UNIT_PRICE_PLACES)
     if unit_amount < 0:
         raise BillingError(f"{what}: unit amount can't be negative.")
-    return LineInput(description, quantity, unit_amount, tax_rate)
+    return LineInput(description, quantity, unit_amount, tax_rate, _category(raw.category, what))
+
+
+def _category(value, what: str) -> str:
+    """A line's category: "" (none) or a short code such as "nbn" (lower-case letters, digits, - and _)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BillingError(f"{what}: category must be text such as 'nbn', not {_shown(value)}.")
+    code = value.strip()
+    if len(code) > CATEGORY_MAX:
+        raise BillingError(f"{what}: category is {len(code)} characters long; the most is {CATEGORY_MAX}.")
+    if code and not (code[0].isascii() and code[0].isalnum() and code == code.lower() and all(
+        c.isascii() and (c.isalnum() or c in "-_") for c in code
+    )):
+        raise BillingError(
+            f"{what}: category {_shown(value)} must be a short code of lower-case letters, digits, - or _, "
+            "such as 'nbn' or 'mobile'."
+        )
+    return code
 
 
 def _lines(raw_lines, document: str) -> list[LineInput]:
@@ -410,6 +431,7 @@ def issue_invoice(
             tax_rate=line.tax_rate,
             line_amount=line_amount,
             tax_amount=tax_amount,
+            category=line.category,
         )
         for line, line_amount, tax_amount in line_rows
     )
@@ -451,15 +473,21 @@ class _Money:
     received_at: datetime.datetime | None
     method: str
     reference: str
+    fee: Decimal = Decimal("0")
 
 
-def _money_received(customer, amount, *, received_at, method, reference) -> _Money:
+def _money_received(customer, amount, *, received_at, method, reference, fee=None) -> _Money:
     _saved(customer, Customer, "The customer")
     amount = _positive_money(amount, "The amount")
     reference = _text(reference, "The payment reference", max_length=100)
     if received_at is not None:
         _moment(received_at, "When the money was received")
-    return _Money(amount, received_at, _method(method), reference)
+    fee = Decimal("0") if fee is None else _money(fee, "The fee")
+    if fee < 0:
+        raise BillingError(f"The fee can't be negative (got {fee}).")
+    if fee >= amount:
+        raise BillingError(f"The fee ({fee}) must be less than the amount received ({amount}).")
+    return _Money(amount, received_at, _method(method), reference, fee)
 
 
 def _new_payment(customer: Customer, money: _Money, *, kind: str, currency: str) -> Payment:
@@ -472,6 +500,7 @@ def _new_payment(customer: Customer, money: _Money, *, kind: str, currency: str)
         received_at=money.received_at or timezone.now(),
         method=money.method,
         gateway_reference=money.reference,
+        fee=money.fee,
     )
 
 
@@ -495,12 +524,14 @@ def record_payment(
     received_at: datetime.datetime | None = None,
     method: str = Payment.Method.CARD,
     reference: str = "",
+    fee=None,
 ) -> Payment:
     """Record money received: pay `invoice` (or the oldest open invoices); the rest becomes credit.
+    `fee`: what the gateway kept of `amount` (the customer paid all of `amount`).
 
     Always issues a receipt.
     """
-    money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference)
+    money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference, fee=fee)
     if invoice is not None:
         if _customer_id_of(Invoice, invoice, "The invoice") != customer.pk:
             raise BillingError(f"Invoice {invoice} belongs to another customer, not {customer}.")
@@ -540,9 +571,11 @@ def add_credit(
     received_at: datetime.datetime | None = None,
     method: str = Payment.Method.CARD,
     reference: str = "",
+    fee=None,
 ) -> Payment:
-    """A pre-paid top-up: the money becomes the customer's credit, with a receipt."""
-    money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference)
+    """A pre-paid top-up: the money becomes the customer's credit, with a receipt. `fee`: what the gateway
+    kept of `amount`."""
+    money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference, fee=fee)
     customer = _lock_customer(customer.pk)
     number = _take_receipt_number(customer.whitelabel)
     payment = _new_payment(customer, money, kind=Payment.Kind.TOP_UP, currency=customer.whitelabel.default_currency)
@@ -561,6 +594,17 @@ def void_invoice(invoice: Invoice) -> Invoice:
     invoice.status = Invoice.Status.VOID
     invoice.save(update_fields=["status", "updated_at"])
     return invoice
+
+
+def _credited_category(invoice: Invoice, line: LineInput) -> str:
+    """The category of the invoice line a credit note line credits: the one with its description, else the
+    invoice's only category (a credit note is booked where the money was)."""
+    lines = list(invoice.lines.all())
+    same = [ln.category for ln in lines if ln.description == line.description]
+    if same:
+        return same[0]
+    categories = {ln.category for ln in lines}
+    return categories.pop() if len(categories) == 1 else ""
 
 
 def _lines_from_amount(invoice: Invoice, amount, reason: str) -> tuple[list[LineInput], Decimal]:
@@ -628,6 +672,7 @@ def issue_credit_note(
             tax_rate=line.tax_rate,
             line_amount=line_amount,
             tax_amount=tax,
+            category=line.category or _credited_category(invoice, line),
         )
         for line, line_amount, tax in rows
     )

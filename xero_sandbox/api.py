@@ -35,6 +35,7 @@ WRITE_SCOPES = {
     "accounts": {"accounting.settings"},
     "taxrates": {"accounting.settings"},
     "currencies": {"accounting.settings"},
+    "trackingcategories": {"accounting.settings"},
 }
 MAX_IDEMPOTENCY_KEY = 128
 

@@ -7,7 +7,7 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 
 - ``void_invoice``: ``invoice`` (InvoiceID or InvoiceNumber).
 - ``edit_invoice_line``: ``invoice``, ``line`` (0-based index or LineItemID; default 0) and any of
-  ``unit_amount``, ``quantity``, ``description``; totals and the amount due are recomputed.
+  ``unit_amount``, ``quantity``, ``description``, ``account_code``; totals and the amount due are recomputed.
 - ``delete_payment``: ``payment`` (PaymentID); the invoice (or credit refunded) is owed again.
 - ``archive_account``: ``account`` (Code or AccountID).
 - ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
@@ -83,7 +83,9 @@ def void_invoice(ctx: Ctx, data: dict) -> dict:
     return _invoice_json(ctx, invoice)
 
 
-EDITABLE_LINE_FIELDS = {"unit_amount": "UnitAmount", "quantity": "Quantity", "description": "Description"}
+EDITABLE_LINE_FIELDS = {
+    "unit_amount": "UnitAmount", "quantity": "Quantity", "description": "Description", "account_code": "AccountCode",
+}
 
 
 def edit_invoice_line(ctx: Ctx, data: dict) -> dict:

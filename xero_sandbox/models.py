@@ -65,6 +65,23 @@ class TaxRate:
 
 
 @dataclass
+class TrackingOption:
+    tracking_option_id: str
+    name: str
+    status: str = "ACTIVE"
+
+
+@dataclass
+class TrackingCategory:
+    """A tracking category (Region, Plan...) and its options; at most two are ACTIVE at once."""
+
+    tracking_category_id: str
+    name: str
+    status: str = "ACTIVE"
+    options: list[TrackingOption] = field(default_factory=list)
+
+
+@dataclass
 class Contact:
     contact_id: str
     name: str
@@ -98,6 +115,7 @@ class LineItem:
     line_amount: Decimal = ZERO
     discount_rate: Decimal | None = None
     item_code: str | None = None
+    tracking: list[dict] = field(default_factory=list)  # [{TrackingCategoryID, TrackingOptionID, Name, Option}]
 
 
 @dataclass
@@ -249,6 +267,7 @@ class OrgBook:
     organisation: Organisation
     accounts: dict[str, Account] = field(default_factory=dict)
     tax_rates: dict[str, TaxRate] = field(default_factory=dict)
+    tracking_categories: dict[str, TrackingCategory] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     invoices: dict[str, Invoice] = field(default_factory=dict)
     payments: dict[str, Payment] = field(default_factory=dict)

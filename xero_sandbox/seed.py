@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from .models import Account, Organisation, OrgBook, TaxRate
+from .models import Account, Organisation, OrgBook, TaxRate, TrackingCategory, TrackingOption
 
 NAMESPACE = uuid.UUID("6f1c2b0a-3d4e-4f5a-8b6c-7d8e9f0a1b2c")
 
@@ -90,17 +90,24 @@ def _australian(tid: str, name: str, *, short_code: str) -> OrgBook:
         TaxRate("EXEMPTOUTPUT", "GST Free Income", Decimal("0.0000"), "EXEMPTOUTPUT", can_apply_to_expenses=False),
         TaxRate("INPUT", "GST on Expenses", Decimal("10.0000"), "INPUT", can_apply_to_revenue=False),
         TaxRate("BASEXCLUDED", "BAS Excluded", Decimal("0.0000"), "BASEXCLUDED"),
+        TaxRate("EXEMPTEXPENSES", "GST Free Expenses", Decimal("0.0000"), "EXEMPTEXPENSES", can_apply_to_revenue=False),
     ]
     accounts = [
         _account(tid, "090", "Business Bank Account", "BANK", "BASEXCLUDED",
                  bank_account_number="082-123 45678901", bank_account_type="BANK", currency_code="AUD"),
         _account(tid, "091", "Business Savings Account", "BANK", "BASEXCLUDED",
                  bank_account_number="082-123 45678902", bank_account_type="BANK", currency_code="AUD"),
+        _account(tid, "092", "Card Clearing", "BANK", "BASEXCLUDED", description="Card payments until settled",
+                 bank_account_number="CLEARING-CARD", bank_account_type="BANK", currency_code="AUD"),
         _account(tid, "200", "Sales", "REVENUE", "OUTPUT", description="Income from any normal business activity"),
+        _account(tid, "201", "NBN Revenue", "REVENUE", "OUTPUT", description="Broadband plans"),
+        _account(tid, "202", "Mobile Revenue", "REVENUE", "OUTPUT", description="Mobile plans"),
+        _account(tid, "203", "Hardware Sales", "SALES", "OUTPUT", description="Modems and handsets"),
         _account(tid, "260", "Other Revenue", "REVENUE", "OUTPUT", description="Any other income"),
         _account(tid, "270", "Interest Income", "REVENUE", "EXEMPTOUTPUT", description="Interest income"),
         _account(tid, "210", "Old Sales", "REVENUE", "OUTPUT", status="ARCHIVED"),
         _account(tid, "400", "Advertising", "EXPENSE", "INPUT", description="Expenses incurred for advertising"),
+        _account(tid, "404", "Bank Fees", "EXPENSE", "EXEMPTEXPENSES", description="Gateway and bank fees"),
         _account(tid, "610", "Accounts Receivable", "CURRENT", "BASEXCLUDED", system_account="DEBTORS"),
         _account(tid, "800", "Accounts Payable", "CURRLIAB", "BASEXCLUDED", system_account="CREDITORS"),
         _account(tid, "820", "GST", "CURRLIAB", "BASEXCLUDED", system_account="GST"),
@@ -122,6 +129,7 @@ def _org2() -> OrgBook:
         TaxRate("INPUT2", "15% GST on Expenses", Decimal("15.0000"), "INPUT", can_apply_to_revenue=False),
         TaxRate("NONE", "No GST", Decimal("0.0000"), "NONE"),
         TaxRate("ZERORATED", "Zero Rated", Decimal("0.0000"), "OUTPUT", can_apply_to_expenses=False),
+        TaxRate("EXEMPTINPUT", "Zero Rated Expenses", Decimal("0.0000"), "INPUT", can_apply_to_revenue=False),
     ]
     accounts = [
         _account(tid, "090", "Business Bank Account", "BANK", "NONE",
@@ -132,12 +140,38 @@ def _org2() -> OrgBook:
         _account(tid, "260", "Other Revenue", "REVENUE", "OUTPUT2", description="Any other income"),
         _account(tid, "270", "Interest Income", "REVENUE", "NONE", description="Interest income"),
         _account(tid, "210", "Old Sales", "REVENUE", "OUTPUT2", status="ARCHIVED"),
+        _account(tid, "092", "Card Clearing", "BANK", "NONE", description="Card payments until settled",
+                 bank_account_number="CLEARING-CARD", bank_account_type="BANK", currency_code="NZD"),
+        _account(tid, "201", "Broadband Revenue", "REVENUE", "OUTPUT2", description="Broadband plans"),
         _account(tid, "400", "Advertising", "EXPENSE", "INPUT2", description="Expenses incurred for advertising"),
+        _account(tid, "404", "Bank Fees", "EXPENSE", "NONE", description="Gateway and bank fees"),
         _account(tid, "610", "Accounts Receivable", "CURRENT", "NONE", system_account="DEBTORS"),
         _account(tid, "800", "Accounts Payable", "CURRLIAB", "NONE", system_account="CREDITORS"),
         _account(tid, "820", "GST", "CURRLIAB", "NONE", system_account="GST"),
     ]
     return _book(tid, org, rates, accounts)
+
+
+# Two active tracking categories (Xero's most) and an archived one; each with an archived option.
+TRACKING = {
+    "Region": ["NSW", "VIC", "QLD", "WA", ("TAS", "ARCHIVED")],
+    "Plan": ["Residential", "Business", ("Legacy", "ARCHIVED")],
+    ("Department", "ARCHIVED"): ["Sales"],
+}
+
+
+def _tracking(tenant_id: str) -> dict[str, TrackingCategory]:
+    categories = []
+    for category, options in TRACKING.items():
+        name, status = category if isinstance(category, tuple) else (category, "ACTIVE")
+        categories.append(TrackingCategory(
+            tracking_category_id=_id(tenant_id, "tracking", name), name=name, status=status,
+            options=[
+                TrackingOption(_id(tenant_id, "tracking", name, o), o, s)
+                for o, s in (option if isinstance(option, tuple) else (option, "ACTIVE") for option in options)
+            ],
+        ))
+    return {c.tracking_category_id: c for c in categories}
 
 
 def _book(tenant_id, org, rates, accounts) -> OrgBook:
@@ -146,6 +180,7 @@ def _book(tenant_id, org, rates, accounts) -> OrgBook:
         organisation=org,
         accounts={a.account_id: a for a in accounts},
         tax_rates={r.tax_type: r for r in rates},
+        tracking_categories=_tracking(tenant_id),
     )
 
 

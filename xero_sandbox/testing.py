@@ -155,7 +155,7 @@ class SandboxServer:
         return self.edit("void_invoice", tenant_id, invoice=invoice)["Invoices"][0]
 
     def edit_invoice_line(self, invoice: str, line=0, tenant_id: str = ORG1_TENANT_ID, **changes) -> dict:
-        """Change ``unit_amount``, ``quantity`` or ``description`` of a line (index or LineItemID)."""
+        """Change ``unit_amount``, ``quantity``, ``description`` or ``account_code`` of a line (index or LineItemID)."""
         return self.edit("edit_invoice_line", tenant_id, invoice=invoice, line=line, **changes)["Invoices"][0]
 
     def delete_payment(self, payment_id: str, tenant_id: str = ORG1_TENANT_ID) -> dict:

@@ -131,6 +131,18 @@ def check_invoice(
                 **common,
             )
         )
+    recoded = lines_recoded((record.payload or {}).get("LineItems"), found.get("LineItems"))
+    if recoded:
+        result.add(
+            Difference(
+                DriftKind.CHANGED_IN_XERO,
+                "invoice",
+                invoice.number,
+                f"Lines recoded in Xero after Arena sent them: {'; '.join(recoded)}.",
+                by_person=True,
+                **common,
+            )
+        )
     removed = _removed_payments(arena, xero, invoice, found)
     if not payments_read:
         for payment_record, allocation, payment in removed:
@@ -138,6 +150,32 @@ def check_invoice(
     added = _added_payments(arena, invoice, found)
     uncredited = _removed_credit(arena, xero, invoice)
     _check_amount_due(arena, invoice, found, common, removed + uncredited, added, edited or from_event, result)
+
+
+def _coding(line: dict) -> tuple:
+    tracking = tuple(sorted((t.get("Name", ""), t.get("Option", "")) for t in line.get("Tracking") or []))
+    return (str(line.get("AccountCode") or ""), str(line.get("TaxType") or ""), tracking)
+
+
+def _shown_coding(coding: tuple) -> str:
+    account, tax_type, tracking = coding
+    shown = f"account {account or '-'}, {tax_type or 'no tax type'}"
+    return shown + "".join(f", {name}: {option}" for name, option in tracking)
+
+
+def lines_recoded(sent: list | None, found: list | None) -> list[str]:
+    """Each line whose account, tax type or tracking in Xero is not what Arena sent (issue 20). Compared with
+    the payload as sent, so records sent under an earlier mapping are not flagged when the mapping changes."""
+    if not sent or not found or len(sent) != len(found):
+        return []
+    changes = []
+    for number, (ours, theirs) in enumerate(zip(sent, found, strict=True), start=1):
+        if _coding(ours) != _coding(theirs):
+            changes.append(
+                f"line {number} ({ours.get('Description', '')[:40]}) sent on {_shown_coding(_coding(ours))}, "
+                f"now on {_shown_coding(_coding(theirs))}"
+            )
+    return changes
 
 
 def _removed_credit(arena: ArenaBooks, xero: XeroIndex, invoice: Invoice) -> list[tuple]:

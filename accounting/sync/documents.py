@@ -14,7 +14,7 @@ from payments.models import (
 from ..errors import MappingError
 from ..models import SyncRecord
 from ..xero import client
-from . import kinds, mapping, outbox, payloads
+from . import coding, kinds, mapping, outbox, payloads
 from .protocol import (
     Item,
     Run,
@@ -29,7 +29,6 @@ from .protocol import (
     never_sent,
     records_of,
     send,
-    tax_types_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -204,12 +203,13 @@ def _document_body_or_hold(run: Run, record: SyncRecord, contacts, document, bui
     contact_id = contact_id_or_park(run, record, contacts, document.customer)
     if not contact_id:
         return None
+    lines = list(document.lines.all())
     try:
         check_currency(run, document.currency)
-        tax_types = tax_types_for(run, {line.tax_rate for line in document.lines.all()})
+        codes = coding.line_codes(run, lines)
     except MappingError as exc:
         fail_without_call(record, str(exc))
         return None
-    return build(document, contact_id=contact_id, account_code=run.accounting.revenue_code, tax_types=tax_types)
+    return build(document, contact_id=contact_id, lines=lines, codes=codes)
 
 

@@ -33,7 +33,7 @@ from django.utils import timezone
 from payments.models import Whitelabel
 
 from ..models import AccountingSettings, SyncRecord, SyncState, XeroConnection
-from . import documents, kinds, money, outbox, runner  # noqa: F401 - documents and money register the senders
+from . import daily, documents, fees, kinds, money, outbox, runner  # noqa: F401 - they register the senders
 from .protocol import Paused, Run
 
 logger = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ from payments.models import (
     RefundPart,
 )
 
+from ..mapping_models import DailySummary
 from ..models import AccountingSettings, SyncRecord
 from . import payloads
 
@@ -224,6 +225,11 @@ def _left_credit(receipt, created, fields) -> bool:
     return created and payloads.overpayment_amount(receipt.payment) > 0
 
 
+def _fee_kept(receipt, created, fields) -> bool:
+    """A payment with a gateway fee: known complete when its receipt is issued."""
+    return created and receipt.payment.fee > 0
+
+
 def _number(instance) -> str:
     return instance.number
 
@@ -291,6 +297,14 @@ KINDS: tuple[RecordKind, ...] = (
     RecordKind(Kind.DEPOSIT_REVERSAL, "deposit-reversals", Payment, BOTH,
                (Trigger(Payment, _money_reversed, label=lambda p: p.receipt.number),),
                needs=(Kind.OVERPAYMENT, Kind.RECEIPT), xero_page=_own("transaction")),
+    # What the gateway kept of a payment: a Spend Money from the account the payment went into (issue 20).
+    RecordKind(Kind.GATEWAY_FEE, "fees", Payment, BOTH,
+               (Trigger(Receipt, _fee_kept, label=_number, object_id=lambda receipt: receipt.payment_id),),
+               xero_page=_own("transaction"),
+               arena_link=lambda pk: _payment(Payment.objects.select_related("receipt").filter(pk=pk).first())),
+    # Pre-paid receipts of a day and payment method as one Receive Money (issue 20; accounting/summaries.py).
+    RecordKind(Kind.DAILY_SUMMARY, "daily-summaries", DailySummary, ONLY_PREPAID,
+               (Trigger(DailySummary, _new, label=lambda s: s.number),), xero_page=_own("transaction")),
 )  # fmt: skip
 
 BY_KIND = {row.kind: row for row in KINDS}

@@ -18,7 +18,7 @@ from payments.models import (
 from ..errors import MappingError
 from ..models import AccountingSettings, SyncRecord
 from ..xero import client
-from . import kinds, outbox, payloads
+from . import coding, kinds, outbox, payloads
 from .protocol import (
     Item,
     Run,
@@ -61,14 +61,13 @@ def sync_payments(run: Run, records: list[SyncRecord]) -> None:
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     items = []
     for record in records:
-        if failed_without_bank_account(run, record):
-            continue
         allocation = allocations[record.object_id]
+        bank_code = deposit_code_or_fail(run, record, allocation.payment.method)
+        if not bank_code:
+            continue
         invoice_id = invoice_id_or_park(run, record, invoices, allocation.invoice)
         if invoice_id:
-            body = payloads.payment(
-                allocation, invoice_id=invoice_id, bank_code=run.accounting.bank_account_code, tz=run.tz
-            )
+            body = payloads.payment(allocation, invoice_id=invoice_id, bank_code=bank_code, tz=run.tz)
             items.append(Item(record, body, payloads.payment_reference(allocation)))
     items = look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
     items = skip_reversed(items, {pk for pk, a in allocations.items() if a.reversed_at})
@@ -86,7 +85,8 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         if payloads.overpayment_amount(payment) <= 0:
             outbox.record_skip(record, reason="Nothing was left over as credit.")
             continue
-        if failed_without_bank_account(run, record):
+        bank_code = deposit_code_or_fail(run, record, payment.method)
+        if not bank_code:
             continue
         contact_id = contact_id_or_park(run, record, contacts, payment.customer)
         if not contact_id:
@@ -96,9 +96,7 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         except MappingError as exc:
             fail_without_call(record, str(exc))
             continue
-        body = payloads.overpayment(
-            payment, contact_id=contact_id, bank_code=run.accounting.bank_account_code, tz=run.tz
-        )
+        body = payloads.overpayment(payment, contact_id=contact_id, bank_code=bank_code, tz=run.tz)
         items.append(Item(record, body, payloads.overpayment_description(payment)))
     items = _look_up_overpayments(run, items)
     items = skip_reversed(items, {pk for pk, p in payments.items() if p.reversed_at})
@@ -198,8 +196,12 @@ def sync_receipts(run: Run, records: list[SyncRecord]) -> None:
     for record in records:
         receipt = receipts[record.object_id]
         payment = receipt.payment
+        if coding.in_daily_summary(run, payment):
+            outbox.record_skip(record, reason="Sent in the daily summary of its day and payment method.")
+            continue
         build = partial(payloads.receipt, receipt)
-        if body := _bank_money_body_or_hold(run, record, contacts, payment.customer, payment.currency, build):
+        money = (payment.customer, payment.currency, payment.method)
+        if body := _bank_money_body_or_hold(run, record, contacts, *money, build):
             items.append(Item(record, body, receipt.number))
     items = look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     items = skip_reversed(items, {pk for pk, r in receipts.items() if r.payment.reversed_at})
@@ -235,9 +237,12 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
     notes = records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
     items = []
     for record in records:
-        if failed_without_bank_account(run, record):
-            continue
         part = parts[record.object_id]
+        # Refunded money leaves from the account it came into: the overpayment's, as sent.
+        came_into = _sent_account(overpayments.get(part.payment_id)) if part.payment_id else ""
+        bank_code = came_into or deposit_code_or_fail(run, record, part.refund.method)
+        if not bank_code:
+            continue
         if part.payment_id:
             credit_id = overpayment_id_or_park(run, record, overpayments, part.payment)
             credit = {"Overpayment": {"OverpaymentID": credit_id}}
@@ -245,7 +250,7 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
             credit_id = credit_note_id_or_park(run, record, notes, part.credit_note)
             credit = {"CreditNote": {"CreditNoteID": credit_id}}
         if credit_id:
-            body = payloads.refund(part, credit=credit, bank_code=run.accounting.bank_account_code, tz=run.tz)
+            body = payloads.refund(part, credit=credit, bank_code=bank_code, tz=run.tz)
             items.append(Item(record, body, payloads.refund_reference(part)))
     items = look_up_unclear(run, items, client.payments_find, "Reference", "PaymentID")
     send(run, items, "refunds", client.payments_create, "PaymentID")
@@ -254,13 +259,16 @@ def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
 @kinds.sender(Kind.REFUND_RECEIPT)
 def sync_refund_receipts(run: Run, records: list[SyncRecord]) -> None:
     """Pre-paid: the refund receipt is money out of the bank account, on the revenue code."""
-    records, refunds = loaded(records, Refund.objects.select_related("customer"))
+    records, refunds = loaded(records, Refund.objects.select_related("customer").prefetch_related("parts__payment"))
     contacts = records_of(Kind.CONTACT, [refunds[r.object_id].customer_id for r in records])
     items = []
     for record in records:
         refund = refunds[record.object_id]
         build = partial(payloads.refund_receipt, refund)
-        if body := _bank_money_body_or_hold(run, record, contacts, refund.customer, refund.currency, build):
+        # The money leaves from the account it came into: that of the top-up it pays back first.
+        topped_up = next((p.payment for p in refund.parts.all() if p.payment_id), None)
+        money = (refund.customer, refund.currency, topped_up.method if topped_up else refund.method)
+        if body := _bank_money_body_or_hold(run, record, contacts, *money, build):
             items.append(Item(record, body, refund.number))
     items = look_up_unclear(run, items, client.bank_transactions_find, "Reference", "BankTransactionID")
     send(run, items, "refund-receipts", client.bank_transactions_create, "BankTransactionID")
@@ -357,11 +365,35 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
         )
 
 
-def _bank_money_body_or_hold(run: Run, record: SyncRecord, contacts, customer, currency: str, build) -> dict | None:
-    """The body of a pre-paid receipt or refund receipt: money in or out of the bank account on the revenue
+def deposit_code_or_fail(run: Run, record: SyncRecord, method: str) -> str:
+    """The account money taken by `method` goes into (its mapping, else the settings page's bank account);
+    "" when the record failed without a call because Xero would refuse it."""
+    problem = coding.deposit_problem(run, method)
+    if problem:
+        fail_without_call(record, problem)
+        return ""
+    code = coding.deposit_code(run, method)
+    if code == run.accounting.bank_account_code and failed_without_bank_account(run, record):
+        return ""
+    return code
+
+
+def _sent_account(record: SyncRecord | None) -> str:
+    """The account a sent overpayment or receipt put the money into (its payload as sent)."""
+    payload = (record.payload or {}) if record is not None else {}
+    return (payload.get("BankAccount") or {}).get("Code", "")
+
+
+def _bank_money_body_or_hold(
+    run: Run, record: SyncRecord, contacts, customer, currency: str, method: str, build
+) -> dict | None:
+    """The body of a pre-paid receipt or refund receipt: money in or out of the method's account on the revenue
     account, with that account's tax type. None when it holds the record instead: parked for its contact,
     or failed without a call."""
-    if failed_without_revenue_code(run, record) or failed_without_bank_account(run, record):
+    if failed_without_revenue_code(run, record):
+        return None
+    bank_code = deposit_code_or_fail(run, record, method)
+    if not bank_code:
         return None
     contact_id = contact_id_or_park(run, record, contacts, customer)
     if not contact_id:
@@ -376,7 +408,7 @@ def _bank_money_body_or_hold(run: Run, record: SyncRecord, contacts, customer, c
         return None
     return build(
         contact_id=contact_id,
-        bank_code=run.accounting.bank_account_code,
+        bank_code=bank_code,
         account_code=run.accounting.revenue_code,
         tax_type=account.tax_type,
         tz=run.tz,

@@ -37,23 +37,25 @@ def contact(customer: Customer, *, name: str, xero_id: str = "") -> dict:
     return data
 
 
-def coded_lines(lines, *, account_code: str, tax_types: dict[Decimal, str]) -> list[dict]:
-    """An invoice's or credit note's lines on the revenue account, with Arena's tax and its Xero tax type."""
+def coded_lines(lines, *, codes: list[dict]) -> list[dict]:
+    """An invoice's or credit note's lines with Arena's tax, each on its account, Xero tax type and tracking
+    (`codes`, one per line: AccountCode, TaxType and maybe Tracking; see coding.line_codes)."""
     return [
         {
             "Description": line.description,
             "Quantity": str(line.quantity.normalize()),
             "UnitAmount": unit_price(line.unit_amount),
-            "AccountCode": account_code,
-            "TaxType": tax_types[line.tax_rate.normalize()],
+            "AccountCode": code["AccountCode"],
+            "TaxType": code["TaxType"],
             "TaxAmount": money(line.tax_amount),
+            **({"Tracking": code["Tracking"]} if code.get("Tracking") else {}),
         }
-        for line in lines
+        for line, code in zip(lines, codes, strict=True)
     ]
 
 
-def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
-    """`tax_types`: the Xero tax type for each of the invoice's tax rates (see mapping.tax_type)."""
+def invoice(invoice: Invoice, *, contact_id: str, lines, codes: list[dict]) -> dict:
+    """`lines`: the invoice's lines; `codes`: where each goes in Xero (coding.line_codes)."""
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -63,7 +65,7 @@ def invoice(invoice: Invoice, *, contact_id: str, account_code: str, tax_types: 
         "CurrencyCode": invoice.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": coded_lines(invoice.lines.all(), account_code=account_code, tax_types=tax_types),
+        "LineItems": coded_lines(lines, codes=codes),
     }
 
 
@@ -153,7 +155,7 @@ def receipt(receipt: Receipt, **accounts) -> dict:
     return _bank_transaction("RECEIVE", number=number, description=description, **money_in, **accounts)
 
 
-def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_types: dict[Decimal, str]) -> dict:
+def credit_note(note: CreditNote, *, contact_id: str, lines, codes: list[dict]) -> dict:
     return {
         "Type": "ACCRECCREDIT",
         "Contact": {"ContactID": contact_id},
@@ -163,7 +165,7 @@ def credit_note(note: CreditNote, *, contact_id: str, account_code: str, tax_typ
         "CurrencyCode": note.currency,
         "Status": "AUTHORISED",
         "LineAmountTypes": "Exclusive",
-        "LineItems": coded_lines(note.lines.all(), account_code=account_code, tax_types=tax_types),
+        "LineItems": coded_lines(lines, codes=codes),
     }
 
 
@@ -201,3 +203,60 @@ def bank_transaction_deletion(sent: dict, bank_transaction_id: str) -> dict:
     """What Xero's schema wants to delete a bank transaction: the one sent, by its id."""
     keep = ("Type", "Contact", "BankAccount", "LineItems", "LineAmountTypes", "Date", "Reference", "CurrencyCode")
     return {"BankTransactionID": bank_transaction_id, **{k: v for k, v in sent.items() if k in keep}}
+
+
+def gateway_fee_reference(payment: Payment) -> str:
+    """How a fee's Spend Money is found again: "FEE RCT-000042"."""
+    return f"FEE {payment.receipt.number}"
+
+
+def gateway_fee(
+    payment: Payment, *, payee: str, bank_code: str, fee_code: str, tax_type: str, tz: datetime.tzinfo
+) -> dict:
+    """What the gateway kept of a payment: a Spend Money from the account the payment went into (gross), to
+    the fee account, paid to the gateway (`payee`, a contact Xero finds or creates by name)."""
+    line = {
+        "Description": f"{payment.get_method_display()} fee on receipt {payment.receipt.number}",
+        "Quantity": "1",
+        "UnitAmount": money(payment.fee),
+        "AccountCode": fee_code,
+    }
+    if tax_type:
+        line["TaxType"] = tax_type
+    return {
+        "Type": "SPEND",
+        "Contact": {"Name": payee},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(payment.received_at, tz),
+        "Reference": gateway_fee_reference(payment),
+        "CurrencyCode": payment.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [line],
+    }
+
+
+def daily_summary(summary, *, bank_code: str, account_code: str, tax_type: str, tz: datetime.tzinfo) -> dict:
+    """A day's pre-paid receipts of one payment method as one Receive Money (its lines: the receipts, and the
+    reversals of top-ups of earlier days as a negative line); a Spend Money if reversals outweigh them."""
+    net = summary.total_in - summary.total_reversed
+    sign = Decimal("1") if net >= 0 else Decimal("-1")
+    lines = []
+    if summary.receipts:
+        lines.append((f"Receipts {summary.first_receipt} to {summary.last_receipt} ({summary.receipts})",
+                      summary.total_in))
+    if summary.total_reversed:
+        lines.append((f"Reversed: {summary.reversed_receipts}"[:4000], -summary.total_reversed))
+    return {
+        "Type": "RECEIVE" if net >= 0 else "SPEND",
+        "Contact": {"Name": f"{summary.get_method_display()} receipts (daily summary)"},
+        "BankAccount": {"Code": bank_code},
+        "Date": xero_date(summary.day),
+        "Reference": summary.number,
+        "CurrencyCode": summary.currency,
+        "LineAmountTypes": "Inclusive",
+        "LineItems": [
+            {"Description": text, "Quantity": "1", "UnitAmount": money(amount * sign), "AccountCode": account_code,
+             "TaxType": tax_type}
+            for text, amount in lines
+        ],
+    }

@@ -226,6 +226,13 @@ def tax_rates_list(creds: Credentials) -> list[dict]:
     return _read("tax_rates_list", creds, "get_tax_rates", "tax_rates")
 
 
+def tracking_categories_list(creds: Credentials) -> list[dict]:
+    """The organisation's tracking categories with their options, archived ones included (Status says)."""
+    return _read(
+        "tracking_categories_list", creds, "get_tracking_categories", "tracking_categories", include_archived=True
+    )
+
+
 def currencies_list(creds: Credentials) -> list[dict]:
     return _read("currencies_list", creds, "get_currencies", "currencies")
 

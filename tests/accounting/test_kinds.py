@@ -37,14 +37,16 @@ def test_every_kind_has_a_sender_and_the_compared_ones_a_check():
         SyncRecord.Kind.REFUND,  # in the customer's credit
         SyncRecord.Kind.PAYMENT_REVERSAL,  # on the payment it reverses
         SyncRecord.Kind.DEPOSIT_REVERSAL,  # on the overpayment or receipt it deletes
+        SyncRecord.Kind.GATEWAY_FEE,  # a Spend Money to the gateway's contact, not a customer's
+        SyncRecord.Kind.DAILY_SUMMARY,  # a Receive Money of many customers' receipts
     }
 
 
 def test_each_payment_type_sends_its_own_kinds_and_the_reconcile_reads_what_they_are_compared_in():
     postpaid = {row.name for row in kinds.sent_by(PaymentType.POSTPAID)}
     prepaid = {row.name for row in kinds.sent_by(PaymentType.PREPAID)}
-    assert prepaid == {"contacts", "receipts", "refund-receipts", "deposit-reversals"}
-    assert postpaid & prepaid == {"contacts", "deposit-reversals"}
+    assert prepaid == {"contacts", "receipts", "refund-receipts", "deposit-reversals", "fees", "daily-summaries"}
+    assert postpaid & prepaid == {"contacts", "deposit-reversals", "fees"}
     assert books.parts_to_read(postpaid=True) == {"contacts", "invoices", "payments", "overpayments", "credit_notes"}
     assert books.parts_to_read(postpaid=False) == {"contacts", "invoices", "payments", "receipts"}
 

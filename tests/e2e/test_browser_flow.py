@@ -290,7 +290,9 @@ def test_wrong_revenue_code_is_marked_and_focused_and_fixed_from_the_keyboard(pa
     expect(revenue_code).to_be_focused()
     expect(revenue_code).to_have_attribute("aria-invalid", "true")
     error = page.locator("#id_accounting-revenue_code_error")
-    expect(error).to_have_text("Account 400 – Advertising is not a revenue account. Use one of: 200, 260, 270.")
+    expect(error).to_have_text(
+        "Account 400 – Advertising is not a revenue account. Use one of: 200, 201, 202, 203, 260, 270."
+    )
     expect(revenue_code).to_have_accessible_description(re.compile("is not a revenue account"))
     shot("wrong-code")
 
@@ -311,7 +313,7 @@ def test_a_revenue_code_saved_while_disconnected_is_marked_when_connecting(page:
     log_in(page, arena.url)
     choose_xero(page, revenue_code="400")  # not connected: saved as it is, then on to Xero's consent page
     consent(page)
-    problem = "Account 400 – Advertising is not a revenue account. Use one of: 200, 260, 270."
+    problem = "Account 400 – Advertising is not a revenue account. Use one of: 200, 201, 202, 203, 260, 270."
     expect(message(page)).to_contain_text(f"Revenue code 400 can't be used with {ORG1}: {problem}")
     revenue_code = page.get_by_label("Revenue code")
     expect(revenue_code).to_be_focused()

@@ -25,7 +25,8 @@ def test_state_lists_both_organisations_and_their_settings(xero_sandbox):
     au_accounts = {a["Code"]: a for a in organisations[0]["accounts"]}
     assert au_accounts["610"]["SystemAccount"] == "DEBTORS" and au_accounts["210"]["Status"] == "ARCHIVED"
     assert au_accounts["090"]["BankAccountNumber"]
-    assert sorted(r["TaxType"] for r in organisations[1]["tax_rates"]) == ["INPUT2", "NONE", "OUTPUT2", "ZERORATED"]
+    nz_rates = sorted(r["TaxType"] for r in organisations[1]["tax_rates"])
+    assert nz_rates == ["EXEMPTINPUT", "INPUT2", "NONE", "OUTPUT2", "ZERORATED"]
 
 
 def test_state_shows_connections_and_tokens(xero_sandbox):

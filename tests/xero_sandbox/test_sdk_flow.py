@@ -68,7 +68,7 @@ def test_sdk_reads_settings_of_each_region(sdk, org1, org2):
 
     assert au_rates["OUTPUT"] == Decimal("10") and "OUTPUT2" not in au_rates
     assert nz_rates["OUTPUT2"] == Decimal("15") and "OUTPUT" not in nz_rates
-    assert sorted(a.code for a in revenue) == ["200", "260", "270"]
+    assert sorted(a.code for a in revenue) == ["200", "201", "202", "260", "270"]
     assert (organisation.name, organisation.base_currency.value) == ("Organisation 2", "NZD")
     assert currencies == ["AUD", "NZD"]
 

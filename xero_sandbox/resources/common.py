@@ -248,6 +248,7 @@ def _build_line(ctx, raw, amounts_type, need_accounts, no_account) -> LineItem:
     if tax_type is None and not no_account:
         tax_type = _default_tax_type(ctx)
     rate = _tax_rate(ctx, tax_type, account, errors)
+    tracking = _line_tracking(ctx, raw, errors)
     if errors:
         raise ValidationFailed(*errors)
     return LineItem(
@@ -262,7 +263,63 @@ def _build_line(ctx, raw, amounts_type, need_accounts, no_account) -> LineItem:
         line_amount=line_amount,
         discount_rate=discount,
         item_code=text(raw, "ItemCode"),
+        tracking=tracking,
     )
+
+
+MAX_TRACKING = 2  # Xero allows two active tracking categories per organisation, so two per line
+
+
+def _line_tracking(ctx, raw, errors) -> list[dict]:
+    """A line's Tracking: each entry names an active category (by TrackingCategoryID or Name) and one of its
+    active options (by TrackingOptionID or Option), as Xero checks them."""
+    given = raw.get("Tracking")
+    if given in (None, []):
+        return []
+    if not isinstance(given, list) or not all(isinstance(t, dict) for t in given):
+        errors.append("Tracking must be a list of tracking categories and options")
+        return []
+    if len(given) > MAX_TRACKING:
+        errors.append(f"A line item can have at most {MAX_TRACKING} tracking categories")
+        return []
+    chosen, seen = [], set()
+    for entry in given:
+        category = _tracking_category(ctx.book, entry)
+        shown = entry.get("Name") or entry.get("TrackingCategoryID")
+        if category is None or category.status != "ACTIVE":
+            errors.append(f"The tracking category '{shown}' does not exist or has been archived")
+            continue
+        if category.tracking_category_id in seen:
+            errors.append(f"The tracking category '{category.name}' is used more than once on a line item")
+            continue
+        seen.add(category.tracking_category_id)
+        option_id, option_name = entry.get("TrackingOptionID"), entry.get("Option")
+        option = next(
+            (o for o in category.options
+             if (option_id and o.tracking_option_id == str(option_id).lower())
+             or (not option_id and isinstance(option_name, str) and o.name.lower() == option_name.strip().lower())),
+            None,
+        )
+        if option is None or option.status != "ACTIVE":
+            errors.append(
+                f"The tracking option '{option_name or option_id}' does not exist or has been archived in "
+                f"tracking category '{category.name}'"
+            )
+            continue
+        chosen.append({
+            "TrackingCategoryID": category.tracking_category_id, "TrackingOptionID": option.tracking_option_id,
+            "Name": category.name, "Option": option.name,
+        })
+    return chosen
+
+
+def _tracking_category(book, entry: dict):
+    category_id, name = entry.get("TrackingCategoryID"), entry.get("Name")
+    if category_id:
+        return book.tracking_categories.get(str(category_id).lower())
+    if isinstance(name, str):
+        return next((c for c in book.tracking_categories.values() if c.name.lower() == name.strip().lower()), None)
+    return None
 
 
 def _line_id(raw) -> str:
@@ -354,7 +411,7 @@ def line_json(line: LineItem) -> dict:
         "UnitAmount": unit_amount_in_places(line.unit_amount),
         "TaxAmount": line.tax_amount,
         "LineAmount": line.line_amount,
-        "Tracking": [],
+        "Tracking": [dict(t) for t in line.tracking],
     }
     if line.account_code:
         body["AccountCode"] = line.account_code

@@ -219,6 +219,18 @@ def list_tax_rates(call: Call):
     return listing(call, "TaxRates", rates)
 
 
+@route("GET", "TrackingCategories")
+def list_tracking_categories(call: Call):
+    """Active categories and their active options; with includeArchived=true, archived ones too (as Xero)."""
+    archived = _flag(call.query.get("includeArchived"), False)
+    categories = [
+        settings.tracking_category_json(c, include_archived=archived)
+        for c in sorted(call.ctx.book.tracking_categories.values(), key=lambda c: c.name)
+        if archived or c.status == "ACTIVE"
+    ]
+    return listing(call, "TrackingCategories", categories)
+
+
 @route("GET", "Currencies")
 def list_currencies(call: Call):
     codes = call.ctx.book.organisation.currencies

@@ -192,6 +192,8 @@ def line_input(line) -> dict:
         "UnitAmount": str(line.unit_amount), "AccountCode": line.account_code, "TaxType": line.tax_type,
         "DiscountRate": str(line.discount_rate) if line.discount_rate is not None else None,
         "ItemCode": line.item_code,
+        "Tracking": [{"TrackingCategoryID": t["TrackingCategoryID"], "TrackingOptionID": t["TrackingOptionID"]}
+                     for t in line.tracking] or None,
     })
 
 

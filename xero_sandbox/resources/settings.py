@@ -1,5 +1,5 @@
 """Read-only settings: the organisation, chart of accounts, tax rates and currencies."""
-from ..models import Account, OrgBook, TaxRate
+from ..models import Account, OrgBook, TaxRate, TrackingCategory
 from ..seed import CURRENCY_NAMES
 from .common import drop_none, stamp
 
@@ -86,3 +86,16 @@ def tax_rate_json(rate: TaxRate) -> dict:
 
 def currency_json(code: str) -> dict:
     return {"Code": code, "Description": CURRENCY_NAMES.get(code, code)}
+
+
+def tracking_category_json(category: TrackingCategory, *, include_archived: bool = False) -> dict:
+    return {
+        "TrackingCategoryID": category.tracking_category_id,
+        "Name": category.name,
+        "Status": category.status,
+        "Options": [
+            {"TrackingOptionID": o.tracking_option_id, "Name": o.name, "Status": o.status}
+            for o in category.options
+            if include_archived or o.status == "ACTIVE"
+        ],
+    }

@@ -135,10 +135,17 @@ class Command(BaseCommand):
             for number, name, email, phone, address in CUSTOMERS
         ]
         today = timezone.localdate()
-        plan = LineInput("Mobile plan, monthly", Decimal("1"), Decimal("49.00"), Decimal("10"))
-        calls = LineInput("International calls", Decimal("12"), Decimal("0.85"), Decimal("10"))
+        # Categories (nbn, mobile, voice, usage, hardware) are what the whitelabel's Xero mapping keys on.
+        plan = LineInput("Mobile plan, monthly", Decimal("1"), Decimal("49.00"), Decimal("10"), "mobile")
+        calls = LineInput("International calls", Decimal("12"), Decimal("0.85"), Decimal("10"), "usage")
+        nbn = LineInput("NBN 100/20, monthly", Decimal("1"), Decimal("89.00"), Decimal("10"), "nbn")
+        voice = LineInput("Home phone line", Decimal("1"), Decimal("15.00"), Decimal("10"), "voice")
+        modem = LineInput("Wi-Fi modem", Decimal("1"), Decimal("120.00"), Decimal("10"), "hardware")
         first = issue_invoice(customers[0], [plan, calls], issue_date=today - datetime.timedelta(days=20))
-        record_payment(customers[0], first.total, invoice=first, reference="DEMO-TXN-1")
-        issue_invoice(customers[1], [plan, plan], issue_date=today - datetime.timedelta(days=5))
+        # Card payments come through the gateway, which keeps a fee.
+        record_payment(customers[0], first.total, invoice=first, reference="DEMO-TXN-1", fee=Decimal("1.10"))
+        issue_invoice(customers[1], [nbn, voice, modem], issue_date=today - datetime.timedelta(days=5))
         third = issue_invoice(customers[2], [plan], issue_date=today)
-        record_payment(customers[2], third.total + Decimal("20.00"), invoice=third, reference="DEMO-TXN-2")
+        record_payment(
+            customers[2], third.total + Decimal("20.00"), invoice=third, reference="DEMO-TXN-2", fee=Decimal("0.95")
+        )
