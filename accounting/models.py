@@ -49,6 +49,14 @@ class AccountingSettings(models.Model):
         verbose_name="Bank account",
         help_text="The Xero bank account payments and receipts are deposited to, e.g. 090.",
     )
+    lock_date_policy = models.CharField(
+        max_length=20,
+        choices=[("hold", "Hold it until Xero's lock date moves"), ("first_open_day", "Post it on the first open day")],
+        default="hold",
+        verbose_name="Records dated before Xero's lock date",
+        help_text="Hold: a record dated in a locked period waits until the accountant moves the lock date. "
+        "First open day: it is sent dated the day after the lock date, its reference naming Arena's date.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -94,6 +102,14 @@ class XeroConnection(models.Model):
     connected_as = models.EmailField(blank=True, help_text="The Xero user who allowed access, e.g. 'jo@example.com'.")
     connected_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    period_lock_date = models.DateField(null=True, blank=True, help_text="Xero's period lock date, e.g. 2026-03-31.")
+    end_of_year_lock_date = models.DateField(null=True, blank=True, help_text="Xero's end of year lock date.")
+    organisation_class = models.CharField(
+        max_length=30, blank=True, help_text="The organisation's Xero plan (Organisation Class), e.g. 'STANDARD'."
+    )
+    lock_dates_read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lock dates and plan were last read from Xero (GET /Organisation)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -111,6 +127,13 @@ class XeroConnection(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def lock_date(self):
+        """The last day Arena can't post to: the later of the two lock dates (None: nothing is locked).
+        Arena's connection is not an Adviser's, so the period lock date binds it as well."""
+        dates = [d for d in (self.period_lock_date, self.end_of_year_lock_date) if d]
+        return max(dates, default=None)
 
 
 class XeroAuthorisation(models.Model):
@@ -160,6 +183,11 @@ class SyncRecord(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        HELD = "held", "Held by Xero (lock date or plan)"
+
+    class Hold(models.TextChoices):
+        LOCK_DATE = "lock_date", "Xero's lock date"
+        PLAN = "plan", "The organisation's Xero plan"
 
     whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="sync_records")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -205,6 +233,15 @@ class SyncRecord(models.Model):
     )
     xero_change = models.TextField(
         blank=True, help_text="What was changed in Xero, in words, e.g. 'Voided in Xero after Arena sent it.'"
+    )
+    held_by = models.CharField(
+        max_length=10,
+        choices=Hold.choices,
+        blank=True,
+        help_text="While held: what holds it (Xero's lock date, or a plan that refuses it). No call is made for it.",
+    )
+    held_lock_date = models.DateField(
+        null=True, blank=True, help_text="The lock date that holds it, e.g. 2026-03-31; it goes once that moves."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -27,7 +27,7 @@ from .connection import (
 from .errors import ConnectError, ConnectionChanged, NotConnected
 from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
-from .sync import mapping, outbox, runner
+from .sync import holds, mapping, outbox, runner
 from .xero import client, oauth
 from .xero.errors import XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -239,10 +239,34 @@ def connection_read_short_code(*, connection: XeroConnection) -> str:
     except (XeroError, NotConnected, ConnectionChanged) as exc:
         logger.info("Could not read the short code of Xero organisation %s: %s", connection.tenant_id, exc)
         return ""
+    holds.lock_dates_store(connection, organisation)  # the same answer carries the lock dates and plan
     short_code = str(organisation.get("ShortCode") or "")[: XeroConnection._meta.get_field("short_code").max_length]
     XeroConnection.objects.filter(pk=connection.pk).update(short_code=short_code)
     connection.short_code = short_code
     return short_code
+
+
+def connection_read_lock_dates(*, connection: XeroConnection, plan: bool = False) -> int | None:
+    """Read the organisation's lock dates and plan again (the settings page was saved, `resync_xero` runs, the
+    hourly check while records are held) and send what no longer waits for them; with `plan`, also what the
+    plan held (the admin may have upgraded it). Returns how many go, None if Xero couldn't be asked now."""
+    try:
+        organisation = xero_call(connection, client.organisation_get, tenant_id=connection.tenant_id)
+    except (XeroError, NotConnected, ConnectionChanged) as exc:
+        logger.info("Could not read the lock dates of Xero organisation %s: %s", connection.tenant_id, exc)
+        return None
+    holds.lock_dates_store(connection, organisation)
+    released = holds.holds_release(connection, plan=plan)
+    if released:
+        runner.run_request(connection.whitelabel_id, delay=0)
+    return released
+
+
+def read_lock_dates_of(whitelabel: Whitelabel) -> None:
+    """connection_read_lock_dates for the whitelabel's active connection, if it has one."""
+    connection = XeroConnection.objects.filter(whitelabel=whitelabel, status=XeroConnection.Status.ACTIVE).first()
+    if connection is not None:
+        connection_read_lock_dates(connection=connection, plan=True)
 
 
 def connection_disconnect(*, connection: XeroConnection) -> None:
@@ -279,6 +303,7 @@ def accounting_settings_save(
         accounting.save()
         gateway.save()
         outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
+    read_lock_dates_of(whitelabel)  # the lock date may have moved, the plan changed; the policy may be new
     return accounting
 
 
@@ -288,6 +313,7 @@ def whitelabel_resync(*, whitelabel: Whitelabel) -> int:
     reason = outbox.skip_reason(whitelabel.pk)
     if reason:
         raise NotConnected(reason)
+    read_lock_dates_of(whitelabel)
     with transaction.atomic():
         return outbox.records_resync(whitelabel=whitelabel)
 

@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
-from . import reconcile, services, webhooks
+from . import reconcile, selectors, services, webhooks
 from .errors import NotConnected
 from .models import Reconciliation
 from .sync import engine, outbox, runner
@@ -114,3 +114,14 @@ def reconcile_whitelabel(whitelabel_id: int) -> None:
         )
     except (NotConnected, XeroError) as exc:
         logger.warning("Nightly reconcile of whitelabel %s not done: %s", whitelabel_id, exc)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def lock_dates_check() -> int:
+    """Hourly (Celery beat): read the lock dates again of each organisation with records held by one (or
+    never read), so they go as soon as the accountant moves the lock date. Returns how many were read."""
+    read = 0
+    for connection in selectors.connections_to_read_lock_dates():
+        if services.connection_read_lock_dates(connection=connection) is not None:
+            read += 1
+    return read

@@ -327,6 +327,7 @@ if not 0 < BILLING_YEARS_AHEAD < 1000:
     raise ImproperlyConfigured("BILLING_YEARS_AHEAD is a number of years from 1 to 999, e.g. 10.")
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
+    "xero-lock-dates": {"task": "accounting.tasks.lock_dates_check", "schedule": 3600},
 }
 if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
     from celery.schedules import crontab

@@ -320,6 +320,20 @@ def record_park(record: SyncRecord, *, on: SyncRecord, reason: str) -> None:
     _save(record, status=Status.WAITING, blocked_by=on, reason=reason, next_attempt_at=None)
 
 
+def record_hold(record: SyncRecord, *, by: str, reason: str, lock_date: datetime.date | None = None) -> None:
+    """Held by the organisation (its lock date, its plan): no call until that changes (sync/holds.py). Not a
+    failure: its attempts are as they were before (the caller gives back one a refused call counted)."""
+    _save(
+        record, status=Status.HELD, reason=reason, next_attempt_at=None, held_by=by, held_lock_date=lock_date,
+        attempts=record.attempts, outcome_unknown=record.outcome_unknown,
+    )
+
+
+def records_release_holds(records) -> int:
+    """What held `records` (a queryset of held ones) changed: they are due now (and checked again)."""
+    return _make_due(records.filter(status=Status.HELD), Due.WOKEN, held_by="", held_lock_date=None)
+
+
 def record_skip(record: SyncRecord, *, reason: str) -> None:
     _save(record, status=Status.SKIPPED, reason=reason, next_attempt_at=None, outcome_unknown=False, blocked_by=None)
     records_wake(blocked_by=[record.pk])
