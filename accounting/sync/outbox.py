@@ -330,8 +330,11 @@ def record_hold(record: SyncRecord, *, by: str, reason: str, lock_date: datetime
 
 
 def records_release_holds(records) -> int:
-    """What held `records` (a queryset of held ones) changed: they are due now (and checked again)."""
-    return _make_due(records.filter(status=Status.HELD), Due.WOKEN, held_by="", held_lock_date=None)
+    """What held `records` (a queryset of held ones) changed: they are due now (and checked again), as a new
+    version, so that a call Xero refused before is not answered with its refusal (the Idempotency-Key)."""
+    return _make_due(
+        records.filter(status=Status.HELD), Due.WOKEN, held_by="", held_lock_date=None, version=F("version") + 1
+    )
 
 
 def record_skip(record: SyncRecord, *, reason: str) -> None:
