@@ -47,7 +47,8 @@ def invoice_sent(xero, whitelabel, days: int = 30):
 def lock(xero, whitelabel, day: datetime.date | None, *, policy: str = "hold"):
     """The accountant locks the books in Xero; an admin saves the settings page (Arena reads the lock dates)."""
     xero.set_lock_dates(period_lock_date=day)
-    response = save_settings(admin_client_for(whitelabel), whitelabel, **SETTINGS, **{"accounting-lock_date_policy": policy})
+    client = admin_client_for(whitelabel)
+    response = save_settings(client, whitelabel, **SETTINGS, **{"accounting-lock_date_policy": policy})
     assert response.status_code == 302, response.content.decode()[:2000]
 
 
