@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
@@ -19,6 +20,7 @@ from payments.selectors import user_role
 from . import selectors
 from .connection import (
     chart_of_accounts,
+    connection_refresh,
     currencies,
     moment_of,
     organisation_caches_clear,
@@ -267,6 +269,29 @@ def read_lock_dates_of(whitelabel: Whitelabel) -> None:
     connection = XeroConnection.objects.filter(whitelabel=whitelabel, status=XeroConnection.Status.ACTIVE).first()
     if connection is not None:
         connection_read_lock_dates(connection=connection, plan=True)
+
+
+# Xero's refresh token dies after 60 days unused: refresh a connection idle this long, daily (Celery beat).
+IDLE_REFRESH_AFTER = datetime.timedelta(days=50)
+
+
+def connections_refresh_idle() -> int:
+    """Refresh the tokens of active connections unused (not refreshed) for 50 days, so an organisation that
+    bills nothing for two months isn't disconnected by Xero. Returns how many were refreshed."""
+    cutoff = timezone.now() - IDLE_REFRESH_AFTER
+    refreshed = 0
+    idle = XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).filter(
+        Q(refreshed_at__lt=cutoff) | Q(refreshed_at__isnull=True, connected_at__lt=cutoff)
+    )
+    for connection in idle:
+        try:
+            connection_refresh(connection=connection, rejected_token=connection.access_token or "")
+        except (XeroError, NotConnected) as exc:
+            logger.warning("Could not refresh the idle Xero connection %s: %s", connection.pk, exc)
+        else:
+            refreshed += 1
+            logger.info("Refreshed the idle Xero connection %s", connection.pk)
+    return refreshed
 
 
 def connection_disconnect(*, connection: XeroConnection) -> None:

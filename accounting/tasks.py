@@ -125,3 +125,9 @@ def lock_dates_check() -> int:
         if services.connection_read_lock_dates(connection=connection) is not None:
             read += 1
     return read
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_idle_connections() -> int:
+    """Daily (Celery beat): refresh connections unused for 50 days before Xero's 60-day refresh-token expiry."""
+    return services.connections_refresh_idle()

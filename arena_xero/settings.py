@@ -328,6 +328,7 @@ if not 0 < BILLING_YEARS_AHEAD < 1000:
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
     "xero-lock-dates": {"task": "accounting.tasks.lock_dates_check", "schedule": 3600},
+    "xero-idle-connections": {"task": "accounting.tasks.refresh_idle_connections", "schedule": 86400},
 }
 if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
     from celery.schedules import crontab
