@@ -492,3 +492,38 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.whitelabel} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Alert(models.Model):
+    """Something a person should know about a whitelabel's books in Xero, for the next email of its kind: at
+    most one email per kind per whitelabel a day, telling everything raised since the last one (a digest)."""
+
+    class Kind(models.TextChoices):
+        RECONNECT = "reconnect", "The Xero connection needs a reconnect"
+        FAILED = "failed", "Records failed for good"
+        HELD = "held", "Records held by Xero's lock date or plan"
+        PAUSED = "paused", "Xero's daily limit paused the sync"
+        CHANGED = "changed", "Changes found in Xero"
+        APP_CONNECTIONS = "app_connections", "Arena's Xero app is nearly full"
+
+    whitelabel = models.ForeignKey(
+        Whitelabel, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts",
+        help_text="Whose books; empty for an alert about Arena's Xero app (support only).",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.TextField(help_text="What happened, in words, e.g. 'Payment RCPT-1 INV-1: held by the lock date'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    mailed_at = models.DateTimeField(null=True, blank=True, help_text="When the email telling it went out.")
+
+    class Meta:
+        indexes = [models.Index(fields=["whitelabel", "kind", "mailed_at"], name="alerts_to_mail")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text[:60]}"
+
+
+class AlertOptOut(models.Model):
+    """A user who turned off Arena's emails about Xero (on their alerts page)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_opt_out")
+    created_at = models.DateTimeField(auto_now_add=True)

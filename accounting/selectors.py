@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import AccountingSettings, Reconciliation, SyncAttempt, SyncRecord, SyncState, XeroConnection
+from .models import (
+    AccountingSettings,
+    AlertOptOut,
+    Reconciliation,
+    SyncAttempt,
+    SyncRecord,
+    SyncState,
+    XeroConnection,
+)
 from .sync import kinds
 from .xero.links import deep_link
 
@@ -459,3 +467,8 @@ def connections_to_read_lock_dates() -> QuerySet:
     return XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).filter(
         Q(whitelabel_id__in=held) | Q(lock_dates_read_at__isnull=True)
     )
+
+
+def alerts_wanted(user) -> bool:
+    """Whether the user gets Arena's emails about Xero (they are on unless turned off)."""
+    return not AlertOptOut.objects.filter(user=user).exists()

@@ -27,7 +27,7 @@ from .connection import (
     xero_call,
 )
 from .errors import ConnectError, ConnectionChanged, NotConnected
-from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, AlertOptOut, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
 from .sync import holds, mapping, outbox, runner
 from .xero import client, oauth
@@ -366,3 +366,11 @@ def settings_problems(connection: XeroConnection, accounting: AccountingSettings
     codes = {field: getattr(accounting, field) for field in mapping.SETTINGS}
     problems = {field: mapping.setting_problem(field, code, chart) for field, code in codes.items() if code}
     return {field: problem for field, problem in problems.items() if problem}
+
+
+def alerts_choose(*, user, wanted: bool) -> None:
+    """A user turns Arena's emails about Xero on or off (their alerts page)."""
+    if wanted:
+        AlertOptOut.objects.filter(user=user).delete()
+    else:
+        AlertOptOut.objects.get_or_create(user=user)

@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
-from . import reconcile, selectors, services, webhooks
+from . import alerts, reconcile, selectors, services, webhooks
 from .errors import NotConnected
 from .models import Reconciliation
 from .sync import engine, outbox, runner
@@ -131,3 +131,15 @@ def lock_dates_check() -> int:
 def refresh_idle_connections() -> int:
     """Daily (Celery beat): refresh connections unused for 50 days before Xero's 60-day refresh-token expiry."""
     return services.connections_refresh_idle()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def mail_alerts(whitelabel_id: int | None, kind: str) -> bool:
+    """Mail the alerts of one kind that wait for the whitelabel (at most one email a kind a day)."""
+    return alerts.alerts_mail(whitelabel_id=whitelabel_id, kind=kind)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def mail_alerts_due() -> int:
+    """Hourly (Celery beat): the digests whose day is up."""
+    return alerts.alerts_mail_due()
