@@ -18,6 +18,7 @@ from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
 from . import selectors
+from .alerts import alert_raise
 from .connection import (
     chart_of_accounts,
     connection_refresh,
@@ -27,7 +28,7 @@ from .connection import (
     xero_call,
 )
 from .errors import ConnectError, ConnectionChanged, NotConnected
-from .models import AccountingSettings, AlertOptOut, SyncRecord, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, Alert, AlertOptOut, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
 from .sync import holds, mapping, outbox, runner
 from .xero import client, oauth
@@ -221,6 +222,12 @@ def connection_create(
     connection_read_short_code(connection=connection)
     usage = selectors.app_connections()
     if usage.nearly_full:
+        alert_raise(
+            whitelabel_id=None,
+            kind=Alert.Kind.APP_CONNECTIONS,
+            text=f"Arena's Xero app is connected to {usage.used} of the {usage.limit} organisations Xero allows "
+            "before certification (XERO_APP_CONNECTION_LIMIT): apply for Xero's app partner programme in time.",
+        )
         logger.warning(
             "Arena's Xero app is connected to %s of the %s organisations Xero allows it before certification",
             usage.used,

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from payments.models import Invoice, Whitelabel
 
-from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
+from ..alerts import alert_raise
+from ..models import AccountingSettings, Alert, SyncAttempt, SyncRecord, XeroConnection
 from . import kinds, runner
 
 logger = logging.getLogger(__name__)
@@ -308,6 +309,12 @@ def record_mark_failed(
         outcome_unknown=unclear,
         next_attempt_at=None if give_up else timezone.now() + datetime.timedelta(seconds=delay),
     )
+    if give_up:
+        alert_raise(
+            whitelabel_id=record.whitelabel_id,
+            kind=Alert.Kind.FAILED,
+            text=f"{record.get_kind_display()} {record.label} failed for good: {reason}",
+        )
     if give_up or retry_in is not None:
         SyncRecord.objects.filter(blocked_by=record, status=Status.WAITING).update(
             reason=f"Waiting for {record.get_kind_display().lower()} {record.label}, which failed: {reason}",
@@ -327,6 +334,8 @@ def record_hold(record: SyncRecord, *, by: str, reason: str, lock_date: datetime
         record, status=Status.HELD, reason=reason, next_attempt_at=None, held_by=by, held_lock_date=lock_date,
         attempts=record.attempts, outcome_unknown=record.outcome_unknown,
     )
+    text = f"{record.get_kind_display()} {record.label}: {reason}"
+    alert_raise(whitelabel_id=record.whitelabel_id, kind=Alert.Kind.HELD, text=text)
 
 
 def records_release_holds(records) -> int:
@@ -523,6 +532,11 @@ def records_mark_changed_in_xero(changes: dict[int, list[str]]) -> int:
         record.xero_change = " ".join(filter(None, [record.xero_change, *words]))[:4000]
         SyncRecord.objects.filter(pk=record.pk).update(
             changed_in_xero_at=record.changed_in_xero_at, xero_change=record.xero_change, updated_at=now
+        )
+        alert_raise(
+            whitelabel_id=record.whitelabel_id,
+            kind=Alert.Kind.CHANGED,
+            text=f"{record.get_kind_display()} {record.label}: {' '.join(words) or record.xero_change}",
         )
         flagged += 1
     if flagged:
