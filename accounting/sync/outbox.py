@@ -69,6 +69,7 @@ def _make_due(records, why: Due, *, reason: str | None = None, **extra) -> int:
     now = timezone.now()
     reason = why.reason if reason is None else reason
     fields = {"status": Status.PENDING, "reason": reason, "next_attempt_at": now, "updated_at": now}
+    fields.update(held_by="", held_lock_date=None)  # whatever held it is looked at again
     return records.update(**fields, **why.fields, **extra)
 
 
@@ -341,9 +342,7 @@ def record_hold(record: SyncRecord, *, by: str, reason: str, lock_date: datetime
 def records_release_holds(records) -> int:
     """What held `records` (a queryset of held ones) changed: they are due now (and checked again), as a new
     version, so that a call Xero refused before is not answered with its refusal (the Idempotency-Key)."""
-    return _make_due(
-        records.filter(status=Status.HELD), Due.WOKEN, held_by="", held_lock_date=None, version=F("version") + 1
-    )
+    return _make_due(records.filter(status=Status.HELD), Due.WOKEN, version=F("version") + 1)
 
 
 def record_skip(record: SyncRecord, *, reason: str) -> None:
