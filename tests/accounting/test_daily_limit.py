@@ -23,7 +23,7 @@ def calls_to(xero, tenant_id: str) -> list[dict]:
     return [r for r in xero_calls(xero) if (r.get("headers") or {}).get("xero-tenant-id") == tenant_id]
 
 
-def test_an_organisation_at_its_daily_limit_pauses_while_another_keeps_syncing(xero, sync_worker):
+def test_an_organisation_at_its_daily_limit_pauses_while_another_keeps_syncing(xero, sync_worker, smtp_server):
     spent = connected(xero, slug="spent")
     other = connected(xero, slug="other", organisation=ORG2)
     spent_tenant, other_tenant = xero.tenant_ids["Organisation 1"], xero.tenant_ids[ORG2]
@@ -50,3 +50,6 @@ def test_an_organisation_at_its_daily_limit_pauses_while_another_keeps_syncing(x
 
     page = admin_client_for(spent).get(settings_url(spent)).content.decode()
     assert "Sending resumes" in page and "daily limit" in page
+    (email,) = smtp_server.wait_for(1)  # support is told, once; the other organisation is not mentioned
+    assert "Xero's daily limit paused the sync" in email["Subject"] and "Spent" in email["Subject"]
+    assert "resumes at" in email.get_payload(decode=True).decode()
