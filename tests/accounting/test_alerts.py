@@ -89,3 +89,31 @@ def test_a_connection_that_needs_a_reconnect_is_mailed(xero, sync_worker, smtp_s
     assert "needs a reconnect" in email["Subject"]
     assert "Reconnect Xero on the settings page" in body_of(email)
     assert email["To"].count("ann@acme.example") == 1
+
+
+def test_support_is_alerted_when_the_app_reaches_80_percent_of_its_connections(xero, settings, mailoutbox):
+    settings.EMAIL_URL = "smtp://mail.arena.example:25"  # this process: Django's test outbox
+    settings.XERO_ALERTS_SUPPORT_EMAIL = ["support@arena.example"]
+    settings.XERO_APP_CONNECTION_LIMIT = 1
+    connected(xero)
+
+    assert alerts.alerts_mail(whitelabel_id=None, kind=Alert.Kind.APP_CONNECTIONS)
+    (email,) = mailoutbox
+    assert email.to == ["support@arena.example"], "support only, not the whitelabel's admins"
+    assert "connected to 1 of the 1 organisations" in email.body and "/admin/" in email.body
+    assert not alerts.alerts_mail(whitelabel_id=None, kind=Alert.Kind.APP_CONNECTIONS), "once a day"
+
+
+def test_changes_found_in_xero_and_records_failed_for_good_are_raised_for_the_next_email(xero, settings):
+    from accounting.sync import outbox
+
+    whitelabel = connected(xero)
+    invoice = issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    outbox.records_mark_changed_in_xero({record.pk: ["Voided in Xero after Arena sent it."]})
+    record.attempts = settings.XERO_SYNC_MAX_ATTEMPTS
+    outbox.record_mark_failed(record, reason="Xero refused it: Account code '999' is not a valid code.")
+
+    raised = {a.kind: a.text for a in Alert.objects.filter(whitelabel=whitelabel)}
+    assert raised[Alert.Kind.CHANGED] == f"Invoice {invoice.number}: Voided in Xero after Arena sent it."
+    assert raised[Alert.Kind.FAILED].startswith(f"Invoice {invoice.number} failed for good: Xero refused it")
