@@ -527,6 +527,7 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
         "connection",
         "on_their_way",
         "failed",
+        "held",
         "not_sent",
         "sent",
         "oldest_unsent",
@@ -574,6 +575,11 @@ class WhitelabelSyncAdmin(ReadOnlyAdmin):
     @admin.display(description="Failed", ordering="n_failed")
     def failed(self, obj):
         return _records_link(obj.pk, obj.n_failed, status__exact=Status.FAILED)
+
+    @admin.display(description="Held by Xero", ordering="n_held")
+    def held(self, obj):
+        """Held by the organisation's lock date or plan: no call is made for them until that changes."""
+        return _records_link(obj.pk, obj.n_held, status__exact=Status.HELD)
 
     @admin.display(description="Not sent", ordering="n_skipped")
     def not_sent(self, obj):

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from payments.models import Whitelabel
 
+from .alerts import alert_raise
 from .errors import ConnectionChanged, NotConnected
-from .models import XeroConnection
+from .models import Alert, XeroConnection
 from .xero import client, oauth
 from .xero.errors import XeroAuthExpired, XeroConnectionRevoked
 
@@ -107,12 +108,19 @@ def connection_refresh(*, connection: XeroConnection, rejected_token: str | None
 
 def connection_mark_needs_reconnect(*, connection: XeroConnection, reason: str) -> None:
     """Pause the connection's sync until an admin reconnects; nothing queued is dropped."""
-    XeroConnection.objects.filter(pk=connection.pk, status=XeroConnection.Status.ACTIVE).update(
+    changed = XeroConnection.objects.filter(pk=connection.pk, status=XeroConnection.Status.ACTIVE).update(
         status=XeroConnection.Status.NEEDS_RECONNECT,
         status_reason=f"{reason} An admin needs to reconnect Xero on the settings page.",
         updated_at=timezone.now(),
     )
     logger.warning("Xero connection %s needs reconnect", connection.pk)
+    if changed:
+        alert_raise(
+            whitelabel_id=connection.whitelabel_id,
+            kind=Alert.Kind.RECONNECT,
+            text=f"{connection.tenant_name}: {reason or 'Xero no longer accepts Arena.'} Reconnect Xero on the "
+            "settings page; records wait meanwhile, nothing is lost.",
+        )
 
 
 def xero_call(

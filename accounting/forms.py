@@ -20,15 +20,18 @@ class AccountingSettingsForm(forms.ModelForm):
 
     class Meta:
         model = AccountingSettings
-        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code"]
+        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code", "lock_date_policy"]
         widgets = {
             "payment_type": forms.RadioSelect,
+            "lock_date_policy": forms.RadioSelect,
             "revenue_code": forms.TextInput(attrs={"placeholder": "e.g. 200", "autocomplete": "off", "maxlength": 10}),
         }
 
     def __init__(self, *args, chart: list[ChartAccount] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.chart = chart
+        # A form posted without it (an older page, a script) keeps what was saved.
+        self.fields["lock_date_policy"].required = False
         self.fields["revenue_code"].max_length = None  # our own message below is clearer than Django's
         self.fields["revenue_code"].validators = []
         if chart is None:
@@ -41,6 +44,9 @@ class AccountingSettingsForm(forms.ModelForm):
                 required=False,
                 help_text="Payments and receipts are sent to Xero as deposits to this account.",
             )
+
+    def clean_lock_date_policy(self) -> str:
+        return self.cleaned_data.get("lock_date_policy") or self.instance.lock_date_policy or "hold"
 
     def clean_revenue_code(self) -> str:
         code = (self.cleaned_data.get("revenue_code") or "").strip()

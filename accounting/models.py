@@ -49,6 +49,14 @@ class AccountingSettings(models.Model):
         verbose_name="Bank account",
         help_text="The Xero bank account payments and receipts are deposited to, e.g. 090.",
     )
+    lock_date_policy = models.CharField(
+        max_length=20,
+        choices=[("hold", "Hold it until Xero's lock date moves"), ("first_open_day", "Post it on the first open day")],
+        default="hold",
+        verbose_name="Records dated before Xero's lock date",
+        help_text="Hold: a record dated in a locked period waits until the accountant moves the lock date. "
+        "First open day: it is sent dated the day after the lock date, its reference naming Arena's date.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -94,6 +102,14 @@ class XeroConnection(models.Model):
     connected_as = models.EmailField(blank=True, help_text="The Xero user who allowed access, e.g. 'jo@example.com'.")
     connected_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    period_lock_date = models.DateField(null=True, blank=True, help_text="Xero's period lock date, e.g. 2026-03-31.")
+    end_of_year_lock_date = models.DateField(null=True, blank=True, help_text="Xero's end of year lock date.")
+    organisation_class = models.CharField(
+        max_length=30, blank=True, help_text="The organisation's Xero plan (Organisation Class), e.g. 'STANDARD'."
+    )
+    lock_dates_read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the lock dates and plan were last read from Xero (GET /Organisation)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -111,6 +127,13 @@ class XeroConnection(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def lock_date(self):
+        """The last day Arena can't post to: the later of the two lock dates (None: nothing is locked).
+        Arena's connection is not an Adviser's, so the period lock date binds it as well."""
+        dates = [d for d in (self.period_lock_date, self.end_of_year_lock_date) if d]
+        return max(dates, default=None)
 
 
 class XeroAuthorisation(models.Model):
@@ -162,6 +185,11 @@ class SyncRecord(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        HELD = "held", "Held by Xero (lock date or plan)"
+
+    class Hold(models.TextChoices):
+        LOCK_DATE = "lock_date", "Xero's lock date"
+        PLAN = "plan", "The organisation's Xero plan"
 
     whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="sync_records")
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -207,6 +235,15 @@ class SyncRecord(models.Model):
     )
     xero_change = models.TextField(
         blank=True, help_text="What was changed in Xero, in words, e.g. 'Voided in Xero after Arena sent it.'"
+    )
+    held_by = models.CharField(
+        max_length=10,
+        choices=Hold.choices,
+        blank=True,
+        help_text="While held: what holds it (Xero's lock date, or a plan that refuses it). No call is made for it.",
+    )
+    held_lock_date = models.DateField(
+        null=True, blank=True, help_text="The lock date that holds it, e.g. 2026-03-31; it goes once that moves."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -457,6 +494,41 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"Reconciliation of {self.whitelabel} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Alert(models.Model):
+    """Something a person should know about a whitelabel's books in Xero, for the next email of its kind: at
+    most one email per kind per whitelabel a day, telling everything raised since the last one (a digest)."""
+
+    class Kind(models.TextChoices):
+        RECONNECT = "reconnect", "The Xero connection needs a reconnect"
+        FAILED = "failed", "Records failed for good"
+        HELD = "held", "Records held by Xero's lock date or plan"
+        PAUSED = "paused", "Xero's daily limit paused the sync"
+        CHANGED = "changed", "Changes found in Xero"
+        APP_CONNECTIONS = "app_connections", "Arena's Xero app is nearly full"
+
+    whitelabel = models.ForeignKey(
+        Whitelabel, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts",
+        help_text="Whose books; empty for an alert about Arena's Xero app (support only).",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    text = models.TextField(help_text="What happened, in words, e.g. 'Payment RCPT-1 INV-1: held by the lock date'.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    mailed_at = models.DateTimeField(null=True, blank=True, help_text="When the email telling it went out.")
+
+    class Meta:
+        indexes = [models.Index(fields=["whitelabel", "kind", "mailed_at"], name="alerts_to_mail")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text[:60]}"
+
+
+class AlertOptOut(models.Model):
+    """A user who turned off Arena's emails about Xero (on their alerts page)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_opt_out")
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 from .mapping_models import (  # noqa: E402, F401  (issue 20's models)

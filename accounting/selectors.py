@@ -10,7 +10,15 @@ from django.utils import timezone
 
 from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
 
-from .models import AccountingSettings, Reconciliation, SyncAttempt, SyncRecord, SyncState, XeroConnection
+from .models import (
+    AccountingSettings,
+    AlertOptOut,
+    Reconciliation,
+    SyncAttempt,
+    SyncRecord,
+    SyncState,
+    XeroConnection,
+)
 from .sync import kinds
 from .xero.links import deep_link
 
@@ -18,7 +26,7 @@ Status = SyncRecord.Status
 
 # Statuses a record stays in until someone (or the sweeper, much later) acts; any other status means
 # a worker is about to send it, so the settings page keeps refreshing its sync card.
-SETTLED = frozenset({Status.SENT, Status.FAILED, Status.SKIPPED, Status.WAITING})
+SETTLED = frozenset({Status.SENT, Status.FAILED, Status.SKIPPED, Status.WAITING, Status.HELD})
 # Words on the settings page where the status name is jargon; other statuses show their own label.
 STATUS_WORDS = {Status.PENDING: "Queued", Status.SKIPPED: "Not sent"}
 # A failed record retried this soon counts as in progress too (the card refreshes until it is retried).
@@ -450,3 +458,17 @@ def app_connections() -> AppConnections:
     holders = frozenset(held.values_list("whitelabel_id", flat=True))
     return AppConnections(used=len(holders), limit=settings.XERO_APP_CONNECTION_LIMIT, holders=holders)
 
+
+
+def connections_to_read_lock_dates() -> QuerySet:
+    """Active connections whose organisation holds records by its lock date, or whose lock dates were never
+    read (connected before Arena read them): the hourly check reads theirs again."""
+    held = SyncRecord.objects.filter(status=Status.HELD, held_by=SyncRecord.Hold.LOCK_DATE).values("whitelabel_id")
+    return XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).filter(
+        Q(whitelabel_id__in=held) | Q(lock_dates_read_at__isnull=True)
+    )
+
+
+def alerts_wanted(user) -> bool:
+    """Whether the user gets Arena's emails about Xero (they are on unless turned off)."""
+    return not AlertOptOut.objects.filter(user=user).exists()

@@ -11,23 +11,26 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
 from . import selectors
+from .alerts import alert_raise
 from .connection import (
     chart_of_accounts,
+    connection_refresh,
     currencies,
     moment_of,
     organisation_caches_clear,
     xero_call,
 )
 from .errors import ConnectError, ConnectionChanged, NotConnected
-from .models import AccountingSettings, SyncRecord, XeroAuthorisation, XeroConnection
+from .models import AccountingSettings, Alert, AlertOptOut, SyncRecord, XeroAuthorisation, XeroConnection
 from .selectors import books_switch
-from .sync import mapping, outbox, runner
+from .sync import holds, mapping, outbox, runner
 from .xero import client, oauth
 from .xero.errors import XeroConnectionRevoked, XeroError, XeroOAuthError, XeroUnavailable
 
@@ -219,6 +222,12 @@ def connection_create(
     connection_read_short_code(connection=connection)
     usage = selectors.app_connections()
     if usage.nearly_full:
+        alert_raise(
+            whitelabel_id=None,
+            kind=Alert.Kind.APP_CONNECTIONS,
+            text=f"Arena's Xero app is connected to {usage.used} of the {usage.limit} organisations Xero allows "
+            "before certification (XERO_APP_CONNECTION_LIMIT): apply for Xero's app partner programme in time.",
+        )
         logger.warning(
             "Arena's Xero app is connected to %s of the %s organisations Xero allows it before certification",
             usage.used,
@@ -239,10 +248,57 @@ def connection_read_short_code(*, connection: XeroConnection) -> str:
     except (XeroError, NotConnected, ConnectionChanged) as exc:
         logger.info("Could not read the short code of Xero organisation %s: %s", connection.tenant_id, exc)
         return ""
+    holds.lock_dates_store(connection, organisation)  # the same answer carries the lock dates and plan
     short_code = str(organisation.get("ShortCode") or "")[: XeroConnection._meta.get_field("short_code").max_length]
     XeroConnection.objects.filter(pk=connection.pk).update(short_code=short_code)
     connection.short_code = short_code
     return short_code
+
+
+def connection_read_lock_dates(*, connection: XeroConnection, plan: bool = False) -> int | None:
+    """Read the organisation's lock dates and plan again (the settings page was saved, `resync_xero` runs, the
+    hourly check while records are held) and send what no longer waits for them; with `plan`, also what the
+    plan held (the admin may have upgraded it). Returns how many go, None if Xero couldn't be asked now."""
+    try:
+        organisation = xero_call(connection, client.organisation_get, tenant_id=connection.tenant_id)
+    except (XeroError, NotConnected, ConnectionChanged) as exc:
+        logger.info("Could not read the lock dates of Xero organisation %s: %s", connection.tenant_id, exc)
+        return None
+    holds.lock_dates_store(connection, organisation)
+    released = holds.holds_release(connection, plan=plan)
+    if released:
+        runner.run_request(connection.whitelabel_id, delay=0)
+    return released
+
+
+def read_lock_dates_of(whitelabel: Whitelabel) -> None:
+    """connection_read_lock_dates for the whitelabel's active connection, if it has one."""
+    connection = XeroConnection.objects.filter(whitelabel=whitelabel, status=XeroConnection.Status.ACTIVE).first()
+    if connection is not None:
+        connection_read_lock_dates(connection=connection, plan=True)
+
+
+# Xero's refresh token dies after 60 days unused: refresh a connection idle this long, daily (Celery beat).
+IDLE_REFRESH_AFTER = datetime.timedelta(days=50)
+
+
+def connections_refresh_idle() -> int:
+    """Refresh the tokens of active connections unused (not refreshed) for 50 days, so an organisation that
+    bills nothing for two months isn't disconnected by Xero. Returns how many were refreshed."""
+    cutoff = timezone.now() - IDLE_REFRESH_AFTER
+    refreshed = 0
+    idle = XeroConnection.objects.filter(status=XeroConnection.Status.ACTIVE).filter(
+        Q(refreshed_at__lt=cutoff) | Q(refreshed_at__isnull=True, connected_at__lt=cutoff)
+    )
+    for connection in idle:
+        try:
+            connection_refresh(connection=connection, rejected_token=connection.access_token or "")
+        except (XeroError, NotConnected) as exc:
+            logger.warning("Could not refresh the idle Xero connection %s: %s", connection.pk, exc)
+        else:
+            refreshed += 1
+            logger.info("Refreshed the idle Xero connection %s", connection.pk)
+    return refreshed
 
 
 def connection_disconnect(*, connection: XeroConnection) -> None:
@@ -279,6 +335,7 @@ def accounting_settings_save(
         accounting.save()
         gateway.save()
         outbox.records_resync(whitelabel=whitelabel, statuses=(SyncRecord.Status.FAILED,))
+    read_lock_dates_of(whitelabel)  # the lock date may have moved, the plan changed; the policy may be new
     return accounting
 
 
@@ -288,6 +345,7 @@ def whitelabel_resync(*, whitelabel: Whitelabel) -> int:
     reason = outbox.skip_reason(whitelabel.pk)
     if reason:
         raise NotConnected(reason)
+    read_lock_dates_of(whitelabel)
     with transaction.atomic():
         return outbox.records_resync(whitelabel=whitelabel)
 
@@ -315,3 +373,11 @@ def settings_problems(connection: XeroConnection, accounting: AccountingSettings
     codes = {field: getattr(accounting, field) for field in mapping.SETTINGS}
     problems = {field: mapping.setting_problem(field, code, chart) for field, code in codes.items() if code}
     return {field: problem for field, problem in problems.items() if problem}
+
+
+def alerts_choose(*, user, wanted: bool) -> None:
+    """A user turns Arena's emails about Xero on or off (their alerts page)."""
+    if wanted:
+        AlertOptOut.objects.filter(user=user).delete()
+    else:
+        AlertOptOut.objects.get_or_create(user=user)

@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
-from . import reconcile, services, summaries, webhooks
+from . import alerts, reconcile, selectors, services, summaries, webhooks
 from .errors import NotConnected
 from .models import Reconciliation
 from .sync import engine, outbox, runner
@@ -121,3 +121,32 @@ def reconcile_whitelabel(whitelabel_id: int) -> None:
         )
     except (NotConnected, XeroError) as exc:
         logger.warning("Nightly reconcile of whitelabel %s not done: %s", whitelabel_id, exc)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def lock_dates_check() -> int:
+    """Hourly (Celery beat): read the lock dates again of each organisation with records held by one (or
+    never read), so they go as soon as the accountant moves the lock date. Returns how many were read."""
+    read = 0
+    for connection in selectors.connections_to_read_lock_dates():
+        if services.connection_read_lock_dates(connection=connection) is not None:
+            read += 1
+    return read
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_idle_connections() -> int:
+    """Daily (Celery beat): refresh connections unused for 50 days before Xero's 60-day refresh-token expiry."""
+    return services.connections_refresh_idle()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def mail_alerts(whitelabel_id: int | None, kind: str) -> bool:
+    """Mail the alerts of one kind that wait for the whitelabel (at most one email a kind a day)."""
+    return alerts.alerts_mail(whitelabel_id=whitelabel_id, kind=kind)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def mail_alerts_due() -> int:
+    """Hourly (Celery beat): the digests whose day is up."""
+    return alerts.alerts_mail_due()

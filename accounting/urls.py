@@ -19,6 +19,7 @@ urlpatterns = [
     path(SETTINGS + "xero/sync/", views.xero_sync_status, name="xero_sync"),
     path(SETTINGS + "xero/mapping/", mapping_views.xero_mapping, name="xero_mapping"),
     path(SETTINGS + "xero/organisation/<int:pending>/", views.xero_organisation, name="xero_organisation"),
+    path("accounting/alerts/", views.alert_preferences, name="alerts"),
     path("accounting/xero/callback/", views.xero_callback, name="xero_callback"),
     path("accounting/xero/webhooks/", views.xero_webhook, name="xero_webhook"),
 ]

@@ -18,7 +18,7 @@ from arena_xero.middleware import refreshes_by_itself
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role, user_whitelabels
 
-from . import mapping_services, services, webhooks
+from . import mapping_services, selectors, services, webhooks
 from .connection import chart_of_accounts, whitelabel_connection
 from .errors import NotConnected
 from .forms import AccountingSettingsForm, PaymentGatewayForm
@@ -451,3 +451,15 @@ def xero_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("Xero webhook delivery refused (%s): %s", refused.status, refused)
         return HttpResponse(status=refused.status)
     return HttpResponse(status=200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def alert_preferences(request: HttpRequest) -> HttpResponse:
+    """Your email alerts: whether Arena emails you about your whitelabels' books in Xero."""
+    if request.method == "POST":
+        wanted = request.POST.get("alerts") == "on"
+        services.alerts_choose(user=request.user, wanted=wanted)
+        messages.success(request, "Email alerts are on." if wanted else "Email alerts are off.")
+        return redirect("accounting:alerts")
+    return render(request, "accounting/alerts.html", {"wanted": selectors.alerts_wanted(request.user)})

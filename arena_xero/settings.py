@@ -173,6 +173,10 @@ EMAIL_URL = env.str("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Arena <arena@localhost>")
+# Support's addresses, copied on every Xero alert email (accounting/alerts.py), comma-separated; empty: none.
+XERO_ALERTS_SUPPORT_EMAIL = [
+    e.strip() for e in env.str("XERO_ALERTS_SUPPORT_EMAIL", default="").split(",") if e.strip()
+]
 PASSWORD_HELP = env.str(
     "PASSWORD_HELP",
     default="Forgot your password? Ask an admin of your whitelabel, or Arena support, to set a new one.",
@@ -329,6 +333,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
     # Pre-paid daily summaries (issue 20): a day's summary is made within five minutes of the day closing.
     "xero-daily-summaries": {"task": "accounting.tasks.make_daily_summaries", "schedule": 300},
+    "xero-lock-dates": {"task": "accounting.tasks.lock_dates_check", "schedule": 3600},
+    "xero-idle-connections": {"task": "accounting.tasks.refresh_idle_connections", "schedule": 86400},
+    "xero-alert-digests": {"task": "accounting.tasks.mail_alerts_due", "schedule": 3600},
 }
 if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
     from celery.schedules import crontab

@@ -7,7 +7,7 @@ from payments.models import Membership
 
 from .factories import MembershipFactory, UserFactory, WhitelabelFactory
 
-pytest_plugins = ["xero_sandbox.pytest_plugin", "tests.worker"]
+pytest_plugins = ["xero_sandbox.pytest_plugin", "tests.worker", "tests.mail"]
 
 
 def pytest_configure(config):

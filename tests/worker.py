@@ -5,6 +5,7 @@ database and the in-process Xero sandbox over HTTP.
 """
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,17 @@ from django.db import connection
 from .xero import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The worker mails alerts (accounting/alerts.py) to an SMTP server a test starts on this port (tests/mail.py);
+# while none listens, sending fails and the alerts wait, as with a mail server that is down.
+SMTP_PORT = _free_port()
 
 
 def _database_url() -> str:
@@ -130,6 +142,8 @@ def sync_worker(django_db_setup, django_db_blocker, xero_sandbox_server, tmp_pat
         "XERO_API_URL": url,
         "XERO_CLIENT_ID": xero_sandbox_server.client_id,
         "XERO_CLIENT_SECRET": xero_sandbox_server.client_secret,
+        "EMAIL_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        "XERO_ALERTS_SUPPORT_EMAIL": "support@arena.example",
         **TEST_TIMINGS,
     }
     worker = Worker(env, tmp_path_factory.mktemp("celery") / "worker.log")

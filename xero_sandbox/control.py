@@ -255,6 +255,20 @@ def edit(tenant_id):
             return reply({"error": str(missing)}, 404)
 
 
+@bp.post("/organisations/<tenant_id>/limits")
+def organisation_limits(tenant_id):
+    """``{"day_limit": N}``: this organisation's daily call limit (null: the config's ``day_limit`` again)."""
+    limit = body().get("day_limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        return fail("day_limit must be a non-negative whole number, or null")
+    box = sandbox()
+    with box.lock:
+        if box.book(tenant_id) is None:
+            return reply({"error": f"no organisation with tenant id {tenant_id}"}, 404)
+    box.limiter.set_day_limit(tenant_id.lower(), limit)
+    return reply({"tenant_id": tenant_id.lower(), "day_limit": limit})
+
+
 @bp.get("/stats")
 def stats():
     """Calls, 429s and peaks per organisation and per app, since the last reset or clear."""

@@ -13,7 +13,13 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 - ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
 - ``merge_contacts``: ``contact`` (merged away) ``into`` (kept): the first one's documents move to the
   second, the first is archived with ``MergedToContactID``.
+- ``set_lock_dates``: ``period_lock_date`` and/or ``end_of_year_lock_date`` (``YYYY-MM-DD``; empty clears
+  it): documents dated on or before either are refused with Xero's words from then on.
+- ``set_plan``: ``plan`` (Xero's Organisation ``Class``, e.g. ``STANDARD``, ``GST_CASHBOOK``, ``LEDGER``):
+  Ledger and Cashbook plans refuse invoices.
 """
+from datetime import date
+
 from .errors import ValidationFailed
 from .indexes import index, invoices_of
 from .resources import contacts, invoices, payments, settings
@@ -176,6 +182,43 @@ def merge_contacts(ctx: Ctx, data: dict) -> dict:
     return _contacts_json(ctx, merged, kept)
 
 
+LOCK_DATE_FIELDS = ("period_lock_date", "end_of_year_lock_date")
+PLANS = ("DEMO", "TRIAL", "STARTER", "STANDARD", "PREMIUM", "LEDGER", "GST_CASHBOOK", "NON_GST_CASHBOOK", "ULTIMATE")
+
+
+def set_lock_dates(ctx: Ctx, data: dict) -> dict:
+    """A person in Xero's Advanced settings: the period lock date and the end of year lock date."""
+    if not any(key in data for key in LOCK_DATE_FIELDS):
+        raise EditRefused(f"give {' and/or '.join(LOCK_DATE_FIELDS)} (YYYY-MM-DD, or empty to clear)")
+    changes = {}
+    for key in LOCK_DATE_FIELDS:
+        if key in data:
+            raw = data[key]
+            if raw in (None, ""):
+                changes[key] = None
+                continue
+            try:
+                changes[key] = date.fromisoformat(str(raw).strip())
+            except ValueError:
+                raise EditRefused(f"{key} must be a date like 2026-03-31, not {raw!r}") from None
+    org = ctx.book.organisation
+    period = changes.get("period_lock_date", org.period_lock_date)
+    year_end = changes.get("end_of_year_lock_date", org.end_of_year_lock_date)
+    if period and year_end and period < year_end:
+        raise EditRefused("The period lock date cannot be before the end of year lock date.")
+    for key, value in changes.items():
+        setattr(org, key, value)
+    return {"Organisations": [settings.organisation_json(ctx.book)]}
+
+
+def set_plan(ctx: Ctx, data: dict) -> dict:
+    plan = _required(data, "plan").upper()
+    if plan not in PLANS:
+        raise EditRefused(f"plan must be one of {', '.join(PLANS)}")
+    ctx.book.organisation.plan = plan
+    return {"Organisations": [settings.organisation_json(ctx.book)]}
+
+
 ACTIONS = {
     "void_invoice": void_invoice,
     "edit_invoice_line": edit_invoice_line,
@@ -183,4 +226,6 @@ ACTIONS = {
     "archive_account": archive_account,
     "archive_contact": archive_contact,
     "merge_contacts": merge_contacts,
+    "set_lock_dates": set_lock_dates,
+    "set_plan": set_plan,
 }

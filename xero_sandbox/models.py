@@ -28,6 +28,10 @@ class Organisation:
     default_sales_tax: str
     default_purchases_tax: str
     created_utc: datetime
+    # Set by a person in Xero (the sandbox's page or edits): documents dated on or before either are refused.
+    period_lock_date: date | None = None
+    end_of_year_lock_date: date | None = None
+    plan: str = "STANDARD"  # Xero's Organisation "Class"; Ledger and Cashbook plans refuse invoices
 
 
 @dataclass

@@ -49,7 +49,10 @@ def is_page(path: str) -> bool:
     lowered = path.lower()
     return path in PATHS or lowered in RECORD_PAGES or lowered.startswith(CONTACT_PAGE)
 # What the page's buttons may do (the control API's edits route can do more).
-PAGE_ACTIONS = {"void_invoice": "Invoice voided.", "delete_payment": "Payment deleted."}
+PAGE_ACTIONS = {
+    "void_invoice": "Invoice voided.", "delete_payment": "Payment deleted.",
+    "set_lock_dates": "Lock dates saved.", "set_plan": "Plan changed.",
+}
 # Rows per table: the newest records only, so the page (and the health check) stays quick on books
 # filled by benchmarks. /_sandbox/state has everything.
 ROW_LIMIT = 200
@@ -71,6 +74,7 @@ def home():
         connections = [connection_json(box, c) for c in box.identity.connections.values()]
     html = render_template(
         "home.html", organisations=organisations, connections=connections, now=now, user_email=USER_EMAIL,
+        plans=edits.PLANS,
         notice=request.args.get("notice"), error=request.args.get("error"),
     )
     response = make_response(html)

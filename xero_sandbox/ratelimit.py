@@ -30,6 +30,15 @@ class RateLimiter:
         self._day = defaultdict(deque)
         self._app_minute = defaultdict(deque)
         self._in_flight = defaultdict(int)
+        self._day_limits: dict[str, int] = {}  # per organisation, over the config's day_limit
+
+    def set_day_limit(self, tenant_id: str, limit: int | None) -> None:
+        """One organisation's daily limit (Xero's is 5,000, 1,000 on Starter); None: the config's again."""
+        with self._lock:
+            if limit is None:
+                self._day_limits.pop(tenant_id, None)
+            else:
+                self._day_limits[tenant_id] = limit
 
     def configure(self, config) -> None:
         self._config = config
@@ -40,6 +49,7 @@ class RateLimiter:
             self._day.clear()
             self._app_minute.clear()
             self._in_flight.clear()
+            self._day_limits.clear()
 
     def in_flight(self, tenant_id: str) -> int:
         with self._lock:
@@ -63,7 +73,7 @@ class RateLimiter:
             day = _trim(self._day[tenant_id], now, DAY)
             app_minute = _trim(self._app_minute[client_id], now, MINUTE)
             checks = (
-                ("day", day, config.day_limit, DAY),
+                ("day", day, self._day_limits.get(tenant_id, config.day_limit), DAY),
                 ("appminute", app_minute, config.app_minute_limit, MINUTE),
                 ("minute", minute, config.minute_limit, MINUTE),
             )
@@ -71,26 +81,29 @@ class RateLimiter:
                 if len(window) >= limit:
                     wait = window[0] + period - now if window else period
                     self._rejected(tenant_id, client_id, problem)
-                    raise RateLimited(problem, self._real_seconds(wait), self._headers(minute, day, app_minute))
+                    raise RateLimited(
+                        problem, self._real_seconds(wait), self._headers(minute, day, app_minute, tenant_id)
+                    )
             if self._in_flight[tenant_id] >= config.concurrent_limit:
                 self._rejected(tenant_id, client_id, "concurrent")
-                raise RateLimited("concurrent", 1, self._headers(minute, day, app_minute))
+                raise RateLimited("concurrent", 1, self._headers(minute, day, app_minute, tenant_id))
             for window in (minute, day, app_minute):
                 window.append(now)
             self._in_flight[tenant_id] += 1
             if self._observer is not None:
                 self._observer.admitted(tenant_id, client_id, now, self._in_flight[tenant_id])
-            return self._headers(minute, day, app_minute)
+            return self._headers(minute, day, app_minute, tenant_id)
 
     def _rejected(self, tenant_id: str, client_id: str, problem: str) -> None:
         if self._observer is not None:
             self._observer.rejected(tenant_id, client_id, problem)
 
-    def _headers(self, minute, day, app_minute) -> dict:
+    def _headers(self, minute, day, app_minute, tenant_id: str) -> dict:
         config = self._config
+        day_limit = self._day_limits.get(tenant_id, config.day_limit)
         return {
             "X-MinLimit-Remaining": str(max(config.minute_limit - len(minute), 0)),
-            "X-DayLimit-Remaining": str(max(config.day_limit - len(day), 0)),
+            "X-DayLimit-Remaining": str(max(day_limit - len(day), 0)),
             "X-AppMinLimit-Remaining": str(max(config.app_minute_limit - len(app_minute), 0)),
         }
 

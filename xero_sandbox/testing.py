@@ -173,6 +173,18 @@ class SandboxServer:
         """Merge ``contact`` into ``into``; returns both (the merged one first)."""
         return self.edit("merge_contacts", tenant_id, contact=contact, into=into)["Contacts"]
 
+    def set_lock_dates(self, tenant_id: str = ORG1_TENANT_ID, **dates) -> dict:
+        """``period_lock_date`` / ``end_of_year_lock_date``: a date, ``YYYY-MM-DD`` text, or None to clear."""
+        fields = {k: (v.isoformat() if hasattr(v, "isoformat") else v or "") for k, v in dates.items()}
+        return self.edit("set_lock_dates", tenant_id, **fields)
+
+    def set_plan(self, plan: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        return self.edit("set_plan", tenant_id, plan=plan)
+
+    def set_day_limit(self, limit: int | None, tenant_id: str = ORG1_TENANT_ID) -> dict:
+        """Xero's daily call limit for one organisation (None: back to the config's ``day_limit``)."""
+        return self._control("POST", f"/organisations/{tenant_id}/limits", json={"day_limit": limit})
+
     def organisations(self) -> list[dict]:
         """``GET /_sandbox/organisations``: tenant id, name, country and currency, in consent-page order."""
         return self._control("GET", "/organisations")["organisations"]

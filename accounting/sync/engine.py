@@ -32,7 +32,9 @@ from django.utils import timezone
 
 from payments.models import Whitelabel
 
-from ..models import AccountingSettings, SyncRecord, SyncState, XeroConnection
+from ..alerts import alert_raise
+from ..models import AccountingSettings, Alert, SyncRecord, SyncState, XeroConnection
+from ..xero.errors import XeroRateLimited
 from . import daily, documents, fees, kinds, money, outbox, runner  # noqa: F401 - they register the senders
 from .protocol import Paused, Run
 
@@ -165,6 +167,13 @@ def _run_once(whitelabel_id: int, *, deadline: float, hold_partial: bool) -> dat
             return None  # the connection needs an admin; reconnecting asks for a run
         until = timezone.now() + datetime.timedelta(seconds=exc.retry_in)
         runner.pause(whitelabel_id, until=until, reason=exc.reason)
+        if XeroRateLimited.PROBLEMS["day"] in exc.reason:
+            alert_raise(
+                whitelabel_id=whitelabel_id,
+                kind=Alert.Kind.PAUSED,
+                text=f"{connection.tenant_name} used up Xero's daily limit of calls: sending to it resumes at "
+                f"{until:%d %b %Y %H:%M} UTC. Nothing is lost; other organisations are not affected.",
+            )
         return until
     runner.resumed(whitelabel_id, sent=run.sent > 0)
     later = outbox.next_due_at(whitelabel_id, after=timezone.now())

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from payments.models import Invoice, Whitelabel
 
-from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
+from ..alerts import alert_raise
+from ..models import AccountingSettings, Alert, SyncAttempt, SyncRecord, XeroConnection
 from . import kinds, runner
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def _make_due(records, why: Due, *, reason: str | None = None, **extra) -> int:
     now = timezone.now()
     reason = why.reason if reason is None else reason
     fields = {"status": Status.PENDING, "reason": reason, "next_attempt_at": now, "updated_at": now}
+    fields.update(held_by="", held_lock_date=None)  # whatever held it is looked at again
     return records.update(**fields, **why.fields, **extra)
 
 
@@ -308,6 +310,12 @@ def record_mark_failed(
         outcome_unknown=unclear,
         next_attempt_at=None if give_up else timezone.now() + datetime.timedelta(seconds=delay),
     )
+    if give_up:
+        alert_raise(
+            whitelabel_id=record.whitelabel_id,
+            kind=Alert.Kind.FAILED,
+            text=f"{record.get_kind_display()} {record.label} failed for good: {reason}",
+        )
     if give_up or retry_in is not None:
         SyncRecord.objects.filter(blocked_by=record, status=Status.WAITING).update(
             reason=f"Waiting for {record.get_kind_display().lower()} {record.label}, which failed: {reason}",
@@ -318,6 +326,23 @@ def record_mark_failed(
 def record_park(record: SyncRecord, *, on: SyncRecord, reason: str) -> None:
     """Wait for `on` (e.g. the invoice a payment pays) without any task running; woken when it is sent."""
     _save(record, status=Status.WAITING, blocked_by=on, reason=reason, next_attempt_at=None)
+
+
+def record_hold(record: SyncRecord, *, by: str, reason: str, lock_date: datetime.date | None = None) -> None:
+    """Held by the organisation (its lock date, its plan): no call until that changes (sync/holds.py). Not a
+    failure: its attempts are as they were before (the caller gives back one a refused call counted)."""
+    _save(
+        record, status=Status.HELD, reason=reason, next_attempt_at=None, held_by=by, held_lock_date=lock_date,
+        attempts=record.attempts, outcome_unknown=record.outcome_unknown,
+    )
+    text = f"{record.get_kind_display()} {record.label}: {reason}"
+    alert_raise(whitelabel_id=record.whitelabel_id, kind=Alert.Kind.HELD, text=text)
+
+
+def records_release_holds(records) -> int:
+    """What held `records` (a queryset of held ones) changed: they are due now (and checked again), as a new
+    version, so that a call Xero refused before is not answered with its refusal (the Idempotency-Key)."""
+    return _make_due(records.filter(status=Status.HELD), Due.WOKEN, version=F("version") + 1)
 
 
 def record_skip(record: SyncRecord, *, reason: str) -> None:
@@ -506,6 +531,11 @@ def records_mark_changed_in_xero(changes: dict[int, list[str]]) -> int:
         record.xero_change = " ".join(filter(None, [record.xero_change, *words]))[:4000]
         SyncRecord.objects.filter(pk=record.pk).update(
             changed_in_xero_at=record.changed_in_xero_at, xero_change=record.xero_change, updated_at=now
+        )
+        alert_raise(
+            whitelabel_id=record.whitelabel_id,
+            kind=Alert.Kind.CHANGED,
+            text=f"{record.get_kind_display()} {record.label}: {' '.join(words) or record.xero_change}",
         )
         flagged += 1
     if flagged:

@@ -36,7 +36,7 @@ from ..xero.errors import (
     XeroUnavailable,
     XeroValidationError,
 )
-from . import mapping, outbox
+from . import holds, mapping, outbox
 
 logger = logging.getLogger(__name__)
 Kind = SyncRecord.Kind
@@ -138,7 +138,9 @@ def send(
     *,
     target: str = "",
 ) -> None:
-    """Send one batch; each element's answer lands on its own record, and every record gets an attempt."""
+    """Send one batch; each element's answer lands on its own record, and every record gets an attempt.
+    Records dated in a period Xero has locked are held, or moved to the first open day, first."""
+    items = holds.honour_lock_dates(run, items)
     if not items:
         return
     records = [i.record for i in items]
@@ -157,7 +159,8 @@ def send(
         raise
     except (XeroValidationError, XeroNotFound) as exc:
         for record, body in zip(records, bodies, strict=True):
-            _mark_refused(record, f"Xero refused it: {exc}", body=body, outcomes=outcomes)
+            messages = exc.messages if isinstance(exc, XeroValidationError) else []
+            _mark_refused(run, record, f"Xero refused it: {exc}", messages, body=body, outcomes=outcomes)
     except XeroAuthExpired as exc:  # Xero did nothing
         for record, body in zip(records, bodies, strict=True):
             outbox.record_mark_failed(record, reason=str(exc))
@@ -186,7 +189,7 @@ def send(
                     outcomes.append(outbox.CallResult(record, Outcome.SENT, "", body, answer))
                 else:
                     reason = "Xero refused it: " + "; ".join(element.errors)
-                    _mark_refused(record, reason, body=body, response=answer, outcomes=outcomes)
+                    _mark_refused(run, record, reason, element.errors, body=body, response=answer, outcomes=outcomes)
             run.sent += outbox.records_mark_sent(accepted, tenant_id=run.tenant_id)
     finally:
         if outcomes:
@@ -199,8 +202,12 @@ def send(
             )
 
 
-def _mark_refused(record, reason, *, body, outcomes, response=None) -> None:
-    """Xero said no: the same body would be refused again, so it waits for a fix (or a slow retry)."""
+def _mark_refused(run, record, reason, messages, *, body, outcomes, response=None) -> None:
+    """Xero said no: the same body would be refused again, so it waits for a fix (or a slow retry). A refusal
+    for a lock date or the plan holds the record instead (sync/holds.py)."""
+    if holds.held_instead_of_refused(run, record, messages, body):
+        outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, body, response))
+        return
     outbox.record_mark_failed(
         record, reason=reason, response=response, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS
     )
@@ -231,6 +238,7 @@ def look_up_unclear(
     run: Run, items: list[Item], find: Callable[..., list[dict]], key_field: str, id_field: str, accept=None
 ) -> list[Item]:
     """Items whose last call got no answer: those Xero already has are marked sent; returns the rest."""
+    items = holds.honour_lock_dates(run, items)
     unclear = [i for i in items if i.record.outcome_unknown]
     if not unclear:
         return items

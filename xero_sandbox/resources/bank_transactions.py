@@ -29,6 +29,7 @@ from .common import (
     text,
     totals,
 )
+from .locks import check_open
 
 TYPES = ("RECEIVE", "SPEND", "RECEIVE-OVERPAYMENT", "SPEND-OVERPAYMENT", "RECEIVE-PREPAYMENT", "SPEND-PREPAYMENT")
 ENUMS = {"Type": TYPES, "Status": ("AUTHORISED", "DELETED", "VOIDED"), "LineAmountTypes": LINE_AMOUNT_TYPES}
@@ -53,6 +54,7 @@ def create_bank_transaction(ctx: Ctx, data: dict) -> BankTransaction:
     )
     _check_lines(type_, data, lines, problems)
     on_date = problems.attempt(optional_date, data, "Date") or ctx.today
+    check_open(ctx, on_date, problems)
     reference = problems.attempt(text, data, "Reference")
     problems.check()
     store_contact(ctx, contact, customer=type_.startswith("RECEIVE"), supplier=type_.startswith("SPEND"))

@@ -31,6 +31,7 @@ from .common import (
 )
 from .credits import allocations_json, refunds_json
 from .invoices import line_input
+from .locks import check_open
 
 TYPES = ("ACCRECCREDIT", "ACCPAYCREDIT")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
@@ -100,6 +101,7 @@ def _create(ctx: Ctx, data: dict) -> CreditNote:
         build_lines, ctx, data, amounts_type=kind, need_accounts=status in ("SUBMITTED", "AUTHORISED"), default=[]
     )
     _check_ready(credit_note, problems)
+    check_open(ctx, credit_note.date, problems)
     problems.check()
     store_contact(ctx, contact, customer=type_ == "ACCRECCREDIT", supplier=type_ == "ACCPAYCREDIT")
     if type_ == "ACCRECCREDIT" and not credit_note.credit_note_number:

@@ -22,6 +22,7 @@ from .common import (
     stamp,
 )
 from .invoices import apply_money, find_invoice, invoice_ref_json
+from .locks import check_open
 
 ID_KEYS = {"overpayment": "OverpaymentID", "prepayment": "PrepaymentID", "creditnote": "CreditNoteID"}
 LABELS = {"overpayment": "overpayment", "prepayment": "prepayment", "creditnote": "credit note"}
@@ -62,6 +63,7 @@ def allocate(ctx: Ctx, credit, data: dict) -> Allocation:
     invoice = problems.attempt(_invoice, ctx.book, data)
     amount = problems.attempt(optional_decimal, data, "Amount")
     on_date = problems.attempt(optional_date, data, "Date") or ctx.today
+    check_open(ctx, on_date, problems)
     if amount is None or amount <= 0:
         problems.add("Allocation amount must be greater than zero")
     elif amount > credit.remaining_credit:

@@ -27,6 +27,7 @@ from .common import (
     totals,
     unit_places,
 )
+from .locks import check_open, check_plan_allows_invoices
 
 TYPES = ("ACCREC", "ACCPAY")
 CREATE_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED")
@@ -98,6 +99,8 @@ def _create(ctx: Ctx, data: dict) -> Invoice:
         build_lines, ctx, data, amounts_type=kind, need_accounts=status in ("SUBMITTED", "AUTHORISED"), default=[]
     )
     _check_ready(invoice, problems)
+    check_open(ctx, invoice.date, problems)
+    check_plan_allows_invoices(ctx, problems)
     problems.check()
     store_contact(ctx, contact, customer=type_ == "ACCREC", supplier=type_ == "ACCPAY")
     if type_ == "ACCREC" and not invoice.invoice_number:
@@ -119,6 +122,7 @@ def update_invoice(ctx: Ctx, invoice: Invoice, data: dict) -> Invoice:
     draft.status = target
     contact = _apply_changes(ctx, draft, data, problems) or ctx.book.contacts.get(draft.contact_id)
     _check_ready(draft, problems)
+    check_open(ctx, draft.date, problems)
     problems.check()
     if contact is not None:
         store_contact(ctx, contact, customer=draft.type == "ACCREC", supplier=draft.type == "ACCPAY")

@@ -21,6 +21,7 @@ from .common import (
 )
 from .credits import find_credit, use_credit
 from .invoices import apply_money, find_invoice, invoice_ref_json
+from .locks import check_open
 
 PAYMENT_TYPES = {
     "ACCREC": "ACCRECPAYMENT", "ACCPAY": "ACCPAYPAYMENT",
@@ -55,6 +56,7 @@ def create_payment(ctx: Ctx, data: dict) -> Payment:
         elif amount > invoice.amount_due:
             problems.add(EXCEEDS)
     on_date = problems.attempt(optional_date, data, "Date") or ctx.today
+    check_open(ctx, on_date, problems)
     reference = problems.attempt(text, data, "Reference")
     rate = problems.attempt(optional_decimal, data, "CurrencyRate")
     problems.check()
@@ -83,6 +85,7 @@ def _refund(ctx: Ctx, data: dict) -> Payment:
         elif amount > credit.remaining_credit:
             problems.add(EXCEEDS)
     on_date = problems.attempt(optional_date, data, "Date") or ctx.today
+    check_open(ctx, on_date, problems)
     reference = problems.attempt(text, data, "Reference")
     rate = problems.attempt(optional_decimal, data, "CurrencyRate")
     problems.check()

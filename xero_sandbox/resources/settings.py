@@ -1,7 +1,7 @@
 """Read-only settings: the organisation, chart of accounts, tax rates and currencies."""
 from ..models import Account, OrgBook, TaxRate, TrackingCategory
 from ..seed import CURRENCY_NAMES
-from .common import drop_none, stamp
+from .common import drop_none, maybe_date, stamp
 
 FINANCIAL_YEAR_END = {"AU": (30, 6), "NZ": (31, 3)}
 
@@ -9,7 +9,7 @@ FINANCIAL_YEAR_END = {"AU": (30, 6), "NZ": (31, 3)}
 def organisation_json(book: OrgBook) -> dict:
     org = book.organisation
     day, month = FINANCIAL_YEAR_END.get(org.country_code, (31, 12))
-    return {
+    return drop_none({
         "OrganisationID": org.organisation_id,
         "APIKey": org.short_code.strip("!").upper(),
         "Name": org.name,
@@ -33,13 +33,15 @@ def organisation_json(book: OrgBook) -> dict:
         "Timezone": org.timezone,
         "ShortCode": org.short_code,
         "Edition": "BUSINESS",
-        "Class": "STANDARD",
+        "Class": org.plan,
         "LineOfBusiness": org.line_of_business,
         "Addresses": [],
         "Phones": [],
         "ExternalLinks": [],
         "PaymentTerms": {},
-    }
+        "PeriodLockDate": maybe_date(org.period_lock_date),
+        "EndOfYearLockDate": maybe_date(org.end_of_year_lock_date),
+    })
 
 
 def account_json(account: Account) -> dict:

@@ -25,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from accounting import selectors
+from accounting import selectors, services
 from accounting.errors import BadArguments
 from accounting.management.options import date_option, seconds_option, since_option, until_option, whitelabels_named
 from accounting.models import SyncRecord
@@ -138,6 +138,7 @@ class Command(BaseCommand):
         self._table(["Whitelabel", "Would queue", "Failed", "Skipped", "Sent (re-check)"], rows)
 
     def _queue(self, whitelabel: Whitelabel, records: list[SyncRecord]) -> int:
+        services.read_lock_dates_of(whitelabel)  # what a lock date or the plan held may go now
         again = [r.pk for r in records if r.status != Status.SENT]
         recheck = [r.pk for r in records if r.status == Status.SENT]
         count = 0
