@@ -8,6 +8,10 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 - ``void_invoice``: ``invoice`` (InvoiceID or InvoiceNumber).
 - ``edit_invoice_line``: ``invoice``, ``line`` (0-based index or LineItemID; default 0) and any of
   ``unit_amount``, ``quantity``, ``description``; totals and the amount due are recomputed.
+- ``apply_payment``: ``invoice`` (InvoiceID or InvoiceNumber), ``amount``, and optionally ``account``
+  (Code or AccountID of a BANK account; default: the first active one), ``date`` (YYYY-MM-DD; default
+  today) and ``reference``: a person reconciling a bank deposit or entering a receipt against the invoice,
+  with Xero's rules (an AUTHORISED invoice, no more than it owes).
 - ``delete_payment``: ``payment`` (PaymentID); the invoice (or credit refunded) is owed again.
 - ``archive_account``: ``account`` (Code or AccountID).
 - ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
@@ -110,6 +114,31 @@ def _line_index(invoice, line) -> int:
     raise EditNotFound(f"no line {line!r} on the invoice")
 
 
+def apply_payment(ctx: Ctx, data: dict) -> dict:
+    invoice = _invoice(ctx, data)
+    amount = data.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)) or not str(amount).strip():
+        raise EditRefused("amount is required")
+    account = data.get("account")
+    if account is None:
+        bank = next((a for a in ctx.book.accounts.values() if a.type == "BANK" and a.status == "ACTIVE"), None)
+        if bank is None:
+            raise EditRefused("The organisation has no active bank account.")
+        account = bank.code
+    account = str(account).strip()
+    body = {
+        "Invoice": {"InvoiceID": invoice.invoice_id},
+        "Account": {"AccountID": account} if is_guid(account) else {"Code": account},
+        "Amount": str(amount).strip(),
+    }
+    if data.get("date"):
+        body["Date"] = str(data["date"]).strip()
+    if data.get("reference"):
+        body["Reference"] = str(data["reference"]).strip()
+    payment = payments.create_payment(ctx, body)
+    return {"Payments": [payments.payment_json(ctx.book, payment)]}
+
+
 def delete_payment(ctx: Ctx, data: dict) -> dict:
     identifier = _required(data, "payment")
     payment = payments.find_payment(ctx.book, identifier)
@@ -177,6 +206,7 @@ def merge_contacts(ctx: Ctx, data: dict) -> dict:
 ACTIONS = {
     "void_invoice": void_invoice,
     "edit_invoice_line": edit_invoice_line,
+    "apply_payment": apply_payment,
     "delete_payment": delete_payment,
     "archive_account": archive_account,
     "archive_contact": archive_contact,

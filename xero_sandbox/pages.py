@@ -49,7 +49,9 @@ def is_page(path: str) -> bool:
     lowered = path.lower()
     return path in PATHS or lowered in RECORD_PAGES or lowered.startswith(CONTACT_PAGE)
 # What the page's buttons may do (the control API's edits route can do more).
-PAGE_ACTIONS = {"void_invoice": "Invoice voided.", "delete_payment": "Payment deleted."}
+PAGE_ACTIONS = {
+    "void_invoice": "Invoice voided.", "apply_payment": "Payment applied.", "delete_payment": "Payment deleted.",
+}
 # Rows per table: the newest records only, so the page (and the health check) stays quick on books
 # filled by benchmarks. /_sandbox/state has everything.
 ROW_LIMIT = 200
