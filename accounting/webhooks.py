@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import reconcile
+from . import imports, reconcile
 from .models import XeroConnection, XeroWebhookDelivery, XeroWebhookEvent, XeroWebhookRefusal
 from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
@@ -219,6 +219,8 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
     if connection is None:
         _finish(events, Finding.IGNORED, "No whitelabel is connected to this Xero organisation.")
         return
+    if any(e.category == "INVOICE" for e in events) and imports.imports_from_xero(connection.whitelabel):
+        imports.import_request(connection.whitelabel_id)  # a payment entered in Xero changes its invoice
     by_category = defaultdict(list)
     for event in events:
         event.whitelabel = connection.whitelabel

@@ -495,6 +495,23 @@ def payments_page(
     )
 
 
+def payments_changed(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of payments changed from `modified_since` on, oldest change first (deleted ones included), so
+    that a reader can keep how far it got: what a person entered or deleted in Xero."""
+    return _read(
+        "payments_changed",
+        creds,
+        "get_payments",
+        "payments",
+        order="UpdatedDateUTC ASC",
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
 def credit_notes_page(
     creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
 ) -> list[dict]:
