@@ -1,0 +1,173 @@
+"""Payments a person enters in Xero against invoices Arena sent become Arena payments, once, and are never
+sent back; deleted in Xero, they are reversed in Arena. The engine and the import run in this process against
+the sandbox; tests/accounting/test_import_payments_worker.py repeats the main cases with a real worker."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from accounting import imports
+from accounting.models import SyncRecord, XeroImportCursor
+from accounting.sync import outbox
+from payments.models import Invoice, Payment
+from payments.selectors import customer_credit
+from payments.services import AlreadyRecorded, BillingError, LineInput, issue_invoice, record_payment
+from tests.books import compare_books, xero_calls
+from tests.factories import CustomerFactory
+from tests.xero import book
+
+from .test_sync_money_back import connected_with, drain, same_books
+
+pytestmark = pytest.mark.django_db
+Kind, Status, Origin = SyncRecord.Kind, SyncRecord.Status, SyncRecord.Origin
+PLAN = LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), Decimal("10"))  # 110.00
+
+
+@pytest.fixture
+def postpaid(admin_client, whitelabel, xero):
+    return connected_with(admin_client, whitelabel, xero)
+
+
+def sent_invoice(xero, whitelabel):
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    same_books(xero, whitelabel)
+    xero_id = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=invoice.pk).xero_id
+    return invoice, xero_id
+
+
+def read(whitelabel):
+    return imports.payments_import(whitelabel=whitelabel)
+
+
+def test_a_payment_entered_in_xero_pays_the_arena_invoice_once_and_is_not_sent_back(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "110.00", date="2026-03-02", reference="BPAY 5512")
+    xero.clear_requests_log()
+
+    first = read(postpaid)
+    again = read(postpaid)
+    drain(postpaid)
+
+    invoice.refresh_from_db()
+    (payment,) = Payment.objects.filter(whitelabel=postpaid)
+    assert (invoice.status, invoice.amount_due) == (Invoice.Status.PAID, Decimal("0.00"))
+    assert (payment.source, payment.source_id, payment.amount, payment.method) == (
+        Payment.Source.XERO,
+        entered["PaymentID"],
+        Decimal("110.00"),
+        Payment.Method.BANK_TRANSFER,
+    )
+    assert payment.gateway_reference == "Xero payment BPAY 5512"
+    assert payment.received_at.astimezone(imports._zone(postpaid)).date() == datetime.date(2026, 3, 2)
+    (record,) = SyncRecord.objects.filter(kind=Kind.PAYMENT)
+    assert (record.status, record.origin, record.xero_id, record.attempts) == (
+        Status.SENT,
+        Origin.XERO,
+        entered["PaymentID"],
+        0,
+    )
+    assert (first.imported, first.calls, again.imported, again.calls) == (1, 1, 0, 1)
+    assert [r["method"] for r in xero_calls(xero)] == ["GET", "GET"], "two reads, nothing written"
+    assert len(book(xero, postpaid).payments()) == 1
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_the_cursor_asks_xero_only_for_what_changed_since_the_last_read(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    cursor = XeroImportCursor.objects.get(whitelabel=postpaid)
+    xero.clear_requests_log()
+
+    read(postpaid)
+
+    (call,) = xero_calls(xero, path_end="/Payments")
+    assert call["headers"]["If-Modified-Since"].startswith(cursor.payments_since.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert cursor.imported == 1 and cursor.tenant_id == xero.tenant_ids["Organisation 1"]
+
+
+def test_a_payment_deleted_in_xero_is_reversed_in_arena_and_nothing_is_sent(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "110.00")
+    read(postpaid)
+    xero.advance_clock(5)
+    xero.delete_payment(entered["PaymentID"])
+    xero.clear_requests_log()
+
+    result = read(postpaid)
+    read(postpaid)
+    drain(postpaid)
+
+    invoice.refresh_from_db()
+    payment = Payment.objects.get(source_id=entered["PaymentID"])
+    assert result.reversed == 1
+    assert (payment.reversal_reason, invoice.status, invoice.amount_due) == (
+        "deleted in Xero",
+        Invoice.Status.ISSUED,
+        Decimal("110.00"),
+    )
+    (reversal,) = SyncRecord.objects.filter(kind=Kind.PAYMENT_REVERSAL)
+    assert (reversal.status, reversal.origin) == (Status.SENT, Origin.XERO)
+    assert [r["method"] for r in xero_calls(xero)] == ["GET", "GET"], "nothing deleted again in Xero"
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_arenas_own_payments_are_not_recorded_again(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    record_payment(invoice.customer, "110.00", invoice=invoice)
+    same_books(xero, postpaid)
+
+    result = read(postpaid)
+
+    assert (result.read, result.imported) == (1, 0)
+    assert Payment.objects.filter(whitelabel=postpaid).count() == 1
+
+
+def test_arenas_payment_whose_answer_was_lost_is_recognised_by_its_reference(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    record_payment(invoice.customer, "110.00", invoice=invoice)
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Payments", mode="drop_response")
+    drain(postpaid)  # Xero saved it; Arena never heard
+    record = SyncRecord.objects.get(kind=Kind.PAYMENT)
+    assert (record.xero_id, record.outcome_unknown) == ("", True)
+
+    result = read(postpaid)
+    outbox.records_retry(ids=[record.pk])
+    drain(postpaid)
+
+    assert (result.read, result.imported) == (1, 0)
+    assert Payment.objects.filter(whitelabel=postpaid).count() == 1
+    assert len(book(xero, postpaid).payments()) == 1
+    record.refresh_from_db()
+    assert (record.status, record.origin) == (Status.SENT, Origin.ARENA)
+
+
+def test_with_the_setting_off_arena_only_sends(admin_client, whitelabel, xero):
+    connected_with(admin_client, whitelabel, xero)
+    invoice, xero_invoice_id = sent_invoice(xero, whitelabel)
+    xero.apply_payment(xero_invoice_id, "110.00")
+    whitelabel.accounting_settings.record_xero_payments = False
+    whitelabel.accounting_settings.save()
+
+    result = read(whitelabel)
+
+    assert (result.calls, Payment.objects.count()) == (0, 0)
+
+
+def test_money_entered_elsewhere_is_recorded_once_and_becomes_credit_on_a_paid_invoice(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    record_payment(customer, "110.00", invoice=invoice)
+
+    late = record_payment(customer, "110.00", invoice=invoice, method="bank_transfer", source="xero", source_id="abc")
+
+    assert late.allocations.count() == 0 and customer_credit(customer) == Decimal("110.00")
+    with pytest.raises(AlreadyRecorded):
+        record_payment(customer, "5.00", invoice=invoice, source="xero", source_id="abc")
+    with pytest.raises(BillingError, match="needs its id there"):
+        record_payment(customer, "5.00", source="xero")
+    with pytest.raises(BillingError, match="source must be one of"):
+        record_payment(customer, "5.00", source="bank", source_id="x")
+    assert Payment.objects.filter(customer=customer).count() == 2
