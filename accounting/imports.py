@@ -261,12 +261,65 @@ def payment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) 
                 row=row,
                 reason="Entered in Xero by a person; recorded in Arena.",
             )
+            _crossed(payment, invoice, payment_id=payment_id, tenant_id=tenant_id)
     except (AlreadyRecorded, IntegrityError):
         return "known"
     except BillingError as exc:
         logger.warning("Xero payment %s could not be recorded for whitelabel %s: %s", payment_id, whitelabel.pk, exc)
         return f"problem:Xero payment {payment_id} on invoice {invoice.number}: {exc}"
     return "imported"
+
+
+def _crossed(payment: Payment, invoice: Invoice, *, payment_id: str, tenant_id: str) -> int:
+    """Arena and a person both paid the invoice: Arena's payment had not reached Xero when the person's did, so
+    Xero would refuse it (more than the invoice owes there). What the person's payment left as credit in Arena
+    goes to Xero as an overpayment instead (its own sync record), so Arena's unsent payments on the invoice, up to
+    that credit, are not sent: both books then hold both payments' money, the invoice paid and the excess as
+    the customer's credit. Their records say so (and name the Xero payment); returns how many."""
+    left = payment.amount - sum(a.amount for a in payment.allocations.all())
+    if left <= 0:
+        return 0
+    now = timezone.now()
+    unsent = (
+        SyncRecord.objects.filter(
+            kind=Kind.PAYMENT,
+            object_id__in=Allocation.objects.filter(
+                invoice=invoice, source=Allocation.Source.PAYMENT, reversed_at__isnull=True
+            )
+            .exclude(payment=payment)
+            .values("pk"),
+        )
+        .exclude(status=Status.SENT)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("id")
+    )
+    amounts = dict(Allocation.objects.filter(pk__in=[r.object_id for r in unsent]).values_list("pk", "amount"))
+    skipped = 0
+    for record in unsent:
+        amount = amounts.get(record.object_id, Decimal("0"))
+        if amount > left:
+            continue
+        left -= amount
+        reason = (
+            f"Not sent: a person paid invoice {invoice.number} in Xero first (Xero payment {payment_id}, recorded "
+            f"in Arena as receipt {payment.receipt.number}); Xero holds this payment's money as that receipt's credit."
+        )
+        skipped += (
+            SyncRecord.objects.filter(pk=record.pk)
+            .exclude(status=Status.SENT)
+            .update(
+                status=Status.SKIPPED,
+                reason=reason,
+                next_attempt_at=None,
+                blocked_by=None,
+                xero_id=payment_id,
+                xero_tenant_id=tenant_id,
+                updated_at=now,
+            )
+        )
+    if skipped:
+        logger.info("Invoice %s was paid in Arena and in Xero: %s Arena payment(s) not sent", invoice.pk, skipped)
+    return skipped
 
 
 def _reverse(payment: Payment, tenant_id: str) -> str:

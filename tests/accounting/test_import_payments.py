@@ -171,3 +171,33 @@ def test_money_entered_elsewhere_is_recorded_once_and_becomes_credit_on_a_paid_i
     with pytest.raises(BillingError, match="source must be one of"):
         record_payment(customer, "5.00", source="bank", source_id="x")
     assert Payment.objects.filter(customer=customer).count() == 2
+
+
+@pytest.mark.parametrize("arena_sends_first", [False, True])
+def test_arena_and_a_person_pay_the_same_invoice_both_books_keep_both_and_the_excess_is_credit(
+    postpaid, xero, arena_sends_first
+):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    ours = record_payment(customer, "110.00", invoice=invoice)  # not in Xero yet
+    theirs = xero.apply_payment(xero_invoice_id, "110.00")  # a person, meanwhile
+    if arena_sends_first:
+        drain(postpaid)  # Xero refuses Arena's: the invoice is paid there
+        assert SyncRecord.objects.get(kind=Kind.PAYMENT, object_id=ours.allocations.get().pk).status == Status.FAILED
+    xero.clear_requests_log()
+
+    read(postpaid)
+    drain(postpaid)
+
+    assert Payment.objects.filter(customer=customer).count() == 2
+    assert customer_credit(customer) == Decimal("110.00")
+    skipped = SyncRecord.objects.get(kind=Kind.PAYMENT, object_id=ours.allocations.get().pk)
+    assert skipped.status == Status.SKIPPED and "a person paid invoice" in skipped.reason
+    assert xero_calls(xero, method="PUT", path_end="/Payments") == [], "Arena's payment is not sent (again)"
+    assert len(xero_calls(xero, method="PUT", path_end="/BankTransactions")) == 1, "the excess, once"
+    org = book(xero, postpaid)
+    assert [p["PaymentID"] for p in org.payments()] == [theirs["PaymentID"]]
+    assert [o["RemainingCredit"] for o in org.overpayments()] == [110.0]
+    comparison = compare_books(xero, postpaid)
+    assert comparison.wrong == [] and comparison.duplicates == []
+    assert comparison.lost == [f"payment {ours.receipt.number} {invoice.number}"], "held by Xero as credit instead"
