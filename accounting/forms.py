@@ -20,7 +20,7 @@ class AccountingSettingsForm(forms.ModelForm):
 
     class Meta:
         model = AccountingSettings
-        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code"]
+        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code", "record_xero_payments"]
         widgets = {
             "payment_type": forms.RadioSelect,
             "revenue_code": forms.TextInput(attrs={"placeholder": "e.g. 200", "autocomplete": "off", "maxlength": 10}),

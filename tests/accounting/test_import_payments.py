@@ -3,6 +3,7 @@ sent back; deleted in Xero, they are reversed in Arena. The engine and the impor
 the sandbox; tests/accounting/test_import_payments_worker.py repeats the main cases with a real worker."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -201,3 +202,41 @@ def test_arena_and_a_person_pay_the_same_invoice_both_books_keep_both_and_the_ex
     comparison = compare_books(xero, postpaid)
     assert comparison.wrong == [] and comparison.duplicates == []
     assert comparison.lost == [f"payment {ours.receipt.number} {invoice.number}"], "held by Xero as credit instead"
+
+
+def test_the_setting_is_on_the_settings_page_on_by_default_and_saved(postpaid, xero, admin_client):
+    from django.urls import reverse
+
+    from tests.xero import save_settings, settings_url
+
+    page = admin_client.get(settings_url(postpaid)).content.decode()
+    assert 'name="accounting-record_xero_payments"' in page and "Record payments entered in Xero" in page
+    assert 'id="id_accounting-record_xero_payments" checked' in page
+
+    saved = save_settings(
+        admin_client, postpaid, **{"accounting-record_xero_payments": None, "accounting-bank_account_code": "090"}
+    )
+
+    assert saved.status_code == 302
+    postpaid.accounting_settings.refresh_from_db()
+    assert postpaid.accounting_settings.record_xero_payments is False
+    card = admin_client.get(reverse("accounting:xero_sync", kwargs={"whitelabel": postpaid.slug})).content.decode()
+    assert "Payments entered in Xero are not recorded in Arena" in card
+
+
+def test_the_sync_card_counts_what_came_in_from_xero(postpaid, xero, admin_client):
+    from django.urls import reverse
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "10.00")
+    xero.apply_payment(xero_invoice_id, "20.00")
+    read(postpaid)
+    xero.advance_clock(2)
+    xero.delete_payment(entered["PaymentID"])
+    read(postpaid)
+
+    card = admin_client.get(reverse("accounting:xero_sync", kwargs={"whitelabel": postpaid.slug})).content.decode()
+
+    assert "From Xero: <strong>2</strong> payments entered in Xero recorded in Arena (1 since deleted" in card
+    sent = re.search(r'<li class="sync-sent">[^<]*<strong>(\d+)</strong>', card)
+    assert sent and sent.group(1) == "2", "Arena sent the contact and the invoice; what came from Xero is not counted"
