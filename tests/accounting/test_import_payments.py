@@ -240,3 +240,23 @@ def test_the_sync_card_counts_what_came_in_from_xero(postpaid, xero, admin_clien
     assert "From Xero: <strong>2</strong> payments entered in Xero recorded in Arena (1 since deleted" in card
     sent = re.search(r'<li class="sync-sent">[^<]*<strong>(\d+)</strong>', card)
     assert sent and sent.group(1) == "2", "Arena sent the contact and the invoice; what came from Xero is not counted"
+
+
+def test_the_support_console_lists_payments_entered_in_xero_with_their_xero_link(postpaid, xero):
+    from django.test import Client
+
+    from tests.accounting.test_admin import support_user
+    from tests.second_factor import log_in_verified
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    support = Client()
+    log_in_verified(support, support_user())
+
+    records = support.get("/admin/accounting/syncrecord/?origin=xero").content.decode()
+    payments = support.get("/admin/payments/payment/?source=xero").content.decode()
+
+    assert entered["PaymentID"][:8] in records and "Payment on an invoice" in records
+    assert re.search(rf'href="[^"]*{entered["PaymentID"]}[^"]*"', records), "opens the payment in Xero"
+    assert "Xero" in payments and Payment.objects.get().receipt.number in payments
