@@ -153,7 +153,7 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
     connection = _connection(whitelabel)
     cursor = cursor_for(whitelabel, connection)
     since = cursor.payments_since
-    tz = _zone(whitelabel)
+    tz = zone_of(whitelabel)
     max_pages = max_pages or settings.XERO_IMPORT_PAGES_PER_READ
     for page in range(1, max_pages + 1):
         rows = xero_call(
@@ -208,7 +208,8 @@ def _cursor_advance(cursor, newest, *, imported: int, reversed_: int, problems: 
     rows.update(**counts)
 
 
-def _zone(whitelabel: Whitelabel):
+def zone_of(whitelabel: Whitelabel):
+    """The whitelabel's time zone: Xero's dates are its local dates."""
     return ZoneInfo(whitelabel.time_zone or settings.TIME_ZONE)
 
 

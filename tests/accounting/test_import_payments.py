@@ -61,7 +61,7 @@ def test_a_payment_entered_in_xero_pays_the_arena_invoice_once_and_is_not_sent_b
         Payment.Method.BANK_TRANSFER,
     )
     assert payment.gateway_reference == "Xero payment BPAY 5512"
-    assert payment.received_at.astimezone(imports._zone(postpaid)).date() == datetime.date(2026, 3, 2)
+    assert payment.received_at.astimezone(imports.zone_of(postpaid)).date() == datetime.date(2026, 3, 2)
     (record,) = SyncRecord.objects.filter(kind=Kind.PAYMENT)
     assert (record.status, record.origin, record.xero_id, record.attempts) == (
         Status.SENT,
@@ -260,3 +260,33 @@ def test_the_support_console_lists_payments_entered_in_xero_with_their_xero_link
     assert entered["PaymentID"][:8] in records and "Payment on an invoice" in records
     assert re.search(rf'href="[^"]*{entered["PaymentID"]}[^"]*"', records), "opens the payment in Xero"
     assert "Xero" in payments and Payment.objects.get().receipt.number in payments
+
+
+def test_resync_xero_import_since_reads_again_and_records_only_what_arena_lacks(postpaid, xero):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    first = xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    missed = xero.apply_payment(xero_invoice_id, "20.00")
+    # As if a read had gone past it without recording it (the setting was off then, say).
+    XeroImportCursor.objects.filter(whitelabel=postpaid).update(
+        payments_since=timezone.now() + datetime.timedelta(hours=2)
+    )
+    assert read(postpaid).imported == 0
+    today = timezone.localdate(timezone=imports.zone_of(postpaid)).isoformat()
+
+    out = StringIO()
+    call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", today, stdout=out)
+    again = StringIO()
+    call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", today, stdout=again)
+
+    assert "recorded 1, reversed 0" in out.getvalue() and "recorded 0, reversed 0" in again.getvalue()
+    assert sorted(Payment.objects.values_list("source_id", flat=True)) == sorted(
+        [first["PaymentID"], missed["PaymentID"]]
+    )
+    with pytest.raises(CommandError, match="is not a date"):
+        call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", "yesterday")
