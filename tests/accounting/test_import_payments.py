@@ -290,3 +290,27 @@ def test_resync_xero_import_since_reads_again_and_records_only_what_arena_lacks(
     )
     with pytest.raises(CommandError, match="is not a date"):
         call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", "yesterday")
+
+
+def test_the_reconcile_knows_recorded_payments_and_fix_records_one_not_yet_recorded(postpaid, xero):
+    from accounting import reconcile
+    from accounting.reconcile.books import DriftKind
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    assert reconcile.whitelabel_reconcile(whitelabel=postpaid).differences == [], "recorded: not extra in Xero"
+    later = xero.apply_payment(xero_invoice_id, "20.00")
+
+    found = reconcile.whitelabel_reconcile(whitelabel=postpaid)
+    fixed = reconcile.whitelabel_reconcile(whitelabel=postpaid, fix=True)
+    after = reconcile.whitelabel_reconcile(whitelabel=postpaid)
+
+    assert (DriftKind.EXTRA_IN_XERO, later["PaymentID"]) in [(d.kind, d.xero_id) for d in found.differences]
+    assert [d.xero_id for d in fixed.fixed] == [later["PaymentID"]]
+    assert after.differences == []
+    assert Payment.objects.filter(source_id=later["PaymentID"]).count() == 1
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Decimal("80.00")
+    drain(postpaid)
+    compare_books(xero, postpaid).assert_same()
