@@ -156,11 +156,12 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
     tz = zone_of(whitelabel)
     max_pages = max_pages or settings.XERO_IMPORT_PAGES_PER_READ
     for page in range(1, max_pages + 1):
-        rows = xero_call(
+        listing = xero_call(
             connection,
             lambda creds, page=page: client.payments_changed(creds, page=page, modified_since=since),
             tenant_id=connection.tenant_id,
         )
+        rows = listing.rows
         result.calls += 1
         result.read += len(rows)
         newest = None
@@ -179,7 +180,8 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
         result.imported += imported
         result.reversed += reversed_
         _cursor_advance(cursor, newest, imported=imported, reversed_=reversed_, problems=result.problems)
-        if len(rows) < client.XERO_PAGE_SIZE:
+        last = listing.page_count if listing.page_count is not None else page + (len(rows) >= client.XERO_PAGE_SIZE)
+        if page >= last:
             break
     if result.imported or result.reversed:
         logger.info(

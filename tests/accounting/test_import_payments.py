@@ -314,3 +314,18 @@ def test_the_reconcile_knows_recorded_payments_and_fix_records_one_not_yet_recor
     assert invoice.amount_due == Decimal("80.00")
     drain(postpaid)
     compare_books(xero, postpaid).assert_same()
+
+
+def test_reading_n_payments_costs_ceil_n_over_100_calls(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    for _ in range(101):
+        xero.apply_payment(xero_invoice_id, "1.00")
+    xero.clear_requests_log()
+
+    result = read(postpaid)
+
+    assert (result.read, result.imported, result.calls) == (101, 101, 2), "ceil(101 / 100) pages, no empty third"
+    assert len(xero_calls(xero)) == 2
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == Decimal("101.00")
+    assert Payment.objects.filter(whitelabel=postpaid, source=Payment.Source.XERO).count() == 101
