@@ -35,8 +35,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from payments.models import Allocation, Invoice, Payment, Whitelabel
-from payments.services import AlreadyRecorded, BillingError, record_payment, reverse_payment
+from payments.models import Allocation, Customer, Invoice, Payment, Whitelabel
+from payments.services import AlreadyRecorded, BillingError, add_credit, record_payment, reverse_payment
 
 from .connection import whitelabel_connection, xero_call
 from .errors import NotConnected
@@ -54,6 +54,7 @@ FIRST_READ_MARGIN = datetime.timedelta(hours=1)
 @dataclass
 class ImportResult:
     calls: int = 0
+    payment_calls: int = 0  # of them, reads of GET /Payments (n payments: ceil(n / 100))
     read: int = 0
     imported: int = 0
     reversed: int = 0
@@ -163,6 +164,7 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
         )
         rows = listing.rows
         result.calls += 1
+        result.payment_calls += 1
         result.read += len(rows)
         newest = None
         imported = reversed_ = 0
@@ -183,6 +185,7 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
         last = listing.page_count if listing.page_count is not None else page + (len(rows) >= client.XERO_PAGE_SIZE)
         if page >= last:
             break
+    _overpayments_import(whitelabel, connection, cursor, tz, result, max_pages)
     if result.imported or result.reversed:
         logger.info(
             "Recorded %s payment(s) entered in Xero and reversed %s for whitelabel %s (%s call(s))",
@@ -192,6 +195,131 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
             result.calls,
         )
     return result
+
+
+def _overpayments_import(whitelabel, connection, cursor, tz, result: ImportResult, max_pages: int) -> None:
+    """Credit a person entered in Xero for an Arena customer (a RECEIVE-OVERPAYMENT): the customer's credit in
+    Arena (`add_credit`, source xero), once; voided in Xero: reversed. Its sync record is marked from Xero, so
+    Arena never sends it back, and credit Arena later applies to invoices is allocated from it in Xero."""
+    since = cursor.overpayments_since or cursor.payments_since
+    newest = None
+    imported = reversed_ = 0
+    for page in range(1, max_pages + 1):
+        rows = xero_call(
+            connection,
+            lambda creds, page=page: client.overpayments_page(creds, page=page, modified_since=since),
+            tenant_id=connection.tenant_id,
+        )
+        result.calls += 1
+        result.read += len(rows)
+        for row in rows:
+            outcome = overpayment_from_xero(whitelabel=whitelabel, tenant_id=connection.tenant_id, row=row, tz=tz)
+            imported += outcome == "imported"
+            reversed_ += outcome == "reversed"
+            if outcome.startswith("problem:"):
+                result.problems.append(outcome.removeprefix("problem:"))
+            moment = _moment(row.get("UpdatedDateUTC"))
+            if moment is not None and (newest is None or moment > newest):
+                newest = moment
+        if len(rows) < client.XERO_PAGE_SIZE:
+            break
+    result.imported += imported
+    result.reversed += reversed_
+    rows = XeroImportCursor.objects.filter(pk=cursor.pk)
+    if newest is not None:
+        rows.filter(Q(overpayments_since__isnull=True) | Q(overpayments_since__lt=newest)).update(
+            overpayments_since=newest
+        )
+    rows.update(reads=F("reads") + 1, imported=F("imported") + imported, reversed=F("reversed") + reversed_)
+
+
+def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) -> str:
+    """Record (or reverse) one overpayment as Xero lists it; returns what happened, as `payment_from_xero`."""
+    if row.get("Type") not in (None, "RECEIVE-OVERPAYMENT"):
+        return "other"
+    overpayment_id = str(row.get("OverpaymentID") or "").lower()
+    if not overpayment_id or _overpayment_sent_by_arena(whitelabel, overpayment_id, row):
+        return "arena" if overpayment_id else "other"
+    recorded = Payment.objects.filter(
+        whitelabel=whitelabel, source=Payment.Source.XERO, source_id=overpayment_id
+    ).first()
+    if row.get("Status") in ("VOIDED", "DELETED"):
+        if recorded is None or recorded.reversed_at is not None:
+            return "known" if recorded else "other"
+        try:
+            with transaction.atomic():
+                reverse_payment(payment=recorded, reason=DELETED_IN_XERO)
+                _mark_from_xero(
+                    SyncRecord.objects.filter(kind=Kind.DEPOSIT_REVERSAL, object_id=recorded.pk),
+                    payment_id=overpayment_id,
+                    tenant_id=tenant_id,
+                    row=None,
+                    reason="Voided in Xero by a person; reversed in Arena.",
+                )
+        except BillingError as exc:
+            return f"problem:Xero overpayment {overpayment_id} was voided in Xero but can't be reversed in Arena: {exc}"
+        return "reversed"
+    if recorded is not None:
+        return "known"
+    customer = _arena_customer(whitelabel, tenant_id, (row.get("Contact") or {}).get("ContactID"))
+    if customer is None:
+        return "other"
+    try:
+        amount = Decimal(str(row.get("Total")))
+    except InvalidOperation:
+        return f"problem:Xero overpayment {overpayment_id} has no amount Arena can read ({row.get('Total')!r})."
+    day = client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz)
+    try:
+        with transaction.atomic():
+            payment = add_credit(
+                customer,
+                amount,
+                received_at=datetime.datetime.combine(day, datetime.time(12), tzinfo=tz),
+                method=Payment.Method.BANK_TRANSFER,
+                reference=f"Xero overpayment {row.get('Reference') or overpayment_id}"[:100],
+                source=Payment.Source.XERO,
+                source_id=overpayment_id,
+            )
+            _mark_from_xero(
+                SyncRecord.objects.filter(kind=Kind.OVERPAYMENT, object_id=payment.pk),
+                payment_id=overpayment_id,
+                tenant_id=tenant_id,
+                row=row,
+                reason="Credit entered in Xero by a person (an overpayment); recorded in Arena.",
+            )
+    except (AlreadyRecorded, IntegrityError):
+        return "known"
+    except BillingError as exc:
+        return f"problem:Xero overpayment {overpayment_id} for {customer}: {exc}"
+    return "imported"
+
+
+def _overpayment_sent_by_arena(whitelabel: Whitelabel, overpayment_id: str, row: dict) -> bool:
+    """Arena's own credit: its sync record holds that OverpaymentID, or (answer lost) its line names one of
+    Arena's receipts ("Credit from receipt RCT-000042")."""
+    if SyncRecord.objects.filter(
+        whitelabel=whitelabel, kind=Kind.OVERPAYMENT, origin=Origin.ARENA, xero_id__iexact=overpayment_id
+    ).exists():
+        return True
+    for line in row.get("LineItems") or []:
+        words = str(line.get("Description") or "").split()
+        if words[:3] == ["Credit", "from", "receipt"] and len(words) == 4:
+            return Payment.objects.filter(whitelabel=whitelabel, receipt__number=words[3]).exists()
+    return False
+
+
+def _arena_customer(whitelabel: Whitelabel, tenant_id: str, contact_id) -> Customer | None:
+    object_id = (
+        SyncRecord.objects.filter(
+            whitelabel=whitelabel,
+            kind=Kind.CONTACT,
+            xero_id__iexact=str(contact_id or ""),
+            xero_tenant_id__iexact=tenant_id,
+        )
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    return Customer.objects.filter(pk=object_id, whitelabel=whitelabel).first() if object_id and contact_id else None
 
 
 def _cursor_advance(cursor, newest, *, imported: int, reversed_: int, problems: list[str]) -> None:

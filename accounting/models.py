@@ -489,6 +489,11 @@ class XeroImportCursor(models.Model):
     payments_since = models.DateTimeField(
         null=True, blank=True, help_text="Xero's UpdatedDateUTC of the newest payment read (the next read starts here)."
     )
+    overpayments_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Xero's UpdatedDateUTC of the newest overpayment read (credit entered in Xero).",
+    )
     last_read_at = models.DateTimeField(null=True, blank=True, help_text="When Arena last read Xero's payments.")
     reads = models.PositiveBigIntegerField(default=0, help_text="Calls made to read payments.")
     imported = models.PositiveIntegerField(default=0, help_text="Payments entered in Xero that Arena recorded.")

@@ -20,7 +20,18 @@ import sys
 from . import environment
 from .environment import Options
 
-SCENARIOS = ("burst", "backfill", "organisations", "single", "memory", "savecost", "billrun", "nodes", "reconcile")
+SCENARIOS = (
+    "burst",
+    "backfill",
+    "organisations",
+    "single",
+    "memory",
+    "savecost",
+    "billrun",
+    "nodes",
+    "reconcile",
+    "imports",
+)
 # Xero minutes pass this many times faster (sandbox and limiter alike), unless --time-scale says otherwise.
 # 2: Xero's 60 calls a minute (2 a second) binds before the engine (about 5 calls a second on this
 # machine); single: real time, since the coalescing window is in real seconds; memory: 20, so that the
@@ -37,6 +48,7 @@ DEFAULT_TIME_SCALES = {
     "billrun": 1,
     "nodes": 1,
     "reconcile": 20,
+    "imports": 20,
 }
 
 
@@ -146,6 +158,8 @@ def run(args) -> list:
             else:
                 sizes = tuple(int(s) for s in args.node_sizes.split(","))
                 found = scenarios.nodes(options, template, sizes=sizes, **workload)
+        elif name == "imports":
+            found = [scenarios.imports_calls(options, template, **_sized(args, invoices=1000, customers=100))]
         elif name == "reconcile":
             found = [scenarios.reconcile_calls(options, template, **_sized(args, invoices=50000, customers=1000))]
         else:

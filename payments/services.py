@@ -466,6 +466,15 @@ def _money_received(customer, amount, *, received_at, method, reference) -> _Mon
     return _Money(amount, received_at, _method(method), reference)
 
 
+def _check_not_recorded(customer: Customer, source: str, source_id: str) -> None:
+    """Money entered elsewhere is recorded once: checked under the customer's lock (the constraint backs it)."""
+    if (
+        source_id
+        and Payment.objects.filter(whitelabel_id=customer.whitelabel_id, source=source, source_id=source_id).exists()
+    ):
+        raise AlreadyRecorded(f"The {Payment.Source(source).label} payment {source_id} is already recorded.")
+
+
 def _source(source, source_id) -> tuple[str, str]:
     if source not in Payment.Source.values:
         raise BillingError(
@@ -529,11 +538,7 @@ def record_payment(
         if _customer_id_of(Invoice, invoice, "The invoice") != customer.pk:
             raise BillingError(f"Invoice {invoice} belongs to another customer, not {customer}.")
     customer = _lock_customer(customer.pk)
-    if (
-        source_id
-        and Payment.objects.filter(whitelabel_id=customer.whitelabel_id, source=source, source_id=source_id).exists()
-    ):
-        raise AlreadyRecorded(f"The {Payment.Source(source).label} payment {source_id} is already recorded.")
+    _check_not_recorded(customer, source, source_id)
     if invoice is not None and source != Payment.Source.ARENA:
         invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
         if invoice.status == Invoice.Status.DRAFT:
@@ -577,12 +582,24 @@ def add_credit(
     received_at: datetime.datetime | None = None,
     method: str = Payment.Method.CARD,
     reference: str = "",
+    source: str = Payment.Source.ARENA,
+    source_id: str = "",
 ) -> Payment:
-    """A pre-paid top-up: the money becomes the customer's credit, with a receipt."""
+    """A pre-paid top-up: the money becomes the customer's credit, with a receipt. Money entered elsewhere (an
+    overpayment entered in Xero: `source`, `source_id`) is recorded once per `source_id` (`AlreadyRecorded`)."""
     money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference)
+    source, source_id = _source(source, source_id)
     customer = _lock_customer(customer.pk)
+    _check_not_recorded(customer, source, source_id)
     number = _take_receipt_number(customer.whitelabel)
-    payment = _new_payment(customer, money, kind=Payment.Kind.TOP_UP, currency=customer.whitelabel.default_currency)
+    payment = _new_payment(
+        customer,
+        money,
+        kind=Payment.Kind.TOP_UP,
+        currency=customer.whitelabel.default_currency,
+        source=source,
+        source_id=source_id,
+    )
     _issue_receipt(payment, number)
     return payment
 
