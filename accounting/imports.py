@@ -2,12 +2,14 @@
 exactly once, and are never sent back.
 
 How Arena hears: a read of Xero's payments changed since the organisation's cursor (`If-Modified-Since`,
-oldest change first, 100 a page, through the shared rate limiter), asked for by Xero's invoice webhooks (a
-payment changes its invoice), by Celery beat every `XERO_IMPORT_POLL_SECONDS` (what webhooks miss) and after a
-(re)connect. Requests within `XERO_IMPORT_COALESCE_SECONDS` become one read. The cursor (`XeroImportCursor`) moves
-only forward and only past what was recorded, so nothing is missed across restarts; what a read sees again at
-its boundary (or a worker killed mid-read sees again) is recorded once: `Payment.source_id` is unique, and
-`payments.services.record_payment` checks it under the customer's lock.
+oldest change first, 100 a page, through the shared rate limiter): when Xero's webhook says an invoice changed (a
+payment changes its invoice; one read per delivery, in its task, before the invoices are compared), every
+`XERO_IMPORT_POLL_SECONDS` (Celery beat: what webhooks miss) and after a (re)connect; requests from the last two
+within `XERO_IMPORT_COALESCE_SECONDS` become one read. Overpayments (credit entered in Xero) are read the same
+way from a cursor of their own. The cursors (`XeroImportCursor`) move only forward and only past what was
+recorded, so nothing is missed across restarts; what a read sees again at its boundary (or a worker killed
+mid-read sees again) is recorded once: `Payment.source_id` is unique, and `payments.services` checks it under
+the customer's lock.
 
 What a payment becomes:
 - Arena's own (its sync record holds that PaymentID, or its Reference is one Arena sends, "RCT-000042 INV-000042",
