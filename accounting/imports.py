@@ -99,6 +99,14 @@ def whitelabels_to_import() -> list[int]:
     )
 
 
+def read_before(whitelabel: Whitelabel, tenant_id: str) -> bool:
+    """Arena has read this organisation's payments for the whitelabel before (so a connect is a reconnect, and
+    what was entered meanwhile is worth a read now), and still records them."""
+    return XeroImportCursor.objects.filter(
+        whitelabel=whitelabel, tenant_id__iexact=tenant_id
+    ).exists() and imports_from_xero(whitelabel)
+
+
 def imports_from_xero(whitelabel: Whitelabel) -> bool:
     accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
     return bool(accounting and accounting.imports_from_xero)

@@ -227,7 +227,7 @@ def connection_create(
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
     runner.run_request(whitelabel.pk, delay=0)
-    if imports.imports_from_xero(whitelabel):  # what people entered in Xero meanwhile
+    if imports.read_before(whitelabel, connection.tenant_id):  # a reconnect: what people entered in Xero meanwhile
         imports.import_request(whitelabel.pk, delay=0)
     return connection
 

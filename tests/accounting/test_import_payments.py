@@ -360,3 +360,21 @@ def test_credit_entered_in_xero_becomes_the_customers_credit_and_arena_allocates
     later.refresh_from_db()
     assert later.amount_due == Decimal("60.00")
     assert [o["RemainingCredit"] for o in book(xero, postpaid).overpayments()] == [0.0]
+
+
+def test_a_reconnect_asks_for_a_read_and_a_first_connect_does_not(admin_client, whitelabel, xero):
+    from django.core.cache import cache
+
+    from accounting.models import XeroConnection
+    from tests.xero import connect
+
+    key = f"xero-import-queued:{whitelabel.pk}"
+    cache.delete(key)
+    connected_with(admin_client, whitelabel, xero)
+    assert cache.get(key) is None, "nothing was entered in Xero for Arena yet"
+    read(whitelabel)
+    XeroConnection.objects.filter(whitelabel=whitelabel).update(status=XeroConnection.Status.NEEDS_RECONNECT)
+
+    connect(admin_client, whitelabel, xero)
+
+    assert cache.get(key), "what people entered in Xero meanwhile is read"
