@@ -4,7 +4,7 @@ exactly once, and are never sent back.
 How Arena hears: a read of Xero's payments changed since the organisation's cursor (`If-Modified-Since`,
 oldest change first, 100 a page, through the shared rate limiter): when Xero's webhook says an invoice changed (a
 payment changes its invoice; one read per delivery, in its task, before the invoices are compared), every
-`XERO_IMPORT_POLL_SECONDS` (Celery beat: what webhooks miss) and after a (re)connect; requests from the last two
+`XERO_IMPORT_POLL_SECONDS` (Celery beat: what webhooks miss) and after a reconnect; requests from the last two
 within `XERO_IMPORT_COALESCE_SECONDS` become one read. Overpayments (credit entered in Xero) are read the same
 way from a cursor of their own. The cursors (`XeroImportCursor`) move only forward and only past what was
 recorded, so nothing is missed across restarts; what a read sees again at its boundary (or a worker killed
