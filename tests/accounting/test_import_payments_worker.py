@@ -74,7 +74,7 @@ def test_a_person_pays_in_xero_and_arena_records_it_once(hooked, xero):
     assert again.status_code == 200
     poll_xero_payments.delay()
     wait_until(
-        lambda: reads_so_far(whitelabel) >= reads + 2 and not unprocessed(),
+        lambda: reads_so_far(whitelabel) >= reads + 4 and not unprocessed(),  # 2 reads: payments, overpayments
         message="the poll and the repeated delivery to be handled",
     )
     outbox_settled(whitelabel)
@@ -83,7 +83,10 @@ def test_a_person_pays_in_xero_and_arena_records_it_once(hooked, xero):
     assert (payment.source, payment.amount) == (Payment.Source.XERO, Decimal("110.00"))
     assert SyncRecord.objects.get(kind=Kind.PAYMENT).origin == Origin.XERO
     assert xero_calls(xero, method="PUT") == [] and xero_calls(xero, method="POST") == [], "nothing sent back"
-    assert len(xero_calls(xero, method="GET", path_end="/Payments")) == reads_so_far(whitelabel) - reads
+    reads_made = len(xero_calls(xero, method="GET", path_end="/Payments")) + len(
+        xero_calls(xero, method="GET", path_end="/Overpayments")
+    )
+    assert reads_made == reads_so_far(whitelabel) - reads, "each read counted: payments, then overpayments"
     assert not SyncRecord.objects.filter(changed_in_xero_at__isnull=False).exists(), "Arena agrees: no drift"
     compare_books(xero, whitelabel).assert_same()
 
@@ -124,7 +127,7 @@ def test_a_worker_killed_while_it_reads_imports_nothing_twice(hooked, xero, sync
     import_xero_payments.delay(whitelabel.pk)
     import_xero_payments.delay(whitelabel.pk)
     wait_until(
-        lambda: reads_so_far(whitelabel) >= reads + 2,
+        lambda: reads_so_far(whitelabel) >= reads + 4,  # two reads of payments and overpayments
         message="both reads after the restart",
     )
     outbox_settled(whitelabel)
