@@ -257,6 +257,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         OrganisationFilter,
         "outcome_unknown",
         ChangedInXeroFilter,
+        "origin",  # "Entered in Xero": payments a person entered there, recorded in Arena (with their Xero link)
         ("created_at", BilledFilter),
     ]
     list_select_related = ["whitelabel"]
@@ -266,7 +267,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     actions = ["retry_now", "skip_records", "resolve_changes_in_xero"]
     inlines = [SyncAttemptInline]
     fieldsets = [
-        (None, {"fields": ["label", "kind", "whitelabel", "arena_object", "status", "reason", "waits_for"]}),
+        (None, {"fields": ["label", "kind", "whitelabel", "origin", "arena_object", "status", "reason", "waits_for"]}),
         (
             "In Xero",
             {

@@ -20,7 +20,14 @@ class AccountingSettingsForm(forms.ModelForm):
 
     class Meta:
         model = AccountingSettings
-        fields = ["accounting_system", "payment_type", "revenue_code", "bank_account_code", "lock_date_policy"]
+        fields = [
+            "accounting_system",
+            "payment_type",
+            "revenue_code",
+            "bank_account_code",
+            "lock_date_policy",
+            "record_xero_payments",
+        ]
         widgets = {
             "payment_type": forms.RadioSelect,
             "lock_date_policy": forms.RadioSelect,

@@ -57,6 +57,12 @@ class AccountingSettings(models.Model):
         help_text="Hold: a record dated in a locked period waits until the accountant moves the lock date. "
         "First open day: it is sent dated the day after the lock date, its reference naming Arena's date.",
     )
+    record_xero_payments = models.BooleanField(
+        default=True,
+        verbose_name="Record payments entered in Xero",
+        help_text="Post-paid: a payment applied in Xero to an invoice Arena sent (a bank transfer reconciled, a "
+        "receipt entered by hand) is recorded in Arena too. Pre-paid whitelabels only send.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
@@ -70,6 +76,11 @@ class AccountingSettings(models.Model):
     @property
     def uses_xero(self) -> bool:
         return self.accounting_system == self.System.XERO
+
+    @property
+    def imports_from_xero(self) -> bool:
+        """Payments entered in Xero are recorded in Arena (post-paid, when the setting is on)."""
+        return self.uses_xero and self.payment_type == self.PaymentType.POSTPAID and self.record_xero_payments
 
 
 class XeroConnection(models.Model):
@@ -191,6 +202,10 @@ class SyncRecord(models.Model):
         LOCK_DATE = "lock_date", "Xero's lock date"
         PLAN = "plan", "The organisation's Xero plan"
 
+    class Origin(models.TextChoices):
+        ARENA = "arena", "Arena"
+        XERO = "xero", "Entered in Xero"
+
     whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="sync_records")
     kind = models.CharField(max_length=30, choices=Kind.choices)
     object_id = models.PositiveBigIntegerField(help_text="Primary key of the Arena record (customer, invoice, ...).")
@@ -225,6 +240,13 @@ class SyncRecord(models.Model):
     payload = models.JSONField(null=True, blank=True, help_text="The last payload sent to Xero.")
     response = models.JSONField(null=True, blank=True, help_text="Xero's answer for this record.")
     sent_at = models.DateTimeField(null=True, blank=True)
+    origin = models.CharField(
+        max_length=10,
+        choices=Origin.choices,
+        default=Origin.ARENA,
+        help_text="Where the record was made: in Arena (sent to Xero), or in Xero by a person (recorded in Arena, "
+        "never sent back).",
+    )
     changed_in_xero_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -529,6 +551,34 @@ class AlertOptOut(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_opt_out")
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class XeroImportCursor(models.Model):
+    """How far Arena has read what people entered in a whitelabel's Xero organisation: the next read asks
+    Xero (`If-Modified-Since`) only for what changed from `payments_since` on, so nothing is missed across
+    restarts; what is read again at the boundary is recorded once (`Payment.source_id` is unique)."""
+
+    whitelabel = models.ForeignKey(Whitelabel, on_delete=models.CASCADE, related_name="xero_import_cursors")
+    tenant_id = models.CharField(max_length=64, help_text="The organisation read; a cursor means nothing in another.")
+    payments_since = models.DateTimeField(
+        null=True, blank=True, help_text="Xero's UpdatedDateUTC of the newest payment read (the next read starts here)."
+    )
+    overpayments_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Xero's UpdatedDateUTC of the newest overpayment read (credit entered in Xero).",
+    )
+    last_read_at = models.DateTimeField(null=True, blank=True, help_text="When Arena last read Xero's payments.")
+    reads = models.PositiveBigIntegerField(default=0, help_text="Calls made to read payments.")
+    imported = models.PositiveIntegerField(default=0, help_text="Payments entered in Xero that Arena recorded.")
+    reversed = models.PositiveIntegerField(default=0, help_text="Recorded payments reversed: deleted in Xero.")
+    last_error = models.TextField(blank=True, help_text="Why the last read, or a payment of it, could not be recorded.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["whitelabel", "tenant_id"], name="one_import_cursor_per_org")]
+
+    def __str__(self) -> str:
+        return f"Import from {self.tenant_id} for {self.whitelabel}"
 
 
 from .mapping_models import (  # noqa: E402, F401  (issue 20's models)

@@ -18,6 +18,7 @@ from .models import (
     SyncRecord,
     SyncState,
     XeroConnection,
+    XeroImportCursor,
 )
 from .sync import kinds
 from .xero.links import deep_link
@@ -52,6 +53,7 @@ class SyncSummary:
     changed_example: SyncRecord | None = None
     reconciled_at: datetime.datetime | None = None  # when the books were last compared with Xero's
     setting_drift: tuple[str, ...] = ()  # e.g. the revenue account archived in Xero, from that comparison
+    from_xero: "FromXero | None" = None  # payments entered in Xero and recorded in Arena (accounting/imports.py)
 
     @property
     def statuses(self) -> list[StatusCount]:
@@ -94,7 +96,8 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
     """How many of the whitelabel's records are in each state, when Xero last accepted one, and the
     latest failures with their reasons."""
     records = SyncRecord.objects.filter(whitelabel=whitelabel)
-    counts = {row["status"]: row["n"] for row in records.values("status").annotate(n=Count("id"))}
+    sent_by_arena = records.exclude(origin=SyncRecord.Origin.XERO)  # what came from Xero was never sent
+    counts = {row["status"]: row["n"] for row in sent_by_arena.values("status").annotate(n=Count("id"))}
     latest = list(records.filter(status=Status.FAILED).order_by("-updated_at")[:failures])
     last_sent_at = records.filter(sent_at__isnull=False).aggregate(at=Max("sent_at"))["at"]
     retrying_soon = 0
@@ -118,6 +121,31 @@ def sync_summary(whitelabel: Whitelabel, *, failures: int = 5) -> SyncSummary:
         setting_drift=tuple(d["detail"] for d in reconciled.differences if d.get("what") == "setting")
         if reconciled
         else (),
+        from_xero=from_xero(whitelabel),
+    )
+
+
+@dataclass(frozen=True)
+class FromXero:
+    """What came in from Xero: payments people entered there, recorded in Arena, and those since deleted."""
+
+    recording: bool  # the setting is on (post-paid)
+    imported: int
+    reversed: int
+    last_read_at: datetime.datetime | None
+
+
+def from_xero(whitelabel: Whitelabel) -> FromXero | None:
+    accounting = AccountingSettings.objects.filter(whitelabel=whitelabel).first()
+    if accounting is None or accounting.payment_type != AccountingSettings.PaymentType.POSTPAID:
+        return None
+    entered = Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO)
+    last = XeroImportCursor.objects.filter(whitelabel=whitelabel).aggregate(at=Max("last_read_at"))["at"]
+    return FromXero(
+        recording=accounting.record_xero_payments,
+        imported=entered.count(),
+        reversed=entered.filter(reversed_at__isnull=False).count(),
+        last_read_at=last,
     )
 
 
@@ -256,7 +284,8 @@ class SyncHealth:
 
 def sync_health(whitelabel: Whitelabel) -> SyncHealth:
     records = SyncRecord.objects.filter(whitelabel=whitelabel)
-    counts = {row["status"]: row["n"] for row in records.values("status").annotate(n=Count("id"))}
+    sent_by_arena = records.exclude(origin=SyncRecord.Origin.XERO)  # what came from Xero was never sent
+    counts = {row["status"]: row["n"] for row in sent_by_arena.values("status").annotate(n=Count("id"))}
     state = SyncState.objects.filter(whitelabel=whitelabel).first()
     paused_until = state.paused_until if state and state.paused_until and state.paused_until > timezone.now() else None
     return SyncHealth(

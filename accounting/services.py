@@ -17,7 +17,7 @@ from django.utils import timezone
 from payments.models import Membership, PaymentGatewaySettings, Whitelabel
 from payments.selectors import user_role
 
-from . import selectors
+from . import imports, selectors
 from .alerts import alert_raise
 from .connection import (
     chart_of_accounts,
@@ -236,6 +236,8 @@ def connection_create(
     logger.info("Whitelabel %s connected to Xero organisation %s", whitelabel.pk, connection.tenant_id)
     # What waited while the connection needed attention goes now (skipped records still need a resync).
     runner.run_request(whitelabel.pk, delay=0)
+    if imports.read_before(whitelabel, connection.tenant_id):  # a reconnect: what people entered in Xero meanwhile
+        imports.import_request(whitelabel.pk, delay=0)
     return connection
 
 

@@ -13,11 +13,11 @@ from django.db import DatabaseError, InterfaceError
 
 from payments.models import Whitelabel
 
-from . import alerts, reconcile, selectors, services, summaries, webhooks
+from . import alerts, imports, reconcile, selectors, services, summaries, webhooks
 from .errors import NotConnected
 from .models import Reconciliation
 from .sync import engine, outbox, runner
-from .xero.errors import XeroError
+from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
 RATE_LIMITED_RETRIES = 50  # a delivery held back by Xero's limits waits out their windows, not forever
@@ -150,3 +150,39 @@ def mail_alerts(whitelabel_id: int | None, kind: str) -> bool:
 def mail_alerts_due() -> int:
     """Hourly (Celery beat): the digests whose day is up."""
     return alerts.alerts_mail_due()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_xero_payments() -> int:
+    """Periodic (Celery beat, XERO_IMPORT_POLL_SECONDS): ask for a read of the payments entered in Xero of every
+    whitelabel that records them (what webhooks missed)."""
+    whitelabel_ids = imports.whitelabels_to_import()
+    for whitelabel_id in whitelabel_ids:
+        imports.import_request(whitelabel_id, delay=0)
+    return len(whitelabel_ids)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError, InterfaceError),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def import_xero_payments(self, whitelabel_id: int) -> None:
+    """Record the payments people entered (or deleted) in the whitelabel's Xero organisation since the last
+    read. A worker killed midway leaves the task to run again: what it recorded is not recorded twice."""
+    whitelabel = Whitelabel.objects.filter(pk=whitelabel_id).first()
+    if whitelabel is None:
+        return
+    try:
+        imports.payments_import(whitelabel=whitelabel)
+    except XeroRateLimited as exc:
+        raise self.retry(countdown=max(exc.retry_after or 1.0, 1.0), max_retries=RATE_LIMITED_RETRIES) from None
+    except XeroUnavailable:
+        raise self.retry(countdown=30) from None
+    except (NotConnected, XeroError) as exc:
+        logger.warning("Payments entered in Xero not read for whitelabel %s: %s", whitelabel_id, exc)

@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import reconcile
+from . import imports, reconcile
 from .models import XeroConnection, XeroWebhookDelivery, XeroWebhookEvent, XeroWebhookRefusal
 from .xero.errors import XeroError, XeroRateLimited, XeroUnavailable
 
@@ -219,6 +219,8 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
     if connection is None:
         _finish(events, Finding.IGNORED, "No whitelabel is connected to this Xero organisation.")
         return
+    if connection.is_active and any(e.category == "INVOICE" for e in events):
+        _import_payments(connection)
     by_category = defaultdict(list)
     for event in events:
         event.whitelabel = connection.whitelabel
@@ -249,6 +251,21 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
             check = checks.get(event.resource_id)
             event.record = check.record if check else None
             _finish([event], check.finding if check else Finding.IGNORED, check.note if check else "")
+
+
+def _import_payments(connection: XeroConnection) -> None:
+    """A payment entered (or deleted) in Xero changes its invoice: record it before the invoices are compared,
+    so that what Arena now records is not reported as a change. One read for the whole delivery."""
+    if not imports.imports_from_xero(connection.whitelabel):
+        return
+    try:
+        imports.payments_import(whitelabel=connection.whitelabel)
+    except XeroRateLimited as exc:
+        raise TryLater(str(exc), exc.retry_after) from None
+    except XeroUnavailable as exc:
+        raise TryLater(str(exc), 30.0) from None
+    except XeroError as exc:
+        logger.warning("Payments entered in Xero not read for whitelabel %s: %s", connection.whitelabel_id, exc)
 
 
 def _finish(events: list[XeroWebhookEvent], finding: str, note: str) -> None:

@@ -329,6 +329,17 @@ except ValueError:
     raise ImproperlyConfigured("BILLING_EARLIEST_DATE is a date, YYYY-MM-DD, e.g. 2000-01-01.") from None
 if not 0 < BILLING_YEARS_AHEAD < 1000:
     raise ImproperlyConfigured("BILLING_YEARS_AHEAD is a number of years from 1 to 999, e.g. 10.")
+# Payments entered in Xero (accounting/imports.py): read every XERO_IMPORT_POLL_SECONDS (0: only on webhooks and
+# reconnects), webhook requests within XERO_IMPORT_COALESCE_SECONDS become one read, a read takes at most
+# XERO_IMPORT_PAGES_PER_READ pages of 100 (the rest waits for the next read).
+XERO_IMPORT_POLL_SECONDS = env.float("XERO_IMPORT_POLL_SECONDS", default=900.0)
+XERO_IMPORT_COALESCE_SECONDS = env.float("XERO_IMPORT_COALESCE_SECONDS", default=2.0)
+XERO_IMPORT_PAGES_PER_READ = env.int("XERO_IMPORT_PAGES_PER_READ", default=20)
+if XERO_IMPORT_POLL_SECONDS < 0 or XERO_IMPORT_COALESCE_SECONDS < 0 or XERO_IMPORT_PAGES_PER_READ < 1:
+    raise ImproperlyConfigured(
+        "XERO_IMPORT_POLL_SECONDS and XERO_IMPORT_COALESCE_SECONDS are seconds (0 or more), "
+        "XERO_IMPORT_PAGES_PER_READ a number of pages (1 or more)."
+    )
 CELERY_BEAT_SCHEDULE = {
     "sweep-xero-outbox": {"task": "accounting.tasks.sweep_outbox", "schedule": XERO_SYNC_SWEEP_SECONDS},
     # Pre-paid daily summaries (issue 20): a day's summary is made within five minutes of the day closing.
@@ -337,6 +348,11 @@ CELERY_BEAT_SCHEDULE = {
     "xero-idle-connections": {"task": "accounting.tasks.refresh_idle_connections", "schedule": 86400},
     "xero-alert-digests": {"task": "accounting.tasks.mail_alerts_due", "schedule": 3600},
 }
+if XERO_IMPORT_POLL_SECONDS:
+    CELERY_BEAT_SCHEDULE["import-xero-payments"] = {
+        "task": "accounting.tasks.poll_xero_payments",
+        "schedule": XERO_IMPORT_POLL_SECONDS,
+    }
 if XERO_RECONCILE_SCHEDULE.lower() not in ("", "off"):
     from celery.schedules import crontab
 

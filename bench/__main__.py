@@ -21,7 +21,17 @@ from . import environment
 from .environment import Options
 
 SCENARIOS = (
-    "burst", "mapped", "backfill", "organisations", "single", "memory", "savecost", "billrun", "nodes", "reconcile"
+    "burst",
+    "mapped",
+    "backfill",
+    "organisations",
+    "single",
+    "memory",
+    "savecost",
+    "billrun",
+    "nodes",
+    "reconcile",
+    "imports",
 )
 # Xero minutes pass this many times faster (sandbox and limiter alike), unless --time-scale says otherwise.
 # 2: Xero's 60 calls a minute (2 a second) binds before the engine (about 5 calls a second on this
@@ -40,6 +50,7 @@ DEFAULT_TIME_SCALES = {
     "billrun": 1,
     "nodes": 1,
     "reconcile": 20,
+    "imports": 20,
 }
 
 
@@ -151,6 +162,8 @@ def run(args) -> list:
             else:
                 sizes = tuple(int(s) for s in args.node_sizes.split(","))
                 found = scenarios.nodes(options, template, sizes=sizes, **workload)
+        elif name == "imports":
+            found = [scenarios.imports_calls(options, template, **_sized(args, invoices=1000, customers=100))]
         elif name == "reconcile":
             found = [scenarios.reconcile_calls(options, template, **_sized(args, invoices=50000, customers=1000))]
         else:

@@ -125,6 +125,14 @@ def render(result) -> str:
             f"Reconcile, {run['night']}: {run['calls']} calls ({run['differences']} differences); a night's share "
             f"of the day: {extra['day_share']} calls."
         )
+    if "imports" in extra:
+        i = extra["imports"]
+        out.append(
+            f"Payments entered in Xero: {i['payments']} read in {i['reads']} call(s) (floor {i['read_floor']}: "
+            f"{'met' if i['reads'] <= i['read_floor'] else 'not met'}); {i['recorded']} recorded "
+            f"({i['arena_payments']} Arena payments from Xero); {i['calls']} calls in all, {i['writes']} writes "
+            f"(floor 0: {'met' if i['writes'] == 0 else 'not met'}); {result.wall_seconds:.1f} s."
+        )
     for note in result.notes:
         out.append(f"Note: {note}")
     return "\n".join(out) + "\n"

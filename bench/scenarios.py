@@ -731,3 +731,59 @@ def _void_in_xero(whitelabel: Whitelabel, count: int) -> None:
             json={"action": "void_invoice", "invoice": record.xero_id},
             timeout=30,
         ).raise_for_status()
+
+
+# Payments entered in Xero ----------------------------------------------------------------------------------
+
+
+def imports_calls(options: Options, template: str, *, invoices: int = 1000, customers: int = 100) -> Result:
+    """A person pays each of `invoices` Arena invoices in Xero (the sandbox's control API); one read records them
+    all in Arena. Counted: the reads (the floor is ceil(n / 100): Xero's pages of 100) and every other call
+    (the floor is none: what came from Xero is never sent back); and Arena's records (one payment each)."""
+    import math
+
+    from django.conf import settings
+
+    from accounting import imports
+    from payments.models import Payment
+
+    result = Result("imports", _settings(options, invoices=invoices, customers=customers))
+    with Stack(options, "imports", organisations=1, template=template) as stack:
+        whitelabel, user = whitelabel_create("imports", xero=True)
+        connect(whitelabel, user, tenant_id_of(1))
+        people = customers_create(whitelabel, customers)
+        bar = progress(invoices, "billing (unpaid)")
+        for n in range(invoices):
+            bill(people[n % customers], pay=False)
+            bar.update(1)
+        bar.close()
+        wait_until_done([whitelabel.pk], timeout=3600)
+        tenant = XeroConnection.objects.get(whitelabel=whitelabel).tenant_id
+        sent = SyncRecord.objects.filter(whitelabel=whitelabel, kind=Kind.INVOICE, status=Status.SENT)
+        bar = progress(invoices, "paying in Xero")
+        for record in sent.only("xero_id"):
+            requests.post(
+                f"{settings.XERO_API_URL}/_sandbox/organisations/{tenant}/edits",
+                json={"action": "apply_payment", "invoice": record.xero_id, "amount": "110.00"},
+                timeout=30,
+            ).raise_for_status()
+            bar.update(1)
+        bar.close()
+        stack.clear_stats()
+        began = time.perf_counter()
+        read = imports.payments_import(whitelabel=whitelabel, max_pages=math.ceil(invoices / 100) + 5)
+        result.wall_seconds = time.perf_counter() - began
+        wait_until_done([whitelabel.pk], timeout=600)  # anything the import put in the outbox (nothing to send)
+        calls = measure.calls_from_stats(stack.stats()["tenants"].get(tenant.lower()) or {})
+        result.extra.update(
+            imports={
+                "payments": invoices,
+                "reads": read.calls,
+                "read_floor": math.ceil(invoices / 100),
+                "recorded": read.imported,
+                "arena_payments": Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO).count(),
+                "calls": calls.total,
+                "writes": sum(calls.writes.values()),
+            }
+        )
+    return result

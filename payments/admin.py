@@ -67,9 +67,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["id", "receipt", "customer", "kind", "amount", "currency", "received_at", "reversed_at"]
-    list_filter = ["kind", "method", ("reversed_at", admin.EmptyFieldListFilter), "whitelabel"]
-    search_fields = ["gateway_reference", "receipt__number", "customer__name", "customer__account_number"]
+    list_display = ["id", "receipt", "customer", "kind", "amount", "currency", "received_at", "source", "reversed_at"]
+    list_filter = ["kind", "method", "source", ("reversed_at", admin.EmptyFieldListFilter), "whitelabel"]
+    search_fields = ["gateway_reference", "receipt__number", "customer__name", "customer__account_number", "source_id"]
     list_select_related = ["customer", "receipt"]
     inlines = [AllocationInline]
 

@@ -185,6 +185,10 @@ class Payment(models.Model):
         DIRECT_DEBIT = "direct_debit", "Direct debit"
         CASH = "cash", "Cash"
 
+    class Source(models.TextChoices):
+        ARENA = "arena", "Arena"
+        XERO = "xero", "Xero"
+
     whitelabel = models.ForeignKey(Whitelabel, on_delete=models.PROTECT, related_name="payments")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
@@ -203,10 +207,31 @@ class Payment(models.Model):
         null=True, blank=True, help_text="When the money went back (a chargeback or a bounced direct debit)."
     )
     reversal_reason = models.CharField(max_length=200, blank=True, help_text="e.g. 'Chargeback 4837'.")
+    source = models.CharField(
+        max_length=10,
+        choices=Source.choices,
+        default=Source.ARENA,
+        help_text="Where the payment was entered: in Arena (and sent on), or in the accounting system (and "
+        "recorded here).",
+    )
+    source_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The payment's id where it was entered, when not in Arena, e.g. Xero's PaymentID "
+        "'64a9418e-9733-44e1-99f8-7e73a27adc38'.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            # Recorded once, however often it is read: a payment entered elsewhere is one Arena payment.
+            models.UniqueConstraint(
+                fields=["whitelabel", "source", "source_id"],
+                condition=~Q(source_id=""),
+                name="one_payment_per_source_id",
+            ),
+        ]
         ordering = ["received_at", "id"]
 
     def __str__(self) -> str:

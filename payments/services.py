@@ -66,6 +66,10 @@ class BillingError(ValueError):
     """A billing request that can't be carried out; the message is shown to users as it is."""
 
 
+class AlreadyRecorded(BillingError):
+    """Money entered elsewhere (a `source_id`) that Arena has already recorded: nothing changed."""
+
+
 @dataclass(frozen=True)
 class LineInput:
     description: str
@@ -490,8 +494,32 @@ def _money_received(customer, amount, *, received_at, method, reference, fee=Non
     return _Money(amount, received_at, _method(method), reference, fee)
 
 
-def _new_payment(customer: Customer, money: _Money, *, kind: str, currency: str) -> Payment:
+def _check_not_recorded(customer: Customer, source: str, source_id: str) -> None:
+    """Money entered elsewhere is recorded once: checked under the customer's lock (the constraint backs it)."""
+    if (
+        source_id
+        and Payment.objects.filter(whitelabel_id=customer.whitelabel_id, source=source, source_id=source_id).exists()
+    ):
+        raise AlreadyRecorded(f"The {Payment.Source(source).label} payment {source_id} is already recorded.")
+
+
+def _source(source, source_id) -> tuple[str, str]:
+    if source not in Payment.Source.values:
+        raise BillingError(
+            f"The payment's source must be one of {', '.join(Payment.Source.values)}, not {_shown(source)}."
+        )
+    source_id = _text(source_id, "The payment's id where it was entered", max_length=64)
+    if (source == Payment.Source.ARENA) != (not source_id):
+        raise BillingError("A payment entered elsewhere needs its id there (source_id); one entered in Arena has none.")
+    return source, source_id
+
+
+def _new_payment(
+    customer: Customer, money: _Money, *, kind: str, currency: str, source: str = Payment.Source.ARENA, source_id=""
+) -> Payment:
     return Payment.objects.create(
+        source=source,
+        source_id=source_id,
         whitelabel=customer.whitelabel,
         customer=customer,
         kind=kind,
@@ -525,18 +553,30 @@ def record_payment(
     method: str = Payment.Method.CARD,
     reference: str = "",
     fee=None,
+    source: str = Payment.Source.ARENA,
+    source_id: str = "",
 ) -> Payment:
     """Record money received: pay `invoice` (or the oldest open invoices); the rest becomes credit.
     `fee`: what the gateway kept of `amount` (the customer paid all of `amount`).
 
-    Always issues a receipt.
+    Always issues a receipt. Money entered elsewhere (`source`, e.g. Xero, with its id there, `source_id`) is
+    recorded once per `source_id` (a second time raises `AlreadyRecorded`); it pays `invoice` only, and what the
+    invoice no longer owes (paid meanwhile in Arena, or void) becomes credit: that money was received all the same.
     """
     money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference, fee=fee)
+    source, source_id = _source(source, source_id)
     if invoice is not None:
         if _customer_id_of(Invoice, invoice, "The invoice") != customer.pk:
             raise BillingError(f"Invoice {invoice} belongs to another customer, not {customer}.")
     customer = _lock_customer(customer.pk)
-    if invoice is not None:
+    _check_not_recorded(customer, source, source_id)
+    if invoice is not None and source != Payment.Source.ARENA:
+        invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
+        if invoice.status == Invoice.Status.DRAFT:
+            raise BillingError(f"Invoice {invoice} is a draft and can't be paid until it is issued.")
+        targets = [invoice] if invoice.status == Invoice.Status.ISSUED else []
+        currency = invoice.currency
+    elif invoice is not None:
         invoice = Invoice.objects.select_for_update(no_key=True).get(pk=invoice.pk)
         if invoice.status == Invoice.Status.VOID:
             raise BillingError(f"Invoice {invoice} is void and can't be paid.")
@@ -550,7 +590,9 @@ def record_payment(
         currency = customer.whitelabel.default_currency
         targets = list(customer_open_invoices(customer).filter(currency=currency).select_for_update(no_key=True))
     number = _take_receipt_number(customer.whitelabel)
-    payment = _new_payment(customer, money, kind=Payment.Kind.PAYMENT, currency=currency)
+    payment = _new_payment(
+        customer, money, kind=Payment.Kind.PAYMENT, currency=currency, source=source, source_id=source_id
+    )
     remaining = payment.amount
     for target in targets:
         if remaining == 0:
@@ -572,13 +614,25 @@ def add_credit(
     method: str = Payment.Method.CARD,
     reference: str = "",
     fee=None,
+    source: str = Payment.Source.ARENA,
+    source_id: str = "",
 ) -> Payment:
     """A pre-paid top-up: the money becomes the customer's credit, with a receipt. `fee`: what the gateway
-    kept of `amount`."""
+    kept of `amount`. Money entered elsewhere (an overpayment entered in Xero: `source`, `source_id`) is
+    recorded once per `source_id` (`AlreadyRecorded`)."""
     money = _money_received(customer, amount, received_at=received_at, method=method, reference=reference, fee=fee)
+    source, source_id = _source(source, source_id)
     customer = _lock_customer(customer.pk)
+    _check_not_recorded(customer, source, source_id)
     number = _take_receipt_number(customer.whitelabel)
-    payment = _new_payment(customer, money, kind=Payment.Kind.TOP_UP, currency=customer.whitelabel.default_currency)
+    payment = _new_payment(
+        customer,
+        money,
+        kind=Payment.Kind.TOP_UP,
+        currency=customer.whitelabel.default_currency,
+        source=source,
+        source_id=source_id,
+    )
     _issue_receipt(payment, number)
     return payment
 

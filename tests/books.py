@@ -10,7 +10,17 @@ from django.test import Client
 from django.utils import timezone
 
 from accounting.models import SyncRecord, SyncState, XeroConnection
-from payments.models import Allocation, CreditNote, Customer, Invoice, Membership, Receipt, Refund, RefundPart
+from payments.models import (
+    Allocation,
+    CreditNote,
+    Customer,
+    Invoice,
+    Membership,
+    Payment,
+    Receipt,
+    Refund,
+    RefundPart,
+)
 from payments.selectors import customer_credit
 from tests.factories import MembershipFactory, WhitelabelFactory
 from tests.xero import ORG1, book, connect, save_settings, wait_until
@@ -157,12 +167,20 @@ def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Compar
             )
 
     payments = [p for p in org.payments() if p.get("Status") != "DELETED"]
-    references = Counter(p.get("Reference") for p in payments)
+    # Payments a person entered in Xero are Arena payments with their Xero id (source_id), found by it.
+    entered_in_xero = set(
+        Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO).values_list("source_id", flat=True)
+    )
+    live_ids = {p["PaymentID"].lower() for p in payments}
+    references = Counter(p.get("Reference") for p in payments if p["PaymentID"].lower() not in entered_in_xero)
     result.duplicates += [f"payment {r}" for r, count in references.items() if count > 1]
     for allocation in Allocation.objects.filter(
         invoice__whitelabel=whitelabel, source=Allocation.Source.PAYMENT
     ).select_related("payment__receipt", "invoice"):
         reference = f"{allocation.payment.receipt.number} {allocation.invoice.number}"
+        if allocation.payment.source == Payment.Source.XERO:
+            reference = allocation.payment.source_id
+            references = references + Counter({reference: 1}) if reference in live_ids else references
         if allocation.reversed_at is not None:
             if reference in references:
                 result.wrong.append(f"payment {reference} reversed in Arena, still in Xero")

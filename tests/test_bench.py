@@ -101,3 +101,24 @@ def test_each_scenario_says_which_target_it_met_and_why_some_floors_mislead():
     (latency,) = targets.check(single)
     assert latency.met and latency.measured == "2.30 s (worst)"
     assert "Its floors are not its targets" in "\n".join(targets.render(single))
+
+
+def test_the_imports_scenario_reports_reads_against_ceil_n_over_100_and_writes_against_none():
+    from bench.scenarios import Result
+
+    imported = Result("imports", {"time_scale": 20, "invoices": 1000})
+    imported.extra["imports"] = {
+        "payments": 1000,
+        "reads": 10,
+        "read_floor": 10,
+        "recorded": 1000,
+        "arena_payments": 1000,
+        "calls": 11,
+        "writes": 0,
+    }
+    imported.organisations = []
+
+    rendered = report.render(imported)
+
+    assert "Payments entered in Xero: 1000 read in 10 call(s) (floor 10: met); 1000 recorded" in rendered
+    assert "0 writes (floor 0: met)" in rendered

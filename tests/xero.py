@@ -90,6 +90,7 @@ def settings_form_data(**overrides) -> dict:
         "accounting-accounting_system": "xero",
         "accounting-payment_type": "postpaid",
         "accounting-revenue_code": "200",
+        "accounting-record_xero_payments": "on",
         "gateway-provider": "windcave",
         "gateway-accepted_cards": ["visa"],
         "gateway-currency": "AUD",

@@ -8,6 +8,13 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 - ``void_invoice``: ``invoice`` (InvoiceID or InvoiceNumber).
 - ``edit_invoice_line``: ``invoice``, ``line`` (0-based index or LineItemID; default 0) and any of
   ``unit_amount``, ``quantity``, ``description``, ``account_code``; totals and the amount due are recomputed.
+- ``apply_payment``: ``invoice`` (InvoiceID or InvoiceNumber), ``amount``, and optionally ``account``
+  (Code or AccountID of a BANK account; default: the first active one), ``date`` (YYYY-MM-DD; default
+  today) and ``reference``: a person reconciling a bank deposit or entering a receipt against the invoice,
+  with Xero's rules (an AUTHORISED invoice, no more than it owes).
+- ``enter_overpayment``: ``contact`` (ContactID, ContactNumber or Name), ``amount``, and optionally
+  ``account``, ``date``, ``description``: money received from the contact with no invoice, kept as its credit
+  (a RECEIVE-OVERPAYMENT bank transaction and its overpayment).
 - ``delete_payment``: ``payment`` (PaymentID); the invoice (or credit refunded) is owed again.
 - ``archive_account``: ``account`` (Code or AccountID).
 - ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
@@ -22,7 +29,7 @@ from datetime import date
 
 from .errors import ValidationFailed
 from .indexes import index, invoices_of
-from .resources import contacts, invoices, payments, settings
+from .resources import bank_transactions, contacts, credits, invoices, payments, settings
 from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name, unit_places
 from .wire import is_guid
 
@@ -116,6 +123,67 @@ def _line_index(invoice, line) -> int:
             if item.line_item_id == line.lower():
                 return index
     raise EditNotFound(f"no line {line!r} on the invoice")
+
+
+def apply_payment(ctx: Ctx, data: dict) -> dict:
+    invoice = _invoice(ctx, data)
+    amount = data.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)) or not str(amount).strip():
+        raise EditRefused("amount is required")
+    account = data.get("account")
+    if account is None:
+        bank = next((a for a in ctx.book.accounts.values() if a.type == "BANK" and a.status == "ACTIVE"), None)
+        if bank is None:
+            raise EditRefused("The organisation has no active bank account.")
+        account = bank.code
+    account = str(account).strip()
+    body = {
+        "Invoice": {"InvoiceID": invoice.invoice_id},
+        "Account": {"AccountID": account} if is_guid(account) else {"Code": account},
+        "Amount": str(amount).strip(),
+    }
+    if data.get("date"):
+        body["Date"] = str(data["date"]).strip()
+    if data.get("reference"):
+        body["Reference"] = str(data["reference"]).strip()
+    payment = payments.create_payment(ctx, body)
+    return {"Payments": [payments.payment_json(ctx.book, payment)]}
+
+
+def _bank_code(ctx: Ctx, data: dict) -> dict:
+    account = data.get("account")
+    if account is None:
+        bank = next((a for a in ctx.book.accounts.values() if a.type == "BANK" and a.status == "ACTIVE"), None)
+        if bank is None:
+            raise EditRefused("The organisation has no active bank account.")
+        account = bank.code
+    account = str(account).strip()
+    return {"AccountID": account} if is_guid(account) else {"Code": account}
+
+
+def _amount(data: dict) -> str:
+    amount = data.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)) or not str(amount).strip():
+        raise EditRefused("amount is required")
+    return str(amount).strip()
+
+
+def enter_overpayment(ctx: Ctx, data: dict) -> dict:
+    contact = _contact(ctx, data, "contact")
+    body = {
+        "Type": "RECEIVE-OVERPAYMENT",
+        "Contact": {"ContactID": contact.contact_id},
+        "BankAccount": _bank_code(ctx, data),
+        "LineItems": [{"Description": str(data.get("description") or "Overpayment"), "LineAmount": _amount(data)}],
+    }
+    if data.get("date"):
+        body["Date"] = str(data["date"]).strip()
+    transaction = bank_transactions.create_bank_transaction(ctx, body)
+    overpayment = ctx.book.overpayments[transaction.overpayment_id]
+    return {
+        "BankTransactions": [bank_transactions.bank_transaction_json(ctx.book, transaction)],
+        "Overpayments": [credits.credit_json(ctx.book, overpayment)],
+    }
 
 
 def delete_payment(ctx: Ctx, data: dict) -> dict:
@@ -222,6 +290,8 @@ def set_plan(ctx: Ctx, data: dict) -> dict:
 ACTIONS = {
     "void_invoice": void_invoice,
     "edit_invoice_line": edit_invoice_line,
+    "apply_payment": apply_payment,
+    "enter_overpayment": enter_overpayment,
     "delete_payment": delete_payment,
     "archive_account": archive_account,
     "archive_contact": archive_contact,

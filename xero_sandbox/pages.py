@@ -50,7 +50,7 @@ def is_page(path: str) -> bool:
     return path in PATHS or lowered in RECORD_PAGES or lowered.startswith(CONTACT_PAGE)
 # What the page's buttons may do (the control API's edits route can do more).
 PAGE_ACTIONS = {
-    "void_invoice": "Invoice voided.", "delete_payment": "Payment deleted.",
+    "void_invoice": "Invoice voided.", "apply_payment": "Payment applied.", "delete_payment": "Payment deleted.",
     "set_lock_dates": "Lock dates saved.", "set_plan": "Plan changed.",
 }
 # Rows per table: the newest records only, so the page (and the health check) stays quick on books

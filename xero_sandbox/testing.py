@@ -158,6 +158,16 @@ class SandboxServer:
         """Change ``unit_amount``, ``quantity``, ``description`` or ``account_code`` of a line (index or LineItemID)."""
         return self.edit("edit_invoice_line", tenant_id, invoice=invoice, line=line, **changes)["Invoices"][0]
 
+    def apply_payment(self, invoice: str, amount, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """A person applies a payment to an invoice (InvoiceID or InvoiceNumber): ``amount`` and optionally
+        ``account`` (bank account code), ``date`` (YYYY-MM-DD) and ``reference``; returns the payment."""
+        return self.edit("apply_payment", tenant_id, invoice=invoice, amount=str(amount), **fields)["Payments"][0]
+
+    def enter_overpayment(self, contact: str, amount, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """A person records money received from a contact as its credit (an overpayment); returns it."""
+        changed = self.edit("enter_overpayment", tenant_id, contact=contact, amount=str(amount), **fields)
+        return changed["Overpayments"][0]
+
     def delete_payment(self, payment_id: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
         return self.edit("delete_payment", tenant_id, payment=payment_id)["Payments"][0]
 

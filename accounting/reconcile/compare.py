@@ -187,7 +187,6 @@ def check_contact(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result
         )
 
 
-
 def _arena_contacts(arena: ArenaBooks) -> dict[str, Customer]:
     """Arena's customers by their contact's Xero id in this organisation."""
     return {
@@ -232,6 +231,8 @@ def _extra_payments(arena: ArenaBooks, xero: XeroIndex, result: Comparison) -> N
         invoice = invoices.get(id_key((payment.get("Invoice") or {}).get("InvoiceID")))
         if invoice is None or payment.get("Status") == "DELETED" or payment.get("Reference") in references:
             continue
+        if id_key(payment.get("PaymentID")) in arena.payment_ids:
+            continue  # entered in Xero by a person and recorded in Arena (accounting/imports.py)
         result.add(
             Difference(
                 DriftKind.EXTRA_IN_XERO,

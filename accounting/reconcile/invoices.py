@@ -299,5 +299,3 @@ def _check_void(arena: ArenaBooks, xero: XeroIndex, record: SyncRecord, result: 
             fixable=True,
         )
     )
-
-

@@ -457,5 +457,3 @@ def _check_bank_transaction(
                 **common,
             )
         )
-
-

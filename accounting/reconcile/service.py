@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from payments.models import Whitelabel
 
-from .. import selectors
+from .. import imports, selectors
 from ..connection import xero_call
 from ..errors import NotConnected
 from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent, allocation_kind
@@ -26,6 +26,7 @@ from .books import (
     BudgetSpent,
     Comparison,
     Difference,
+    DriftKind,
     Progress,
     XeroBooks,
     XeroIndex,
@@ -216,6 +217,9 @@ def whitelabel_reconcile(
     records_flag(report.differences)
     if fix:
         report.fixed, report.not_fixed = _fix(whitelabel, report.differences, progress, fix_timeout, sleep)
+        recorded, not_recorded = _record_entered_in_xero(whitelabel, connection.tenant_id, report.differences, books)
+        report.fixed += recorded
+        report.not_fixed += not_recorded
     report.calls, report.unread = reader.calls, books.unread
     Reconciliation.objects.filter(pk=reconciliation.pk).update(
         finished_at=timezone.now(),
@@ -250,6 +254,27 @@ def records_flag(differences: list[Difference]) -> int:
         if difference.by_person and difference.record_id:
             changes[difference.record_id].append(difference.detail)
     return outbox.records_mark_changed_in_xero(changes)
+
+
+def _record_entered_in_xero(whitelabel, tenant_id: str, differences, books) -> tuple[list, list]:
+    """--fix records in Arena the payments a person entered in Xero on Arena's invoices that Arena has not yet
+    recorded (when the whitelabel records them), from what was read: no more calls. Each once."""
+    if not imports.imports_from_xero(whitelabel):
+        return [], []
+    extra = [d for d in differences if d.kind == DriftKind.EXTRA_IN_XERO and d.what == "payment" and d.xero_id]
+    rows = {id_key(p.get("PaymentID")): p for p in books.payments}
+    recorded, not_recorded = [], []
+    for difference in extra:
+        row = rows.get(id_key(difference.xero_id))
+        outcome = (
+            "other"
+            if row is None
+            else imports.payment_from_xero(
+                whitelabel=whitelabel, tenant_id=tenant_id, row=row, tz=imports.zone_of(whitelabel)
+            )
+        )
+        (recorded if outcome in ("imported", "known") else not_recorded).append(difference)
+    return recorded, not_recorded
 
 
 def _fix(whitelabel, differences, progress, timeout: float, sleep) -> tuple[list[Difference], list[Difference]]:

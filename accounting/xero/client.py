@@ -502,6 +502,39 @@ def payments_page(
     )
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, and how many pages Xero says there are (None when it doesn't say)."""
+
+    rows: list[dict]
+    page_count: int | None
+
+
+def payments_changed(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> Page:
+    """One page of payments changed from `modified_since` on, oldest change first (deleted ones included), so
+    that a reader can keep how far it got: what a person entered or deleted in Xero. Xero's `pagination` says
+    how many pages there are: the reader stops at the last without asking for an empty one."""
+    api = _accounting(creds.access_token)
+    data = _call(
+        "payments_changed",
+        lambda: api.get_payments(
+            creds.tenant_id,
+            order="UpdatedDateUTC ASC",
+            page=page,
+            page_size=page_size,
+            **_modified(modified_since),
+            **_opts(),
+        ),
+        api=api,
+        tenant_id=creds.tenant_id,
+    )
+    pagination = getattr(data, "pagination", None)
+    page_count = getattr(pagination, "page_count", None) if pagination is not None else None
+    return Page(_records(data, "payments"), page_count if isinstance(page_count, int) else None)
+
+
 def credit_notes_page(
     creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
 ) -> list[dict]:

@@ -218,3 +218,31 @@ def test_books_match_after_switching_to_another_organisation(xero, sync_worker, 
     report(record_property, "switched to another organisation", wait_for_books(xero, whitelabel, tenant_name=ORG2))
     first = compare_books(xero, whitelabel, tenant_name=ORG1)
     assert not first.duplicates, "Organisation 1 keeps what it had, once"
+
+
+def test_books_match_after_a_person_pays_in_xero_while_xero_limits_the_reads(xero, sync_worker, record_property):
+    from accounting.tasks import poll_xero_payments
+    from payments.models import Invoice, Payment
+
+    whitelabel = connected(xero)
+    bill_mixed(whitelabel)
+    outbox_settled(whitelabel)
+    owed = list(Invoice.objects.filter(whitelabel=whitelabel, status=Invoice.Status.ISSUED))
+    assert owed, "the reversed payments left their invoices owed"
+    for invoice in owed:  # a person reconciles the customers' bank transfers in Xero
+        record = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=invoice.pk)
+        xero.apply_payment(record.xero_id, str(invoice.amount_due))
+    xero.add_fault(path=f"{API}/Payments", method="GET", mode="status", status=429, retry_after=1, count=2)
+    poll_xero_payments.delay()
+    poll_xero_payments.delay()
+
+    wait_until(
+        lambda: not Invoice.objects.filter(whitelabel=whitelabel, status=Invoice.Status.ISSUED).exists(),
+        timeout=60,
+        message="Arena to record the payments entered in Xero",
+    )
+    outbox_settled(whitelabel)
+    assert Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO).count() == len(owed)
+    report(record_property, "a person pays in Xero, reads limited", wait_for_books(xero, whitelabel))
+    assert_no_drift(whitelabel)
+    assert any(r.get("fault") for r in xero.requests_log()), "the fault was hit"

@@ -8,6 +8,11 @@ Invoke like so:
     python manage.py resync_xero --whitelabel demo --status skipped --wait           # backfill 'demo', and wait
     python manage.py resync_xero --whitelabel demo --status failed --kind invoices --since 2026-05-01
     python manage.py resync_xero --whitelabel demo --status sent --kind payments --wait  # re-check in Xero
+    python manage.py resync_xero --whitelabel demo --import-since 2026-05-01  # read payments entered in Xero again
+
+--import-since reads the payments entered in Xero from DATE (the whitelabel's own midnight) on, now, in this
+process, and records those Arena lacks (what it has is not recorded twice); it sends nothing. It moves the
+whitelabel's read cursor back to DATE, so the next scheduled read continues from there.
 
 Without --wait it only queues the records (the worker sends them; exit 0 when everything asked for is queued).
 With --wait it sends them itself, in this process (one sync run at a time per organisation: if the worker is
@@ -25,16 +30,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from accounting import selectors, services
+from accounting import imports, selectors, services
 from accounting.errors import BadArguments
 from accounting.management.options import date_option, seconds_option, since_option, until_option, whitelabels_named
 from accounting.models import SyncRecord
 from accounting.sync import engine, outbox, runner
+from accounting.xero.errors import XeroError
 from payments.models import Whitelabel
 
 Status = SyncRecord.Status
 STATUSES = {"failed": Status.FAILED, "skipped": Status.SKIPPED, "sent": Status.SENT}
 DEFAULT_STATUSES = ["failed", "skipped"]
+IMPORT_PAGES = 10_000  # --import-since reads everything asked for, not one scheduled read's share
 LISTED = 20  # records listed per whitelabel by --dry-run, unless -v 2
 
 
@@ -63,6 +70,12 @@ class Command(BaseCommand):
             help="Records in this status (repeatable; default failed and skipped). 'sent' looks them up in Xero "
             "and sends only what Xero lacks.",
         )
+        parser.add_argument(
+            "--import-since",
+            metavar="DATE",
+            help="Read the payments entered in Xero from DATE (YYYY-MM-DD) on again and record what Arena lacks; "
+            "sends nothing.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would be done; change nothing.")
         parser.add_argument("--wait", action="store_true", help="Send them now, in this process, and wait.")
         parser.add_argument(
@@ -70,6 +83,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["import_since"] is not None:
+            return self._import_again(options)
         since, until = date_option(options["since"], "--since"), date_option(options["until"], "--until")
         if since and until and since > until:
             raise BadArguments(f"--since {since} is after --until {until}.")
@@ -102,6 +117,35 @@ class Command(BaseCommand):
                 raise CommandError("Not everything asked for is in Xero: see above.")
         if problems:
             raise CommandError(f"{len(problems)} whitelabel(s) can't be synced: see above.")
+
+    def _import_again(self, options) -> None:
+        day = date_option(options["import_since"], "--import-since")
+        whitelabels, problems = self._whitelabels(options["whitelabel"])
+        since_option(day, whitelabels, nothing="no payment was entered then")
+        for problem in problems:
+            self.stderr.write(self.style.WARNING(f"Not read: {problem}"))
+        failed = []
+        for whitelabel in whitelabels:
+            if not imports.imports_from_xero(whitelabel):
+                self.stdout.write(f"{whitelabel.slug}: Record payments entered in Xero is off (or pre-paid): not read.")
+                continue
+            midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=imports.zone_of(whitelabel))
+            imports.cursor_rewind(whitelabel=whitelabel, since=midnight)
+            try:
+                result = imports.payments_import(whitelabel=whitelabel, max_pages=IMPORT_PAGES)
+            except XeroError as exc:
+                failed.append(whitelabel.slug)
+                self.stderr.write(self.style.ERROR(f"{whitelabel.slug}: Xero could not be read: {exc}"))
+                continue
+            self.stdout.write(
+                f"{whitelabel.slug}: read {result.read} payment(s) changed in Xero since {day} in {result.calls} "
+                f"call(s); recorded {result.imported}, reversed {result.reversed}."
+            )
+            for problem in result.problems:
+                failed.append(whitelabel.slug)
+                self.stdout.write(self.style.WARNING(f"{whitelabel.slug}: {problem}"))
+        if failed or problems:
+            raise CommandError("Not everything entered in Xero could be read and recorded: see above.")
 
     # What to do
 

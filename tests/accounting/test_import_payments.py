@@ -1,0 +1,380 @@
+"""Payments a person enters in Xero against invoices Arena sent become Arena payments, once, and are never
+sent back; deleted in Xero, they are reversed in Arena. The engine and the import run in this process against
+the sandbox; tests/accounting/test_import_payments_worker.py repeats the main cases with a real worker."""
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+
+from accounting import imports
+from accounting.models import SyncRecord, XeroImportCursor
+from accounting.sync import outbox
+from payments.models import Invoice, Payment
+from payments.selectors import customer_credit
+from payments.services import AlreadyRecorded, BillingError, LineInput, issue_invoice, record_payment
+from tests.books import compare_books, xero_calls
+from tests.factories import CustomerFactory
+from tests.xero import book
+
+from .test_sync_money_back import connected_with, drain, same_books
+
+pytestmark = pytest.mark.django_db
+Kind, Status, Origin = SyncRecord.Kind, SyncRecord.Status, SyncRecord.Origin
+PLAN = LineInput("Mobile plan", Decimal("1"), Decimal("100.00"), Decimal("10"))  # 110.00
+
+
+@pytest.fixture
+def postpaid(admin_client, whitelabel, xero):
+    return connected_with(admin_client, whitelabel, xero)
+
+
+def sent_invoice(xero, whitelabel):
+    customer = CustomerFactory(whitelabel=whitelabel)
+    invoice = issue_invoice(customer, [PLAN])
+    same_books(xero, whitelabel)
+    xero_id = SyncRecord.objects.get(kind=Kind.INVOICE, object_id=invoice.pk).xero_id
+    return invoice, xero_id
+
+
+def read(whitelabel):
+    return imports.payments_import(whitelabel=whitelabel)
+
+
+def test_a_payment_entered_in_xero_pays_the_arena_invoice_once_and_is_not_sent_back(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "110.00", date="2026-03-02", reference="BPAY 5512")
+    xero.clear_requests_log()
+
+    first = read(postpaid)
+    again = read(postpaid)
+    drain(postpaid)
+
+    invoice.refresh_from_db()
+    (payment,) = Payment.objects.filter(whitelabel=postpaid)
+    assert (invoice.status, invoice.amount_due) == (Invoice.Status.PAID, Decimal("0.00"))
+    assert (payment.source, payment.source_id, payment.amount, payment.method) == (
+        Payment.Source.XERO,
+        entered["PaymentID"],
+        Decimal("110.00"),
+        Payment.Method.BANK_TRANSFER,
+    )
+    assert payment.gateway_reference == "Xero payment BPAY 5512"
+    assert payment.received_at.astimezone(imports.zone_of(postpaid)).date() == datetime.date(2026, 3, 2)
+    (record,) = SyncRecord.objects.filter(kind=Kind.PAYMENT)
+    assert (record.status, record.origin, record.xero_id, record.attempts) == (
+        Status.SENT,
+        Origin.XERO,
+        entered["PaymentID"],
+        0,
+    )
+    assert (first.imported, first.payment_calls, again.imported, again.payment_calls) == (1, 1, 0, 1)
+    assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing written"
+    assert len(xero_calls(xero, path_end="/Payments")) == 2 and len(xero_calls(xero)) == 4, "and 2 of overpayments"
+    assert len(book(xero, postpaid).payments()) == 1
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_the_cursor_asks_xero_only_for_what_changed_since_the_last_read(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    cursor = XeroImportCursor.objects.get(whitelabel=postpaid)
+    xero.clear_requests_log()
+
+    read(postpaid)
+
+    (call,) = xero_calls(xero, path_end="/Payments")
+    assert len(xero_calls(xero, path_end="/Overpayments")) == 1
+    assert call["headers"]["If-Modified-Since"].startswith(cursor.payments_since.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert cursor.imported == 1 and cursor.tenant_id == xero.tenant_ids["Organisation 1"]
+
+
+def test_a_payment_deleted_in_xero_is_reversed_in_arena_and_nothing_is_sent(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "110.00")
+    read(postpaid)
+    xero.advance_clock(5)
+    xero.delete_payment(entered["PaymentID"])
+    xero.clear_requests_log()
+
+    result = read(postpaid)
+    read(postpaid)
+    drain(postpaid)
+
+    invoice.refresh_from_db()
+    payment = Payment.objects.get(source_id=entered["PaymentID"])
+    assert result.reversed == 1
+    assert (payment.reversal_reason, invoice.status, invoice.amount_due) == (
+        "deleted in Xero",
+        Invoice.Status.ISSUED,
+        Decimal("110.00"),
+    )
+    (reversal,) = SyncRecord.objects.filter(kind=Kind.PAYMENT_REVERSAL)
+    assert (reversal.status, reversal.origin) == (Status.SENT, Origin.XERO)
+    assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing deleted again in Xero"
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_arenas_own_payments_are_not_recorded_again(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    record_payment(invoice.customer, "110.00", invoice=invoice)
+    same_books(xero, postpaid)
+
+    result = read(postpaid)
+
+    assert result.imported == 0
+    assert Payment.objects.filter(whitelabel=postpaid).count() == 1
+
+
+def test_arenas_payment_whose_answer_was_lost_is_recognised_by_its_reference(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    record_payment(invoice.customer, "110.00", invoice=invoice)
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Payments", mode="drop_response")
+    drain(postpaid)  # Xero saved it; Arena never heard
+    record = SyncRecord.objects.get(kind=Kind.PAYMENT)
+    assert (record.xero_id, record.outcome_unknown) == ("", True)
+
+    result = read(postpaid)
+    outbox.records_retry(ids=[record.pk])
+    drain(postpaid)
+
+    assert (result.read, result.imported) == (1, 0)
+    assert Payment.objects.filter(whitelabel=postpaid).count() == 1
+    assert len(book(xero, postpaid).payments()) == 1
+    record.refresh_from_db()
+    assert (record.status, record.origin) == (Status.SENT, Origin.ARENA)
+
+
+def test_with_the_setting_off_arena_only_sends(admin_client, whitelabel, xero):
+    connected_with(admin_client, whitelabel, xero)
+    invoice, xero_invoice_id = sent_invoice(xero, whitelabel)
+    xero.apply_payment(xero_invoice_id, "110.00")
+    whitelabel.accounting_settings.record_xero_payments = False
+    whitelabel.accounting_settings.save()
+
+    result = read(whitelabel)
+
+    assert (result.calls, Payment.objects.count()) == (0, 0)
+
+
+def test_money_entered_elsewhere_is_recorded_once_and_becomes_credit_on_a_paid_invoice(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    record_payment(customer, "110.00", invoice=invoice)
+
+    late = record_payment(customer, "110.00", invoice=invoice, method="bank_transfer", source="xero", source_id="abc")
+
+    assert late.allocations.count() == 0 and customer_credit(customer) == Decimal("110.00")
+    with pytest.raises(AlreadyRecorded):
+        record_payment(customer, "5.00", invoice=invoice, source="xero", source_id="abc")
+    with pytest.raises(BillingError, match="needs its id there"):
+        record_payment(customer, "5.00", source="xero")
+    with pytest.raises(BillingError, match="source must be one of"):
+        record_payment(customer, "5.00", source="bank", source_id="x")
+    assert Payment.objects.filter(customer=customer).count() == 2
+
+
+@pytest.mark.parametrize("arena_sends_first", [False, True])
+def test_arena_and_a_person_pay_the_same_invoice_both_books_keep_both_and_the_excess_is_credit(
+    postpaid, xero, arena_sends_first
+):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    ours = record_payment(customer, "110.00", invoice=invoice)  # not in Xero yet
+    theirs = xero.apply_payment(xero_invoice_id, "110.00")  # a person, meanwhile
+    if arena_sends_first:
+        drain(postpaid)  # Xero refuses Arena's: the invoice is paid there
+        assert SyncRecord.objects.get(kind=Kind.PAYMENT, object_id=ours.allocations.get().pk).status == Status.FAILED
+    xero.clear_requests_log()
+
+    read(postpaid)
+    drain(postpaid)
+
+    assert Payment.objects.filter(customer=customer).count() == 2
+    assert customer_credit(customer) == Decimal("110.00")
+    skipped = SyncRecord.objects.get(kind=Kind.PAYMENT, object_id=ours.allocations.get().pk)
+    assert skipped.status == Status.SKIPPED and "a person paid invoice" in skipped.reason
+    assert xero_calls(xero, method="PUT", path_end="/Payments") == [], "Arena's payment is not sent (again)"
+    assert len(xero_calls(xero, method="PUT", path_end="/BankTransactions")) == 1, "the excess, once"
+    org = book(xero, postpaid)
+    assert [p["PaymentID"] for p in org.payments()] == [theirs["PaymentID"]]
+    assert [o["RemainingCredit"] for o in org.overpayments()] == [110.0]
+    comparison = compare_books(xero, postpaid)
+    assert comparison.wrong == [] and comparison.duplicates == []
+    assert comparison.lost == [f"payment {ours.receipt.number} {invoice.number}"], "held by Xero as credit instead"
+
+
+def test_the_setting_is_on_the_settings_page_on_by_default_and_saved(postpaid, xero, admin_client):
+    from django.urls import reverse
+
+    from tests.xero import save_settings, settings_url
+
+    page = admin_client.get(settings_url(postpaid)).content.decode()
+    assert 'name="accounting-record_xero_payments"' in page and "Record payments entered in Xero" in page
+    assert 'id="id_accounting-record_xero_payments" checked' in page
+
+    saved = save_settings(
+        admin_client, postpaid, **{"accounting-record_xero_payments": None, "accounting-bank_account_code": "090"}
+    )
+
+    assert saved.status_code == 302
+    postpaid.accounting_settings.refresh_from_db()
+    assert postpaid.accounting_settings.record_xero_payments is False
+    card = admin_client.get(reverse("accounting:xero_sync", kwargs={"whitelabel": postpaid.slug})).content.decode()
+    assert "Payments entered in Xero are not recorded in Arena" in card
+
+
+def test_the_sync_card_counts_what_came_in_from_xero(postpaid, xero, admin_client):
+    from django.urls import reverse
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "10.00")
+    xero.apply_payment(xero_invoice_id, "20.00")
+    read(postpaid)
+    xero.advance_clock(2)
+    xero.delete_payment(entered["PaymentID"])
+    read(postpaid)
+
+    card = admin_client.get(reverse("accounting:xero_sync", kwargs={"whitelabel": postpaid.slug})).content.decode()
+
+    assert "From Xero: <strong>2</strong> payments entered in Xero recorded in Arena (1 since deleted" in card
+    sent = re.search(r'<li class="sync-sent">[^<]*<strong>(\d+)</strong>', card)
+    assert sent and sent.group(1) == "2", "Arena sent the contact and the invoice; what came from Xero is not counted"
+
+
+def test_the_support_console_lists_payments_entered_in_xero_with_their_xero_link(postpaid, xero):
+    from django.test import Client
+
+    from tests.accounting.test_admin import support_user
+    from tests.second_factor import log_in_verified
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    support = Client()
+    log_in_verified(support, support_user())
+
+    records = support.get("/admin/accounting/syncrecord/?origin=xero").content.decode()
+    payments = support.get("/admin/payments/payment/?source=xero").content.decode()
+
+    assert entered["PaymentID"][:8] in records and "Payment on an invoice" in records
+    assert re.search(rf'href="[^"]*{entered["PaymentID"]}[^"]*"', records), "opens the payment in Xero"
+    assert "Xero" in payments and Payment.objects.get().receipt.number in payments
+
+
+def test_resync_xero_import_since_reads_again_and_records_only_what_arena_lacks(postpaid, xero):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    first = xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    missed = xero.apply_payment(xero_invoice_id, "20.00")
+    # As if a read had gone past it without recording it (the setting was off then, say).
+    XeroImportCursor.objects.filter(whitelabel=postpaid).update(
+        payments_since=timezone.now() + datetime.timedelta(hours=2)
+    )
+    assert read(postpaid).imported == 0
+    today = timezone.localdate(timezone=imports.zone_of(postpaid)).isoformat()
+
+    out = StringIO()
+    call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", today, stdout=out)
+    again = StringIO()
+    call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", today, stdout=again)
+
+    assert "recorded 1, reversed 0" in out.getvalue() and "recorded 0, reversed 0" in again.getvalue()
+    assert sorted(Payment.objects.values_list("source_id", flat=True)) == sorted(
+        [first["PaymentID"], missed["PaymentID"]]
+    )
+    with pytest.raises(CommandError, match="is not a date"):
+        call_command("resync_xero", "--whitelabel", postpaid.slug, "--import-since", "yesterday")
+
+
+def test_the_reconcile_knows_recorded_payments_and_fix_records_one_not_yet_recorded(postpaid, xero):
+    from accounting import reconcile
+    from accounting.reconcile.books import DriftKind
+
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.apply_payment(xero_invoice_id, "10.00")
+    read(postpaid)
+    assert reconcile.whitelabel_reconcile(whitelabel=postpaid).differences == [], "recorded: not extra in Xero"
+    later = xero.apply_payment(xero_invoice_id, "20.00")
+
+    found = reconcile.whitelabel_reconcile(whitelabel=postpaid)
+    fixed = reconcile.whitelabel_reconcile(whitelabel=postpaid, fix=True)
+    after = reconcile.whitelabel_reconcile(whitelabel=postpaid)
+
+    assert (DriftKind.EXTRA_IN_XERO, later["PaymentID"]) in [(d.kind, d.xero_id) for d in found.differences]
+    assert [d.xero_id for d in fixed.fixed] == [later["PaymentID"]]
+    assert after.differences == []
+    assert Payment.objects.filter(source_id=later["PaymentID"]).count() == 1
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Decimal("80.00")
+    drain(postpaid)
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_reading_n_payments_costs_ceil_n_over_100_calls(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    for _ in range(101):
+        xero.apply_payment(xero_invoice_id, "1.00")
+    xero.clear_requests_log()
+
+    result = read(postpaid)
+
+    assert (result.read, result.imported, result.payment_calls) == (101, 101, 2), "ceil(101 / 100), no empty third"
+    assert len(xero_calls(xero, path_end="/Payments")) == 2
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == Decimal("101.00")
+    assert Payment.objects.filter(whitelabel=postpaid, source=Payment.Source.XERO).count() == 101
+
+
+def test_credit_entered_in_xero_becomes_the_customers_credit_and_arena_allocates_it_there(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    contact_id = SyncRecord.objects.get(kind=Kind.CONTACT, object_id=customer.pk).xero_id
+    entered = xero.enter_overpayment(contact_id, "50.00", date="2026-03-03")
+    xero.clear_requests_log()
+
+    read(postpaid)
+    read(postpaid)
+    drain(postpaid)
+
+    (credit,) = Payment.objects.filter(source=Payment.Source.XERO)
+    assert (credit.kind, credit.amount, credit.source_id) == (
+        Payment.Kind.TOP_UP,
+        Decimal("50.00"),
+        entered["OverpaymentID"],
+    )
+    assert customer_credit(customer) == Decimal("50.00")
+    record = SyncRecord.objects.get(kind=Kind.OVERPAYMENT, object_id=credit.pk)
+    assert (record.status, record.origin, record.xero_id) == (Status.SENT, Origin.XERO, entered["OverpaymentID"])
+    assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing sent back"
+
+    later = issue_invoice(customer, [PLAN])  # Arena applies the credit first: allocated from that overpayment
+    same_books(xero, postpaid)
+    later.refresh_from_db()
+    assert later.amount_due == Decimal("60.00")
+    assert [o["RemainingCredit"] for o in book(xero, postpaid).overpayments()] == [0.0]
+
+
+def test_a_reconnect_asks_for_a_read_and_a_first_connect_does_not(admin_client, whitelabel, xero):
+    from django.core.cache import cache
+
+    from accounting.models import XeroConnection
+    from tests.xero import connect
+
+    key = f"xero-import-queued:{whitelabel.pk}"
+    cache.delete(key)
+    connected_with(admin_client, whitelabel, xero)
+    assert cache.get(key) is None, "nothing was entered in Xero for Arena yet"
+    read(whitelabel)
+    XeroConnection.objects.filter(whitelabel=whitelabel).update(status=XeroConnection.Status.NEEDS_RECONNECT)
+
+    connect(admin_client, whitelabel, xero)
+
+    assert cache.get(key), "what people entered in Xero meanwhile is read"
