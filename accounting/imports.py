@@ -15,8 +15,8 @@ What a payment becomes:
 - Arena's own (its sync record holds that PaymentID, or its Reference is one Arena sends, "RCT-000042 INV-000042",
   while the answer to sending it was lost): nothing; the sync engine looks it up.
 - Entered by a person against an Arena invoice: `record_payment(source=xero)` for that invoice, dated with its
-  Xero date (a moment at noon of that date in the whitelabel's time zone, so it stays that date), method bank
-  transfer, reference naming the Xero payment. Its sync record is marked sent, origin *Entered in Xero*, with
+  Xero date (a moment at noon of that date in the whitelabel's time zone, so it stays that date), the method
+  mapped to the account it went into (bank transfer if none), reference naming the Xero payment. Its sync record is marked sent, origin *Entered in Xero*, with
   Xero's id and answer: nothing is sent back. What the invoice no longer owes in Arena becomes credit (and goes to
   Xero as an overpayment: the money was received twice).
 - Deleted in Xero after Arena recorded it: reversed in Arena with the reason "deleted in Xero" (the reversal's
@@ -42,6 +42,7 @@ from payments.services import AlreadyRecorded, BillingError, add_credit, record_
 
 from .connection import whitelabel_connection, xero_call
 from .errors import NotConnected
+from .mapping_models import MethodMapping
 from .models import AccountingSettings, SyncRecord, XeroConnection, XeroImportCursor
 from .xero import client
 
@@ -318,6 +319,19 @@ def _overpayment_sent_by_arena(whitelabel: Whitelabel, overpayment_id: str, row:
     return False
 
 
+def _method_of(whitelabel: Whitelabel, account_code: str | None) -> str:
+    """How the money came in, by the Xero account it went into: the payment method mapped to that account
+    (the mapping's *money in*), bank transfer when none is, or when bank transfer is one of those mapped there."""
+    mapped = set(
+        MethodMapping.objects.filter(whitelabel=whitelabel, account_code=account_code or "").values_list(
+            "method", flat=True
+        )
+    )
+    if not mapped or Payment.Method.BANK_TRANSFER in mapped:
+        return Payment.Method.BANK_TRANSFER
+    return sorted(mapped)[0]
+
+
 def _arena_customer(whitelabel: Whitelabel, tenant_id: str, contact_id) -> Customer | None:
     object_id = (
         SyncRecord.objects.filter(
@@ -383,6 +397,7 @@ def payment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) 
     day = client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz)
     received_at = datetime.datetime.combine(day, datetime.time(12), tzinfo=tz)
     reference = f"Xero payment {row.get('Reference') or payment_id}"[:100]
+    method = _method_of(whitelabel, (row.get("Account") or {}).get("Code"))
     try:
         with transaction.atomic():
             payment = record_payment(
@@ -390,7 +405,7 @@ def payment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) 
                 amount,
                 invoice=invoice,
                 received_at=received_at,
-                method=Payment.Method.BANK_TRANSFER,
+                method=method,
                 reference=reference,
                 source=Payment.Source.XERO,
                 source_id=payment_id,

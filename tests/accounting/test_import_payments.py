@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from accounting import imports
+from accounting.mapping_services import mapping_set_method
 from accounting.models import SyncRecord, XeroImportCursor
 from accounting.sync import outbox
 from payments.models import Invoice, Payment
@@ -378,3 +379,19 @@ def test_a_reconnect_asks_for_a_read_and_a_first_connect_does_not(admin_client, 
     connect(admin_client, whitelabel, xero)
 
     assert cache.get(key), "what people entered in Xero meanwhile is read"
+
+
+def test_a_payment_into_an_account_mapped_to_a_method_is_recorded_with_that_method(postpaid, xero):
+    """The mapping's money in, read backwards: money a person entered into the card clearing account (092,
+    mapped to card payments) is a card payment in Arena; into the bank account nothing is mapped to, a bank
+    transfer."""
+    mapping_set_method(whitelabel=postpaid, method=Payment.Method.CARD, account="092")
+    by_card, card_invoice_id = sent_invoice(xero, postpaid)
+    by_transfer, transfer_invoice_id = sent_invoice(xero, postpaid)
+    xero.apply_payment(card_invoice_id, "110.00", account="092")
+    xero.apply_payment(transfer_invoice_id, "110.00", account="090")
+
+    assert read(postpaid).imported == 2
+
+    methods = dict(Payment.objects.filter(whitelabel=postpaid).values_list("allocations__invoice_id", "method"))
+    assert methods == {by_card.pk: Payment.Method.CARD, by_transfer.pk: Payment.Method.BANK_TRANSFER}
