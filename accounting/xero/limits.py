@@ -9,8 +9,9 @@ it thinks is left (another app instance may share the budget), and a 429's `Retr
 organisation (or, for the app-wide limit, every organisation) until then.
 
 Fair sharing: when the app-wide minute budget is nearly used, an organisation gets at most its share
-(the budget divided by the organisations active in the last minute), so one whitelabel's backlog
-cannot starve the others.
+(the budget divided by the organisations active in the last minute, rounded up: the app-wide check still caps
+the total, and rounding down left up to one call per organisation of each minute unused, a fifth of it with 30
+organisations on bill-run day), so one whitelabel's backlog cannot starve the others.
 
 Two backends with the same behaviour: Redis (production; one Lua script per decision, Redis's own
 clock) and the database (the embedded default without Redis; a row per organisation under a row lock).
@@ -138,7 +139,7 @@ if w then return {tostring(w), 'appminute'} end
 if redis.call('ZCARD', app) >= app_limit * fair_from then
   local active = redis.call('ZCARD', tenants)
   if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
-  local share = math.max(1, math.floor(app_limit / math.max(active, 1)))
+  local share = math.max(1, math.ceil(app_limit / math.max(active, 1)))
   w = wait_until_below(minute, minute_len, math.min(share, min_limit))
   if w then return {tostring(w), 'fair'} end
 end
@@ -348,7 +349,7 @@ class DatabaseLimiter:
             mine = [c[0] for c in row.calls]
             if len(app_times) >= app_minute * FAIR_SHARE_FROM:
                 active = {c[1] for c in app.calls} | {tenant_id}
-                share = max(1, app_minute // len(active))
+                share = max(1, math.ceil(app_minute / len(active)))
                 wait = self._wait(mine, now, minute, min(share, my_minute), limits.scale)
                 if wait is not None:
                     return Refusal(wait, "fair")
