@@ -54,7 +54,7 @@ def choose_xero(page: Page, *, revenue_code: str = "200") -> None:
     page.get_by_role("combobox", name="Accounting System").select_option("Xero")
     page.get_by_label("Post-paid").check()
     page.get_by_label("Revenue code").fill(revenue_code)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
 
 def consent(page: Page, *, tick=(ORG1,), action: str = "Allow access") -> None:
@@ -79,7 +79,7 @@ def connect(page: Page, arena, *, bank: bool = True) -> None:
     expect(message(page)).to_contain_text(f"Connected to Xero organisation {ORG1}.")
     if bank:
         page.get_by_label("Bank account").select_option(label=BANK)
-        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="Save", exact=True).click()
         expect(message(page)).to_have_text("Accounting system settings saved.")
 
 
@@ -119,7 +119,7 @@ def test_tour_connect_organisation_1_send_the_demo_billing_and_support_sees_it(p
     expect(bank).to_be_in_viewport()
     shot("connected", primary=[bank])
     page.get_by_label("Bank account").select_option(label=BANK)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(message(page)).to_have_text(tour.SAVED)
 
     # Step 4: what was billed before connecting goes when the admin asks, and arrives on the open page.
@@ -284,7 +284,7 @@ def test_wrong_revenue_code_is_marked_and_focused_and_fixed_from_the_keyboard(pa
 
     revenue_code = page.get_by_label("Revenue code")
     revenue_code.fill("400")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(message(page)).to_have_text("Nothing was saved: please correct the fields marked below.")
     expect(message(page)).to_have_attribute("role", "alert")
     expect(revenue_code).to_be_focused()
@@ -321,11 +321,11 @@ def test_a_revenue_code_saved_while_disconnected_is_marked_when_connecting(page:
     expect(page.locator("#id_accounting-revenue_code_error")).to_have_text(problem)
     expect(page.get_by_role("button", name=re.compile("unsent record"))).to_have_count(0)
     expect(page.locator("#sync-card")).to_contain_text("Correct the revenue code below, and Save, before sending")
-    shot("marked", primary=[revenue_code, page.get_by_role("button", name="Save")])
+    shot("marked", primary=[revenue_code, page.get_by_role("button", name="Save", exact=True)])
 
     revenue_code.fill("200")
     page.get_by_label("Bank account").select_option(label=BANK)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(message(page)).to_have_text("Accounting system settings saved.")
     send = page.get_by_role("button", name="Send 9 unsent records to Xero")
     shot("corrected", primary=[send])
