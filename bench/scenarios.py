@@ -703,13 +703,13 @@ def nodes(options: Options, template: str, *, sizes: tuple[int, ...] = (1, 2, 4)
 
 
 def reconcile_calls(options: Options, template: str, *, invoices: int = 50000, customers: int = 1000) -> Result:
-    """The nightly reconcile of one organisation holding about `2 × invoices + customers` records (half the
-    invoices paid): the calls of its first, full comparison, and of the next night's after 1% of the invoices
-    changed in Xero (voided by a person), against its share of the day (XERO_RECONCILE_DAY_SHARE)."""
+    """The nightly reconcile of one organisation holding `2 × invoices + customers` records (every invoice paid):
+    the calls of its first, full comparison, and of the next night's after a person deleted 1% of the payments in
+    Xero, against its share of the day (XERO_RECONCILE_DAY_SHARE)."""
     from accounting.models import Reconciliation
     from accounting.reconcile import day_share_budget, nightly_plan, whitelabel_reconcile
 
-    records = customers + invoices + invoices // 2
+    records = customers + 2 * invoices
 
     def nights(result: Result) -> None:  # while the sandbox of the backfill still runs
         whitelabel = Whitelabel.objects.get(slug="reconcile")
@@ -721,7 +721,8 @@ def reconcile_calls(options: Options, template: str, *, invoices: int = 50000, c
             )
             runs.append({"night": night, "calls": report.calls, "differences": len(report.differences)})
             if night == "first":
-                _void_in_xero(whitelabel, max(1, invoices // 100))
+                _a_day_later(whitelabel)
+                _delete_payments_in_xero(whitelabel, max(1, invoices // 100))
         result.extra.update(
             reconcile=runs, day_share=day_share_budget(), reconciliations=Reconciliation.objects.count()
         )
@@ -732,18 +733,35 @@ def reconcile_calls(options: Options, template: str, *, invoices: int = 50000, c
     return result
 
 
-def _void_in_xero(whitelabel: Whitelabel, count: int) -> None:
-    """A person voids `count` unpaid invoices in Xero (the sandbox's control API)."""
+def _a_day_later(whitelabel: Whitelabel) -> None:
+    """The next night: Xero's clock (the sandbox's) moves a day and an hour on, and the first night's record with
+    it (Arena's clock can't move), so that what the next night asks for, changed since the first night began (less
+    the reconcile's hour of margin), is what changed after it, not everything synced just before."""
     from django.conf import settings
 
-    unpaid = SyncRecord.objects.filter(whitelabel=whitelabel, kind=Kind.INVOICE, status=Status.SENT).exclude(
-        object_id__in=Allocation.objects.values("invoice_id")
+    from accounting.models import Reconciliation
+
+    day = datetime.timedelta(days=1)
+    requests.post(f"{settings.XERO_API_URL}/_sandbox/clock", json={"advance_seconds": 86400 + 3600}, timeout=30)
+    last = Reconciliation.objects.filter(whitelabel=whitelabel).latest("started_at")
+    Reconciliation.objects.filter(pk=last.pk).update(
+        started_at=last.started_at + day,
+        finished_at=last.finished_at + day,
+        covers_from=(last.covers_from + day) if last.covers_from else None,
     )
+
+
+def _delete_payments_in_xero(whitelabel: Whitelabel, count: int) -> None:
+    """A person deletes `count` of Arena's payments in Xero (the sandbox's control API): their invoices are owed
+    again there, which the next night finds."""
+    from django.conf import settings
+
     tenant = XeroConnection.objects.get(whitelabel=whitelabel).tenant_id
-    for record in unpaid[:count]:
+    sent = SyncRecord.objects.filter(whitelabel=whitelabel, kind=Kind.PAYMENT, status=Status.SENT)
+    for xero_id in sent.values_list("xero_id", flat=True)[:count]:
         requests.post(
             f"{settings.XERO_API_URL}/_sandbox/organisations/{tenant}/edits",
-            json={"action": "void_invoice", "invoice": record.xero_id},
+            json={"action": "delete_payment", "payment": xero_id},
             timeout=30,
         ).raise_for_status()
 
