@@ -64,7 +64,9 @@ def sweep_outbox() -> int:
     return len(woken)
 
 
-@shared_task(
+# A task whose worker dies is delivered again (acks late), and one whose database was away is retried: what it
+# did is done once whatever (a stored delivery, a recorded payment).
+REDELIVERED = dict(
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -74,6 +76,9 @@ def sweep_outbox() -> int:
     max_retries=10,
     ignore_result=True,
 )
+
+
+@shared_task(**REDELIVERED)
 def process_xero_webhook(self, delivery_id: int) -> None:
     """Process one stored Xero webhook delivery (a no-op once processed, or if its signature was wrong)."""
     try:
@@ -162,16 +167,7 @@ def poll_xero_payments() -> int:
     return len(whitelabel_ids)
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError, InterfaceError),
-    retry_backoff=5,
-    retry_jitter=True,
-    max_retries=10,
-    ignore_result=True,
-)
+@shared_task(**REDELIVERED)
 def import_xero_payments(self, whitelabel_id: int) -> None:
     """Record the payments people entered (or deleted) in the whitelabel's Xero organisation since the last
     read. A worker killed midway leaves the task to run again: what it recorded is not recorded twice."""
