@@ -14,11 +14,11 @@ the customer's lock.
 What a payment becomes:
 - Arena's own (its sync record holds that PaymentID, or its Reference is one Arena sends, "RCT-000042 INV-000042",
   while the answer to sending it was lost): nothing; the sync engine looks it up.
-- Entered by a person against an Arena invoice: `record_payment(source=xero)` for that invoice, dated with its
-  Xero date (a moment at noon of that date in the whitelabel's time zone, so it stays that date), the method
-  mapped to the account it went into (bank transfer if none), reference naming the Xero payment. Its sync record is marked sent, origin *Entered in Xero*, with
-  Xero's id and answer: nothing is sent back. What the invoice no longer owes in Arena becomes credit (and goes to
-  Xero as an overpayment: the money was received twice).
+- Entered by a person against an Arena invoice: `record_payment(source=xero)` for that invoice, dated with its Xero
+  date (a moment at noon of that date in the whitelabel's time zone, so it stays that date), the method mapped to
+  the account it went into (bank transfer if none), reference naming the Xero payment. Its sync record is marked
+  sent, origin *Entered in Xero*, with Xero's id and answer: nothing is sent back. What the invoice no longer owes
+  in Arena becomes credit (and goes to Xero as an overpayment: the money was received twice).
 - Deleted in Xero after Arena recorded it: reversed in Arena with the reason "deleted in Xero" (the reversal's
   sync record is marked from Xero too). A payment Arena sent and a person deleted stays flagged *changed in
   Xero* by the webhooks and the reconcile, as before: Arena never silently undoes its own billing.
