@@ -20,6 +20,30 @@ def pytest_configure(config):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    _flush_retries_deadlocks()
+
+
+def _flush_retries_deadlocks(attempts: int = 5) -> None:
+    """A transactional test ends by emptying every table (Django's `flush`: one TRUNCATE). The session's Celery
+    worker (tests/worker.py) runs beside the tests on the same database, and a task it is running (a sync run, an
+    alert's email, beat's sweep) can hold a table the TRUNCATE wants while waiting for one the TRUNCATE took:
+    PostgreSQL ends that deadlock by failing one side, sometimes the flush, and the next test then finds the last
+    one's rows. A flush that lost a deadlock is tried again at once (it then waits for the task's transaction,
+    which went on); any other failure is raised as before. Test set-up only: production never flushes."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+
+    handle = flush.Command.handle
+
+    def handle_retrying(self, **options):
+        for attempt in range(attempts):
+            try:
+                return handle(self, **options)
+            except CommandError as exc:
+                if attempt == attempts - 1 or "deadlock detected" not in str(exc.__cause__ or ""):
+                    raise
+
+    flush.Command.handle = handle_retrying
 
 
 @pytest.fixture
