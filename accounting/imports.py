@@ -279,13 +279,12 @@ def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, 
         amount = Decimal(str(row.get("Total")))
     except InvalidOperation:
         return f"problem:Xero overpayment {overpayment_id} has no amount Arena can read ({row.get('Total')!r})."
-    day = client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz)
     try:
         with transaction.atomic():
             payment = add_credit(
                 customer,
                 amount,
-                received_at=datetime.datetime.combine(day, datetime.time(12), tzinfo=tz),
+                received_at=_received_at(row, tz),
                 method=Payment.Method.BANK_TRANSFER,
                 reference=f"Xero overpayment {row.get('Reference') or overpayment_id}"[:100],
                 source=Payment.Source.XERO,
@@ -317,6 +316,12 @@ def _overpayment_sent_by_arena(whitelabel: Whitelabel, overpayment_id: str, row:
         if words[:3] == ["Credit", "from", "receipt"] and len(words) == 4:
             return Payment.objects.filter(whitelabel=whitelabel, receipt__number=words[3]).exists()
     return False
+
+
+def _received_at(row: dict, tz) -> datetime.datetime:
+    """Noon of the Xero date in the whitelabel's time zone (today's if Xero gave none): that date stays its date."""
+    day = client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz)
+    return datetime.datetime.combine(day, datetime.time(12), tzinfo=tz)
 
 
 def _method_of(whitelabel: Whitelabel, account_code: str | None) -> str:
@@ -394,8 +399,7 @@ def payment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) 
         amount = Decimal(str(row.get("Amount")))
     except InvalidOperation:
         return f"problem:Xero payment {payment_id} has no amount Arena can read ({row.get('Amount')!r})."
-    day = client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz)
-    received_at = datetime.datetime.combine(day, datetime.time(12), tzinfo=tz)
+    received_at = _received_at(row, tz)
     reference = f"Xero payment {row.get('Reference') or payment_id}"[:100]
     method = _method_of(whitelabel, (row.get("Account") or {}).get("Code"))
     try:
