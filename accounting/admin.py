@@ -27,7 +27,16 @@ from django.utils.translation import ngettext
 from arena_xero.admin import ReadOnlyAdmin, ReadOnlyInline, zoned
 
 from . import selectors
-from .models import AccountingSettings, SyncAttempt, SyncRecord, WhitelabelSync, XeroConnection, XeroWebhookRefusal
+from .imports import import_problems_clear
+from .models import (
+    AccountingSettings,
+    SyncAttempt,
+    SyncRecord,
+    WhitelabelSync,
+    XeroConnection,
+    XeroImportCursor,
+    XeroWebhookRefusal,
+)
 from .sync import kinds, outbox
 
 Status = SyncRecord.Status
@@ -678,6 +687,38 @@ class XeroWebhookRefusalAdmin(ReadOnlyAdmin):
 
     list_display = ["day", "count", "last_at", "last_reason"]
     date_hierarchy = "day"
+
+
+@admin.register(XeroImportCursor)
+class XeroImportCursorAdmin(ReadOnlyAdmin):
+    """How far Arena has read what people entered in each organisation (payments, credit, credit notes), what it
+    recorded, and what the latest read with a problem could not record. Support may clear that note once the
+    problem is settled (in Xero, or by hand in Arena)."""
+
+    list_display = ["whitelabel", "tenant_id", "last_read", "reads", "imported", "reversed", "problem"]
+    list_filter = ["whitelabel"]
+    actions = ["clear_problem"]
+
+    @admin.display(description="Last read")
+    def last_read(self, cursor):
+        return when(cursor.last_read_at) if cursor.last_read_at else "—"
+
+    @admin.display(description="Not recorded")
+    def problem(self, cursor):
+        if not cursor.last_error:
+            return "—"
+        return f"{when(cursor.last_error_at)}: {Truncator(cursor.last_error).chars(200)}"
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("accounting.retry_syncrecord")
+
+    @admin.action(description="Clear the note of what was not recorded", permissions=["retry"])
+    def clear_problem(self, request, queryset):
+        count = import_problems_clear(ids=list(queryset.values_list("pk", flat=True)))
+        for cursor in queryset:
+            self.log_change(request, cursor, "Cleared the note of what was not recorded from Xero")
+        cleared = ngettext("%(count)d note cleared.", "%(count)d notes cleared.", count) % {"count": count}
+        messages.success(request, cleared)
 
 
 from . import mapping_admin  # noqa: E402, F401  (registers the mapping, read-only)

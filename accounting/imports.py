@@ -37,8 +37,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from payments.models import Allocation, Customer, Invoice, Payment, Whitelabel
-from payments.services import AlreadyRecorded, BillingError, add_credit, record_payment, reverse_payment
+from payments.models import Allocation, CreditNote, Customer, Invoice, Payment, Whitelabel
+from payments.services import (
+    AlreadyRecorded,
+    BillingError,
+    add_credit,
+    issue_credit_note,
+    record_payment,
+    reverse_payment,
+)
 
 from .connection import whitelabel_connection, xero_call
 from .errors import NotConnected
@@ -196,7 +203,7 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
         last = listing.page_count if listing.page_count is not None else page + (len(rows) >= client.XERO_PAGE_SIZE)
         if page >= last:
             break
-    _overpayments_import(whitelabel, connection, cursor, tz, result, max_pages)
+    _credits_import(whitelabel, connection, cursor, tz, result, max_pages)
     if result.imported or result.reversed:
         logger.info(
             "Recorded %s payment(s) entered in Xero and reversed %s for whitelabel %s (%s call(s))",
@@ -208,52 +215,66 @@ def payments_import(*, whitelabel: Whitelabel, max_pages: int | None = None) -> 
     return result
 
 
-def _overpayments_import(whitelabel, connection, cursor, tz, result: ImportResult, max_pages: int) -> None:
-    """Credit a person entered in Xero for an Arena customer (a RECEIVE-OVERPAYMENT): the customer's credit in
-    Arena (`add_credit`, source xero), once; voided in Xero: reversed. Its sync record is marked from Xero, so
-    Arena never sends it back, and credit Arena later applies to invoices is allocated from it in Xero."""
-    since = cursor.overpayments_since or cursor.payments_since
-    newest = None
-    imported = reversed_ = 0
-    for page in range(1, max_pages + 1):
-        rows = xero_call(
-            connection,
-            lambda creds, page=page: client.overpayments_page(creds, page=page, modified_since=since),
-            tenant_id=connection.tenant_id,
+def _credits_import(whitelabel, connection, cursor, tz, result: ImportResult, max_pages: int) -> None:
+    """What a person entered in Xero that is not a payment on an invoice: credit (an overpayment or a
+    prepayment, money received with no invoice) and credit notes, each read from a cursor of its own."""
+    for since_field, page_of, one in CREDIT_READS:
+        since = getattr(cursor, since_field) or cursor.payments_since
+        newest = None
+        imported = reversed_ = 0
+        for page in range(1, max_pages + 1):
+            rows = xero_call(
+                connection,
+                lambda creds, page=page, page_of=page_of, since=since: page_of(creds, page=page, modified_since=since),
+                tenant_id=connection.tenant_id,
+            )
+            result.calls += 1
+            result.read += len(rows)
+            for row in rows:
+                outcome = one(whitelabel=whitelabel, tenant_id=connection.tenant_id, row=row, tz=tz)
+                imported += outcome == "imported"
+                reversed_ += outcome == "reversed"
+                if outcome.startswith("problem:"):
+                    result.problems.append(outcome.removeprefix("problem:"))
+                moment = _moment(row.get("UpdatedDateUTC"))
+                if moment is not None and (newest is None or moment > newest):
+                    newest = moment
+            if len(rows) < client.XERO_PAGE_SIZE:
+                break
+        result.imported += imported
+        result.reversed += reversed_
+        rows = XeroImportCursor.objects.filter(pk=cursor.pk)
+        if newest is not None:
+            rows.filter(Q(**{f"{since_field}__isnull": True}) | Q(**{f"{since_field}__lt": newest})).update(
+                **{since_field: newest}
+            )
+        rows.update(
+            reads=F("reads") + 1,
+            imported=F("imported") + imported,
+            reversed=F("reversed") + reversed_,
+            **_problems(result.problems),
         )
-        result.calls += 1
-        result.read += len(rows)
-        for row in rows:
-            outcome = overpayment_from_xero(whitelabel=whitelabel, tenant_id=connection.tenant_id, row=row, tz=tz)
-            imported += outcome == "imported"
-            reversed_ += outcome == "reversed"
-            if outcome.startswith("problem:"):
-                result.problems.append(outcome.removeprefix("problem:"))
-            moment = _moment(row.get("UpdatedDateUTC"))
-            if moment is not None and (newest is None or moment > newest):
-                newest = moment
-        if len(rows) < client.XERO_PAGE_SIZE:
-            break
-    result.imported += imported
-    result.reversed += reversed_
-    rows = XeroImportCursor.objects.filter(pk=cursor.pk)
-    if newest is not None:
-        rows.filter(Q(overpayments_since__isnull=True) | Q(overpayments_since__lt=newest)).update(
-            overpayments_since=newest
-        )
-    rows.update(reads=F("reads") + 1, imported=F("imported") + imported, reversed=F("reversed") + reversed_)
+
+
+CREDIT_KINDS = {
+    "RECEIVE-OVERPAYMENT": ("OverpaymentID", "overpayment"),
+    "RECEIVE-PREPAYMENT": ("PrepaymentID", "prepayment"),
+}
 
 
 def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) -> str:
-    """Record (or reverse) one overpayment as Xero lists it; returns what happened, as `payment_from_xero`."""
-    if row.get("Type") not in (None, "RECEIVE-OVERPAYMENT"):
+    """Record (or reverse) one overpayment or prepayment as Xero lists it: credit a person entered in Xero for
+    an Arena customer becomes the customer's credit in Arena (`add_credit`, source xero), once; voided in Xero,
+    it is reversed. Its sync record is marked from Xero (holding Xero's answer, so a prepayment's allocations
+    go to Xero's prepayment), so Arena never sends it back. Returns what happened, as `payment_from_xero`."""
+    kind = row.get("Type") or ("RECEIVE-PREPAYMENT" if row.get("PrepaymentID") else "RECEIVE-OVERPAYMENT")
+    if kind not in CREDIT_KINDS:
         return "other"
-    overpayment_id = str(row.get("OverpaymentID") or "").lower()
-    if not overpayment_id or _overpayment_sent_by_arena(whitelabel, overpayment_id, row):
-        return "arena" if overpayment_id else "other"
-    recorded = Payment.objects.filter(
-        whitelabel=whitelabel, source=Payment.Source.XERO, source_id=overpayment_id
-    ).first()
+    id_field, label = CREDIT_KINDS[kind]
+    credit_id = str(row.get(id_field) or "").lower()
+    if not credit_id or (label == "overpayment" and _overpayment_sent_by_arena(whitelabel, credit_id, row)):
+        return "arena" if credit_id else "other"
+    recorded = Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO, source_id=credit_id).first()
     if row.get("Status") in ("VOIDED", "DELETED"):
         if recorded is None or recorded.reversed_at is not None:
             return "known" if recorded else "other"
@@ -262,13 +283,13 @@ def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, 
                 reverse_payment(payment=recorded, reason=DELETED_IN_XERO)
                 _mark_from_xero(
                     SyncRecord.objects.filter(kind=Kind.DEPOSIT_REVERSAL, object_id=recorded.pk),
-                    payment_id=overpayment_id,
+                    payment_id=credit_id,
                     tenant_id=tenant_id,
                     row=None,
                     reason="Voided in Xero by a person; reversed in Arena.",
                 )
         except BillingError as exc:
-            return f"problem:Xero overpayment {overpayment_id} was voided in Xero but can't be reversed in Arena: {exc}"
+            return f"problem:Xero {label} {credit_id} was voided in Xero but can't be reversed in Arena: {exc}"
         return "reversed"
     if recorded is not None:
         return "known"
@@ -278,7 +299,7 @@ def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, 
     try:
         amount = Decimal(str(row.get("Total")))
     except InvalidOperation:
-        return f"problem:Xero overpayment {overpayment_id} has no amount Arena can read ({row.get('Total')!r})."
+        return f"problem:Xero {label} {credit_id} has no amount Arena can read ({row.get('Total')!r})."
     try:
         with transaction.atomic():
             payment = add_credit(
@@ -286,22 +307,105 @@ def overpayment_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, 
                 amount,
                 received_at=_received_at(row, tz),
                 method=Payment.Method.BANK_TRANSFER,
-                reference=f"Xero overpayment {row.get('Reference') or overpayment_id}"[:100],
+                reference=f"Xero {label} {row.get('Reference') or credit_id}"[:100],
                 source=Payment.Source.XERO,
-                source_id=overpayment_id,
+                source_id=credit_id,
             )
             _mark_from_xero(
                 SyncRecord.objects.filter(kind=Kind.OVERPAYMENT, object_id=payment.pk),
-                payment_id=overpayment_id,
+                payment_id=credit_id,
                 tenant_id=tenant_id,
                 row=row,
-                reason="Credit entered in Xero by a person (an overpayment); recorded in Arena.",
+                reason=f"Credit entered in Xero by a person (a {label}); recorded in Arena.",
             )
     except (AlreadyRecorded, IntegrityError):
         return "known"
     except BillingError as exc:
-        return f"problem:Xero overpayment {overpayment_id} for {customer}: {exc}"
+        return f"problem:Xero {label} {credit_id} for {customer}: {exc}"
     return "imported"
+
+
+def credit_note_from_xero(*, whitelabel: Whitelabel, tenant_id: str, row: dict, tz) -> str:
+    """Record one sales credit note a person entered in Xero against an Arena invoice: an Arena credit note of
+    its total on the invoice it is allocated to (`issue_credit_note`, source xero, dated with its Xero date),
+    once. Its sync records (the credit note and its allocation) are marked from Xero: nothing is sent back.
+    One not (yet) allocated to an Arena invoice is left until it is. Arena never undoes a credit note: one
+    voided in Xero after Arena recorded it is reported (the import's last error, the reconcile)."""
+    if row.get("Type") not in (None, "ACCRECCREDIT"):
+        return "other"
+    note_id = str(row.get("CreditNoteID") or "").lower()
+    if not note_id or _credit_note_sent_by_arena(whitelabel, note_id, row.get("CreditNoteNumber")):
+        return "arena" if note_id else "other"
+    recorded = CreditNote.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO, source_id=note_id).first()
+    if recorded is not None:
+        if row.get("Status") in ("VOIDED", "DELETED"):
+            return (
+                f"problem:Xero credit note {row.get('CreditNoteNumber') or note_id} was voided in Xero; Arena keeps "
+                f"{recorded.number} (a credit note can't be undone in Arena): the books differ until it is settled."
+            )
+        return "known"
+    if row.get("Status") not in ("AUTHORISED", "PAID"):
+        return "other"
+    allocation, invoice = next(
+        (
+            (a, found)
+            for a in row.get("Allocations") or []
+            if (found := _arena_invoice(whitelabel, tenant_id, a.get("Invoice") or {}))
+        ),
+        (None, None),
+    )
+    if invoice is None:
+        return "other"
+    number = row.get("CreditNoteNumber") or note_id
+    try:
+        with transaction.atomic():
+            note = issue_credit_note(
+                invoice=invoice,
+                amount=Decimal(str(row.get("Total"))),
+                reason=f"Xero credit note {number}"[:200],
+                issue_date=client.parse_xero_date(row.get("Date")) or timezone.localdate(timezone=tz),
+                source=Payment.Source.XERO,
+                source_id=note_id,
+            )
+            _mark_from_xero(
+                SyncRecord.objects.filter(kind=Kind.CREDIT_NOTE, object_id=note.pk),
+                payment_id=note_id,
+                tenant_id=tenant_id,
+                row=row,
+                reason="Entered in Xero by a person; recorded in Arena.",
+            )
+            _mark_from_xero(
+                SyncRecord.objects.filter(
+                    kind=Kind.CREDIT_NOTE_ALLOCATION, object_id__in=note.allocations.values("pk")
+                ),
+                payment_id=str(allocation.get("AllocationID") or note_id).lower(),
+                tenant_id=tenant_id,
+                row=allocation,
+                reason=f"Allocated in Xero by a person (credit note {number}); recorded in Arena.",
+            )
+    except (AlreadyRecorded, IntegrityError):
+        return "known"
+    except (BillingError, InvalidOperation) as exc:
+        return f"problem:Xero credit note {number} on invoice {invoice.number}: {exc}"
+    return "imported"
+
+
+def _credit_note_sent_by_arena(whitelabel: Whitelabel, note_id: str, number) -> bool:
+    """Arena's own: its sync record holds that CreditNoteID, or (answer lost) it carries an Arena number."""
+    if SyncRecord.objects.filter(
+        whitelabel=whitelabel, kind=Kind.CREDIT_NOTE, origin=Origin.ARENA, xero_id__iexact=note_id
+    ).exists():
+        return True
+    return bool(number) and CreditNote.objects.filter(
+        whitelabel=whitelabel, source=Payment.Source.ARENA, number=number
+    ).exists()
+
+
+CREDIT_READS = (
+    ("overpayments_since", client.overpayments_page, overpayment_from_xero),
+    ("prepayments_since", client.prepayments_page, overpayment_from_xero),
+    ("credit_notes_since", client.credit_notes_page, credit_note_from_xero),
+)
 
 
 def _overpayment_sent_by_arena(whitelabel: Whitelabel, overpayment_id: str, row: dict) -> bool:
@@ -359,12 +463,26 @@ def _cursor_advance(cursor, newest, *, imported: int, reversed_: int, problems: 
         "imported": F("imported") + imported,
         "reversed": F("reversed") + reversed_,
         "last_read_at": now,
-        "last_error": "; ".join(problems)[:2000],
+        **_problems(problems),
     }
     rows = XeroImportCursor.objects.filter(pk=cursor.pk)
     if newest is not None:
         rows.filter(Q(payments_since__isnull=True) | Q(payments_since__lt=newest)).update(payments_since=newest)
     rows.update(**counts)
+
+
+def _problems(problems: list[str]) -> dict:
+    """What a read could not record stays on the cursor (the sync card and the admin show it) until a later read
+    has problems of its own or support clears it: the cursor has moved past those rows, so no later read would
+    name them again."""
+    if not problems:
+        return {}
+    return {"last_error": "; ".join(problems)[:2000], "last_error_at": timezone.now()}
+
+
+def import_problems_clear(*, ids: list[int]) -> int:
+    """Support settled what a read could not record: the note goes from the sync card and the admin."""
+    return XeroImportCursor.objects.filter(pk__in=ids).exclude(last_error="").update(last_error="", last_error_at=None)
 
 
 def zone_of(whitelabel: Whitelabel):

@@ -568,11 +568,22 @@ class XeroImportCursor(models.Model):
         blank=True,
         help_text="Xero's UpdatedDateUTC of the newest overpayment read (credit entered in Xero).",
     )
+    prepayments_since = models.DateTimeField(
+        null=True, blank=True, help_text="Xero's UpdatedDateUTC of the newest prepayment read (money received ahead)."
+    )
+    credit_notes_since = models.DateTimeField(
+        null=True, blank=True, help_text="Xero's UpdatedDateUTC of the newest credit note read (credit notes entered)."
+    )
     last_read_at = models.DateTimeField(null=True, blank=True, help_text="When Arena last read Xero's payments.")
     reads = models.PositiveBigIntegerField(default=0, help_text="Calls made to read payments.")
     imported = models.PositiveIntegerField(default=0, help_text="Payments entered in Xero that Arena recorded.")
     reversed = models.PositiveIntegerField(default=0, help_text="Recorded payments reversed: deleted in Xero.")
-    last_error = models.TextField(blank=True, help_text="Why the last read, or a payment of it, could not be recorded.")
+    last_error = models.TextField(
+        blank=True,
+        help_text="What the latest read with a problem could not record, and why (kept until a later read has "
+        "problems of its own, or support clears it).",
+    )
+    last_error_at = models.DateTimeField(null=True, blank=True, help_text="When that read was.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["whitelabel", "tenant_id"], name="one_import_cursor_per_org")]

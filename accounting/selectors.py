@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from payments.models import Allocation, Customer, Invoice, Payment, Receipt, Whitelabel
+from payments.models import Allocation, CreditNote, Customer, Invoice, Payment, Receipt, Whitelabel
 
 from .models import (
     AccountingSettings,
@@ -133,6 +133,9 @@ class FromXero:
     imported: int
     reversed: int
     last_read_at: datetime.datetime | None
+    credit_notes: int = 0
+    problem: str = ""  # what the latest read with a problem could not record
+    problem_at: datetime.datetime | None = None
 
 
 def from_xero(whitelabel: Whitelabel) -> FromXero | None:
@@ -141,11 +144,21 @@ def from_xero(whitelabel: Whitelabel) -> FromXero | None:
         return None
     entered = Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO)
     last = XeroImportCursor.objects.filter(whitelabel=whitelabel).aggregate(at=Max("last_read_at"))["at"]
+    problem = (
+        XeroImportCursor.objects.filter(whitelabel=whitelabel)
+        .exclude(last_error="")
+        .order_by("-last_error_at")
+        .values("last_error", "last_error_at")
+        .first()
+    ) or {"last_error": "", "last_error_at": None}
     return FromXero(
         recording=accounting.record_xero_payments,
         imported=entered.count(),
         reversed=entered.filter(reversed_at__isnull=False).count(),
         last_read_at=last,
+        credit_notes=CreditNote.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO).count(),
+        problem=problem["last_error"],
+        problem_at=problem["last_error_at"],
     )
 
 

@@ -1,7 +1,7 @@
 """The `Support` group: support staff see billing and the sync in the admin, and act on sync records only
 through its two actions (retry now, skip with a reason). Billing changes only through payments.services.
 
-Accounting's migrations 0004, 0006 and 0009 create the group (with their own frozen copies of this list, as
+Accounting's migrations 0004, 0006, 0009 and 0015 create the group (with their own frozen copies of this list, as
 migrations must); `support_group_ensure` puts it back as described here: load_demo_data calls it, so the
 demo's `support` user can work also on a database that was flushed (tests) or migrated before a model was
 added.
@@ -36,6 +36,7 @@ VIEW = {
         "syncstate",
         "whitelabelsync",
         "xerowebhookrefusal",
+        "xeroimportcursor",
     ],
 }
 ACTIONS = {"accounting": ["retry_syncrecord", "skip_syncrecord"]}

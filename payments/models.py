@@ -282,12 +282,28 @@ class CreditNote(models.Model):
     subtotal = models.DecimalField(**MONEY)
     tax_total = models.DecimalField(**MONEY)
     total = models.DecimalField(**MONEY)
+    source = models.CharField(
+        max_length=10,
+        choices=Payment.Source.choices,
+        default=Payment.Source.ARENA,
+        help_text="Where the credit note was entered: in Arena (and sent on), or in the accounting system (and "
+        "recorded here).",
+    )
+    source_id = models.CharField(
+        max_length=64, blank=True, help_text="Its id where it was entered, when not in Arena: Xero's CreditNoteID."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["whitelabel", "number"], name="unique_credit_note_number_per_whitelabel"),
             models.CheckConstraint(condition=Q(total__gt=0), name="credit_note_total_positive"),
+            # Recorded once, however often it is read.
+            models.UniqueConstraint(
+                fields=["whitelabel", "source", "source_id"],
+                condition=~Q(source_id=""),
+                name="one_credit_note_per_source_id",
+            ),
         ]
         ordering = ["issue_date", "id"]
 

@@ -676,14 +676,27 @@ def _lines_from_amount(invoice: Invoice, amount, reason: str) -> tuple[list[Line
 
 @transaction.atomic
 def issue_credit_note(
-    *, invoice: Invoice, lines: Iterable[LineInput | Mapping] | None = None, amount=None, reason: str
+    *,
+    invoice: Invoice,
+    lines: Iterable[LineInput | Mapping] | None = None,
+    amount=None,
+    reason: str,
+    issue_date: datetime.date | None = None,
+    source: str = Payment.Source.ARENA,
+    source_id: str = "",
 ) -> CreditNote:
     """Take `lines` (or `amount`, tax included, at the invoice's tax rate) off an issued invoice: what it
-    owes goes down, never below zero, and any rest is the customer's credit."""
+    owes goes down, never below zero, and any rest is the customer's credit. One entered elsewhere (`source`,
+    `source_id`: Xero's CreditNoteID) is recorded once, dated `issue_date` (its date there)."""
     reason = _text(reason, "The reason", max_length=200, required=True)
+    source, source_id = _source(source, source_id)
+    if issue_date is not None:
+        issue_date = _date(issue_date, "The credit note's date")
     if lines is not None:
         lines = _lines(lines, "A credit note")
     invoice = _lock_invoice(invoice)
+    if source_id and invoice.whitelabel.credit_notes.filter(source=source, source_id=source_id).exists():
+        raise AlreadyRecorded(f"The {Payment.Source(source).label} credit note {source_id} is already recorded.")
     if invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
         raise BillingError(
             f"Only an issued invoice can be credited; {invoice} is {invoice.get_status_display().lower()}."
@@ -710,7 +723,9 @@ def issue_credit_note(
         customer=invoice.customer,
         invoice=invoice,
         number=_take_number(invoice.whitelabel, "next_credit_note_number", "CN", CreditNote.objects),
-        issue_date=invoice.whitelabel.local_date(),
+        issue_date=issue_date or invoice.whitelabel.local_date(),
+        source=source,
+        source_id=source_id,
         currency=invoice.currency,
         reason=reason,
         subtotal=subtotal,

@@ -108,7 +108,7 @@ class Comparison:
 def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Comparison:
     """Every invoice once with Arena's total, amount due and status; every credit note once with its rest;
     every payment and refund once, reversed ones gone; each customer's credit equal to its contact's
-    unallocated overpayments and credit notes; receipts and refund receipts once, reversed ones gone; one
+    unallocated overpayments, prepayments and credit notes; receipts and refund receipts once, reversed ones gone; one
     contact per customer, with the customer's name, email and phone."""
     org = book(xero, whitelabel, tenant_name=tenant_name)
     result = Comparison()
@@ -153,9 +153,11 @@ def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Compar
     notes = Counter(n["CreditNoteNumber"] for n in org.credit_notes() if n.get("Status") not in ("VOIDED", "DELETED"))
     result.duplicates += [f"credit note {n}" for n, count in notes.items() if count > 1]
     xero_notes = {n["CreditNoteNumber"]: n for n in org.credit_notes()}
+    xero_notes_by_id = {n["CreditNoteID"].lower(): n for n in org.credit_notes()}
     for note in CreditNote.objects.filter(whitelabel=whitelabel):
         result.billed += 1
-        theirs = xero_notes.get(note.number)
+        # One a person entered in Xero is an Arena credit note with its Xero id (source_id), found by it.
+        theirs = xero_notes_by_id.get(note.source_id) if note.source_id else xero_notes.get(note.number)
         if theirs is None:
             result.lost.append(f"credit note {note.number}")
             continue
@@ -202,7 +204,7 @@ def compare_books(xero, whitelabel, *, tenant_name: str | None = None) -> Compar
                 result.lost.append(f"refund {part.refund.number} {source}")
 
     credit_in_xero = Counter()
-    for credit in [*org.overpayments(), *org.credit_notes()]:
+    for credit in [*org.overpayments(), *org.prepayments(), *org.credit_notes()]:
         if credit.get("Status") not in ("VOIDED", "DELETED"):
             credit_in_xero[credit["Contact"]["ContactID"]] += money(credit.get("RemainingCredit"))
     contact_ids = {c.get("ContactNumber"): c["ContactID"] for c in org.contacts()}

@@ -56,6 +56,9 @@ class Book:
     def overpayments(self) -> list[dict]:
         return self.data["overpayments"]
 
+    def prepayments(self) -> list[dict]:
+        return self.data["prepayments"]
+
     def bank_transactions(self) -> list[dict]:
         return self.data["bank_transactions"]
 

@@ -15,6 +15,11 @@ webhook events for the invoices, contacts and credit notes it changes. Actions a
 - ``enter_overpayment``: ``contact`` (ContactID, ContactNumber or Name), ``amount``, and optionally
   ``account``, ``date``, ``description``: money received from the contact with no invoice, kept as its credit
   (a RECEIVE-OVERPAYMENT bank transaction and its overpayment).
+- ``enter_prepayment``: the same fields (and ``account_code``, the revenue account its line is coded to):
+  money received in advance, a RECEIVE-PREPAYMENT bank transaction and its prepayment.
+- ``enter_credit_note``: ``invoice``, ``amount`` (tax included) and optionally ``date``, ``reference`` and
+  ``description``: an AUTHORISED credit note for the invoice's contact, allocated to the invoice up to what it
+  owes (the rest stays the contact's credit).
 - ``delete_payment``: ``payment`` (PaymentID); the invoice (or credit refunded) is owed again.
 - ``archive_account``: ``account`` (Code or AccountID).
 - ``archive_contact``: ``contact`` (ContactID, ContactNumber or Name).
@@ -29,7 +34,7 @@ from datetime import date
 
 from .errors import ValidationFailed
 from .indexes import index, invoices_of
-from .resources import bank_transactions, contacts, credits, invoices, payments, settings
+from .resources import bank_transactions, contacts, creditnotes, credits, invoices, payments, settings
 from .resources.common import CONTACT, CREDITNOTE, INVOICE, Ctx, find_account, find_contact_by_name, unit_places
 from .wire import is_guid
 
@@ -127,21 +132,7 @@ def _line_index(invoice, line) -> int:
 
 def apply_payment(ctx: Ctx, data: dict) -> dict:
     invoice = _invoice(ctx, data)
-    amount = data.get("amount")
-    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)) or not str(amount).strip():
-        raise EditRefused("amount is required")
-    account = data.get("account")
-    if account is None:
-        bank = next((a for a in ctx.book.accounts.values() if a.type == "BANK" and a.status == "ACTIVE"), None)
-        if bank is None:
-            raise EditRefused("The organisation has no active bank account.")
-        account = bank.code
-    account = str(account).strip()
-    body = {
-        "Invoice": {"InvoiceID": invoice.invoice_id},
-        "Account": {"AccountID": account} if is_guid(account) else {"Code": account},
-        "Amount": str(amount).strip(),
-    }
+    body = {"Invoice": {"InvoiceID": invoice.invoice_id}, "Account": _bank_code(ctx, data), "Amount": _amount(data)}
     if data.get("date"):
         body["Date"] = str(data["date"]).strip()
     if data.get("reference"):
@@ -169,21 +160,71 @@ def _amount(data: dict) -> str:
 
 
 def enter_overpayment(ctx: Ctx, data: dict) -> dict:
+    return _enter_credit(ctx, data, "Overpayment")
+
+
+def enter_prepayment(ctx: Ctx, data: dict) -> dict:
+    return _enter_credit(ctx, data, "Prepayment")
+
+
+def _enter_credit(ctx: Ctx, data: dict, kind: str) -> dict:
+    """Money received from a contact with no invoice, kept as its credit: a RECEIVE-OVERPAYMENT or
+    RECEIVE-PREPAYMENT bank transaction and the overpayment or prepayment it makes (a prepayment's line is
+    coded to ``account_code``, default the first active revenue account)."""
     contact = _contact(ctx, data, "contact")
+    line = {"Description": str(data.get("description") or kind), "LineAmount": _amount(data)}
+    if kind == "Prepayment":
+        line["AccountCode"] = str(data.get("account_code") or _revenue_code(ctx))
     body = {
-        "Type": "RECEIVE-OVERPAYMENT",
+        "Type": f"RECEIVE-{kind.upper()}",
         "Contact": {"ContactID": contact.contact_id},
         "BankAccount": _bank_code(ctx, data),
-        "LineItems": [{"Description": str(data.get("description") or "Overpayment"), "LineAmount": _amount(data)}],
+        "LineItems": [line],
+        "LineAmountTypes": "Inclusive",
     }
     if data.get("date"):
         body["Date"] = str(data["date"]).strip()
     transaction = bank_transactions.create_bank_transaction(ctx, body)
-    overpayment = ctx.book.overpayments[transaction.overpayment_id]
+    credit_id = transaction.overpayment_id if kind == "Overpayment" else transaction.prepayment_id
+    credit = (ctx.book.overpayments if kind == "Overpayment" else ctx.book.prepayments)[credit_id]
     return {
         "BankTransactions": [bank_transactions.bank_transaction_json(ctx.book, transaction)],
-        "Overpayments": [credits.credit_json(ctx.book, overpayment)],
+        f"{kind}s": [credits.credit_json(ctx.book, credit)],
     }
+
+
+def _revenue_code(ctx: Ctx) -> str:
+    revenue = next((a for a in ctx.book.accounts.values() if a.type == "REVENUE" and a.status == "ACTIVE"), None)
+    if revenue is None:
+        raise EditRefused("The organisation has no active revenue account.")
+    return revenue.code
+
+
+def enter_credit_note(ctx: Ctx, data: dict) -> dict:
+    """A person credits an invoice: an AUTHORISED sales credit note of ``amount`` (tax included, coded like the
+    invoice's first line) for the invoice's contact, allocated to the invoice up to what it owes; the rest stays
+    the contact's credit."""
+    invoice = _invoice(ctx, data)
+    if invoice.type != "ACCREC" or invoice.status != "AUTHORISED":
+        raise EditRefused("Only an AUTHORISED sales invoice can be credited here.")
+    first = invoice.line_items[0] if invoice.line_items else None
+    line = {"Description": str(data.get("description") or f"Credit for {invoice.invoice_number}"),
+            "Quantity": "1", "UnitAmount": _amount(data),
+            "AccountCode": (first.account_code if first else None) or _revenue_code(ctx)}
+    if first is not None and first.tax_type:
+        line["TaxType"] = first.tax_type
+    body = {"Type": "ACCRECCREDIT", "Status": "AUTHORISED", "Contact": {"ContactID": invoice.contact_id},
+            "CurrencyCode": invoice.currency_code, "LineAmountTypes": "Inclusive", "LineItems": [line]}
+    if data.get("date"):
+        body["Date"] = str(data["date"]).strip()
+    if data.get("reference"):
+        body["Reference"] = str(data["reference"]).strip()
+    note = creditnotes.create_credit_note(ctx, body)
+    amount = min(note.remaining_credit, invoice.amount_due)
+    if amount > 0:
+        credits.allocate(ctx, note, {"Invoice": {"InvoiceID": invoice.invoice_id}, "Amount": str(amount),
+                                     "Date": note.date.isoformat()})
+    return {"CreditNotes": [creditnotes.credit_note_json(ctx.book, note)], **_invoice_json(ctx, invoice)}
 
 
 def delete_payment(ctx: Ctx, data: dict) -> dict:
@@ -292,6 +333,8 @@ ACTIONS = {
     "edit_invoice_line": edit_invoice_line,
     "apply_payment": apply_payment,
     "enter_overpayment": enter_overpayment,
+    "enter_prepayment": enter_prepayment,
+    "enter_credit_note": enter_credit_note,
     "delete_payment": delete_payment,
     "archive_account": archive_account,
     "archive_contact": archive_contact,

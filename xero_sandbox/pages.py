@@ -51,6 +51,8 @@ def is_page(path: str) -> bool:
 # What the page's buttons may do (the control API's edits route can do more).
 PAGE_ACTIONS = {
     "void_invoice": "Invoice voided.", "apply_payment": "Payment applied.", "delete_payment": "Payment deleted.",
+    "enter_credit_note": "Credit note entered.", "enter_overpayment": "Overpayment entered.",
+    "enter_prepayment": "Prepayment entered.",
     "set_lock_dates": "Lock dates saved.", "set_plan": "Plan changed.",
 }
 # Rows per table: the newest records only, so the page (and the health check) stays quick on books

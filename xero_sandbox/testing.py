@@ -168,6 +168,17 @@ class SandboxServer:
         changed = self.edit("enter_overpayment", tenant_id, contact=contact, amount=str(amount), **fields)
         return changed["Overpayments"][0]
 
+    def enter_prepayment(self, contact: str, amount, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """A person records money received in advance from a contact (a prepayment); returns it."""
+        changed = self.edit("enter_prepayment", tenant_id, contact=contact, amount=str(amount), **fields)
+        return changed["Prepayments"][0]
+
+    def enter_credit_note(self, invoice: str, amount, tenant_id: str = ORG1_TENANT_ID, **fields) -> dict:
+        """A person credits an invoice (InvoiceID or InvoiceNumber) by ``amount``, tax included: an AUTHORISED
+        credit note allocated to it up to what it owes; returns the credit note."""
+        changed = self.edit("enter_credit_note", tenant_id, invoice=invoice, amount=str(amount), **fields)
+        return changed["CreditNotes"][0]
+
     def delete_payment(self, payment_id: str, tenant_id: str = ORG1_TENANT_ID) -> dict:
         return self.edit("delete_payment", tenant_id, payment=payment_id)["Payments"][0]
 

@@ -19,6 +19,7 @@ from ..connection import xero_call
 from ..errors import NotConnected
 from ..models import AccountingSettings, Reconciliation, SyncRecord, XeroConnection, XeroWebhookEvent, allocation_kind
 from ..sync import engine, outbox, payloads
+from ..sync.money import is_prepayment
 from ..xero import client
 from .books import (
     LISTINGS,
@@ -132,6 +133,18 @@ def _complete(reader: XeroReader, arena: ArenaBooks, books: XeroBooks, scope: se
         books.add("overpayments", reader.chunked(client.overpayments_find, contact_ids), "OverpaymentID")
 
 
+def _prepayments(reader: XeroReader, arena: ArenaBooks, books: XeroBooks) -> None:
+    """Credit a person entered in Xero as a prepayment, which Arena recorded as the customer's credit: looked up
+    by id (only when Arena holds some, so a reconcile of an organisation without them costs nothing more) and
+    compared as the overpayments are (the same shape: Total, RemainingCredit, Allocations)."""
+    if "overpayments" not in books.parts:
+        return
+    ids = [r.xero_id for r in arena.records.values() if r.kind == RecordKind.OVERPAYMENT and is_prepayment(r)]
+    if ids:
+        rows = reader.chunked(client.prepayments_find, ids)
+        books.add("overpayments", [{**row, "OverpaymentID": row.get("PrepaymentID")} for row in rows], "OverpaymentID")
+
+
 def whitelabel_connection_active(whitelabel: Whitelabel) -> XeroConnection:
     connection = XeroConnection.objects.filter(whitelabel=whitelabel).first()
     if connection is None or connection.status == XeroConnection.Status.DISCONNECTED:
@@ -197,14 +210,14 @@ def whitelabel_reconcile(
         # Xero first: Arena then knows all it has.
         books = reader.books(since=since, postpaid=postpaid(accounting), only=only)
         arena = ArenaBooks(whitelabel, connection.tenant_id, accounting=accounting)
-        scope = None
-        if since is not None:
-            scope = _scope(arena, books, since)
-            try:
+        scope = _scope(arena, books, since) if since is not None else None
+        try:
+            if since is not None:
                 _complete(reader, arena, books, scope)
-            except BudgetSpent:  # no share left to look up what the changes need: compare them next time
-                books.unread = [p for p in books.parts if p != "accounts"] + books.unread
-                books.parts = {"accounts"}
+            _prepayments(reader, arena, books)
+        except BudgetSpent:  # no share left to look up what the changes need: compare them next time
+            books.unread = [p for p in books.parts if p != "accounts"] + books.unread
+            books.parts = {"accounts"}
         comparison = books_compare(whitelabel, connection.tenant_id, books, scope=scope, arena=arena)
     except Exception as exc:
         Reconciliation.objects.filter(pk=reconciliation.pk).update(

@@ -127,6 +127,7 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
     credits = records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_overpayment: dict[str, list[Item]] = defaultdict(list)
+    prepayments = set()
     for record in records:
         allocation = allocations[record.object_id]
         overpayment_id = overpayment_id_or_park(run, record, credits, allocation.payment)
@@ -134,11 +135,22 @@ def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
         if invoice_id:
             body = payloads.credit_allocation(allocation, invoice_id=invoice_id, tz=run.tz)
             by_overpayment[overpayment_id].append(Item(record, body))
+            if is_prepayment(credits.get(allocation.payment_id)):
+                prepayments.add(overpayment_id)
     for overpayment_id, items in by_overpayment.items():
         payment_ids = Allocation.objects.filter(pk__in=[i.record.object_id for i in items]).values("payment_id")
         siblings = Allocation.objects.filter(payment__in=payment_ids).values("id")
-        calls = {"fetch": client.overpayment_get, "allocate": client.overpayment_allocate}
+        if overpayment_id in prepayments:
+            calls = {"fetch": client.prepayment_get, "allocate": client.prepayment_allocate}
+        else:
+            calls = {"fetch": client.overpayment_get, "allocate": client.overpayment_allocate}
         _send_allocations(run, overpayment_id, items, "allocations", siblings=siblings, **calls)
+
+
+def is_prepayment(credit: SyncRecord | None) -> bool:
+    """Credit a person entered in Xero as a prepayment (money received in advance), not an overpayment: Arena
+    recorded it as the customer's credit (`accounting.imports`), and its allocations go to Xero's prepayment."""
+    return bool(credit and credit.origin == SyncRecord.Origin.XERO and (credit.response or {}).get("PrepaymentID"))
 
 
 def _send_allocations(run: Run, credit_id: str, items: list[Item], operation: str, *, fetch, allocate, siblings):

@@ -346,6 +346,15 @@ def credit_notes_create(creds: Credentials, credit_notes: list[dict], *, idempot
     )
 
 
+def prepayment_allocate(
+    creds: Credentials, prepayment_id: str, allocations: list[dict], *, idempotency_key: str
+) -> list[Element]:
+    """Apply one prepayment (credit a person entered in Xero as money received in advance) to invoices."""
+    return _allocate(
+        "prepayment_allocate", "create_prepayment_allocations", creds, prepayment_id, allocations, idempotency_key
+    )
+
+
 def credit_note_allocate(
     creds: Credentials, credit_note_id: str, allocations: list[dict], *, idempotency_key: str
 ) -> list[Element]:
@@ -420,6 +429,17 @@ def overpayments_find(creds: Credentials, contact_ids: list[str]) -> list[dict]:
 def overpayment_get(creds: Credentials, overpayment_id: str) -> dict:
     rows = _read("overpayment_get", creds, "get_overpayment", "overpayments", overpayment_id=overpayment_id)
     return rows[0]
+
+
+def prepayment_get(creds: Credentials, prepayment_id: str) -> dict:
+    rows = _read("prepayment_get", creds, "get_prepayment", "prepayments", prepayment_id=prepayment_id)
+    return rows[0]
+
+
+def prepayments_find(creds: Credentials, prepayment_ids: list[str]) -> list[dict]:
+    """The prepayments named, read in one call (Xero's prepayments take no IDs parameter: a `where`)."""
+    where = " OR ".join(f'PrepaymentID==Guid("{_quote(p)}")' for p in prepayment_ids)
+    return _read("prepayments_find", creds, "get_prepayments", "prepayments", where=where)
 
 
 def credit_notes_find(creds: Credentials, numbers: list[str]) -> list[dict]:
@@ -560,6 +580,21 @@ def overpayments_page(
         creds,
         "get_overpayments",
         "overpayments",
+        page=page,
+        page_size=page_size,
+        **_modified(modified_since),
+    )
+
+
+def prepayments_page(
+    creds: Credentials, *, page: int, modified_since: datetime.datetime | None = None, page_size: int = XERO_PAGE_SIZE
+) -> list[dict]:
+    """One page of prepayments (money received in advance, entered in Xero), with their allocations."""
+    return _read(
+        "prepayments_page",
+        creds,
+        "get_prepayments",
+        "prepayments",
         page=page,
         page_size=page_size,
         **_modified(modified_since),

@@ -103,6 +103,7 @@ def test_the_support_group_may_view_billing_and_sync_and_only_retry_or_skip():
     import_module("accounting.migrations.0004_support_group").create_support_group(django_apps, None)
     import_module("accounting.migrations.0006_support_sees_money_back").grant(django_apps, None)
     import_module("accounting.migrations.0009_webhook_refusals").forget_unverified_and_grant(django_apps, None)
+    import_module("accounting.migrations.0015_import_credits").grant(django_apps, None)
     group = Group.objects.get(name=SUPPORT_GROUP)
     codenames = set(group.permissions.values_list("codename", flat=True))
     assert {

@@ -12,7 +12,7 @@ from accounting import imports
 from accounting.mapping_services import mapping_set_method
 from accounting.models import SyncRecord, XeroImportCursor
 from accounting.sync import outbox
-from payments.models import Invoice, Payment
+from payments.models import CreditNote, Invoice, Payment
 from payments.selectors import customer_credit
 from payments.services import AlreadyRecorded, BillingError, LineInput, issue_invoice, record_payment
 from tests.books import compare_books, xero_calls
@@ -72,7 +72,8 @@ def test_a_payment_entered_in_xero_pays_the_arena_invoice_once_and_is_not_sent_b
     )
     assert (first.imported, first.payment_calls, again.imported, again.payment_calls) == (1, 1, 0, 1)
     assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing written"
-    assert len(xero_calls(xero, path_end="/Payments")) == 2 and len(xero_calls(xero)) == 4, "and 2 of overpayments"
+    assert len(xero_calls(xero, path_end="/Payments")) == 2
+    assert len(xero_calls(xero)) == 8, "and 2 each of overpayments, prepayments and credit notes"
     assert len(book(xero, postpaid).payments()) == 1
     compare_books(xero, postpaid).assert_same()
 
@@ -87,7 +88,8 @@ def test_the_cursor_asks_xero_only_for_what_changed_since_the_last_read(postpaid
     read(postpaid)
 
     (call,) = xero_calls(xero, path_end="/Payments")
-    assert len(xero_calls(xero, path_end="/Overpayments")) == 1
+    for credits in ("/Overpayments", "/Prepayments", "/CreditNotes"):
+        assert len(xero_calls(xero, path_end=credits)) == 1
     assert call["headers"]["If-Modified-Since"].startswith(cursor.payments_since.strftime("%Y-%m-%dT%H:%M:%S"))
     assert cursor.imported == 1 and cursor.tenant_id == xero.tenant_ids["Organisation 1"]
 
@@ -395,3 +397,153 @@ def test_a_payment_into_an_account_mapped_to_a_method_is_recorded_with_that_meth
 
     methods = dict(Payment.objects.filter(whitelabel=postpaid).values_list("allocations__invoice_id", "method"))
     assert methods == {by_card.pk: Payment.Method.CARD, by_transfer.pk: Payment.Method.BANK_TRANSFER}
+
+
+def test_a_credit_note_entered_in_xero_becomes_an_arena_credit_note_once_and_is_not_sent_back(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.enter_credit_note(xero_invoice_id, "33.00", date="2026-03-04")
+    xero.clear_requests_log()
+
+    first = read(postpaid)
+    again = read(postpaid)
+    drain(postpaid)
+
+    (note,) = CreditNote.objects.filter(whitelabel=postpaid)
+    assert (note.source, note.source_id, note.total, note.invoice_id, note.issue_date) == (
+        Payment.Source.XERO,
+        entered["CreditNoteID"],
+        Decimal("33.00"),
+        invoice.pk,
+        datetime.date(2026, 3, 4),
+    )
+    assert note.reason == f"Xero credit note {entered['CreditNoteNumber']}"
+    invoice.refresh_from_db()
+    assert invoice.amount_due == Decimal("77.00")
+    records = SyncRecord.objects.filter(kind__in=[Kind.CREDIT_NOTE, Kind.CREDIT_NOTE_ALLOCATION])
+    assert sorted((r.kind, r.status, r.origin, r.attempts) for r in records) == [
+        (Kind.CREDIT_NOTE, Status.SENT, Origin.XERO, 0),
+        (Kind.CREDIT_NOTE_ALLOCATION, Status.SENT, Origin.XERO, 0),
+    ]
+    assert (first.imported, again.imported) == (1, 0)
+    assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing written"
+    assert len(xero_calls(xero, path_end="/CreditNotes")) == 2
+    assert len(book(xero, postpaid).credit_notes()) == 1
+    compare_books(xero, postpaid).assert_same()
+
+
+def test_a_credit_note_larger_than_what_the_invoice_owes_leaves_the_rest_as_credit_in_both_books(postpaid, xero):
+    invoice, xero_invoice_id = sent_invoice(xero, postpaid)
+    record_payment(invoice.customer, "100.00", invoice=invoice, method=Payment.Method.BANK_TRANSFER)
+    same_books(xero, postpaid)
+    xero.enter_credit_note(xero_invoice_id, "50.00")  # 10.00 of it pays the invoice, 40.00 stays credit
+
+    assert read(postpaid).imported == 1
+    drain(postpaid)
+
+    invoice.refresh_from_db()
+    assert (invoice.status, customer_credit(invoice.customer)) == (Invoice.Status.PAID, Decimal("40.00"))
+    later = issue_invoice(invoice.customer, [PLAN])  # the rest is applied from the Xero credit note
+    same_books(xero, postpaid)
+    later.refresh_from_db()
+    assert later.amount_due == Decimal("70.00")
+    (note,) = book(xero, postpaid).credit_notes()
+    assert (note["RemainingCredit"], len(note["Allocations"])) == (0.0, 2)
+
+
+def test_a_credit_note_for_more_than_the_invoice_is_not_recorded_and_says_why(postpaid, xero):
+    _, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.enter_credit_note(xero_invoice_id, "150.00")
+
+    result = read(postpaid)
+
+    assert (result.imported, CreditNote.objects.count()) == (0, 0)
+    (problem,) = result.problems
+    assert "at most 110.00 can be" in problem and problem.startswith("Xero credit note CN-")
+    assert XeroImportCursor.objects.get(whitelabel=postpaid).last_error == problem
+
+
+def test_a_credit_note_voided_in_xero_after_arena_recorded_it_is_reported_not_undone(postpaid, xero):
+    """Arena never undoes a credit note: one Xero lists as voided after Arena recorded it is named in the
+    import's last error (shown on the sync card), and Arena's credit note stays."""
+    _, xero_invoice_id = sent_invoice(xero, postpaid)
+    entered = xero.enter_credit_note(xero_invoice_id, "10.00")
+    read(postpaid)
+    voided = {**entered, "Status": "VOIDED"}  # as Xero would list it once a person voided it
+
+    outcome = imports.credit_note_from_xero(
+        whitelabel=postpaid, tenant_id=xero.tenant_ids["Organisation 1"], row=voided, tz=imports.zone_of(postpaid)
+    )
+
+    assert outcome.startswith("problem:Xero credit note") and "was voided in Xero; Arena keeps CN-" in outcome
+    assert CreditNote.objects.filter(source_id=entered["CreditNoteID"]).count() == 1
+
+
+def test_a_prepayment_entered_in_xero_becomes_credit_and_arena_allocates_it_from_the_prepayment(postpaid, xero):
+    invoice, _ = sent_invoice(xero, postpaid)
+    customer = invoice.customer
+    contact_id = SyncRecord.objects.get(kind=Kind.CONTACT, object_id=customer.pk).xero_id
+    entered = xero.enter_prepayment(contact_id, "200.00", date="2026-03-05")
+    xero.clear_requests_log()
+
+    assert read(postpaid).imported == 1
+    assert read(postpaid).imported == 0
+    drain(postpaid)
+
+    (credit,) = Payment.objects.filter(source=Payment.Source.XERO)
+    assert (credit.amount, credit.source_id, credit.gateway_reference) == (
+        Decimal("200.00"),
+        entered["PrepaymentID"],
+        f"Xero prepayment {entered['PrepaymentID']}",
+    )
+    assert customer_credit(customer) == Decimal("200.00")
+    assert {r["method"] for r in xero_calls(xero)} == {"GET"}, "nothing sent back"
+    assert len(xero_calls(xero, path_end="/Prepayments")) == 2
+
+    later = issue_invoice(customer, [PLAN])  # Arena applies the credit: allocated from that prepayment
+    same_books(xero, postpaid)
+    later.refresh_from_db()
+    assert later.amount_due == Decimal("0.00")
+    (prepayment,) = book(xero, postpaid).prepayments()
+    assert (prepayment["RemainingCredit"], len(prepayment["Allocations"])) == (90.0, 1)
+    assert len(xero_calls(xero, method="PUT", path_end="/Allocations")) == 1
+    from accounting import reconcile
+
+    report = reconcile.whitelabel_reconcile(whitelabel=postpaid)
+    assert report.differences == [], [d.detail for d in report.differences]
+    assert len(xero_calls(xero, path_end="/Prepayments")) == 3, "and one look-up of the prepayment it compared"
+
+
+def test_what_could_not_be_recorded_stays_on_the_card_and_support_clears_it(postpaid, xero, admin_client):
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.accounting.test_admin import support_user
+    from tests.second_factor import log_in_verified
+
+    _, xero_invoice_id = sent_invoice(xero, postpaid)
+    xero.enter_credit_note(xero_invoice_id, "150.00")  # more than Arena can credit on the invoice
+    read(postpaid)
+    other = issue_invoice(CustomerFactory(whitelabel=postpaid), [PLAN])
+    drain(postpaid)  # the books differ now (the credit note not recorded): only sent
+    xero.advance_clock(2)
+    xero.enter_credit_note(SyncRecord.objects.get(kind=Kind.INVOICE, object_id=other.pk).xero_id, "11.00")
+    read(postpaid)  # sees the first again (its cursor's boundary) and the second
+    assert read(postpaid).problems == [], "a later read without problems"
+    card_url = reverse("accounting:xero_sync", kwargs={"whitelabel": postpaid.slug})
+
+    card = admin_client.get(card_url).content.decode()
+
+    assert ", and <strong>1</strong> credit note." in card
+    assert re.search(r"Not recorded from Xero \(read [^)]+\): Xero credit note CN-\d+ on invoice INV-000001:", card)
+    support = Client()
+    log_in_verified(support, support_user())
+    (cursor,) = XeroImportCursor.objects.all()
+    listed = support.get("/admin/accounting/xeroimportcursor/").content.decode()
+    assert "at most 110.00 can be" in listed
+    cleared = support.post(
+        "/admin/accounting/xeroimportcursor/", {"action": "clear_problem", "_selected_action": [cursor.pk]}
+    )
+    assert cleared.status_code == 302
+    cursor.refresh_from_db()
+    assert (cursor.last_error, cursor.last_error_at) == ("", None)
+    assert "Not recorded from Xero" not in admin_client.get(card_url).content.decode()

@@ -2,6 +2,7 @@
 and deletes it: Xero's rules, the invoice's webhook events, and GET /Payments with If-Modified-Since as an
 app polling for them sees it."""
 import pytest
+import requests
 
 from xero_sandbox.testing import EditRefused
 from xero_sandbox.wire import parse_datetime
@@ -89,3 +90,52 @@ def test_payments_changed_since_a_moment_are_listed_deleted_ones_included(raw):
     assert deleted == [late["PaymentID"], early["PaymentID"]]  # the deletion changed it, so it is listed again
     assert raw.get(f"Payments/{early['PaymentID']}").json()["Payments"][0]["Status"] == "DELETED"
     assert raw.server.violations() == []
+
+
+def test_a_person_credits_an_invoice_allocated_up_to_what_it_owes_the_rest_credit(raw, receiver):  # noqa: F811
+    invoice = create_invoice(raw)  # 110.00
+    raw.server.apply_payment(invoice["InvoiceID"], 100)
+    raw.server.flush_webhooks()
+
+    note = raw.server.enter_credit_note(invoice["InvoiceID"], "25.00", date="2024-05-12", reference="Goodwill")
+    raw.server.flush_webhooks()
+
+    assert (note["Type"], note["Status"], note["Total"], note["RemainingCredit"]) == ("ACCRECCREDIT", "AUTHORISED",
+                                                                                       25.0, 15.0)
+    (allocation,) = note["Allocations"]
+    assert (allocation["Invoice"]["InvoiceID"], allocation["Amount"]) == (invoice["InvoiceID"], 10.0)
+    fetched = raw.get(f"Invoices/{invoice['InvoiceID']}").json()["Invoices"][0]
+    assert (fetched["Status"], fetched["AmountCredited"], fetched["AmountDue"]) == ("PAID", 10.0, 0.0)
+    assert ("INVOICE", "UPDATE", invoice["InvoiceID"]) in summary(receiver.events)
+    assert raw.server.violations() == []
+
+
+def test_a_person_enters_a_prepayment_for_a_contact_and_it_is_listed_as_changed(raw):
+    invoice = create_invoice(raw)
+
+    prepayment = raw.server.enter_prepayment(invoice["Contact"]["ContactID"], "80.00", account="090")
+
+    assert (prepayment["Type"], prepayment["Total"], prepayment["RemainingCredit"]) == (
+        "RECEIVE-PREPAYMENT", 80.0, 80.0)
+    listed = raw.get("Prepayments", headers={"If-Modified-Since": "2000-01-01T00:00:00Z"}).json()["Prepayments"]
+    assert [p["PrepaymentID"] for p in listed] == [prepayment["PrepaymentID"]]
+    assert raw.server.violations() == []
+
+
+def test_the_page_credits_an_invoice_and_receives_money_ahead(raw):
+    invoice = create_invoice(raw)
+    tenant_id = raw.server.organisations()[0]["tenant_id"]
+    page = requests.get(f"{raw.server.url}/", timeout=10).text
+    assert 'value="enter_credit_note"' in page and 'value="enter_prepayment"' in page
+
+    credited = requests.post(f"{raw.server.url}/edits", data={
+        "tenant_id": tenant_id, "action": "enter_credit_note", "invoice": invoice["InvoiceID"], "amount": "10"},
+        timeout=10, allow_redirects=False)
+    received = requests.post(f"{raw.server.url}/edits", data={
+        "tenant_id": tenant_id, "action": "enter_prepayment", "contact": invoice["Contact"]["ContactID"],
+        "amount": "5", "account": "090"}, timeout=10, allow_redirects=False)
+
+    assert "notice=Credit+note+entered." in credited.headers["Location"]
+    assert "notice=Prepayment+entered." in received.headers["Location"]
+    state = raw.server.org_state(tenant_id)
+    assert (len(state["credit_notes"]), len(state["prepayments"])) == (1, 1)
