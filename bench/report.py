@@ -128,8 +128,10 @@ def render(result) -> str:
     if "imports" in extra:
         i = extra["imports"]
         out.append(
-            f"Payments entered in Xero: {i['payments']} read in {i['reads']} call(s) (floor {i['read_floor']}: "
-            f"{'met' if i['reads'] <= i['read_floor'] else 'not met'}); {i['recorded']} recorded "
+            f"Payments entered in Xero: {i['payments']} read in {i['reads']} call(s) of payments (floor "
+            f"{i['read_floor']}: {'met' if i['reads'] <= i['read_floor'] else 'not met'}) and "
+            f"{i.get('other_reads', 0)} of the other kinds a read asks for (overpayments, prepayments, credit notes: "
+            f"a call each, whatever the number of payments); {i['recorded']} recorded "
             f"({i['arena_payments']} Arena payments from Xero); {i['calls']} calls in all, {i['writes']} writes "
             f"(floor 0: {'met' if i['writes'] == 0 else 'not met'}); {result.wall_seconds:.1f} s."
         )

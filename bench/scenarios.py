@@ -771,8 +771,10 @@ def _delete_payments_in_xero(whitelabel: Whitelabel, count: int) -> None:
 
 def imports_calls(options: Options, template: str, *, invoices: int = 1000, customers: int = 100) -> Result:
     """A person pays each of `invoices` Arena invoices in Xero (the sandbox's control API); one read records them
-    all in Arena. Counted: the reads (the floor is ceil(n / 100): Xero's pages of 100) and every other call
-    (the floor is none: what came from Xero is never sent back); and Arena's records (one payment each)."""
+    all in Arena. Counted: the reads of payments (the floor is ceil(n / 100): Xero's pages of 100), those of the
+    other kinds a read asks for (overpayments, prepayments, credit notes: one call each when none is new), and
+    every other call (the floor is none: what came from Xero is never sent back); and Arena's records (one payment
+    each)."""
     import math
 
     from django.conf import settings
@@ -811,7 +813,8 @@ def imports_calls(options: Options, template: str, *, invoices: int = 1000, cust
         result.extra.update(
             imports={
                 "payments": invoices,
-                "reads": read.calls,
+                "reads": read.payment_calls,  # of GET /Payments: the floor's
+                "other_reads": read.calls - read.payment_calls,  # overpayments, prepayments, credit notes: a call each
                 "read_floor": math.ceil(invoices / 100),
                 "recorded": read.imported,
                 "arena_payments": Payment.objects.filter(whitelabel=whitelabel, source=Payment.Source.XERO).count(),
