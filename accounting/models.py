@@ -379,6 +379,9 @@ class XeroRateBucket(models.Model):
     calls = models.JSONField(default=list, help_text="Times of the calls in the current minute window.")
     day = models.JSONField(default=dict, help_text="Calls per minute slot over the last day.")
     in_flight = models.JSONField(default=dict, help_text="Calls under way: permit id -> expiry.")
+    asking = models.JSONField(
+        default=dict, help_text="The app's row: organisations still asking -> when they stop counting (fair share)."
+    )
     blocked_until = models.FloatField(default=0.0)
     blocked_problem = models.CharField(max_length=20, blank=True)
 

@@ -9,9 +9,13 @@ it thinks is left (another app instance may share the budget), and a 429's `Retr
 organisation (or, for the app-wide limit, every organisation) until then.
 
 Fair sharing: when the app-wide minute budget is nearly used, an organisation gets at most its share
-(the budget divided by the organisations active in the last minute, rounded up: the app-wide check still caps
-the total, and rounding down left up to one call per organisation of each minute unused, a fifth of it with 30
-organisations on bill-run day), so one whitelabel's backlog cannot starve the others.
+(the budget divided by the organisations still asking, rounded up: the app-wide check still caps the total, and
+rounding down left up to one call per organisation of each minute unused, a fifth of it with 30 organisations on
+bill-run day), so one whitelabel's backlog cannot starve the others. An organisation is still asking for a few
+seconds after a call (`ASKING_SECONDS`), and after a refusal until it may ask again: one that has finished stops
+counting at once, not a minute after its last call. A refusal for its share says to ask again within
+`FAIR_RECHECK_SECONDS`, not when its own calls leave the minute: the share grows when others finish (bill-run
+day's waves in bench/RESULTS.md were organisations asleep on a minute-long wait while the app's minute sat idle).
 
 Two backends with the same behaviour: Redis (production; one Lua script per decision, Redis's own
 clock) and the database (the embedded default without Redis; a row per organisation under a row lock).
@@ -39,6 +43,11 @@ FAIR_SHARE_FROM = 0.8  # fair sharing starts when this part of the app-wide minu
 # earlier, and keep our windows a little longer than Xero's besides, for the clocks' differences.
 MARGIN_SECONDS, MARGIN_REAL_SECONDS = 1.0, 0.1
 CONCURRENT_RETRY = 0.05  # seconds before asking again when all in-flight slots are taken
+ASKING_SECONDS = 5.0  # (Xero) seconds an organisation counts as still asking after its last call or refusal
+FAIR_RECHECK_SECONDS = 10.0  # (Xero) seconds at most before one refused for its share asks again
+# Refusals after which an organisation is still asking for the app's minute (not: its day is used up, or Xero
+# blocked it with a Retry-After: its share goes to the others meanwhile).
+ASKING_PROBLEMS = ("appminute", "fair", "minute", "concurrent")
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ local min_limit, conc_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local day_limit, app_limit = tonumber(ARGV[5]), tonumber(ARGV[6])
 local scale, ttl, fair_from = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local minute_len, day_len = 60 + tonumber(ARGV[10]), 86400 + tonumber(ARGV[10])
+local hold, recheck = tonumber(ARGV[11]), tonumber(ARGV[12])
 local t = redis.call('TIME')
 local real = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local now = real * scale
@@ -124,8 +134,17 @@ end
 redis.call('ZREMRANGEBYSCORE', minute, '-inf', now - minute_len)
 redis.call('ZREMRANGEBYSCORE', day, '-inf', now - day_len)
 redis.call('ZREMRANGEBYSCORE', app, '-inf', now - minute_len)
-redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now - minute_len)
+redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', inflight, '-inf', real)
+-- tenants: the organisations still asking, each scored with when it stops counting (see ASKING_SECONDS)
+local function asking(wait)
+  redis.call('ZADD', tenants, 'GT', now + math.max(wait, 0) * scale + hold, tenant)
+  redis.call('EXPIRE', tenants, math.ceil((minute_len + hold) / scale) + 1)
+end
+local function refuse(wait, problem)
+  asking(wait)
+  return {tostring(wait), problem}
+end
 local function wait_until_below(key, period, limit)
   local n = redis.call('ZCARD', key)
   if n < limit then return nil end
@@ -135,25 +154,27 @@ end
 local w = wait_until_below(day, day_len, day_limit)
 if w then return {tostring(w), 'day'} end
 w = wait_until_below(app, minute_len, app_limit)
-if w then return {tostring(w), 'appminute'} end
+if w then return refuse(w, 'appminute') end
 if redis.call('ZCARD', app) >= app_limit * fair_from then
   local active = redis.call('ZCARD', tenants)
   if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
   local share = math.max(1, math.ceil(app_limit / math.max(active, 1)))
   w = wait_until_below(minute, minute_len, math.min(share, min_limit))
-  if w then return {tostring(w), 'fair'} end
+  if w then return refuse(math.min(w, recheck / scale), 'fair') end
 end
 w = wait_until_below(minute, minute_len, min_limit)
-if w then return {tostring(w), 'minute'} end
-if redis.call('ZCARD', inflight) >= conc_limit then return {'-1', 'concurrent'} end
+if w then return refuse(w, 'minute') end
+if redis.call('ZCARD', inflight) >= conc_limit then
+  asking(0)
+  return {'-1', 'concurrent'}
+end
 redis.call('ZADD', minute, now, permit)
 redis.call('ZADD', day, now, permit)
 redis.call('ZADD', app, now, tenant .. '|' .. permit)
-redis.call('ZADD', tenants, now, tenant)
+asking(0)
 redis.call('ZADD', inflight, real + ttl, permit)
 redis.call('EXPIRE', minute, math.ceil(120 / scale) + 1)
 redis.call('EXPIRE', app, math.ceil(120 / scale) + 1)
-redis.call('EXPIRE', tenants, math.ceil(120 / scale) + 1)
 redis.call('EXPIRE', day, math.ceil(2 * 86400 / scale) + 1)
 redis.call('EXPIRE', inflight, math.ceil(ttl) + 1)
 return {'0', ''}
@@ -228,6 +249,8 @@ class RedisLimiter:
                     limits.permit_ttl,
                     FAIR_SHARE_FROM,
                     limits.margin,
+                    ASKING_SECONDS,
+                    FAIR_RECHECK_SECONDS,
                 ],
             )
         except self._errors as exc:
@@ -318,6 +341,7 @@ class DatabaseLimiter:
         slot = int(now // MINUTE)
         row.day = {k: v for k, v in row.day.items() if int(k) > slot - DAY / MINUTE - 1}
         row.in_flight = {k: v for k, v in row.in_flight.items() if v > real}
+        row.asking = {tenant: until for tenant, until in row.asking.items() if until > now}
 
     @staticmethod
     def _wait(times: list[float], now: float, period: float, limit: int, scale: float) -> float | None:
@@ -336,37 +360,44 @@ class DatabaseLimiter:
                     return Refusal(bucket.blocked_until - real, bucket.blocked_problem or "blocked")
             self._trim(row, now, real, limits)
             self._trim(app, now, real, limits)
-            day_calls = sum(row.day.values())
-            if day_calls >= limits.usable(limits.day):
-                oldest = min(int(k) for k in row.day)
-                return Refusal(((oldest + 2) * MINUTE + DAY - now) / limits.scale, "day")
-            minute = MINUTE + limits.margin
-            app_times = [c[0] for c in app.calls]
-            app_minute, my_minute = limits.usable(limits.app_minute), limits.usable(limits.minute)
-            wait = self._wait(app_times, now, minute, app_minute, limits.scale)
+            decision = self._decide(tenant_id, app, row, now, real, limits)
+            if isinstance(decision, Permit) or decision.problem in ASKING_PROBLEMS:
+                wait = 0.0 if isinstance(decision, Permit) else decision.wait
+                until = now + wait * limits.scale + ASKING_SECONDS
+                app.asking[tenant_id] = max(app.asking.get(tenant_id, 0.0), until)
+                app.save(update_fields=["calls", "asking"])
+            return decision
+
+    def _decide(self, tenant_id: str, app, row, now: float, real: float, limits: Limits) -> Permit | Refusal:
+        day_calls = sum(row.day.values())
+        if day_calls >= limits.usable(limits.day):
+            oldest = min(int(k) for k in row.day)
+            return Refusal(((oldest + 2) * MINUTE + DAY - now) / limits.scale, "day")
+        minute = MINUTE + limits.margin
+        app_times = [c[0] for c in app.calls]
+        app_minute, my_minute = limits.usable(limits.app_minute), limits.usable(limits.minute)
+        wait = self._wait(app_times, now, minute, app_minute, limits.scale)
+        if wait is not None:
+            return Refusal(wait, "appminute")
+        mine = [c[0] for c in row.calls]
+        if len(app_times) >= app_minute * FAIR_SHARE_FROM:
+            share = max(1, math.ceil(app_minute / len(set(app.asking) | {tenant_id})))
+            wait = self._wait(mine, now, minute, min(share, my_minute), limits.scale)
             if wait is not None:
-                return Refusal(wait, "appminute")
-            mine = [c[0] for c in row.calls]
-            if len(app_times) >= app_minute * FAIR_SHARE_FROM:
-                active = {c[1] for c in app.calls} | {tenant_id}
-                share = max(1, math.ceil(app_minute / len(active)))
-                wait = self._wait(mine, now, minute, min(share, my_minute), limits.scale)
-                if wait is not None:
-                    return Refusal(wait, "fair")
-            wait = self._wait(mine, now, minute, my_minute, limits.scale)
-            if wait is not None:
-                return Refusal(wait, "minute")
-            if len(row.in_flight) >= limits.concurrent:
-                return Refusal(CONCURRENT_RETRY, "concurrent")
-            permit = Permit(tenant_id, uuid.uuid4().hex)
-            row.calls.append([now, tenant_id, permit.id])
-            app.calls.append([now, tenant_id, permit.id])
-            slot = str(int(now // MINUTE))
-            row.day[slot] = row.day.get(slot, 0) + 1
-            row.in_flight[permit.id] = real + limits.permit_ttl
-            row.save(update_fields=["calls", "day", "in_flight"])
-            app.save(update_fields=["calls"])
-            return permit
+                return Refusal(min(wait, FAIR_RECHECK_SECONDS / limits.scale), "fair")
+        wait = self._wait(mine, now, minute, my_minute, limits.scale)
+        if wait is not None:
+            return Refusal(wait, "minute")
+        if len(row.in_flight) >= limits.concurrent:
+            return Refusal(CONCURRENT_RETRY, "concurrent")
+        permit = Permit(tenant_id, uuid.uuid4().hex)
+        row.calls.append([now, tenant_id, permit.id])
+        app.calls.append([now, tenant_id, permit.id])
+        slot = str(int(now // MINUTE))
+        row.day[slot] = row.day.get(slot, 0) + 1
+        row.in_flight[permit.id] = real + limits.permit_ttl
+        row.save(update_fields=["calls", "day", "in_flight"])
+        return permit
 
     def release(self, permit: Permit, limits: Limits) -> None:
         """The call leaves the in-flight set and counts in the windows from now (see _RELEASE)."""

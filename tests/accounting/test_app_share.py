@@ -4,6 +4,7 @@ in turn, as fast as the limiter answers (one asker: the arithmetic of the share,
 who gets what; tests/accounting/test_sync_load.py presses with threads). A Xero minute lasts one real second (the
 limiter's time scale, as the sandbox's in the bench), so three minutes pass in three seconds. Counted, not timed."""
 
+import math
 import time
 from collections import Counter
 
@@ -45,3 +46,83 @@ def test_organisations_share_the_apps_minute_fairly_and_use_all_of_it(settings, 
     first = Counter(tenant for minute, tenant in granted if minute == 0)
     assert sum(first.values()) == usable, first
     assert {first[tenant] for tenant in TENANTS} <= {3, 4}, first
+
+
+FINISH_SCALE = 20  # a Xero minute is three real seconds: each asker's turn (a database transaction on that
+# backend) stays a small part of the time between the calls the app's minute allows
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_organisations_that_finish_leave_their_share_to_those_still_asking(settings, backend):
+    """Bill-run day's waves (bench/RESULTS.md): most organisations finish while a few still have work. The share
+    is the app's minute over the organisations still asking, not over all that called in the last minute, so in
+    the minute after seven of ten finish the three left use the whole app minute between them, not 3 × 4 of 38."""
+    require(backend != "redis" or bool(settings.REDIS_URL), "the Redis limiter needs REDIS_URL")
+    settings.XERO_RATE_LIMIT_BACKEND = backend
+    settings.XERO_LIMIT_TIME_SCALE = FINISH_SCALE
+    settings.XERO_APP_MINUTE_LIMIT = APP_MINUTE
+    limits.backend().reset()
+    usable = limits.Limits.from_settings().usable(APP_MINUTE)
+    minute_seconds = 60 / FINISH_SCALE
+    busy, still_asking = 3, TENANTS[:3]
+    granted: list[tuple[int, str]] = []
+    began = time.monotonic()
+    while (elapsed := time.monotonic() - began) < (busy + 1) * minute_seconds:
+        minute = int(elapsed // minute_seconds)
+        for tenant in TENANTS if minute < busy else still_asking:
+            try:
+                permit = limits.acquire(tenant, max_wait=0)
+            except limits.XeroRateLimited:
+                continue
+            granted.append((minute, tenant))
+            limits.release(permit, {})
+
+    per_minute = Counter(minute for minute, _ in granted)
+    assert max(per_minute.values()) <= usable, per_minute
+    after = Counter(tenant for minute, tenant in granted if minute == busy)
+    assert set(after) <= set(still_asking)
+    # The share of each of the three is ceil(38 / 3) = 13 once the others stop asking (a few seconds after their
+    # last ask): the app minute's 38 calls go to them, bar the few that came free while the others still counted.
+    assert sum(after.values()) >= usable - 3, (per_minute, after)
+    assert max(after.values()) - min(after.values()) <= 2, after
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_a_share_grows_as_soon_as_the_others_stop_asking(settings, backend):
+    """Ten organisations use most of the app's minute (past the point where shares apply), then seven finish.
+    One of the three left is refused for its share: told to ask again within FAIR_RECHECK_SECONDS (not when its
+    calls leave the minute, which left the app's minute idle on bill-run day), and served once the seven have
+    stopped counting, ASKING_SECONDS after their last ask, long before its own calls leave the minute."""
+    require(backend != "redis" or bool(settings.REDIS_URL), "the Redis limiter needs REDIS_URL")
+    settings.XERO_RATE_LIMIT_BACKEND = backend
+    settings.XERO_LIMIT_TIME_SCALE = FINISH_SCALE
+    settings.XERO_APP_MINUTE_LIMIT = APP_MINUTE
+    limiter, config = limits.backend(), limits.Limits.from_settings()
+    limiter.reset()
+    fair_from = config.usable(APP_MINUTE) * limits.FAIR_SHARE_FROM  # 30.4 of 38
+    for made in range(math.ceil(fair_from) + 1):  # in turn: 32 calls, 4 each for the first two, 3 for the rest
+        permit = limiter.try_acquire(TENANTS[made % len(TENANTS)], config)
+        assert isinstance(permit, limits.Permit), permit
+        limiter.release(permit, config)
+    first = TENANTS[0]
+    refusal = limiter.try_acquire(first, config)  # 4 calls against a share of ceil(38 / 10) = 4
+    assert isinstance(refusal, limits.Refusal) and refusal.problem == "fair", refusal
+    assert refusal.wait <= limits.FAIR_RECHECK_SECONDS / FINISH_SCALE, "asks again soon, not in a minute"
+
+    # The other nine asked last when the loop above served them; seven of them never ask again.
+    stop_counting = time.monotonic() + (limits.ASKING_SECONDS + 1) / FINISH_SCALE
+    own_calls_leave = time.monotonic() + 55 / FINISH_SCALE
+    served = None
+    while served is None and time.monotonic() < own_calls_leave:
+        for tenant in TENANTS[1:3]:  # the two others still asking keep asking (and are refused)
+            limiter.try_acquire(tenant, config)
+        decision = limiter.try_acquire(first, config)
+        if isinstance(decision, limits.Permit):
+            served = time.monotonic()
+            limiter.release(decision, config)
+        else:
+            assert decision.problem == "fair", decision
+            time.sleep(decision.wait)
+    assert served is not None and served <= stop_counting + limits.FAIR_RECHECK_SECONDS / FINISH_SCALE, (
+        "served once the seven stopped counting (share ceil(38 / 3) = 13), not when its own calls left the minute"
+    )
