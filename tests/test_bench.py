@@ -111,14 +111,16 @@ def test_the_imports_scenario_reports_reads_against_ceil_n_over_100_and_writes_a
         "payments": 1000,
         "reads": 10,
         "read_floor": 10,
+        "other_reads": 3,
         "recorded": 1000,
         "arena_payments": 1000,
-        "calls": 11,
+        "calls": 13,
         "writes": 0,
     }
     imported.organisations = []
 
     rendered = report.render(imported)
 
-    assert "Payments entered in Xero: 1000 read in 10 call(s) (floor 10: met); 1000 recorded" in rendered
+    assert "Payments entered in Xero: 1000 read in 10 call(s) of payments (floor 10: met) and 3 of" in rendered
+    assert "1000 recorded (1000 Arena payments from Xero); 13 calls in all" in rendered
     assert "0 writes (floor 0: met)" in rendered
