@@ -138,7 +138,20 @@ def redis_flush(options: Options) -> None:
         raise SystemExit(f"Refusing Redis database {options.redis_db}: 0-5 belong to the tests.")
     import redis
 
-    redis.Redis.from_url(options.redis_url).flushdb()
+    client = redis.Redis.from_url(options.redis_url)
+    consumers = [
+        c
+        for c in client.client_list()
+        if int(c.get("db", -1)) == options.redis_db and c.get("cmd") in ("brpop", "blpop")
+    ]
+    if consumers:
+        # Another process's Celery worker (a test run with REDIS_URL database N runs its workers on N+1, N+2...,
+        # tests/pytest_env.py) would take this bench's tasks and reset its limiter: its wake-ups would go missing.
+        raise SystemExit(
+            f"Redis database {options.redis_db} has {len(consumers)} Celery consumer(s) of another process: "
+            "choose another with --redis-db."
+        )
+    client.flushdb()
 
 
 # Processes ------------------------------------------------------------------------------------------

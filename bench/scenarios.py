@@ -220,9 +220,13 @@ def wait_until_done(whitelabel_ids, *, timeout: float) -> None:
     is sent for STALL_SECONDS, or after `timeout`."""
     deadline = time.monotonic() + timeout
     last_sent, last_progress = -1, time.monotonic()
+    records = SyncRecord.objects.filter(whitelabel_id__in=whitelabel_ids)
+    bar = progress(records.count(), "sending to Xero (records sent)")
+    bar.update(records.filter(status=Status.SENT).count())
     while True:
         busy = _busy(whitelabel_ids)
         if not busy:
+            bar.close()
             wait_for(
                 lambda: (
                     not SyncState.objects.filter(whitelabel_id__in=whitelabel_ids, lease_until__isnull=False)
@@ -233,9 +237,11 @@ def wait_until_done(whitelabel_ids, *, timeout: float) -> None:
                 message="the runs to hand their organisations back",
             )
             return
-        sent = SyncRecord.objects.filter(whitelabel_id__in=whitelabel_ids, status=Status.SENT).count()
+        sent = records.filter(status=Status.SENT).count()
         if sent != last_sent:
             last_sent, last_progress = sent, time.monotonic()
+            bar.total = max(bar.total, sent)
+            bar.update(sent - bar.n)
         now = time.monotonic()
         if now - last_progress > STALL_SECONDS or now > deadline:
             raise TimeoutError(f"The outbox did not drain: {dict(busy)} still busy, {sent} sent")
