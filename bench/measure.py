@@ -56,6 +56,7 @@ class Calls:
     writes: dict[str, int] = field(default_factory=dict)
     lookups: int = 0
     settings_reads: int = 0
+    settings_read: set[str] = field(default_factory=set)  # the settings read at least once (a read each is the floor)
     other: dict[str, int] = field(default_factory=dict)
     total: int = 0
     admitted: int = 0
@@ -94,6 +95,7 @@ def calls_from_stats(tenant: dict) -> Calls:
             calls.writes[WRITES[endpoint]] = calls.writes.get(WRITES[endpoint], 0) + count
         elif endpoint in SETTINGS_READS:
             calls.settings_reads += count
+            calls.settings_read.add(endpoint)
         elif endpoint.startswith("GET "):
             calls.lookups += count
         else:

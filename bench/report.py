@@ -115,8 +115,9 @@ def render(result) -> str:
         out.append(
             f"App-wide: {extra['app_calls']} calls, busiest Xero minute {extra['busiest_app_minute']} of the app's "
             f"{result.settings['app_minute_limit']}; {extra['calls_per_second']} calls a second; each organisation's "
-            f"share {extra['share_per_minute']} calls a minute, whose floor for the biggest backlog is "
-            f"{extra['share_floor_seconds']:.0f} s. The workers used {extra['engine_cpu_seconds']} s of CPU: "
+            f"share {extra['share_per_minute']} calls a minute, whose floor for the biggest backlog (its write "
+            f"floor and a read of each setting it needs) is {extra['share_floor_seconds']:.0f} s. The workers used "
+            f"{extra['engine_cpu_seconds']} s of CPU: "
             f"{extra['engine_cpu_share']:.0%} of the machine's {result.settings.get('cpus', 'all')} cores over the "
             "wall time (the rest idle or PostgreSQL, Redis and the sandbox)."
         )

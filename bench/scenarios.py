@@ -662,7 +662,9 @@ def billrun(
         cpu_used = _cpu_seconds(stack.workers, psutil) - cpu
         apps = stack.stats().get("apps", {})
         app = apps.get(environment.SANDBOX_CLIENT_ID, {})
-        floor_calls = max(sum(o.floor.values()) for o in result.organisations)
+        # The calls an organisation cannot do without: its write floor and a read of each setting it needs (the
+        # chart, tax rates, currencies: once, then cached), all of which take the same share of the app's minute.
+        floor_calls = max(sum(o.floor.values()) + len(o.calls.settings_read) for o in result.organisations)
         # Each organisation's fair share of the app-wide minute, or its own limit if that is lower.
         share = min(options.app_minute_limit / count, measure.XERO_MINUTE_LIMIT)
         result.extra.update(

@@ -43,6 +43,7 @@ def test_the_sandboxs_statistics_are_sorted_into_writes_look_ups_settings_and_42
 
     assert calls.writes == {"invoices": 2}
     assert (calls.lookups, calls.settings_reads) == (1, 2)
+    assert calls.settings_read == {"GET Accounts", "GET TaxRates"}, "the settings read (a read each is the floor)"
     assert calls.status_429 == 1 and calls.rate_limited["minute"] == 1
     assert calls.total == 5 and calls.admitted == 4
     assert calls.peak_per_minute == 4
