@@ -4,9 +4,9 @@ answers lost on the way, once the outbox settles Xero's books equal Arena's.
 Hypothesis generates sequences of billing events for a few customers (invoices with and without GST,
 usage invoices with unit prices of four decimal places, part-, exact- and over-payments, payments with no
 invoice, top-ups, credit applied by later invoices and to open ones, voids, credit notes, refunds of credit,
-reversed payments, customers' names, emails, phones and addresses changed, a person paying an invoice in Xero
-and Arena reading it then or later), sync runs at random points, and faults (answers dropped after Xero saved,
-502s after commit).
+reversed payments, customers' names, emails, phones and addresses changed, a person paying or crediting an
+invoice in Xero and Arena reading it then or later), sync runs at random points, and faults (answers dropped
+after Xero saved, 502s after commit).
 The engine runs in this process against the sandbox, so each example is exactly reproducible.
 """
 
@@ -74,6 +74,7 @@ events = st.one_of(
     st.tuples(st.just("usage"), who, st.integers(100, 5000), st.integers(50, 99_999)),
     st.tuples(st.just("change"), who, st.sampled_from(["name", "email", "phone", "address"]), st.integers(0, 99)),
     st.tuples(st.just("xero_pay"), who, st.integers(0, 5), st.sampled_from(["part", "exact"]), st.booleans()),
+    st.tuples(st.just("xero_credit_note"), who, st.integers(0, 5), cents, st.booleans()),
     st.tuples(st.just("sync")),
     st.tuples(st.just("fault"), st.sampled_from(WRITES), st.sampled_from(["drop_response", "status_after"])),
 )
@@ -81,6 +82,12 @@ events = st.one_of(
 
 def open_invoices(customer) -> list[Invoice]:
     return list(Invoice.objects.filter(customer=customer, status=Invoice.Status.ISSUED).order_by("id"))
+
+
+def _sent_invoices() -> dict[int, str]:
+    """Arena's invoices in Xero: Arena's id -> Xero's."""
+    records = SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE, status=SyncRecord.Status.SENT)
+    return dict(records.values_list("object_id", "xero_id"))
 
 
 def apply(event, customers, xero) -> None:
@@ -149,10 +156,7 @@ def apply(event, customers, xero) -> None:
         update_customer(customer=customer, **{field: new[field]})
     elif kind == "xero_pay":  # a person pays an invoice Arena sent, in Xero; Arena reads it now or later
         index, pick, how, read_now = args
-        sent = {
-            r.object_id: r.xero_id
-            for r in SyncRecord.objects.filter(kind=SyncRecord.Kind.INVOICE, status=SyncRecord.Status.SENT)
-        }
+        sent = _sent_invoices()
         invoices = [i for i in open_invoices(customers[index]) if sent.get(i.pk)]
         if invoices:
             invoice = invoices[pick % len(invoices)]
@@ -161,6 +165,24 @@ def apply(event, customers, xero) -> None:
                 xero.apply_payment(sent[invoice.pk], str(amount))
             except EditRefused:
                 pass  # Xero is owed less than Arena thinks (a payment entered there not yet read): refused there
+        if read_now:
+            imports.payments_import(whitelabel=customers[0].whitelabel)
+    elif kind == "xero_credit_note":  # a person credits an invoice Arena sent, in Xero; Arena reads it now or later
+        index, pick, amount, read_now = args
+        sent = _sent_invoices()
+        invoices = [
+            i
+            for i in Invoice.objects.filter(customer=customers[index], status__in=["issued", "paid"]).order_by("id")
+            if sent.get(i.pk)
+        ]
+        if invoices:
+            invoice = invoices[pick % len(invoices)]
+            room = invoice.total - sum((n.total for n in invoice.credit_notes.all()), Decimal("0"))
+            if room > 0:
+                try:
+                    xero.enter_credit_note(sent[invoice.pk], str(min(amount, room)))
+                except EditRefused:
+                    pass  # Xero would not take it (the invoice is voided or credited in full there)
         if read_now:
             imports.payments_import(whitelabel=customers[0].whitelabel)
     elif kind == "sync":
