@@ -30,8 +30,6 @@ from django.db import DatabaseError, InterfaceError
 from django.db.models import Q
 from django.utils import timezone
 
-from payments.models import Whitelabel
-
 from ..alerts import alert_raise
 from ..models import AccountingSettings, Alert, SyncRecord, SyncState, XeroConnection
 from ..xero.errors import XeroRateLimited
@@ -67,13 +65,15 @@ def _drain(run: Run) -> datetime.datetime | None:
     batch = settings.XERO_SYNC_BATCH_SIZE
     whitelabel_id = run.whitelabel.pk
     holds: dict[str, datetime.datetime] = {}
+    due = None
     for _ in range(MAX_PASSES):
-        progress = False
+        progress = claimed_none = False
         # One moment per pass: kinds billed together (a payment and the credit it left) are held, or sent,
         # together and in run order.
         now = timezone.now()
         quiet_at = _quiet_at(whitelabel_id, now) if run.hold_partial else now
-        due = outbox.due_by_kind(whitelabel_id)
+        if due is None:  # else read just after the last pass's last batch: nothing was sent since
+            due = outbox.due_by_kind(whitelabel_id)
         for row in kinds.KINDS:
             while True:
                 if run.out_of_time():
@@ -88,6 +88,7 @@ def _drain(run: Run) -> datetime.datetime | None:
                 holds.pop(row.kind, None)
                 records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=row.kind, limit=batch)
                 if not records:
+                    claimed_none = True  # another run's, after all: read again what is due
                     break
                 _handle(run, row.send, records)
                 progress = True
@@ -97,6 +98,8 @@ def _drain(run: Run) -> datetime.datetime | None:
                 due = outbox.due_by_kind(whitelabel_id)  # what was sent may have woken records that waited for it
         if not progress:
             return min(holds.values(), default=None)
+        if claimed_none:
+            due = None
     return timezone.now()
 
 
@@ -132,33 +135,49 @@ def _skip_all(whitelabel_id: int) -> None:
                 outbox.record_skip(record, reason=reason)
 
 
-def _switch_organisation(whitelabel_id: int, connection: XeroConnection) -> None:
+def _switch_organisation(whitelabel_id: int, connection: XeroConnection, state: runner.Seen) -> None:
     """The whitelabel now books to another organisation: send it everything (see the README)."""
-    state = SyncState.objects.filter(whitelabel_id=whitelabel_id).first()
-    if state is None or state.tenant_id == connection.tenant_id:
+    if state.tenant_id is None or state.tenant_id == connection.tenant_id:
         return
     if state.tenant_id:
         count = outbox.records_rearm_for_tenant(
             whitelabel_id=whitelabel_id, tenant_id=connection.tenant_id, tenant_name=connection.tenant_name
         )
         logger.info("Whitelabel %s switched Xero organisation: %s records to send again", whitelabel_id, count)
-    SyncState.objects.filter(pk=state.pk).update(tenant_id=connection.tenant_id)
+    SyncState.objects.filter(whitelabel_id=whitelabel_id).update(tenant_id=connection.tenant_id)
 
 
-def _run_once(whitelabel_id: int, *, deadline: float, hold_partial: bool) -> datetime.datetime | None:
-    """Drain the organisation; returns when it needs the next run (None: when billing asks)."""
-    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE).first()
+def _connection_with_settings(whitelabel_id: int) -> tuple[XeroConnection | None, AccountingSettings | None]:
+    """The whitelabel's active connection, with its whitelabel and accounting settings (one query)."""
+    connection = (
+        XeroConnection.objects.select_related("whitelabel__accounting_settings")
+        .filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE)
+        .first()
+    )
+    if connection is None:
+        return None, None
+    try:
+        return connection, connection.whitelabel.accounting_settings
+    except AccountingSettings.DoesNotExist:
+        return connection, None
+
+
+def _run_once(
+    whitelabel_id: int, state: runner.Seen, *, deadline: float, hold_partial: bool
+) -> datetime.datetime | None:
+    """Drain the organisation; returns when it needs the next run (None: when billing asks). `state`: the
+    organisation's SyncState as this pass began."""
+    connection, accounting = _connection_with_settings(whitelabel_id)
     if connection is None:
         return None  # not connected, or waiting for an admin to reconnect: records wait
-    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
     if accounting is None or not accounting.uses_xero:
         _skip_all(whitelabel_id)
         return None
-    paused = runner.paused_until(whitelabel_id)
+    paused = state.paused()
     if paused is not None:
         return paused
-    _switch_organisation(whitelabel_id, connection)
-    run = Run(Whitelabel.objects.get(pk=whitelabel_id), connection, accounting, deadline, hold_partial)
+    _switch_organisation(whitelabel_id, connection, state)
+    run = Run(connection.whitelabel, connection, accounting, deadline, hold_partial)
     try:
         held = _drain(run)
     except Paused as exc:
@@ -194,8 +213,9 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
     wake_at = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RETRY_BASE_SECONDS)
     try:
         while True:
-            seen = runner.event_seq(whitelabel_id)
-            wake_at = _run_once(whitelabel_id, deadline=deadline, hold_partial=hold_partial)
+            state = runner.seen(whitelabel_id)
+            seen = state.event_seq
+            wake_at = _run_once(whitelabel_id, state, deadline=deadline, hold_partial=hold_partial)
             if time.monotonic() > deadline:
                 wake_at = timezone.now()  # give the worker back; the next run carries on
                 break

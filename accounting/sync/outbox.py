@@ -154,9 +154,12 @@ def records_claim(*, whitelabel_id: int, kind: str, limit: int) -> list[SyncReco
     until = now + datetime.timedelta(seconds=runner.lease_seconds())
     with transaction.atomic():
         query = SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id, kind=kind).order_by("id")
-        ids = list(query.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        SyncRecord.objects.filter(id__in=ids).update(claimed_until=until)
-    return list(SyncRecord.objects.filter(id__in=ids).order_by("id"))
+        records = list(query.select_for_update(skip_locked=True)[:limit])
+        if records:
+            SyncRecord.objects.filter(id__in=[r.pk for r in records]).update(claimed_until=until)
+    for record in records:
+        record.claimed_until = until
+    return records
 
 
 def next_due_at(whitelabel_id: int, *, after: datetime.datetime) -> datetime.datetime | None:
@@ -164,11 +167,11 @@ def next_due_at(whitelabel_id: int, *, after: datetime.datetime) -> datetime.dat
     waiting = SyncRecord.objects.filter(
         whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED], next_attempt_at__isnull=False
     )
-    times = [
-        waiting.filter(next_attempt_at__gt=after).aggregate(t=Min("next_attempt_at"))["t"],
-        waiting.filter(claimed_until__gt=after).aggregate(t=Min("claimed_until"))["t"],
-    ]
-    times = [t for t in times if t is not None]
+    found = waiting.aggregate(
+        retry=Min("next_attempt_at", filter=Q(next_attempt_at__gt=after)),
+        lapse=Min("claimed_until", filter=Q(claimed_until__gt=after)),
+    )
+    times = [t for t in found.values() if t is not None]
     return min(times) if times else None
 
 

@@ -290,8 +290,14 @@ def in_this_organisation(run: Run, record: SyncRecord | None) -> str:
     return ""
 
 
-def records_of(kind: str, object_ids) -> dict[int, SyncRecord]:
-    return {r.object_id: r for r in SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))}
+def records_of(kind: str, object_ids, *, bodies: bool = False) -> dict[int, SyncRecord]:
+    """The sync records of these Arena records, by Arena primary key: what a record needs of another (its
+    status, Xero id and organisation). With `bodies`, also what was sent and what Xero answered (left out
+    otherwise: decoding them for every dependency of a batch cost more than the rest of its row)."""
+    records = SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))
+    if not bodies:
+        records = records.defer("payload", "response")
+    return {r.object_id: r for r in records}
 
 
 def dependency_id_or_park(

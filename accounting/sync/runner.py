@@ -113,6 +113,26 @@ def event_seq(whitelabel_id: int) -> int:
     return SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("event_seq", flat=True).first() or 0
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a run needs of the organisation's SyncState as it starts a pass, read in one query: the billing
+    changes counted so far, any pause, and the organisation it last sent to."""
+
+    event_seq: int = 0
+    paused_until: datetime.datetime | None = None
+    tenant_id: str | None = None  # None: no SyncState row
+
+    def paused(self) -> datetime.datetime | None:
+        """Until when Xero's limits pause sending, if they still do."""
+        until = self.paused_until
+        return until if until and until > timezone.now() else None
+
+
+def seen(whitelabel_id: int) -> Seen:
+    row = SyncState.objects.filter(whitelabel_id=whitelabel_id).values("event_seq", "paused_until", "tenant_id").first()
+    return Seen(**row) if row else Seen()
+
+
 def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: int | None = None) -> bool:
     """Hand the organisation back. With `seen_seq`, only if no billing change came since (else False:
     the caller runs again, since the change's own request found the organisation busy). With `wake_at`,
