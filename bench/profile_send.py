@@ -11,7 +11,8 @@ Each round bills `PROFILE_SIZE` (50) new customers, sends their contacts, then m
 invoices (one call) and one that sends their payments (one call); the first round (the organisation's settings
 read and cached) is not counted. `PROFILE_ROUNDS` rounds (8); `PROFILE_CPROFILE=1` profiles the measured runs
 in a second pass and prints the functions that cost most (`PROFILE_TOP`, 35 lines); `PROFILE_SQL=1` lists the
-queries of one payments run with their times. The "bench" figure is
+queries of one payments run with their times; `PROFILE_PARTS=module:function,...` adds up the time spent in each
+(e.g. accounting.xero.client:_records). The "bench" figure is
 bench/worker_app.py's split: everything inside accounting.xero.client._call (the SDK's encoding and decoding
 as well as the HTTP request and the limiter) is left out of the engine's time.
 """
@@ -112,6 +113,35 @@ def metered(monkeypatch):
         yield METER
 
 
+def _parts(monkeypatch, names: str) -> dict:
+    """Wrap each `module:function` of `names` (comma-separated) to add up its wall and CPU seconds while the meter
+    is on (inclusive: a part inside another counts in both)."""
+    import importlib
+
+    spent = {}
+    for name in filter(None, names.split(",")):
+        module_name, path = name.split(":")
+        *owners, attribute = path.split(".")
+        module = importlib.import_module(module_name)
+        for owner in owners:  # a method: module:Class.method
+            module = getattr(module, owner)
+        original = getattr(module, attribute)
+        spent[name] = [0.0, 0.0]
+
+        def wrapper(*args, _original=original, _name=name, **kwargs):
+            if not METER.on:
+                return _original(*args, **kwargs)
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent[_name][0] += time.perf_counter() - wall
+                spent[_name][1] += time.thread_time() - cpu
+
+        monkeypatch.setattr(module, attribute, wrapper)
+    return spent
+
+
 def _ours(whitelabel):
     """Billing asks for no worker's run: this process runs it (as tests/accounting/test_engine_cost.py)."""
     SyncState.objects.filter(whitelabel=whitelabel).update(wake_at=timezone.now())
@@ -208,13 +238,16 @@ def _by_area(profile, runs):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_profile_send(xero, settings, metered):
+def test_profile_send(xero, settings, metered, monkeypatch):
     # Xero's minute would bind long before the engine does: lift it on both sides (this measures the engine).
     settings.XERO_MINUTE_LIMIT = settings.XERO_DAY_LIMIT = 10**6
     xero.configure(minute_limit=10**6, day_limit=10**6, validate_openapi=False, request_log=False)
     whitelabel = connected(xero)
     _round(whitelabel)  # the organisation's chart, tax rates and currencies are read (then cached)
+    spent = _parts(monkeypatch, os.environ.get("PROFILE_PARTS", ""))
     results = [_round(whitelabel) for _ in range(ROUNDS)]
+    for name, (wall, cpu) in spent.items():
+        print(f"part {name}: wall {wall * 1000 / (2 * ROUNDS):.1f} ms a run, CPU {cpu * 1000 / (2 * ROUNDS):.1f} ms")
     _report("invoices", [r[0] for r in results])
     _report("payments", [r[1] for r in results])
     _report("both", [run for r in results for run in r])
@@ -230,4 +263,8 @@ def test_profile_send(xero, settings, metered):
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
             pstats.Stats(profile, stream=out).sort_stats(order).print_stats(TOP)
+            print(out.getvalue())
+        if os.environ.get("PROFILE_CALLERS"):  # e.g. "query.py:1489" : who calls it, and how often
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_callers(os.environ["PROFILE_CALLERS"])
             print(out.getvalue())

@@ -164,18 +164,19 @@ def _connection_with_settings(whitelabel_id: int) -> tuple[XeroConnection | None
 
 def _run_once(
     whitelabel_id: int, state: runner.Seen, *, deadline: float, hold_partial: bool
-) -> datetime.datetime | None:
-    """Drain the organisation; returns when it needs the next run (None: when billing asks). `state`: the
-    organisation's SyncState as this pass began."""
+) -> tuple[datetime.datetime | None, dict]:
+    """Drain the organisation; returns when it needs the next run (None: when billing asks), and, if the run
+    got through, what it leaves on the state (runner.resumed_fields; written when the lease is released or
+    extended). `state`: the organisation's SyncState as this pass began."""
     connection, accounting = _connection_with_settings(whitelabel_id)
     if connection is None:
-        return None  # not connected, or waiting for an admin to reconnect: records wait
+        return None, {}  # not connected, or waiting for an admin to reconnect: records wait
     if accounting is None or not accounting.uses_xero:
         _skip_all(whitelabel_id)
-        return None
+        return None, {}
     paused = state.paused()
     if paused is not None:
-        return paused
+        return paused, {}
     _switch_organisation(whitelabel_id, connection, state)
     run = Run(connection.whitelabel, connection, accounting, deadline, hold_partial)
     try:
@@ -183,7 +184,7 @@ def _run_once(
     except Paused as exc:
         logger.info("Xero sync for whitelabel %s paused: %s", whitelabel_id, exc.reason)
         if exc.retry_in is None:
-            return None  # the connection needs an admin; reconnecting asks for a run
+            return None, {}  # the connection needs an admin; reconnecting asks for a run
         until = timezone.now() + datetime.timedelta(seconds=exc.retry_in)
         runner.pause(whitelabel_id, until=until, reason=exc.reason)
         if XeroRateLimited.PROBLEMS["day"] in exc.reason:
@@ -193,10 +194,9 @@ def _run_once(
                 text=f"{connection.tenant_name} used up Xero's daily limit of calls: sending to it resumes at "
                 f"{until:%d %b %Y %H:%M} UTC. Nothing is lost; other organisations are not affected.",
             )
-        return until
-    runner.resumed(whitelabel_id, sent=run.sent > 0)
+        return until, {}
     later = outbox.next_due_at(whitelabel_id, after=timezone.now())
-    return min([t for t in (held, later) if t is not None], default=None)
+    return min([t for t in (held, later) if t is not None], default=None), runner.resumed_fields(sent=run.sent > 0)
 
 
 def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
@@ -211,11 +211,12 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
     deadline = time.monotonic() + settings.XERO_SYNC_RUN_SECONDS
     # If the run breaks off (an error, the soft time limit), the next one comes after the first backoff.
     wake_at = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RETRY_BASE_SECONDS)
+    resumed: dict = {}
     try:
         while True:
             state = runner.seen(whitelabel_id)
             seen = state.event_seq
-            wake_at = _run_once(whitelabel_id, state, deadline=deadline, hold_partial=hold_partial)
+            wake_at, resumed = _run_once(whitelabel_id, state, deadline=deadline, hold_partial=hold_partial)
             if time.monotonic() > deadline:
                 wake_at = timezone.now()  # give the worker back; the next run carries on
                 break
@@ -223,15 +224,18 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
             if wake_at is not None and wake_at <= soon:
                 break  # a run comes soon anyway and sees whatever billing added meanwhile
             # Nothing due soon: hand back only if billing added nothing while this run worked.
-            if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen) or not runner.lease_extend(lease):
-                return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
+            if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen, resumed=resumed):
+                return  # handed back
+            if not runner.lease_extend(lease, resumed=resumed):
+                return  # lost (the whitelabel was deleted, or the lease lapsed)
+            resumed = {}
     except (DatabaseError, InterfaceError):
         _release_after_database_error(lease, wake_at)
         raise
     except BaseException:
-        runner.lease_release(lease, wake_at=wake_at)
+        runner.lease_release(lease, wake_at=wake_at, resumed=resumed)
         raise
-    runner.lease_release(lease, wake_at=wake_at)
+    runner.lease_release(lease, wake_at=wake_at, resumed=resumed)
 
 
 def run_and_wait(
