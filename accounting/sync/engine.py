@@ -44,9 +44,14 @@ T = TypeVar("T")
 # The run ---------------------------------------------------------------------------------------------
 
 
-def _quiet_at(whitelabel_id: int, now: datetime.datetime) -> datetime.datetime:
-    """When billing will have been quiet for XERO_SYNC_COALESCE_SECONDS (after its last change)."""
-    last_event = SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("last_event_at", flat=True).first()
+def _quiet_at(
+    whitelabel_id: int, now: datetime.datetime, last_event: datetime.datetime | None = None
+) -> datetime.datetime:
+    """When billing will have been quiet for XERO_SYNC_COALESCE_SECONDS (after its last change, read now
+    unless `last_event` was just read)."""
+    if last_event is None:
+        state = SyncState.objects.filter(whitelabel_id=whitelabel_id)
+        last_event = state.values_list("last_event_at", flat=True).first()
     return (last_event or now) + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS)
 
 
@@ -60,8 +65,9 @@ def _partial_batch_hold(
     return min(quiet_at, give_up_at)
 
 
-def _drain(run: Run) -> datetime.datetime | None:
-    """Send what is due, kind by kind, until nothing is; returns when part batches held back may go."""
+def _drain(run: Run, last_event: datetime.datetime | None = None) -> datetime.datetime | None:
+    """Send what is due, kind by kind, until nothing is; returns when part batches held back may go.
+    `last_event`: billing's last change as the run began (the first pass need not read it again)."""
     batch = settings.XERO_SYNC_BATCH_SIZE
     whitelabel_id = run.whitelabel.pk
     holds: dict[str, datetime.datetime] = {}
@@ -71,7 +77,8 @@ def _drain(run: Run) -> datetime.datetime | None:
         # One moment per pass: kinds billed together (a payment and the credit it left) are held, or sent,
         # together and in run order.
         now = timezone.now()
-        quiet_at = _quiet_at(whitelabel_id, now) if run.hold_partial else now
+        quiet_at = _quiet_at(whitelabel_id, now, last_event) if run.hold_partial else now
+        last_event = None
         if due is None:  # else read just after the last pass's last batch: nothing was sent since
             due = outbox.due_by_kind(whitelabel_id)
         for row in kinds.KINDS:
@@ -180,7 +187,7 @@ def _run_once(
     _switch_organisation(whitelabel_id, connection, state)
     run = Run(connection.whitelabel, connection, accounting, deadline, hold_partial)
     try:
-        held = _drain(run)
+        held = _drain(run, state.last_event_at)
     except Paused as exc:
         logger.info("Xero sync for whitelabel %s paused: %s", whitelabel_id, exc.reason)
         if exc.retry_in is None:

@@ -116,11 +116,12 @@ def event_seq(whitelabel_id: int) -> int:
 @dataclass(frozen=True)
 class Seen:
     """What a run needs of the organisation's SyncState as it starts a pass, read in one query: the billing
-    changes counted so far, any pause, and the organisation it last sent to."""
+    changes counted so far (and when the last came), any pause, and the organisation it last sent to."""
 
     event_seq: int = 0
     paused_until: datetime.datetime | None = None
     tenant_id: str | None = None  # None: no SyncState row
+    last_event_at: datetime.datetime | None = None
 
     def paused(self) -> datetime.datetime | None:
         """Until when Xero's limits pause sending, if they still do."""
@@ -129,7 +130,8 @@ class Seen:
 
 
 def seen(whitelabel_id: int) -> Seen:
-    row = SyncState.objects.filter(whitelabel_id=whitelabel_id).values("event_seq", "paused_until", "tenant_id").first()
+    fields = ("event_seq", "paused_until", "tenant_id", "last_event_at")
+    row = SyncState.objects.filter(whitelabel_id=whitelabel_id).values(*fields).first()
     return Seen(**row) if row else Seen()
 
 
