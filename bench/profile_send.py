@@ -4,8 +4,11 @@ handling included: not engine time), the rate limiter (Redis), the database (its
 itself spent). Run as a pytest module, so that it sets up the connected whitelabel and the in-process Xero
 sandbox the way the tests do (tests/books.py `connected`, the `xero` fixture):
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/eng REDIS_URL=redis://127.0.0.1:6379/12 CI=true \
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/eng REDIS_URL=redis://127.0.0.1:6379/11 CI=true \
         .venv/bin/python -m pytest -q -s -p no:cacheprovider bench/profile_send.py
+
+(tests/pytest_env.py moves a test process to REDIS_URL's database plus one: database 12 here, for the cache and
+the rate limiter; don't run it beside a test run on the same database, whose limiter it would reset.)
 
 Each round bills `PROFILE_SIZE` (50) new customers, sends their contacts, then measures one run that sends their
 invoices (one call) and one that sends their payments (one call); the first round (the organisation's settings
