@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from functools import cached_property
 
-from ..connection import ChartAccount, chart_of_accounts, tax_rates
+from ..connection import ChartAccount, chart_of_accounts
 from ..errors import MappingError
 from ..mapping_models import CategoryMapping, MappingOptions, MethodMapping, TaxMapping
 from . import mapping
-from .protocol import Run
+from .protocol import Run, known_tax_rates
 
 EXPENSE_TYPES = ("EXPENSE", "OVERHEADS", "DIRECTCOSTS")
 MAX_TRACKING = 2
@@ -161,7 +161,7 @@ def line_codes(run: Run, lines) -> list[dict]:
     """Each line's AccountCode, TaxType and (when mapped) Tracking. MappingError, naming the mapping to fix,
     when Xero would refuse one."""
     chart = run.organisation_setting("chart", chart_of_accounts)
-    rates = mapping.tax_rates_from_xero(run.organisation_setting("tax-rates", tax_rates))
+    rates = known_tax_rates(run)
     mapped = run_mapping(run)
     codes = []
     for line in lines:

@@ -30,8 +30,6 @@ from django.db import DatabaseError, InterfaceError
 from django.db.models import Q
 from django.utils import timezone
 
-from payments.models import Whitelabel
-
 from ..alerts import alert_raise
 from ..models import AccountingSettings, Alert, SyncRecord, SyncState, XeroConnection
 from ..xero.errors import XeroRateLimited
@@ -46,9 +44,14 @@ T = TypeVar("T")
 # The run ---------------------------------------------------------------------------------------------
 
 
-def _quiet_at(whitelabel_id: int, now: datetime.datetime) -> datetime.datetime:
-    """When billing will have been quiet for XERO_SYNC_COALESCE_SECONDS (after its last change)."""
-    last_event = SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("last_event_at", flat=True).first()
+def _quiet_at(
+    whitelabel_id: int, now: datetime.datetime, last_event: datetime.datetime | None = None
+) -> datetime.datetime:
+    """When billing will have been quiet for XERO_SYNC_COALESCE_SECONDS (after its last change, read now
+    unless `last_event` was just read)."""
+    if last_event is None:
+        state = SyncState.objects.filter(whitelabel_id=whitelabel_id)
+        last_event = state.values_list("last_event_at", flat=True).first()
     return (last_event or now) + datetime.timedelta(seconds=settings.XERO_SYNC_COALESCE_SECONDS)
 
 
@@ -62,18 +65,22 @@ def _partial_batch_hold(
     return min(quiet_at, give_up_at)
 
 
-def _drain(run: Run) -> datetime.datetime | None:
-    """Send what is due, kind by kind, until nothing is; returns when part batches held back may go."""
+def _drain(run: Run, last_event: datetime.datetime | None = None) -> datetime.datetime | None:
+    """Send what is due, kind by kind, until nothing is; returns when part batches held back may go.
+    `last_event`: billing's last change as the run began (the first pass need not read it again)."""
     batch = settings.XERO_SYNC_BATCH_SIZE
     whitelabel_id = run.whitelabel.pk
     holds: dict[str, datetime.datetime] = {}
+    due = None
     for _ in range(MAX_PASSES):
-        progress = False
+        progress = claimed_none = False
         # One moment per pass: kinds billed together (a payment and the credit it left) are held, or sent,
         # together and in run order.
         now = timezone.now()
-        quiet_at = _quiet_at(whitelabel_id, now) if run.hold_partial else now
-        due = outbox.due_by_kind(whitelabel_id)
+        quiet_at = _quiet_at(whitelabel_id, now, last_event) if run.hold_partial else now
+        last_event = None
+        if due is None:  # else read just after the last pass's last batch: nothing was sent since
+            due = outbox.due_by_kind(whitelabel_id)
         for row in kinds.KINDS:
             while True:
                 if run.out_of_time():
@@ -88,6 +95,7 @@ def _drain(run: Run) -> datetime.datetime | None:
                 holds.pop(row.kind, None)
                 records = outbox.records_claim(whitelabel_id=whitelabel_id, kind=row.kind, limit=batch)
                 if not records:
+                    claimed_none = True  # another run's, after all: read again what is due
                     break
                 _handle(run, row.send, records)
                 progress = True
@@ -97,6 +105,8 @@ def _drain(run: Run) -> datetime.datetime | None:
                 due = outbox.due_by_kind(whitelabel_id)  # what was sent may have woken records that waited for it
         if not progress:
             return min(holds.values(), default=None)
+        if claimed_none:
+            due = None
     return timezone.now()
 
 
@@ -132,39 +142,56 @@ def _skip_all(whitelabel_id: int) -> None:
                 outbox.record_skip(record, reason=reason)
 
 
-def _switch_organisation(whitelabel_id: int, connection: XeroConnection) -> None:
+def _switch_organisation(whitelabel_id: int, connection: XeroConnection, state: runner.Seen) -> None:
     """The whitelabel now books to another organisation: send it everything (see the README)."""
-    state = SyncState.objects.filter(whitelabel_id=whitelabel_id).first()
-    if state is None or state.tenant_id == connection.tenant_id:
+    if state.tenant_id is None or state.tenant_id == connection.tenant_id:
         return
     if state.tenant_id:
         count = outbox.records_rearm_for_tenant(
             whitelabel_id=whitelabel_id, tenant_id=connection.tenant_id, tenant_name=connection.tenant_name
         )
         logger.info("Whitelabel %s switched Xero organisation: %s records to send again", whitelabel_id, count)
-    SyncState.objects.filter(pk=state.pk).update(tenant_id=connection.tenant_id)
+    SyncState.objects.filter(whitelabel_id=whitelabel_id).update(tenant_id=connection.tenant_id)
 
 
-def _run_once(whitelabel_id: int, *, deadline: float, hold_partial: bool) -> datetime.datetime | None:
-    """Drain the organisation; returns when it needs the next run (None: when billing asks)."""
-    connection = XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE).first()
+def _connection_with_settings(whitelabel_id: int) -> tuple[XeroConnection | None, AccountingSettings | None]:
+    """The whitelabel's active connection, with its whitelabel and accounting settings (one query)."""
+    connection = (
+        XeroConnection.objects.select_related("whitelabel__accounting_settings")
+        .filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE)
+        .first()
+    )
     if connection is None:
-        return None  # not connected, or waiting for an admin to reconnect: records wait
-    accounting = AccountingSettings.objects.filter(whitelabel_id=whitelabel_id).first()
+        return None, None
+    try:
+        return connection, connection.whitelabel.accounting_settings
+    except AccountingSettings.DoesNotExist:
+        return connection, None
+
+
+def _run_once(
+    whitelabel_id: int, state: runner.Seen, *, deadline: float, hold_partial: bool
+) -> tuple[datetime.datetime | None, dict]:
+    """Drain the organisation; returns when it needs the next run (None: when billing asks), and, if the run
+    got through, what it leaves on the state (runner.resumed_fields; written when the lease is released or
+    extended). `state`: the organisation's SyncState as this pass began."""
+    connection, accounting = _connection_with_settings(whitelabel_id)
+    if connection is None:
+        return None, {}  # not connected, or waiting for an admin to reconnect: records wait
     if accounting is None or not accounting.uses_xero:
         _skip_all(whitelabel_id)
-        return None
-    paused = runner.paused_until(whitelabel_id)
+        return None, {}
+    paused = state.paused()
     if paused is not None:
-        return paused
-    _switch_organisation(whitelabel_id, connection)
-    run = Run(Whitelabel.objects.get(pk=whitelabel_id), connection, accounting, deadline, hold_partial)
+        return paused, {}
+    _switch_organisation(whitelabel_id, connection, state)
+    run = Run(connection.whitelabel, connection, accounting, deadline, hold_partial)
     try:
-        held = _drain(run)
+        held = _drain(run, state.last_event_at)
     except Paused as exc:
         logger.info("Xero sync for whitelabel %s paused: %s", whitelabel_id, exc.reason)
         if exc.retry_in is None:
-            return None  # the connection needs an admin; reconnecting asks for a run
+            return None, {}  # the connection needs an admin; reconnecting asks for a run
         until = timezone.now() + datetime.timedelta(seconds=exc.retry_in)
         runner.pause(whitelabel_id, until=until, reason=exc.reason)
         if XeroRateLimited.PROBLEMS["day"] in exc.reason:
@@ -174,10 +201,9 @@ def _run_once(whitelabel_id: int, *, deadline: float, hold_partial: bool) -> dat
                 text=f"{connection.tenant_name} used up Xero's daily limit of calls: sending to it resumes at "
                 f"{until:%d %b %Y %H:%M} UTC. Nothing is lost; other organisations are not affected.",
             )
-        return until
-    runner.resumed(whitelabel_id, sent=run.sent > 0)
+        return until, {}
     later = outbox.next_due_at(whitelabel_id, after=timezone.now())
-    return min([t for t in (held, later) if t is not None], default=None)
+    return min([t for t in (held, later) if t is not None], default=None), runner.resumed_fields(sent=run.sent > 0)
 
 
 def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
@@ -192,10 +218,12 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
     deadline = time.monotonic() + settings.XERO_SYNC_RUN_SECONDS
     # If the run breaks off (an error, the soft time limit), the next one comes after the first backoff.
     wake_at = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RETRY_BASE_SECONDS)
+    resumed: dict = {}
     try:
         while True:
-            seen = runner.event_seq(whitelabel_id)
-            wake_at = _run_once(whitelabel_id, deadline=deadline, hold_partial=hold_partial)
+            state = runner.seen(whitelabel_id)
+            seen = state.event_seq
+            wake_at, resumed = _run_once(whitelabel_id, state, deadline=deadline, hold_partial=hold_partial)
             if time.monotonic() > deadline:
                 wake_at = timezone.now()  # give the worker back; the next run carries on
                 break
@@ -203,15 +231,18 @@ def run_organisation(whitelabel_id: int, *, hold_partial: bool = True) -> None:
             if wake_at is not None and wake_at <= soon:
                 break  # a run comes soon anyway and sees whatever billing added meanwhile
             # Nothing due soon: hand back only if billing added nothing while this run worked.
-            if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen) or not runner.lease_extend(lease):
-                return  # handed back, or lost (the whitelabel was deleted, or the lease lapsed)
+            if runner.lease_release(lease, wake_at=wake_at, seen_seq=seen, resumed=resumed):
+                return  # handed back
+            if not runner.lease_extend(lease, resumed=resumed):
+                return  # lost (the whitelabel was deleted, or the lease lapsed)
+            resumed = {}
     except (DatabaseError, InterfaceError):
         _release_after_database_error(lease, wake_at)
         raise
     except BaseException:
-        runner.lease_release(lease, wake_at=wake_at)
+        runner.lease_release(lease, wake_at=wake_at, resumed=resumed)
         raise
-    runner.lease_release(lease, wake_at=wake_at)
+    runner.lease_release(lease, wake_at=wake_at, resumed=resumed)
 
 
 def run_and_wait(

@@ -124,7 +124,7 @@ def _look_up_overpayments(run: Run, items: list[Item]) -> list[Item]:
 @kinds.sender(Kind.CREDIT_ALLOCATION)
 def sync_credit_allocations(run: Run, records: list[SyncRecord]) -> None:
     records, allocations = loaded(records, ALLOCATIONS)
-    credits = records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records])
+    credits = records_of(Kind.OVERPAYMENT, [allocations[r.object_id].payment_id for r in records], bodies=True)
     invoices = records_of(Kind.INVOICE, [allocations[r.object_id].invoice_id for r in records])
     by_overpayment: dict[str, list[Item]] = defaultdict(list)
     prepayments = set()
@@ -245,7 +245,7 @@ def sync_credit_note_allocations(run: Run, records: list[SyncRecord]) -> None:
 def sync_refunds(run: Run, records: list[SyncRecord]) -> None:
     """Post-paid: credit paid back is a refund of the overpayment or credit note that held it."""
     records, parts = loaded(records, RefundPart.objects.select_related("refund", "payment__receipt", "credit_note"))
-    overpayments = records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id])
+    overpayments = records_of(Kind.OVERPAYMENT, [p.payment_id for p in parts.values() if p.payment_id], bodies=True)
     notes = records_of(Kind.CREDIT_NOTE, [p.credit_note_id for p in parts.values() if p.credit_note_id])
     items = []
     for record in records:
@@ -336,7 +336,9 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
     prepaid = run.accounting.payment_type == AccountingSettings.PaymentType.PREPAID
     records, payments = loaded(records, Payment.objects.select_related("receipt"))
     kind = Kind.RECEIPT if prepaid else Kind.OVERPAYMENT
-    deposits = records_of(kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records])
+    deposits = records_of(
+        kind, [payments[r.object_id].receipt.pk if prepaid else r.object_id for r in records], bodies=True
+    )
     for record in records:
         payment = payments[record.object_id]
         deposit_key = payment.receipt.pk if prepaid else payment.pk

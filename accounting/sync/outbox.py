@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -152,11 +153,22 @@ def records_claim(*, whitelabel_id: int, kind: str, limit: int) -> list[SyncReco
     """
     now = timezone.now()
     until = now + datetime.timedelta(seconds=runner.lease_seconds())
+    query = SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id, kind=kind).order_by("id")
+    if connection.vendor == "postgresql":
+        # One statement (one round trip, its own commit) instead of a transaction of four.
+        due, params = query.values("id")[:limit].query.sql_with_params()
+        table = SyncRecord._meta.db_table
+        sql = (
+            f"UPDATE {table} SET claimed_until = %s WHERE id IN ({due} FOR UPDATE SKIP LOCKED) RETURNING {table}.*"
+        )
+        return sorted(SyncRecord.objects.raw(sql, [until, *params]), key=lambda record: record.pk)
     with transaction.atomic():
-        query = SyncRecord.objects.filter(due_filter(now), whitelabel_id=whitelabel_id, kind=kind).order_by("id")
-        ids = list(query.select_for_update(skip_locked=True).values_list("id", flat=True)[:limit])
-        SyncRecord.objects.filter(id__in=ids).update(claimed_until=until)
-    return list(SyncRecord.objects.filter(id__in=ids).order_by("id"))
+        records = list(query.select_for_update(skip_locked=True)[:limit])
+        if records:
+            SyncRecord.objects.filter(id__in=[r.pk for r in records]).update(claimed_until=until)
+    for record in records:
+        record.claimed_until = until
+    return records
 
 
 def next_due_at(whitelabel_id: int, *, after: datetime.datetime) -> datetime.datetime | None:
@@ -164,11 +176,11 @@ def next_due_at(whitelabel_id: int, *, after: datetime.datetime) -> datetime.dat
     waiting = SyncRecord.objects.filter(
         whitelabel_id=whitelabel_id, status__in=[Status.PENDING, Status.FAILED], next_attempt_at__isnull=False
     )
-    times = [
-        waiting.filter(next_attempt_at__gt=after).aggregate(t=Min("next_attempt_at"))["t"],
-        waiting.filter(claimed_until__gt=after).aggregate(t=Min("claimed_until"))["t"],
-    ]
-    times = [t for t in times if t is not None]
+    found = waiting.aggregate(
+        retry=Min("next_attempt_at", filter=Q(next_attempt_at__gt=after)),
+        lapse=Min("claimed_until", filter=Q(claimed_until__gt=after)),
+    )
+    times = [t for t in found.values() if t is not None]
     return min(times) if times else None
 
 
@@ -198,14 +210,37 @@ def _update_from_rows(columns: tuple[str, ...], rows: list[tuple], assignments: 
         + (f" RETURNING {returning}" if returning else "")
     )
     # In a transaction, as bulk_update's are: a connection that broke meanwhile is closed on the way out, so
-    # the next query (the attempts, the release of the lease) reconnects instead of failing again.
-    with transaction.atomic(), connection.cursor() as cursor:
+    # the next query (the attempts, the release of the lease) reconnects instead of failing again. Inside the
+    # caller's transaction, no savepoint of its own (two more round trips): it fails with it.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row] + params)
         return cursor.fetchall() if returning else []
 
 
+@dataclass(frozen=True)
+class Json:
+    """A JSON value and its text, encoded once: a batch's bodies and Xero's answers are each stored twice (on
+    the record and on its attempt), and encoding them again every time cost a part of every call. `value` is
+    what the text says (a date or a decimal becomes its string), as read back from the database."""
+
+    value: Any
+    text: str
+
+    @classmethod
+    def of(cls, value) -> "Json":
+        text = json.dumps(value, cls=DjangoJSONEncoder)
+        return cls(json.loads(text), text)
+
+
 def _json(value) -> str | None:
-    return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
+    if value is None:
+        return None
+    return value.text if isinstance(value, Json) else json.dumps(value, cls=DjangoJSONEncoder)
+
+
+def _value(value):
+    """The JSON value itself (of a Json, or as it is)."""
+    return value.value if isinstance(value, Json) else value
 
 
 def _as_json(column: str) -> str:
@@ -213,14 +248,15 @@ def _as_json(column: str) -> str:
     return f"CAST(v.{column} AS jsonb)" if connection.vendor == "postgresql" else f"v.{column}"
 
 
-def records_mark_sending(records: list[SyncRecord], payloads: dict[int, dict]) -> None:
-    """Just before the call: from now until an answer, the outcome is unknown (one query)."""
-    for record in records:
-        record.payload, record.outcome_unknown, record.attempts = payloads[record.pk], True, record.attempts + 1
+def records_mark_sending(records: list[SyncRecord], payloads: list[Json]) -> None:
+    """Just before the call: from now until an answer, the outcome is unknown (one query). `payloads`: what
+    is sent for each record, in the same order."""
+    for record, payload in zip(records, payloads, strict=True):
+        record.payload, record.outcome_unknown, record.attempts = payload.value, True, record.attempts + 1
     if records:
         _update_from_rows(
             ("payload",),
-            [(r.pk, _json(r.payload)) for r in records],
+            [(r.pk, p.text) for r, p in zip(records, payloads, strict=True)],
             f"payload = {_as_json('payload')}, outcome_unknown = %s, attempts = r.attempts + 1",
             [True],
         )
@@ -253,26 +289,27 @@ def records_fail_unexpectedly(records: list[SyncRecord], *, reason: str) -> None
         record_mark_failed(record, reason=reason, unclear=record.outcome_unknown)
 
 
-def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | None, tenant_id: str) -> bool:
+def record_mark_sent(record: SyncRecord, *, xero_id: str, response: dict | Json | None, tenant_id: str) -> bool:
     """One record Xero has (e.g. found by a look-up): see records_mark_sent."""
     return bool(records_mark_sent([(record, xero_id, response)], tenant_id=tenant_id))
 
 
-def records_mark_sent(answers: list[tuple[SyncRecord, str, dict | None]], *, tenant_id: str) -> int:
+def records_mark_sent(answers: list[tuple[SyncRecord, str, dict | Json | None]], *, tenant_id: str) -> int:
     """A batch Xero accepted, in two queries whatever its size: every record keeps Xero's id and answer;
     those whose version is the one sent are sent (a record that changed in flight stays pending, so the
     new version goes too); the records waiting for any of them wake. Returns how many were sent."""
     if not answers:
         return 0
     now = timezone.now()
+    texts = [_json(response) for _, _, response in answers]
     for record, xero_id, response in answers:
-        record.xero_id, record.response = xero_id or record.xero_id, response
+        record.xero_id, record.response = xero_id or record.xero_id, _value(response)
         record.outcome_unknown, record.xero_tenant_id, record.claimed_until = False, tenant_id, None
         record.updated_at = now
     same = "r.version = v.version"
     returned = _update_from_rows(
         ("version", "xero_id", "response"),
-        [(r.pk, r.version, r.xero_id, _json(r.response)) for r, _, _ in answers],
+        [(r.pk, r.version, r.xero_id, text) for (r, _, _), text in zip(answers, texts, strict=True)],
         f"xero_id = v.xero_id, response = {_as_json('response')}, outcome_unknown = %s, xero_tenant_id = %s, "
         "claimed_until = NULL, updated_at = %s, "
         f"status = CASE WHEN {same} THEN %s ELSE r.status END, reason = CASE WHEN {same} THEN '' ELSE r.reason END, "
@@ -377,28 +414,41 @@ class CallResult:
     record: SyncRecord
     outcome: str
     message: str = ""
-    request: dict | None = None
-    response: dict | None = None
+    request: dict | Json | None = None
+    response: dict | Json | None = None
+
+
+ATTEMPT_COLUMNS = (
+    "record_id", "started_at", "duration_ms", "operation", "xero_tenant_id", "version", "outcome", "message",
+    "request", "response",
+)  # fmt: skip
 
 
 def attempts_record(
     *, operation: str, tenant_id: str, started_at: datetime.datetime, duration_ms: int, results: list[CallResult]
 ) -> None:
-    SyncAttempt.objects.bulk_create(
-        SyncAttempt(
-            record_id=o.record.pk,
-            started_at=started_at,
-            duration_ms=duration_ms,
-            operation=operation,
-            xero_tenant_id=tenant_id,
-            version=o.record.version,
-            outcome=o.outcome,
-            message=o.message[:2000],
-            request=o.request,
-            response=o.response,
-        )
-        for o in results
+    """One attempt per record, in one INSERT whatever the batch's size, with the bodies and answers as they
+    were encoded for the records (bulk_create encoded each again, and its per-field work cost more than the
+    statement)."""
+    if not results:
+        return
+    as_json = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    row_sql = "(" + ", ".join(["%s"] * (len(ATTEMPT_COLUMNS) - 2) + [as_json, as_json]) + ")"
+    sql = (
+        f"INSERT INTO {SyncAttempt._meta.db_table} ({', '.join(ATTEMPT_COLUMNS)}) "
+        f"VALUES {', '.join([row_sql] * len(results))}"
     )
+    at = connection.ops.adapt_datetimefield_value(started_at)
+    params = [
+        value
+        for o in results
+        for value in (
+            o.record.pk, at, duration_ms, operation, tenant_id, o.record.version, o.outcome, o.message[:2000],
+            _json(o.request), _json(o.response),
+        )
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def attempts_prune(*, older_than_days: int) -> int:

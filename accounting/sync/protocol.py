@@ -19,7 +19,7 @@ from decimal import Decimal
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, InterfaceError, transaction
 from django.utils import timezone
 
 from payments.models import CreditNote, Customer, Invoice, Payment, Whitelabel
@@ -125,10 +125,6 @@ def idempotency_key(operation: str, target: str, records: list[SyncRecord], bodi
     return f"arena-{operation}-{digest[:64]}"
 
 
-def _jsonable(data):
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-
-
 def send(
     run: Run,
     items: list[Item],
@@ -144,12 +140,24 @@ def send(
     if not items:
         return
     records = [i.record for i in items]
-    bodies = [_jsonable(i.body) for i in items]
+    sent = [outbox.Json.of(i.body) for i in items]  # what is sent, as stored on the record and its attempt
+    bodies = [s.value for s in sent]
     unclear_before = {r.pk: r.outcome_unknown for r in records}
-    outbox.records_mark_sending(records, {r.pk: b for r, b in zip(records, bodies, strict=True)})
+    outbox.records_mark_sending(records, sent)
     key = idempotency_key(operation, target, records, bodies)
     started_at, began = timezone.now(), time.monotonic()
     outcomes: list[outbox.CallResult] = []
+    recorded = False
+
+    def record_attempts() -> None:
+        outbox.attempts_record(
+            operation=operation,
+            tenant_id=run.tenant_id,
+            started_at=started_at,
+            duration_ms=int((time.monotonic() - began) * 1000),
+            results=outcomes,
+        )
+
     try:
         elements = run.call(lambda creds: call(creds, bodies, idempotency_key=key))
     except Paused as exc:
@@ -158,60 +166,68 @@ def send(
     except (DatabaseError, InterfaceError):
         raise
     except (XeroValidationError, XeroNotFound) as exc:
-        for record, body in zip(records, bodies, strict=True):
+        for record, body, request in zip(records, bodies, sent, strict=True):
             messages = exc.messages if isinstance(exc, XeroValidationError) else []
-            _mark_refused(run, record, f"Xero refused it: {exc}", messages, body=body, outcomes=outcomes)
+            _mark_refused(
+                run, record, f"Xero refused it: {exc}", messages, body=body, request=request, outcomes=outcomes
+            )
     except XeroAuthExpired as exc:  # Xero did nothing
-        for record, body in zip(records, bodies, strict=True):
+        for record, request in zip(records, sent, strict=True):
             outbox.record_mark_failed(record, reason=str(exc))
-            outcomes.append(outbox.CallResult(record, Outcome.FAILED, str(exc), body))
+            outcomes.append(outbox.CallResult(record, Outcome.FAILED, str(exc), request))
     except (XeroUnavailable, SoftTimeLimitExceeded, Exception) as exc:  # noqa: BLE001 - never hold the run
         reason = str(exc) if isinstance(exc, XeroUnavailable) else f"Unexpected error: {type(exc).__name__}: {exc}"
         if not isinstance(exc, XeroUnavailable):
             logger.exception("Xero %s for whitelabel %s failed unexpectedly", operation, run.whitelabel.pk)
-        for record, body in zip(records, bodies, strict=True):
+        for record, request in zip(records, sent, strict=True):
             outbox.record_mark_failed(record, reason=f"{reason} It will be looked up in Xero first.", unclear=True)
-            outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, body))
+            outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, request))
         if isinstance(exc, SoftTimeLimitExceeded):
             raise
     else:
         if len(elements) != len(records):
-            for record, body in zip(records, bodies, strict=True):
+            for record, request in zip(records, sent, strict=True):
                 reason = "Xero's answer did not list every record; it will be looked up."
                 outbox.record_mark_failed(record, reason=reason, unclear=True)
-                outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, body))
+                outcomes.append(outbox.CallResult(record, Outcome.UNCLEAR, reason, request))
         else:
             accepted = []
-            for record, body, element in zip(records, bodies, elements, strict=True):
-                answer = _jsonable(element.data)
+            for record, body, request, element in zip(records, bodies, sent, elements, strict=True):
+                answer = outbox.Json.of(element.data)
                 if element.ok:
                     accepted.append((record, str(element.data.get(id_field) or ""), answer))
-                    outcomes.append(outbox.CallResult(record, Outcome.SENT, "", body, answer))
+                    outcomes.append(outbox.CallResult(record, Outcome.SENT, "", request, answer))
                 else:
                     reason = "Xero refused it: " + "; ".join(element.errors)
-                    _mark_refused(run, record, reason, element.errors, body=body, response=answer, outcomes=outcomes)
-            run.sent += outbox.records_mark_sent(accepted, tenant_id=run.tenant_id)
+                    _mark_refused(
+                        run, record, reason, element.errors, body=body, request=request, response=answer,
+                        outcomes=outcomes,
+                    )  # fmt: skip
+            # What Xero accepted, the records that waited for it, and the attempts: one commit.
+            with transaction.atomic():
+                sent_now = outbox.records_mark_sent(accepted, tenant_id=run.tenant_id)
+                record_attempts()
+                recorded = True
+            run.sent += sent_now
     finally:
-        if outcomes:
-            outbox.attempts_record(
-                operation=operation,
-                tenant_id=run.tenant_id,
-                started_at=started_at,
-                duration_ms=int((time.monotonic() - began) * 1000),
-                results=outcomes,
-            )
+        if outcomes and not recorded:
+            record_attempts()
 
 
-def _mark_refused(run, record, reason, messages, *, body, outcomes, response=None) -> None:
+def _mark_refused(run, record, reason, messages, *, body, request, outcomes, response=None) -> None:
     """Xero said no: the same body would be refused again, so it waits for a fix (or a slow retry). A refusal
-    for a lock date or the plan holds the record instead (sync/holds.py)."""
+    for a lock date or the plan holds the record instead (sync/holds.py). `request` and `response`: the body
+    and Xero's answer as stored."""
     if holds.held_instead_of_refused(run, record, messages, body):
-        outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, body, response))
+        outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, request, response))
         return
     outbox.record_mark_failed(
-        record, reason=reason, response=response, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS
+        record,
+        reason=reason,
+        response=response.value if response is not None else None,
+        retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS,
     )
-    outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, body, response))
+    outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, request, response))
 
 
 def fail_without_call(record: SyncRecord, reason: str) -> None:
@@ -221,7 +237,7 @@ def fail_without_call(record: SyncRecord, reason: str) -> None:
 
 def mark_found(run: Run, item: Item, data: dict, id_field: str) -> None:
     logger.info("Found %s %s already in Xero; not sending it again", item.record.kind, item.record.label)
-    answer = _jsonable(data)
+    answer = outbox.Json.of(data)
     run.sent += outbox.record_mark_sent(
         item.record, xero_id=str(data.get(id_field) or ""), response=answer, tenant_id=run.tenant_id
     )
@@ -290,8 +306,14 @@ def in_this_organisation(run: Run, record: SyncRecord | None) -> str:
     return ""
 
 
-def records_of(kind: str, object_ids) -> dict[int, SyncRecord]:
-    return {r.object_id: r for r in SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))}
+def records_of(kind: str, object_ids, *, bodies: bool = False) -> dict[int, SyncRecord]:
+    """The sync records of these Arena records, by Arena primary key: what a record needs of another (its
+    status, Xero id and organisation). With `bodies`, also what was sent and what Xero answered (left out
+    otherwise: decoding them for every dependency of a batch cost more than the rest of its row)."""
+    records = SyncRecord.objects.filter(kind=kind, object_id__in=set(object_ids))
+    if not bodies:
+        records = records.defer("payload", "response")
+    return {r.object_id: r for r in records}
 
 
 def dependency_id_or_park(
@@ -352,11 +374,16 @@ def credit_note_id_or_park(run: Run, record: SyncRecord, notes: dict[int, SyncRe
 
 def _failed_if_refused(run: Run, record: SyncRecord, field: str) -> bool:
     """Fail the record without a call (visibly, until the page is saved) when a setting it needs is empty or
-    one Xero would refuse (mapping.setting_refusal); True if it did."""
-    chart = run.organisation_setting("chart", chart_of_accounts)
-    refusal = mapping.setting_refusal(
-        field=field, code=getattr(run.accounting, field), chart=chart, organisation=run.organisation
-    )
+    one Xero would refuse (mapping.setting_refusal, worked out once per run: the settings and the chart are
+    the run's); True if it did."""
+
+    def refusal_of(connection: XeroConnection) -> str:
+        chart = run.organisation_setting("chart", chart_of_accounts)
+        return mapping.setting_refusal(
+            field=field, code=getattr(run.accounting, field), chart=chart, organisation=run.organisation
+        )
+
+    refusal = run.organisation_setting(f"refusal-of-{field}", refusal_of)
     if refusal:
         fail_without_call(record, refusal)
     return bool(refusal)
@@ -380,6 +407,12 @@ def check_currency(run: Run, currency: str) -> None:
     mapping.currency_check(currency=currency, enabled=enabled, organisation=run.organisation)
 
 
+def known_tax_rates(run: Run) -> list[mapping.TaxRate]:
+    """The organisation's tax rates, read once per run (and cached per organisation), as mapping reads them."""
+    rows = run.organisation_setting("tax-rates", tax_rates)
+    return run.organisation_setting("tax-rates-known", lambda connection: mapping.tax_rates_from_xero(rows))
+
+
 def tax_types_for(run: Run, rates: set[Decimal]) -> dict[Decimal, str]:
     account = revenue_account_of(run)
     if account is None:
@@ -387,7 +420,7 @@ def tax_types_for(run: Run, rates: set[Decimal]) -> dict[Decimal, str]:
             f"{run.organisation} has no account {run.accounting.revenue_code}: choose a revenue code on the "
             "Accounting System Settings page."
         )
-    known = mapping.tax_rates_from_xero(run.organisation_setting("tax-rates", tax_rates))
+    known = known_tax_rates(run)
     return {
         rate.normalize(): mapping.tax_type(
             rate=rate, account_tax_type=account.tax_type, rates=known, organisation=run.organisation

@@ -113,14 +113,39 @@ def event_seq(whitelabel_id: int) -> int:
     return SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("event_seq", flat=True).first() or 0
 
 
-def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: int | None = None) -> bool:
+@dataclass(frozen=True)
+class Seen:
+    """What a run needs of the organisation's SyncState as it starts a pass, read in one query: the billing
+    changes counted so far (and when the last came), any pause, and the organisation it last sent to."""
+
+    event_seq: int = 0
+    paused_until: datetime.datetime | None = None
+    tenant_id: str | None = None  # None: no SyncState row
+    last_event_at: datetime.datetime | None = None
+
+    def paused(self) -> datetime.datetime | None:
+        """Until when Xero's limits pause sending, if they still do."""
+        until = self.paused_until
+        return until if until and until > timezone.now() else None
+
+
+def seen(whitelabel_id: int) -> Seen:
+    fields = ("event_seq", "paused_until", "tenant_id", "last_event_at")
+    row = SyncState.objects.filter(whitelabel_id=whitelabel_id).values(*fields).first()
+    return Seen(**row) if row else Seen()
+
+
+def lease_release(
+    lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: int | None = None, resumed: dict | None = None
+) -> bool:
     """Hand the organisation back. With `seen_seq`, only if no billing change came since (else False:
     the caller runs again, since the change's own request found the organisation busy). With `wake_at`,
-    one run is queued for then (far wake-ups are left to the sweeper)."""
+    one run is queued for then (far wake-ups are left to the sweeper). `resumed`: what a run that got
+    through leaves on the state (`resumed_fields`), written with the release, in the same statement."""
     query = SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token)
     if seen_seq is not None:
         query = query.filter(event_seq=seen_seq)
-    if not query.update(lease_until=None, lease_token="", wake_at=wake_at):
+    if not query.update(lease_until=None, lease_token="", wake_at=wake_at, **(resumed or {})):
         return False
     horizon = timezone.now() + datetime.timedelta(seconds=settings.XERO_SYNC_RESCHEDULE_WITHIN_SECONDS)
     if wake_at is not None and wake_at <= horizon:
@@ -128,12 +153,12 @@ def lease_release(lease: Lease, *, wake_at: datetime.datetime | None, seen_seq: 
     return True
 
 
-def lease_extend(lease: Lease) -> bool:
-    """Still working: keep the lease (False if it was lost, e.g. it lapsed and another run took it)."""
+def lease_extend(lease: Lease, *, resumed: dict | None = None) -> bool:
+    """Still working: keep the lease (False if it was lost, e.g. it lapsed and another run took it). `resumed`:
+    as for lease_release."""
     until = timezone.now() + datetime.timedelta(seconds=lease_seconds())
-    return bool(
-        SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token).update(lease_until=until)
-    )
+    state = SyncState.objects.filter(whitelabel_id=lease.whitelabel_id, lease_token=lease.token)
+    return bool(state.update(lease_until=until, **(resumed or {})))
 
 
 def pause(whitelabel_id: int, *, until: datetime.datetime | None, reason: str) -> None:
@@ -147,12 +172,13 @@ def paused_until(whitelabel_id: int) -> datetime.datetime | None:
     return until if until and until > timezone.now() else None
 
 
-def resumed(whitelabel_id: int, *, sent: bool) -> None:
-    """A run got through: clear any pause, and note when Xero last accepted something."""
+def resumed_fields(*, sent: bool) -> dict:
+    """What a run that got through leaves on the state: any pause cleared, and when Xero last accepted
+    something. Written with the lease's release or extension (no statement of its own)."""
     fields = {"paused_until": None, "pause_reason": ""}
     if sent:
         fields["last_sent_at"] = timezone.now()
-    SyncState.objects.filter(whitelabel_id=whitelabel_id).update(**fields)
+    return fields
 
 
 def whitelabels_to_wake(whitelabel_ids) -> list[int]:
