@@ -109,10 +109,6 @@ def lease_acquire(whitelabel_id: int) -> Lease | None:
     return None
 
 
-def event_seq(whitelabel_id: int) -> int:
-    return SyncState.objects.filter(whitelabel_id=whitelabel_id).values_list("event_seq", flat=True).first() or 0
-
-
 @dataclass(frozen=True)
 class Seen:
     """What a run needs of the organisation's SyncState as it starts a pass, read in one query: the billing
