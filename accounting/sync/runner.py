@@ -6,7 +6,8 @@ commit), so a burst becomes full batches. A run holds
 a lease on the SyncState row (the lease lapses if its worker dies; it lasts as long as the task's hard
 time limit); when it ends it hands the lease back and schedules the next wake-up, if anything is due
 later, as one delayed task. It only lets go without a wake-up if no billing change arrived while it
-worked (the event counter is unchanged); otherwise it runs again. Nothing here calls Xero.
+worked (the event counter is unchanged); otherwise it runs again. Nothing here calls Xero; a queued run is
+announced to the rate limiter (`limits.expect`), so the app-wide minute is shared with it from the start.
 """
 
 import datetime
@@ -20,7 +21,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ..models import SyncState
+from ..models import SyncState, XeroConnection
+from ..xero import limits
 
 logger = logging.getLogger(__name__)
 SYNC_TASK = "accounting.tasks.sync_organisation"
@@ -58,7 +60,7 @@ def run_request(whitelabel_id: int, *, delay: float | None = None) -> None:
     bump = {"event_seq": F("event_seq") + 1, "last_event_at": now}
     state = SyncState.objects.filter(whitelabel_id=whitelabel_id)
     if state.filter(_schedulable(now, at)).update(wake_at=at, **bump):
-        transaction.on_commit(lambda: _enqueue_or_forget(whitelabel_id, at))
+        transaction.on_commit(lambda: _queue_due(whitelabel_id, at))
     elif not state.update(**bump):
         _ensure_state(whitelabel_id)  # the first change of a new whitelabel
         if state.exists():
@@ -70,6 +72,20 @@ def _schedulable(now: datetime.datetime, at: datetime.datetime) -> Q:
     stale = now - datetime.timedelta(seconds=settings.XERO_SYNC_SWEEP_SECONDS)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     return free & (Q(wake_at__isnull=True) | Q(wake_at__gt=at) | Q(wake_at__lt=stale))
+
+
+def _queue_due(whitelabel_id: int, at: datetime.datetime) -> None:
+    """Queue the run for records that fell due, and tell the rate limiter the organisation has calls to make from
+    `at`: it counts for the app-wide minute's shares before its run, queued behind others, makes a call."""
+    if not _enqueue_or_forget(whitelabel_id, at):
+        return
+    tenant_id = (
+        XeroConnection.objects.filter(whitelabel_id=whitelabel_id, status=XeroConnection.Status.ACTIVE)
+        .values_list("tenant_id", flat=True)
+        .first()
+    )
+    if tenant_id:
+        limits.expect(tenant_id, after=(at - timezone.now()).total_seconds())
 
 
 def _enqueue_or_forget(whitelabel_id: int, at: datetime.datetime) -> bool:

@@ -8,14 +8,19 @@ Xero's answers: `X-MinLimit-Remaining`, `X-DayLimit-Remaining` and `X-AppMinLimi
 it thinks is left (another app instance may share the budget), and a 429's `Retry-After` blocks the
 organisation (or, for the app-wide limit, every organisation) until then.
 
-Fair sharing: when the app-wide minute budget is nearly used, an organisation gets at most its share
-(the budget divided by the organisations still asking, rounded up: the app-wide check still caps the total, and
-rounding down left up to one call per organisation of each minute unused, a fifth of it with 30 organisations on
-bill-run day), so one whitelabel's backlog cannot starve the others. An organisation is still asking for a few
-seconds after a call (`ASKING_SECONDS`), and after a refusal until it may ask again: one that has finished stops
-counting at once, not a minute after its last call. A refusal for its share says to ask again within
-`FAIR_RECHECK_SECONDS`, not when its own calls leave the minute: the share grows when others finish (bill-run
-day's waves in bench/RESULTS.md were organisations asleep on a minute-long wait while the app's minute sat idle).
+Fair sharing: an organisation gets at most its share of the app-wide minute (the budget divided by the
+organisations still asking, rounded up: the app-wide check still caps the total, and rounding down left up to one
+call per organisation of each minute unused, a fifth of it with 30 organisations on bill-run day), so one
+whitelabel's backlog cannot starve the others. It applies from the first call: with a threshold (80% of the app's
+minute until 2026-12-07) the organisations whose runs came first took the first minute before the others had asked
+at all, and finished a minute or more before them (bench/RESULTS.md); a share only binds when the app's minute
+over the organisations asking is below an organisation's own (over 166 asking, at Xero's 10,000 and 60).
+An organisation is still asking for a few seconds after a call (`ASKING_SECONDS`), and after a refusal until it
+may ask again: one that has finished stops counting at once, not a minute after its last call; one whose records
+fell due counts from when its run is queued (`expect`), before that run has made a call. A refusal for its share
+says to ask again within `FAIR_RECHECK_SECONDS`, not when its own calls leave the minute: the share grows when
+others finish (bill-run day's waves in bench/RESULTS.md were organisations asleep on a minute-long wait while the
+app's minute sat idle).
 
 Two backends with the same behaviour: Redis (production; one Lua script per decision, Redis's own
 clock) and the database (the embedded default without Redis; a row per organisation under a row lock).
@@ -31,20 +36,23 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as db_connection
 
 from .errors import XeroRateLimited, XeroUnavailable
 
 logger = logging.getLogger(__name__)
 MINUTE, DAY = 60.0, 86400.0
-FAIR_SHARE_FROM = 0.8  # fair sharing starts when this part of the app-wide minute budget is used
 # Xero counts a call when it arrives; we count it from when it ended (release re-stamps it), which is never
 # earlier, and keep our windows a little longer than Xero's besides, for the clocks' differences.
 MARGIN_SECONDS, MARGIN_REAL_SECONDS = 1.0, 0.1
 CONCURRENT_RETRY = 0.05  # seconds before asking again when all in-flight slots are taken
 ASKING_SECONDS = 5.0  # (Xero) seconds an organisation counts as still asking after its last call or refusal
 FAIR_RECHECK_SECONDS = 10.0  # (Xero) seconds at most before one refused for its share asks again
+# Real seconds an organisation whose records fell due counts as asking before its queued run first asks (`expect`):
+# on bill-run day every organisation's run is queued at once, and the workers take them a few at a time.
+EXPECTED_SECONDS = 30.0
+TENANTS_KEY_SECONDS = 3600  # the Redis set of those asking is trimmed by score; the key's expiry only tidies up
 # Refusals after which an organisation is still asking for the app's minute (not: its day is used up, or Xero
 # blocked it with a Retry-After: its share goes to the others meanwhile).
 ASKING_PROBLEMS = ("appminute", "fair", "minute", "concurrent")
@@ -119,7 +127,7 @@ local tenants, blocked, app_blocked = KEYS[5], KEYS[6], KEYS[7]
 local tenant, permit = ARGV[1], ARGV[2]
 local min_limit, conc_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local day_limit, app_limit = tonumber(ARGV[5]), tonumber(ARGV[6])
-local scale, ttl, fair_from = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local scale, ttl, key_ttl = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local minute_len, day_len = 60 + tonumber(ARGV[10]), 86400 + tonumber(ARGV[10])
 local hold, recheck = tonumber(ARGV[11]), tonumber(ARGV[12])
 local t = redis.call('TIME')
@@ -139,7 +147,7 @@ redis.call('ZREMRANGEBYSCORE', inflight, '-inf', real)
 -- tenants: the organisations still asking, each scored with when it stops counting (see ASKING_SECONDS)
 local function asking(wait)
   redis.call('ZADD', tenants, 'GT', now + math.max(wait, 0) * scale + hold, tenant)
-  redis.call('EXPIRE', tenants, math.ceil((minute_len + hold) / scale) + 1)
+  redis.call('EXPIRE', tenants, key_ttl)
 end
 local function refuse(wait, problem)
   asking(wait)
@@ -155,11 +163,12 @@ local w = wait_until_below(day, day_len, day_limit)
 if w then return {tostring(w), 'day'} end
 w = wait_until_below(app, minute_len, app_limit)
 if w then return refuse(w, 'appminute') end
-if redis.call('ZCARD', app) >= app_limit * fair_from then
-  local active = redis.call('ZCARD', tenants)
-  if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
-  local share = math.max(1, math.ceil(app_limit / math.max(active, 1)))
-  w = wait_until_below(minute, minute_len, math.min(share, min_limit))
+-- the share, from the first call (the module's docstring says why)
+local active = redis.call('ZCARD', tenants)
+if not redis.call('ZSCORE', tenants, tenant) then active = active + 1 end
+local share = math.max(1, math.ceil(app_limit / math.max(active, 1)))
+if share < min_limit then
+  w = wait_until_below(minute, minute_len, share)
   if w then return refuse(math.min(w, recheck / scale), 'fair') end
 end
 w = wait_until_below(minute, minute_len, min_limit)
@@ -208,6 +217,19 @@ redis.call('ZADD', app, 'XX', now, app_member)
 return 1
 """
 
+# An organisation with records due (its run is queued) counts as asking from now until `delay` real seconds on,
+# and ASKING_SECONDS after: the others' shares count it before its run has made a call.
+_EXPECT = """
+local tenants, tenant = KEYS[1], ARGV[1]
+local scale, delay, hold, key_ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) + tonumber(t[2]) / 1000000) * scale
+redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now)
+redis.call('ZADD', tenants, 'GT', now + delay * scale + hold, tenant)
+redis.call('EXPIRE', tenants, key_ttl)
+return redis.call('ZCARD', tenants)
+"""
+
 
 class RedisLimiter:
     def __init__(self, url: str):
@@ -217,6 +239,7 @@ class RedisLimiter:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._observe = self._redis.register_script(_OBSERVE)
         self._release = self._redis.register_script(_RELEASE)
+        self._expect = self._redis.register_script(_EXPECT)
         self._errors = (redis.RedisError,)
 
     @staticmethod
@@ -247,7 +270,7 @@ class RedisLimiter:
                     limits.usable(limits.app_minute),
                     limits.scale,
                     limits.permit_ttl,
-                    FAIR_SHARE_FROM,
+                    TENANTS_KEY_SECONDS,
                     limits.margin,
                     ASKING_SECONDS,
                     FAIR_RECHECK_SECONDS,
@@ -296,6 +319,21 @@ class RedisLimiter:
                 self._redis.expire(key, math.ceil(seconds) + 1)
         except self._errors:
             logger.warning("Could not record Xero's Retry-After")
+
+    def expect(self, tenant_id: str, delay: float, limits: Limits) -> None:
+        try:
+            self._expect(
+                keys=[self._keys(tenant_id)["tenants"]],
+                args=[tenant_id, limits.scale, delay, ASKING_SECONDS, TENANTS_KEY_SECONDS],
+            )
+        except self._errors:
+            logger.warning("Could not tell the rate limiter an organisation has calls to make; its run will")
+
+    def asking(self, limits: Limits) -> set[str]:
+        now = self._redis.time()
+        scaled = (now[0] + now[1] / 1_000_000) * limits.scale
+        found = self._redis.zrangebyscore(self._keys("")["tenants"], f"({scaled}", "+inf")
+        return {tenant.decode() for tenant in found}
 
     def reset(self) -> None:
         for key in self._redis.scan_iter("xero-rl:*"):
@@ -380,9 +418,9 @@ class DatabaseLimiter:
         if wait is not None:
             return Refusal(wait, "appminute")
         mine = [c[0] for c in row.calls]
-        if len(app_times) >= app_minute * FAIR_SHARE_FROM:
-            share = max(1, math.ceil(app_minute / len(set(app.asking) | {tenant_id})))
-            wait = self._wait(mine, now, minute, min(share, my_minute), limits.scale)
+        share = max(1, math.ceil(app_minute / len(set(app.asking) | {tenant_id})))  # from the first call
+        if share < my_minute:
+            wait = self._wait(mine, now, minute, share, limits.scale)
             if wait is not None:
                 return Refusal(min(wait, FAIR_RECHECK_SECONDS / limits.scale), "fair")
         wait = self._wait(mine, now, minute, my_minute, limits.scale)
@@ -440,6 +478,28 @@ class DatabaseLimiter:
                 bucket.blocked_until, bucket.blocked_problem = until, problem
                 bucket.save(update_fields=["blocked_until", "blocked_problem"])
 
+    def expect(self, tenant_id: str, delay: float, limits: Limits) -> None:
+        from ..models import XeroRateBucket
+
+        _, now = self._now(limits)
+        try:
+            self._ensure(tenant_id)
+            with transaction.atomic():
+                app = XeroRateBucket.objects.select_for_update().get(key=self.APP)
+                app.asking = {tenant: until for tenant, until in app.asking.items() if until > now}
+                until = now + delay * limits.scale + ASKING_SECONDS
+                app.asking[tenant_id] = max(app.asking.get(tenant_id, 0.0), until)
+                app.save(update_fields=["asking"])
+        except DatabaseError:  # after billing's commit: its change stands, and the run asks when it runs
+            logger.warning("Could not tell the rate limiter an organisation has calls to make; its run will")
+
+    def asking(self, limits: Limits) -> set[str]:
+        from ..models import XeroRateBucket
+
+        _, now = self._now(limits)
+        app = XeroRateBucket.objects.filter(key=self.APP).values_list("asking", flat=True).first() or {}
+        return {tenant for tenant, until in app.items() if until > now}
+
     def reset(self) -> None:
         from ..models import XeroRateBucket
 
@@ -483,6 +543,19 @@ def release(permit: Permit, headers: dict | None = None) -> None:
     remaining = _remaining(headers or {})
     if remaining:
         limiter.observe(permit.tenant_id, remaining, limits)
+
+
+def expect(tenant_id: str, *, after: float = 0.0) -> None:
+    """`tenant_id`'s organisation has records due from `after` seconds on (its run is queued): it counts as asking
+    for a share of the app's minute from now, before its run makes a call, for EXPECTED_SECONDS past `after`.
+    On bill-run day every organisation's run is queued at once and the workers take a few at a time: without this
+    the first ones took the first minute before the others had asked. Never raises: the run asks when it runs."""
+    backend().expect(tenant_id, max(after, 0.0) + EXPECTED_SECONDS, Limits.from_settings())
+
+
+def asking() -> set[str]:
+    """The organisations that count for the app's minute's shares now (support's and the bench's view)."""
+    return backend().asking(Limits.from_settings())
 
 
 def refused(tenant_id: str, *, retry_after: float, problem: str | None) -> None:

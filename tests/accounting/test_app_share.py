@@ -7,13 +7,19 @@ limiter's time scale, as the sandbox's in the bench), so three minutes pass in t
 import math
 import time
 from collections import Counter
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
+from accounting.models import XeroConnection
 from accounting.xero import limits
+from payments.services import LineInput, issue_invoice
+from tests.factories import AccountingSettingsFactory, CustomerFactory
 from tests.services import require
 
 pytestmark = pytest.mark.django_db(transaction=True)
+PLAN = LineInput("Plan", Decimal("1"), Decimal("100.00"), Decimal("10"))
 SCALE = 60  # a Xero minute is one real second
 APP_MINUTE = 40
 TENANTS = [f"fair-tenant-{n}" for n in range(10)]
@@ -99,8 +105,7 @@ def test_a_share_grows_as_soon_as_the_others_stop_asking(settings, backend):
     settings.XERO_APP_MINUTE_LIMIT = APP_MINUTE
     limiter, config = limits.backend(), limits.Limits.from_settings()
     limiter.reset()
-    fair_from = config.usable(APP_MINUTE) * limits.FAIR_SHARE_FROM  # 30.4 of 38
-    for made in range(math.ceil(fair_from) + 1):  # in turn: 32 calls, 4 each for the first two, 3 for the rest
+    for made in range(32):  # in turn: 32 calls of the 38, 4 each for the first two, 3 for the rest
         permit = limiter.try_acquire(TENANTS[made % len(TENANTS)], config)
         assert isinstance(permit, limits.Permit), permit
         limiter.release(permit, config)
@@ -126,3 +131,44 @@ def test_a_share_grows_as_soon_as_the_others_stop_asking(settings, backend):
     assert served is not None and served <= stop_counting + limits.FAIR_RECHECK_SECONDS / FINISH_SCALE, (
         "served once the seven stopped counting (share ceil(38 / 3) = 13), not when its own calls left the minute"
     )
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_organisations_with_records_due_count_for_the_share_before_their_runs_call(settings, backend):
+    """Bill-run day: every organisation's run is queued at once and the workers take a few at a time. Those whose
+    records fell due count for the shares from then (`expect`), so the first run gets its share of a quiet app
+    minute, not all it can take before the others have asked (they finished a minute before the rest, 2.02x)."""
+    require(backend != "redis" or bool(settings.REDIS_URL), "the Redis limiter needs REDIS_URL")
+    settings.XERO_RATE_LIMIT_BACKEND = backend
+    settings.XERO_LIMIT_TIME_SCALE = 1  # a real minute: nothing leaves the window while the test runs
+    settings.XERO_APP_MINUTE_LIMIT = APP_MINUTE
+    limiter, config = limits.backend(), limits.Limits.from_settings()
+    limiter.reset()
+    for tenant in TENANTS:
+        limits.expect(tenant, after=2.0)  # queued by billing's change, to run after the coalescing window
+    assert limits.asking() == set(TENANTS)
+
+    first, granted = TENANTS[0], 0
+    while isinstance(decision := limiter.try_acquire(first, config), limits.Permit):
+        granted += 1
+        limiter.release(decision, config)
+    share = math.ceil(config.usable(APP_MINUTE) / len(TENANTS))  # ceil(38 / 10) = 4 of the app's 38
+    assert (granted, decision.problem) == (share, "fair"), "its share, though the app's minute is all but unused"
+    assert decision.wait <= limits.FAIR_RECHECK_SECONDS
+
+
+def test_a_billing_change_tells_the_limiter_its_organisation_has_calls_to_make(whitelabel, settings):
+    """The runner queues the organisation's run after billing's commit and counts it as asking then."""
+    settings.XERO_RATE_LIMIT_BACKEND = "database"
+    AccountingSettingsFactory(whitelabel=whitelabel, payment_type="postpaid")
+    XeroConnection.objects.create(
+        whitelabel=whitelabel,
+        tenant_id="due-tenant",
+        tenant_name="Org",
+        connection_id="c",
+        connected_at=timezone.now(),
+    )
+    limits.backend().reset()
+    assert limits.asking() == set()
+    issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])  # its own transaction: queued after its commit
+    assert limits.asking() == {"due-tenant"}
