@@ -25,6 +25,7 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(control.bp)
     app.register_blueprint(pages.bp)
     app.before_request(logs.start_timer)
+    app.before_request(_note_generation)
     app.before_request(_fault_outside_accounting)
     app.after_request(_record)
     app.after_request(logs.log_request)
@@ -69,11 +70,19 @@ def _fault_outside_accounting():
     return None  # status_after applies to the accounting API only
 
 
+def _note_generation() -> None:
+    g.generation = identity.sandbox().generation
+
+
 def _record(response: Response) -> Response:
     path = request.path
     if _is_own_path(path):
         return response
     box = identity.sandbox()
+    if g.get("generation") != box.generation:
+        # It began before a reset (e.g. a timeout fault's request, answered after its client gave up and the
+        # next test reset the sandbox): it belongs to the books, log and stats the reset cleared, not these.
+        return response
     if box.config.request_log:
         box.log_request(_log_entry(box, response))
     if path.lower().startswith("/api.xro/"):

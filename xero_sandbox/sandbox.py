@@ -69,6 +69,7 @@ class Sandbox:
         self.request_log: deque = deque(maxlen=REQUEST_LOG_LIMIT)
         self.violations: list[dict] = []
         self._next_log_id = 1
+        self.generation = 0  # how many resets: a request that began before the latest one is not logged
         self.webhooks = Webhooks(lambda: self.config, on_batch=self._check_webhook)
         self.load()
 
@@ -77,6 +78,7 @@ class Sandbox:
         self.faults.clear()
         self.webhooks.reset()
         with self.lock:
+            self.generation += 1
             if config:
                 self.config = self.startup_config.copy()
                 self.limiter.configure(self.config)

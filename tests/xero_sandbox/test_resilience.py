@@ -1,4 +1,5 @@
 """Idempotency keys, rate limits and injected faults: the unhappy paths a Xero client must survive."""
+
 import threading
 
 import pytest
@@ -65,8 +66,15 @@ def test_keys_are_scoped_per_tenant_and_expire(raw):
 
 
 def test_sdk_passes_idempotency_keys(sdk, org1):
-    invoices = Invoices(invoices=[Invoice(type="ACCREC", contact=Contact(name="Acme"),
-                                          line_items=[LineItem(description="x", unit_amount=5, account_code="200")])])
+    invoices = Invoices(
+        invoices=[
+            Invoice(
+                type="ACCREC",
+                contact=Contact(name="Acme"),
+                line_items=[LineItem(description="x", unit_amount=5, account_code="200")],
+            )
+        ]
+    )
     first = sdk.accounting.create_invoices(org1, invoices, idempotency_key="sdk-key")
     again = sdk.accounting.create_invoices(org1, invoices, idempotency_key="sdk-key")
     assert first.invoices[0].invoice_id == again.invoices[0].invoice_id
@@ -249,8 +257,16 @@ def test_slow_fault_carries_out_the_call_after_the_client_gave_up(raw):
 
 
 def _sdk_invoice():
-    return Invoices(invoices=[Invoice(type="ACCREC", contact=Contact(name="Acme"), status="DRAFT",
-                                      line_items=[LineItem(description="x", unit_amount=5, account_code="200")])])
+    return Invoices(
+        invoices=[
+            Invoice(
+                type="ACCREC",
+                contact=Contact(name="Acme"),
+                status="DRAFT",
+                line_items=[LineItem(description="x", unit_amount=5, account_code="200")],
+            )
+        ]
+    )
 
 
 def test_xero_python_retries_a_dropped_put_and_duplicates_the_invoice(sdk, sandbox_urls, org1):
@@ -289,3 +305,24 @@ def test_faults_can_be_listed_and_cleared(xero_sandbox):
     assert [f["status"] for f in xero_sandbox.state()["faults"]] == [401]
     xero_sandbox.clear_faults()
     assert xero_sandbox.state()["faults"] == []
+
+
+def test_a_request_answered_after_a_reset_stays_out_of_the_new_log(xero_sandbox):
+    """A call held by a fault (a client that gave up on it, in the test before) is answered after the next
+    test's reset: it belongs to the log and stats the reset cleared (test_connect's one code exchange and one
+    refresh once counted three token requests, the third the previous test's timeout)."""
+    token = xero_sandbox.connect()
+    data = {"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}
+    auth = (xero_sandbox.client_id, xero_sandbox.client_secret)
+    xero_sandbox.add_fault(method="POST", path="/connect/token", mode="slow", delay=30, count=None)
+    answers: list = []
+    held = threading.Thread(
+        target=lambda: answers.append(requests.post(f"{xero_sandbox.url}/connect/token", data=data, auth=auth))
+    )
+    held.start()
+    xero_sandbox.wait_for(lambda: [f["hits"] for f in xero_sandbox.state()["faults"]] == [1], timeout=10)
+    xero_sandbox.reset()  # clears the fault: the held call goes on and is answered
+    held.join(timeout=10)
+
+    assert len(answers) == 1, "answered once the reset let it go"
+    assert [r for r in xero_sandbox.requests_log() if r["path"] == "/connect/token"] == []
