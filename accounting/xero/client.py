@@ -248,22 +248,32 @@ def _write_opts() -> dict:
     return {**_opts(), "_preload_content": False}
 
 
-def _answer(response, attribute: str) -> list[dict]:
+def _body(response) -> bytes:
+    """A write's answer, read whole (inside `_call`: a connection dropped mid-answer is Xero not answering)."""
+    try:
+        return response.data
+    finally:
+        response.release_conn()
+
+
+def _answer(body: bytes, attribute: str) -> list[dict]:
     """The records of a write's answer as Xero wrote them, decoded from JSON once. xero-python would build a
     model of every record (its `_preload_content`) that `_records` then turned back into the same dicts: about 9 ms
     of a 50-record call's 48 (bench/RESULTS.md). The key is the SDK attribute's: bank_transactions, BankTransactions."""
     try:
-        body = response.data
-    finally:
-        response.release_conn()
-    return (json.loads(body) if body else {}).get("".join(part.title() for part in attribute.split("_"))) or []
+        answer = json.loads(body) if body else {}
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):  # not Xero's JSON (a proxy's page?): the write may have happened
+        raise errors.XeroUnavailable("Xero's answer could not be read; it will be retried.")
+    return answer.get("".join(part.title() for part in attribute.split("_"))) or []
 
 
 def _write(operation: str, creds: Credentials, call: Callable[[AccountingApi], Any], attribute: str) -> list[Element]:
     """`call` passes `_write_opts()`: the answer comes back undecoded."""
     api = _accounting(creds.access_token)
-    response = _call(operation, lambda: call(api), api=api, tenant_id=creds.tenant_id)
-    return _elements(_answer(response, attribute))
+    body = _call(operation, lambda: _body(call(api)), api=api, tenant_id=creds.tenant_id)
+    return _elements(_answer(body, attribute))
 
 
 def _batch(

@@ -124,6 +124,21 @@ def test_response_lost_after_xero_saved_the_invoice_creates_no_duplicate(xero, s
     assert record.attempts == 1 and record.xero_id, "found by number in Xero, not sent again"
 
 
+def test_an_answer_that_is_not_xeros_json_is_retried_and_sends_nothing_twice(xero, sync_worker):
+    """A write's answer is read from its JSON (not through xero-python's models): one that is not Xero's JSON
+    (a proxy's page with a 200) is Xero not answering clearly, so the invoice is looked up before it is sent
+    again, and reaches Xero once."""
+    whitelabel = connected(xero)
+    customer = CustomerFactory(whitelabel=whitelabel)
+    xero.add_fault(method="PUT", path="/api.xro/2.0/Invoices", mode="status", status=200, body="<html>", count=1)
+    invoice = issue_invoice(customer, [PLAN])
+    all_sent((invoice, SyncRecord.Kind.INVOICE))
+    assert [i["InvoiceNumber"] for i in book(xero, whitelabel).invoices()] == [invoice.number]
+    record = SyncRecord.objects.get(kind=SyncRecord.Kind.INVOICE, object_id=invoice.pk)
+    puts = [r["status"] for r in xero.requests_log() if r["method"] == "PUT" and r["path"].endswith("/Invoices")]
+    assert (puts, record.attempts) == ([200, 200], 2), "the unreadable answer, then the invoice sent once"
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_rate_limits_and_server_errors_are_retried_until_sent(xero, sync_worker, status):
     whitelabel = connected(xero)
