@@ -172,3 +172,12 @@ def test_a_billing_change_tells_the_limiter_its_organisation_has_calls_to_make(w
     assert limits.asking() == set()
     issue_invoice(CustomerFactory(whitelabel=whitelabel), [PLAN])  # its own transaction: queued after its commit
     assert limits.asking() == {"due-tenant"}
+
+
+def test_telling_the_limiter_never_fails_billing_when_redis_is_down(settings, caplog):
+    """`expect` runs after billing's commit: with Redis out of reach it logs and returns, and the run asks when it
+    runs (the limiter's own calls are what must fail closed, not the announcement)."""
+    settings.XERO_RATE_LIMIT_BACKEND = "redis"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    limits.expect("unreachable-tenant", after=2.0)
+    assert "Could not tell the rate limiter" in caplog.text
