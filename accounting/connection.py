@@ -9,6 +9,7 @@ stores the rotated refresh token before the new access token is used. `xero_call
 
 import datetime
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,8 +30,9 @@ from .xero.errors import XeroAuthExpired, XeroConnectionRevoked
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-CHART_CACHE_SECONDS = 300
+CHART_CACHE_SECONDS = 300  # the oldest chart the settings page shows, or Arena refuses a record on
 ORGANISATION_CACHE_SECONDS = 3600
+CHART_KEEP_SECONDS = ORGANISATION_CACHE_SECONDS  # the engine's, while Xero accepts what it sends
 
 
 @dataclass(frozen=True)
@@ -146,38 +148,66 @@ def xero_call(
 # The organisation's settings, cached --------------------------------------------------------------------
 
 
-def _cached(connection: XeroConnection, what: str, read: Callable[[client.Credentials], T], ttl: int, fresh: bool) -> T:
-    """An organisation setting read from Xero, cached per organisation (ids mean nothing across them)."""
-    key = f"xero-{what}:{connection.tenant_id}"
-    value = None if fresh else cache.get(key)
-    if value is None:
-        value = xero_call(connection, read, tenant_id=connection.tenant_id)
-        cache.set(key, value, ttl)
-    return value
+def _key(connection: XeroConnection, what: str) -> str:
+    return f"xero-settings-{what}:{connection.tenant_id}"
+
+
+def _cached(
+    connection: XeroConnection,
+    what: str,
+    read: Callable[[client.Credentials], T],
+    ttl: int,
+    fresh: bool,
+    max_age: float | None = None,
+) -> T:
+    """An organisation setting read from Xero, cached per organisation (ids mean nothing across them) with
+    the time it was read; one read more than `max_age` seconds ago is read again."""
+    key = _key(connection, what)
+    entry = None if fresh else cache.get(key)
+    if entry is None or (max_age is not None and time.time() - entry[0] > max_age):
+        entry = (time.time(), xero_call(connection, read, tenant_id=connection.tenant_id))
+        cache.set(key, entry, ttl)
+    return entry[1]
 
 
 def organisation_caches_clear(connection: XeroConnection) -> None:
     settings_read = ("chart", "tax-rates", "currencies", "tracking")
-    cache.delete_many([f"xero-{what}:{connection.tenant_id}" for what in settings_read])
+    cache.delete_many([_key(connection, what) for what in settings_read])
+
+
+def _chart_read(creds: client.Credentials) -> list[ChartAccount]:
+    return [
+        ChartAccount(
+            code=r.get("Code") or "",
+            name=r.get("Name") or "",
+            type=r.get("Type") or "",
+            status=r.get("Status") or "",
+            tax_type=r.get("TaxType") or "",
+        )
+        for r in client.accounts_list(creds)
+        if r.get("Code")
+    ]
 
 
 def chart_of_accounts(connection: XeroConnection, *, fresh: bool = False) -> list[ChartAccount]:
-    """The organisation's accounts (cached for a few minutes)."""
+    """The organisation's accounts, read at most CHART_CACHE_SECONDS ago."""
+    return _cached(connection, "chart", _chart_read, CHART_KEEP_SECONDS, fresh, max_age=CHART_CACHE_SECONDS)
 
-    def read(creds: client.Credentials) -> list[ChartAccount]:
-        return [
-            ChartAccount(
-                code=r.get("Code") or "",
-                name=r.get("Name") or "",
-                type=r.get("Type") or "",
-                status=r.get("Status") or "",
-                tax_type=r.get("TaxType") or "",
-            )
-            for r in client.accounts_list(creds)
-            if r.get("Code")
-        ]
 
-    return _cached(connection, "chart", read, CHART_CACHE_SECONDS, fresh)
+def chart_for_sending(connection: XeroConnection) -> list[ChartAccount]:
+    """The chart the engine codes records with: kept up to CHART_KEEP_SECONDS, so a long backlog does not read
+    it again every few minutes in the organisation's share of calls. A run that had anything refused drops
+    it if it is older than the settings page's (chart_recheck), so the retry codes against Xero's chart."""
+    return _cached(connection, "chart", _chart_read, CHART_KEEP_SECONDS, fresh=False)
+
+
+def chart_recheck(connection: XeroConnection) -> None:
+    """Something was refused: a chart read more than CHART_CACHE_SECONDS ago is read again when next needed
+    (an account archived or added in Xero since)."""
+    key = _key(connection, "chart")
+    entry = cache.get(key)
+    if entry is not None and time.time() - entry[0] > CHART_CACHE_SECONDS:
+        cache.delete(key)
 
 
 def tax_rates(connection: XeroConnection, *, fresh: bool = False) -> list[dict]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from functools import cached_property
 
-from ..connection import ChartAccount, chart_of_accounts
+from ..connection import ChartAccount, chart_for_sending
 from ..errors import MappingError
 from ..mapping_models import CategoryMapping, MappingOptions, MethodMapping, TaxMapping
 from . import mapping
@@ -160,7 +160,7 @@ def _refused(run: Run, what: str, problem: str) -> MappingError:
 def line_codes(run: Run, lines) -> list[dict]:
     """Each line's AccountCode, TaxType and (when mapped) Tracking. MappingError, naming the mapping to fix,
     when Xero would refuse one."""
-    chart = run.organisation_setting("chart", chart_of_accounts)
+    chart = run.organisation_setting("chart", chart_for_sending)
     rates = known_tax_rates(run)
     mapped = run_mapping(run)
     codes = []
@@ -203,7 +203,7 @@ def deposit_problem(run: Run, method: str) -> str:
     mapped = run_mapping(run).methods.get(method)
     if mapped is None:
         return ""
-    chart = run.organisation_setting("chart", chart_of_accounts)
+    chart = run.organisation_setting("chart", chart_for_sending)
     problem = deposit_account_problem(mapped.account_code, chart)
     if not problem:
         return ""

@@ -44,7 +44,7 @@ def sync_daily_summaries(run: Run, records: list[SyncRecord]) -> None:
             if account is None:
                 raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
         except MappingError as exc:
-            fail_without_call(record, str(exc))
+            fail_without_call(run, record, str(exc))
             continue
         build = partial(payloads.daily_summary, summary)
         body = build(bank_code=bank_code, account_code=account.code, tax_type=account.tax_type, tz=run.tz)

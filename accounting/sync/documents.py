@@ -208,7 +208,7 @@ def _document_body_or_hold(run: Run, record: SyncRecord, contacts, document, bui
         check_currency(run, document.currency)
         codes = coding.line_codes(run, lines)
     except MappingError as exc:
-        fail_without_call(record, str(exc))
+        fail_without_call(run, record, str(exc))
         return None
     return build(document, contact_id=contact_id, lines=lines, codes=codes)
 

@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..alerts import alert_raise
+from ..connection import chart_recheck
 from ..models import AccountingSettings, Alert, SyncRecord, SyncState, XeroConnection
 from ..xero.errors import XeroRateLimited
 from . import daily, documents, fees, kinds, money, outbox, runner  # noqa: F401 - they register the senders
@@ -202,6 +203,9 @@ def _run_once(
                 f"{until:%d %b %Y %H:%M} UTC. Nothing is lost; other organisations are not affected.",
             )
         return until, {}
+    finally:
+        if run.refused:  # the run coded records against a chart it may have kept an hour: the retry reads it
+            chart_recheck(connection)
     later = outbox.next_due_at(whitelabel_id, after=timezone.now())
     return min([t for t in (held, later) if t is not None], default=None), runner.resumed_fields(sent=run.sent > 0)
 

@@ -3,7 +3,7 @@ account; what the gateway kept is one Spend Money from that account to the metho
 
 from payments.models import Payment, PaymentGatewaySettings
 
-from ..connection import chart_of_accounts
+from ..connection import chart_for_sending
 from ..models import SyncRecord
 from ..xero import client
 from . import coding, kinds, outbox, payloads
@@ -26,7 +26,7 @@ def payee(run: Run, method: str) -> str:
 @kinds.sender(Kind.GATEWAY_FEE)
 def sync_gateway_fees(run: Run, records: list[SyncRecord]) -> None:
     records, payments = loaded(records, Payment.objects.select_related("receipt"))
-    chart = run.organisation_setting("chart", chart_of_accounts)
+    chart = run.organisation_setting("chart", chart_for_sending)
     items = []
     for record in records:
         payment = payments[record.object_id]
@@ -40,6 +40,7 @@ def sync_gateway_fees(run: Run, records: list[SyncRecord]) -> None:
             continue
         if problem := coding.fee_account_problem(fee_code, chart):
             fail_without_call(
+                run,
                 record,
                 f"The fee account {fee_code} of payment method {payment.method} on the Accounting System Settings "
                 f"page can't be used with {run.organisation}: {problem}",

@@ -94,7 +94,7 @@ def sync_overpayments(run: Run, records: list[SyncRecord]) -> None:
         try:
             check_currency(run, payment.currency)
         except MappingError as exc:
-            fail_without_call(record, str(exc))
+            fail_without_call(run, record, str(exc))
             continue
         body = payloads.overpayment(payment, contact_id=contact_id, bank_code=bank_code, tz=run.tz)
         items.append(Item(record, body, payloads.overpayment_description(payment)))
@@ -358,7 +358,8 @@ def sync_deposit_reversals(run: Run, records: list[SyncRecord]) -> None:
             continue
         transaction_id = deposit.xero_id if prepaid else _overpayment_transaction_id(run, deposit)
         if not transaction_id:
-            fail_without_call(record, f"Xero has no bank transaction for credit {payment.receipt.number} any more.")
+            reason = f"Xero has no bank transaction for credit {payment.receipt.number} any more."
+            fail_without_call(run, record, reason)
             continue
         body = payloads.bank_transaction_deletion(deposit.payload or {}, transaction_id)
         item = Item(record, body)
@@ -384,7 +385,7 @@ def deposit_code_or_fail(run: Run, record: SyncRecord, method: str) -> str:
     "" when the record failed without a call because Xero would refuse it."""
     problem = coding.deposit_problem(run, method)
     if problem:
-        fail_without_call(record, problem)
+        fail_without_call(run, record, problem)
         return ""
     code = coding.deposit_code(run, method)
     if code == run.accounting.bank_account_code and failed_without_bank_account(run, record):
@@ -418,7 +419,7 @@ def _bank_money_body_or_hold(
         if account is None:
             raise MappingError(f"{run.organisation} has no account {run.accounting.revenue_code}.")
     except MappingError as exc:
-        fail_without_call(record, str(exc))
+        fail_without_call(run, record, str(exc))
         return None
     return build(
         contact_id=contact_id,

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from payments.models import CreditNote, Customer, Invoice, Payment, Whitelabel
 
-from ..connection import chart_of_accounts, currencies, tax_rates, xero_call
+from ..connection import chart_for_sending, currencies, tax_rates, xero_call
 from ..errors import ConnectionChanged, MappingError, NotConnected
 from ..models import AccountingSettings, SyncAttempt, SyncRecord, XeroConnection
 from ..xero import client
@@ -71,6 +71,7 @@ class Run:
     hold_partial: bool = True
     sent: int = 0
     batches: int = 0
+    refused: bool = False  # by Xero, or by Arena for what Xero would refuse: the engine rechecks the chart
     _settings: dict = field(default_factory=dict)
 
     @property
@@ -221,6 +222,7 @@ def _mark_refused(run, record, reason, messages, *, body, request, outcomes, res
     if holds.held_instead_of_refused(run, record, messages, body):
         outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, request, response))
         return
+    run.refused = True
     outbox.record_mark_failed(
         record,
         reason=reason,
@@ -230,8 +232,9 @@ def _mark_refused(run, record, reason, messages, *, body, request, outcomes, res
     outcomes.append(outbox.CallResult(record, Outcome.REFUSED, reason, request, response))
 
 
-def fail_without_call(record: SyncRecord, reason: str) -> None:
+def fail_without_call(run: Run, record: SyncRecord, reason: str) -> None:
     """Arena can tell it would be refused (a missing setting, tax rate or currency): no call is made."""
+    run.refused = True
     outbox.record_mark_failed(record, reason=reason, retry_in=settings.XERO_SYNC_VALIDATION_RETRY_SECONDS)
 
 
@@ -378,19 +381,19 @@ def _failed_if_refused(run: Run, record: SyncRecord, field: str) -> bool:
     the run's); True if it did."""
 
     def refusal_of(connection: XeroConnection) -> str:
-        chart = run.organisation_setting("chart", chart_of_accounts)
+        chart = run.organisation_setting("chart", chart_for_sending)
         return mapping.setting_refusal(
             field=field, code=getattr(run.accounting, field), chart=chart, organisation=run.organisation
         )
 
     refusal = run.organisation_setting(f"refusal-of-{field}", refusal_of)
     if refusal:
-        fail_without_call(record, refusal)
+        fail_without_call(run, record, refusal)
     return bool(refusal)
 
 
 def revenue_account_of(run: Run):
-    chart = run.organisation_setting("chart", chart_of_accounts)
+    chart = run.organisation_setting("chart", chart_for_sending)
     return next((a for a in chart if a.code.lower() == run.accounting.revenue_code.lower()), None)
 
 
