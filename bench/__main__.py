@@ -80,6 +80,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--app-minute-limit", type=int, help="billrun, nodes: the app-wide calls a minute (default 600; Xero's: 10000)"
     )
+    parser.add_argument(
+        "--billing-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="billrun, nodes: processes billing the month before the sync (default: one a CPU)",
+    )
     parser.add_argument("--node-sizes", default="1,2,4", help="nodes: worker nodes per run")
     parser.add_argument("--no-instrument", action="store_true", help="workers run `-A arena_xero` unmeasured")
     return parser.parse_args(argv)
@@ -152,6 +158,7 @@ def run(args) -> list:
                 options,
                 app_minute_limit=args.app_minute_limit or 600,
                 workers=args.workers if args.workers != 4 else 8,
+                billing_processes=args.billing_processes,
             )
             workload = {
                 "count": args.organisations if args.organisations != 50 else 200,

@@ -38,6 +38,7 @@ class Options:
     workers: int = 4
     instrument: bool = True  # count queries and Xero calls per task in the workers (bench/worker_app.py)
     app_minute_limit: int = 10000  # Xero's calls a minute for the whole app (sandbox and limiter alike)
+    billing_processes: int = 1  # billrun: processes billing the month, each its own organisations
 
     @property
     def database_url(self) -> str:
