@@ -34,7 +34,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from payments.models import Allocation, CreditNote, Customer, Invoice, Payment, Whitelabel
@@ -93,6 +93,17 @@ def _enqueue(whitelabel_id: int, delay: float) -> None:
         logger.warning("Could not queue a read of Xero payments for whitelabel %s (%s)", whitelabel_id, exc)
 
 
+def _backlog(whitelabel_id) -> QuerySet:
+    """The whitelabel's records still on their way to Xero (`whitelabel_id`: an id or an OuterRef)."""
+    return SyncRecord.objects.filter(whitelabel_id=whitelabel_id, status=SyncRecord.Status.PENDING)
+
+
+def sending_backlog(whitelabel_id: int) -> bool:
+    """Records are on their way to the whitelabel's organisation: reads that can wait (the poll, webhooks'
+    events) wait for them, leaving the organisation's share of calls to what billing sends."""
+    return _backlog(whitelabel_id).exists()
+
+
 def whitelabels_to_import() -> list[int]:
     """Whitelabels whose payments entered in Xero are recorded in Arena, with a live connection, and no backlog of
     records still on their way to Xero. The poll is the backstop for missed webhooks; while a backlog goes out (a
@@ -100,7 +111,6 @@ def whitelabels_to_import() -> list[int]:
     of the app's minute (bench/RESULTS.md: 1,264 reads among 200 organisations, 1.34x the floor), so it waits for
     the next poll. Only pending records hold it: a failed payment may be one Xero refused because a person paid
     first (the read settles it), and a waiting record may wait on a failed one for long."""
-    backlog = SyncRecord.objects.filter(whitelabel_id=OuterRef("pk"), status=SyncRecord.Status.PENDING)
     return list(
         Whitelabel.objects.filter(
             accounting_settings__accounting_system=AccountingSettings.System.XERO,
@@ -108,7 +118,7 @@ def whitelabels_to_import() -> list[int]:
             accounting_settings__record_xero_payments=True,
             xero_connection__status=XeroConnection.Status.ACTIVE,
         )
-        .exclude(Exists(backlog))
+        .exclude(Exists(_backlog(OuterRef("pk"))))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

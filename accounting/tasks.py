@@ -83,6 +83,9 @@ def process_xero_webhook(self, delivery_id: int) -> None:
     """Process one stored Xero webhook delivery (a no-op once processed, or if its signature was wrong)."""
     try:
         webhooks.delivery_process(delivery_id)
+    except webhooks.WaitingForRecords as exc:
+        webhooks.delivery_retry_later(delivery_id, str(exc), exc.retry_in)
+        webhooks.delivery_enqueue(delivery_id, countdown=exc.retry_in)  # a bill-run may outlast any retry count
     except webhooks.TryLater as exc:
         webhooks.delivery_retry_later(delivery_id, str(exc), exc.retry_in)
         raise self.retry(countdown=max(exc.retry_in, 1.0), max_retries=RATE_LIMITED_RETRIES) from None

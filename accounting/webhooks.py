@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,11 +39,17 @@ STALE_AFTER = datetime.timedelta(minutes=5)  # a verified delivery not processed
 
 
 class TryLater(Exception):
-    """Xero's limits or an outage held the processing back; the task retries after `retry_in` seconds."""
+    """Xero's limits, an outage, or records on their way to Xero held the processing back; the task retries
+    after `retry_in` seconds."""
 
     def __init__(self, reason: str, retry_in: float):
         self.retry_in = retry_in
         super().__init__(reason)
+
+
+class WaitingForRecords(TryLater):
+    """The events of an organisation with records on their way to Xero wait for those: the task is queued
+    again after `retry_in` seconds for as long as that lasts (not counted as a retry)."""
 
 
 def signature_valid(body: bytes, signature: str, key: str) -> bool:
@@ -197,8 +204,13 @@ def delivery_process(delivery_id: int) -> Processed | None:
     by_tenant = defaultdict(list)
     for event in pending:
         by_tenant[event.tenant_id.lower()].append(event)
-    for tenant_id, events in by_tenant.items():
-        _process_tenant(tenant_id, events)
+    waiting = [tenant_id for tenant_id, events in by_tenant.items() if not _process_tenant(tenant_id, events)]
+    if waiting:
+        raise WaitingForRecords(
+            f"Records are on their way to Xero for {len(waiting)} organisation(s): their events are read once "
+            "those are in.",
+            settings.XERO_WEBHOOK_BACKLOG_RETRY_SECONDS,
+        )
     XeroWebhookDelivery.objects.filter(pk=delivery.pk).update(processed_at=timezone.now(), error="", retry_at=None)
     findings = defaultdict(int)
     for finding in delivery.events.values_list("finding", flat=True):
@@ -209,7 +221,10 @@ def delivery_process(delivery_id: int) -> Processed | None:
 HANDLED = {"INVOICE", "CONTACT"}  # what Arena sends; credit notes aren't (issue 14)
 
 
-def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
+def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> bool:
+    """The organisation's events, processed; False if they wait (pending) for its records on their way to Xero:
+    on bill-run day Xero tells of every invoice Arena creates and pays, and reading each in the organisation's
+    share of the app's minute would slow what billing sends (bench/RESULTS.md)."""
     connection = (
         XeroConnection.objects.filter(tenant_id__iexact=tenant_id)
         .exclude(status=XeroConnection.Status.DISCONNECTED)
@@ -218,7 +233,9 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
     )
     if connection is None:
         _finish(events, Finding.IGNORED, "No whitelabel is connected to this Xero organisation.")
-        return
+        return True
+    if connection.is_active and imports.sending_backlog(connection.whitelabel_id):
+        return False
     if connection.is_active and any(e.category == "INVOICE" for e in events):
         _import_payments(connection)
     by_category = defaultdict(list)
@@ -232,10 +249,10 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
         else:
             by_category[event.category].append(event)
     if not by_category:
-        return
+        return True
     if not connection.is_active:
         _finish([e for es in by_category.values() for e in es], Finding.FAILED, "The Xero connection needs an admin.")
-        return
+        return True
     for category, group in by_category.items():
         ids = list(dict.fromkeys(e.resource_id for e in group))
         try:
@@ -251,6 +268,7 @@ def _process_tenant(tenant_id: str, events: list[XeroWebhookEvent]) -> None:
             check = checks.get(event.resource_id)
             event.record = check.record if check else None
             _finish([event], check.finding if check else Finding.IGNORED, check.note if check else "")
+    return True
 
 
 def _import_payments(connection: XeroConnection) -> None:

@@ -311,6 +311,11 @@ XERO_LIMIT_TIME_SCALE = env.float("XERO_LIMIT_TIME_SCALE", default=1.0)
 # Drift detection (README, "Drift: when Xero's books change underneath"). The key of the app's webhook in
 # Xero's developer portal; without it the webhook endpoint answers 503 and only the reconcile finds drift.
 XERO_WEBHOOK_KEY = env.str("XERO_WEBHOOK_KEY", default="")
+# Events of an organisation with records on their way to Xero (a bill-run) are read once those are in: the
+# delivery is tried again every this many seconds meanwhile (no call to Xero until then).
+XERO_WEBHOOK_BACKLOG_RETRY_SECONDS = env.float("XERO_WEBHOOK_BACKLOG_RETRY_SECONDS", default=15.0)
+if XERO_WEBHOOK_BACKLOG_RETRY_SECONDS <= 0:
+    raise ImproperlyConfigured("XERO_WEBHOOK_BACKLOG_RETRY_SECONDS is seconds, more than 0 (e.g. 15).")
 # When the nightly reconcile runs, as cron's five fields (minute hour day-of-month month day-of-week) in
 # TIME_ZONE; "off" (or empty) runs none.
 XERO_RECONCILE_SCHEDULE = env.str("XERO_RECONCILE_SCHEDULE", default="0 3 * * *").strip()

@@ -49,7 +49,9 @@ def _purge_broker() -> None:
 #   503s takes seconds, not minutes; a refused record still waits an hour, as in production;
 # - Xero gets 2 s to answer (not 30 s), so a timeout test is quick; unclear calls are looked up after 4 s;
 # - a task may live 20 s (not 180 s), so the lease of a run killed with its worker lapses in 30 s and the
-#   kill test recovers in half a minute; a run works 10 s before giving its worker back.
+#   kill test recovers in half a minute; a run works 10 s before giving its worker back;
+# - webhook events that came while records were on their way to Xero are tried again after 1 s (not 15 s),
+#   so a test that waits for Arena's own events does not wait 15 s more.
 # Batching and coalescing (XERO_SYNC_COALESCE_SECONDS, XERO_SYNC_MAX_HOLD_SECONDS, XERO_SYNC_BATCH_SIZE) and
 # Xero's rate limits use production values: the tests count calls.
 TEST_TIMINGS = {
@@ -62,6 +64,7 @@ TEST_TIMINGS = {
     "CELERY_TASK_TIME_LIMIT": "20",
     "CELERY_TASK_SOFT_TIME_LIMIT": "15",
     "XERO_SYNC_RUN_SECONDS": "10",
+    "XERO_WEBHOOK_BACKLOG_RETRY_SECONDS": "1",
 }
 
 

@@ -6,6 +6,7 @@ signs and POSTs to a live server, and the real worker processes what was stored.
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from accounting import webhooks
 from accounting.models import SyncRecord, XeroWebhookDelivery, XeroWebhookEvent, XeroWebhookRefusal
 from accounting.tasks import process_xero_webhook, sweep_outbox
 from accounting.xero import limits
+from payments.services import LineInput, issue_invoice
 from tests.accounting.drift import WEBHOOK_KEY, WEBHOOK_PATH, bill, delivery, drain, event, post_delivery, sign
 from tests.books import connected, outbox_settled, xero_calls
 from tests.xero import wait_until
@@ -188,6 +190,42 @@ def test_a_payment_deleted_in_xero_flags_the_invoice_and_the_payment(books, xero
     assert set(flagged) == {Kind.INVOICE, Kind.PAYMENT}
     assert "deleted in Xero" in flagged[Kind.PAYMENT].xero_change
     assert "Amount due is 50.00 in Xero" in flagged[Kind.INVOICE].xero_change
+
+
+@pytest.mark.django_db
+def test_events_wait_without_a_call_while_records_are_on_their_way_to_xero(books, xero, client):
+    """On bill-run day Xero tells of every invoice Arena creates and pays: reading them (and the payments
+    entered in Xero) in the organisation's share of calls would slow what billing sends (issue 24). The events
+    wait, pending, and are read once the records are in Xero."""
+    whitelabel, billed = books
+    allocation = billed["paid"].allocations.order_by("id").first()
+    payment_record = SyncRecord.objects.get(kind=Kind.PAYMENT, object_id=allocation.pk)
+    xero.delete_payment(payment_record.xero_id)
+    later = issue_invoice(billed["customer"], [LineInput("Next month", Decimal("1"), Decimal("10.00"), Decimal("10"))])
+    assert SyncRecord.objects.filter(whitelabel=whitelabel, status=SyncRecord.Status.PENDING).exists()
+    xero.clear_requests_log()
+
+    post_delivery(client, delivery(event(tenant(whitelabel), invoice_record(billed["paid"]).xero_id)))
+    stored = XeroWebhookDelivery.objects.get()
+    with pytest.raises(webhooks.WaitingForRecords):
+        webhooks.delivery_process(stored.pk)
+    process_xero_webhook.run(stored.pk)  # queues itself again (a bill-run may outlast any count of retries)
+
+    assert xero_calls(xero) == [], "nothing read while the records wait to go"
+    assert XeroWebhookEvent.objects.get().finding == Finding.PENDING
+    stored.refresh_from_db()
+    assert stored.processed_at is None and stored.retry_at > timezone.now()
+    assert stored.error == (
+        "Records are on their way to Xero for 1 organisation(s): their events are read once those are in."
+    )
+
+    drain(whitelabel)
+    assert invoice_record(later).status == SyncRecord.Status.SENT
+    assert webhooks.delivery_process(stored.pk).findings == {Finding.CHANGED: 1}
+    flagged = {r.kind for r in SyncRecord.objects.filter(changed_in_xero_at__isnull=False)}
+    assert flagged == {Kind.INVOICE, Kind.PAYMENT}
+    stored.refresh_from_db()
+    assert stored.processed_at is not None and stored.error == "" and stored.retry_at is None
 
 
 @pytest.mark.django_db
