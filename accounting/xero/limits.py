@@ -227,8 +227,10 @@ local now = (tonumber(t[1]) + tonumber(t[2]) / 1000000) * scale
 redis.call('ZREMRANGEBYSCORE', tenants, '-inf', now)
 redis.call('ZADD', tenants, 'GT', now + delay * scale + hold, tenant)
 redis.call('EXPIRE', tenants, key_ttl)
-return redis.call('ZCARD', tenants)
 """
+
+
+APP_TENANTS_KEY = "xero-rl:app:tenants"  # the organisations asking for the app's minute, each until when
 
 
 class RedisLimiter:
@@ -251,7 +253,7 @@ class RedisLimiter:
             "inflight": f"{base}:inflight",
             "blocked": f"{base}:blocked",
             "app": "xero-rl:app:minute",
-            "tenants": "xero-rl:app:tenants",
+            "tenants": APP_TENANTS_KEY,
             "app_blocked": "xero-rl:app:blocked",
         }
 
@@ -332,7 +334,7 @@ class RedisLimiter:
     def asking(self, limits: Limits) -> set[str]:
         now = self._redis.time()
         scaled = (now[0] + now[1] / 1_000_000) * limits.scale
-        found = self._redis.zrangebyscore(self._keys("")["tenants"], f"({scaled}", "+inf")
+        found = self._redis.zrangebyscore(APP_TENANTS_KEY, f"({scaled}", "+inf")
         return {tenant.decode() for tenant in found}
 
     def reset(self) -> None:
@@ -341,6 +343,11 @@ class RedisLimiter:
 
 
 # Database ------------------------------------------------------------------------------------------
+
+
+def _still_asking(asking: dict[str, float], now: float) -> dict[str, float]:
+    """The organisations of `asking` (each with the moment, on the limiter's clock, it stops) still asking."""
+    return {tenant: until for tenant, until in asking.items() if until > now}
 
 
 class DatabaseLimiter:
@@ -379,7 +386,7 @@ class DatabaseLimiter:
         slot = int(now // MINUTE)
         row.day = {k: v for k, v in row.day.items() if int(k) > slot - DAY / MINUTE - 1}
         row.in_flight = {k: v for k, v in row.in_flight.items() if v > real}
-        row.asking = {tenant: until for tenant, until in row.asking.items() if until > now}
+        row.asking = _still_asking(row.asking, now)
 
     @staticmethod
     def _wait(times: list[float], now: float, period: float, limit: int, scale: float) -> float | None:
@@ -486,7 +493,7 @@ class DatabaseLimiter:
             self._ensure(tenant_id)
             with transaction.atomic():
                 app = XeroRateBucket.objects.select_for_update().get(key=self.APP)
-                app.asking = {tenant: until for tenant, until in app.asking.items() if until > now}
+                app.asking = _still_asking(app.asking, now)
                 until = now + delay * limits.scale + ASKING_SECONDS
                 app.asking[tenant_id] = max(app.asking.get(tenant_id, 0.0), until)
                 app.save(update_fields=["asking"])
@@ -498,7 +505,7 @@ class DatabaseLimiter:
 
         _, now = self._now(limits)
         app = XeroRateBucket.objects.filter(key=self.APP).values_list("asking", flat=True).first() or {}
-        return {tenant for tenant, until in app.items() if until > now}
+        return set(_still_asking(app, now))
 
     def reset(self) -> None:
         from ..models import XeroRateBucket
