@@ -561,7 +561,8 @@ def expect(tenant_id: str, *, after: float = 0.0) -> None:
 
 
 def asking() -> set[str]:
-    """The organisations that count for the app's minute's shares now (support's and the bench's view)."""
+    """The organisations that count for the app's minute's shares now (read by tests/accounting/test_app_share.py;
+    nothing in the app needs it)."""
     return backend().asking(Limits.from_settings())
 
 
